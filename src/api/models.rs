@@ -1,0 +1,296 @@
+//! Request and response bodies of the points API, in Qdrant's JSON shapes.
+//!
+//! Shapes with alternatives (a vector or named vectors, a list of points or a columnar batch)
+//! are parsed from `serde_json::Value` by hand so the error says exactly which alternative was
+//! expected and where it went wrong.
+
+use std::collections::BTreeMap;
+
+use serde::{de, Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::filter::Filter;
+use crate::point_id::PointId;
+
+/// Parses a dense vector: a non-empty array of finite numbers.
+pub fn parse_dense(value: &Value, what: &str) -> Result<Vec<f32>, String> {
+    let Value::Array(items) = value else {
+        return Err(match value {
+            Value::Object(_) => format!(
+                "{what}: sparse and multi-vectors are not supported; expected an array of numbers"
+            ),
+            other => format!("{what}: expected an array of numbers, got {}", kind(other)),
+        });
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let f = x
+                .as_f64()
+                .ok_or_else(|| format!("{what}[{i}]: expected a number, got {}", kind(x)))?;
+            let v = f as f32;
+            if v.is_finite() {
+                Ok(v)
+            } else {
+                Err(format!("{what}[{i}]: {f} is out of the float32 range"))
+            }
+        })
+        .collect()
+}
+
+/// A short name of a JSON value's type, for error messages.
+pub fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A point's vector(s): one unnamed dense vector, or named dense vectors.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum VectorInput {
+    Dense(Vec<f32>),
+    Named(BTreeMap<String, Vec<f32>>),
+}
+
+impl VectorInput {
+    fn from_json(value: &Value, what: &str) -> Result<VectorInput, String> {
+        match value {
+            Value::Object(map) => map
+                .iter()
+                .map(|(name, v)| Ok((name.clone(), parse_dense(v, &format!("{what}.{name}"))?)))
+                .collect::<Result<_, String>>()
+                .map(VectorInput::Named),
+            other => parse_dense(other, what).map(VectorInput::Dense),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for VectorInput {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        VectorInput::from_json(&Value::deserialize(d)?, "vector").map_err(de::Error::custom)
+    }
+}
+
+/// One point to upsert.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointStruct {
+    pub id: PointId,
+    pub vector: VectorInput,
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<Map<String, Value>>,
+}
+
+/// Columnar upsert: ids, vectors and payloads side by side.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    pub ids: Vec<PointId>,
+    /// A list of vectors, or a map from vector name to a list of vectors.
+    #[schema(value_type = Object)]
+    pub vectors: Value,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub payloads: Option<Vec<Option<Map<String, Value>>>>,
+}
+
+/// `PUT /collections/{c}/points` body: `{"points": [...]}` or `{"batch": {...}}`.
+#[derive(Clone, Debug, ToSchema)]
+pub enum PointInsert {
+    Points(Vec<PointStruct>),
+    Batch(Batch),
+}
+
+impl PointInsert {
+    /// Parses either form, naming the one that was meant in errors.
+    pub fn from_json(value: Value) -> Result<PointInsert, String> {
+        let Value::Object(mut map) = value else {
+            return Err("expected an object with `points` or `batch`".into());
+        };
+        for key in ["shard_key", "update_filter", "update_mode"] {
+            if map.remove(key).is_some_and(|v| !v.is_null()) {
+                return Err(format!("`{key}` is not supported"));
+            }
+        }
+        let one = |map: Map<String, Value>, key: &str| -> Result<Value, String> {
+            if let Some(extra) = map.keys().find(|k| *k != key) {
+                return Err(format!("unknown field `{extra}` next to `{key}`"));
+            }
+            Ok(map.get(key).cloned().unwrap_or(Value::Null))
+        };
+        if map.contains_key("points") {
+            let points = one(map, "points")?;
+            serde_path(points, "points").map(PointInsert::Points)
+        } else if map.contains_key("batch") {
+            let batch = one(map, "batch")?;
+            serde_path(batch, "batch").map(PointInsert::Batch)
+        } else {
+            Err("expected an object with `points` (a list of points) or `batch` (columnar ids/vectors/payloads)".into())
+        }
+    }
+}
+
+/// Deserialises `value`, prefixing errors with where they happened.
+pub fn serde_path<T: serde::de::DeserializeOwned>(value: Value, root: &str) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." {
+            root.to_string()
+        } else {
+            format!("{root}.{path}")
+        };
+        format!("{at}: {}", e.inner())
+    })
+}
+
+/// Which points an operation selects: `{"points": [...]}` or `{"filter": {...}}`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct PointsSelector {
+    pub points: Option<Vec<PointId>>,
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<Value>,
+}
+
+/// `POST .../points/payload` and `PUT .../points/payload` body.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPayload {
+    #[schema(value_type = Object)]
+    pub payload: Map<String, Value>,
+    pub points: Option<Vec<PointId>>,
+    pub filter: Option<Filter>,
+    /// Dotted path of the nested object to merge into.
+    pub key: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<Value>,
+}
+
+/// `POST .../points/payload/delete` body.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeletePayload {
+    pub keys: Vec<String>,
+    pub points: Option<Vec<PointId>>,
+    pub filter: Option<Filter>,
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<Value>,
+}
+
+/// Which payload keys to return: all, none, or a key list (`include`/`exclude` forms too).
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum WithPayload {
+    All(bool),
+    Keys(Vec<String>),
+    Selector(PayloadSelector),
+}
+
+/// `{"include": [...]}` or `{"exclude": [...]}`.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayloadSelector {
+    pub include: Option<Vec<String>>,
+    pub exclude: Option<Vec<String>>,
+}
+
+/// Whether to return vectors: all, none, or by name.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum WithVector {
+    All(bool),
+    Names(Vec<String>),
+}
+
+/// A point as returned by retrieve and scroll.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Record {
+    pub id: PointId,
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub vector: Option<Value>,
+}
+
+/// A search result.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ScoredPoint {
+    pub id: PointId,
+    /// The LSN of the write that produced this version of the point.
+    pub version: u64,
+    pub score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub vector: Option<Value>,
+}
+
+/// The answer to a write.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct UpdateResult {
+    /// The operation's LSN.
+    pub operation_id: u64,
+    /// `completed` (applied and visible) or `acknowledged` (in the WAL, being applied).
+    pub status: &'static str,
+}
+
+/// `POST .../points` body.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointRequest {
+    pub ids: Vec<PointId>,
+    pub with_payload: Option<WithPayload>,
+    pub with_vector: Option<WithVector>,
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<Value>,
+}
+
+/// `POST .../points/scroll` body.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScrollRequest {
+    pub offset: Option<PointId>,
+    pub limit: Option<usize>,
+    pub filter: Option<Filter>,
+    pub with_payload: Option<WithPayload>,
+    pub with_vector: Option<WithVector>,
+    #[schema(value_type = Option<Object>)]
+    pub order_by: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<Value>,
+}
+
+/// `POST .../points/scroll` result.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ScrollResult {
+    pub points: Vec<Record>,
+    pub next_page_offset: Option<PointId>,
+}
+
+/// `POST .../points/count` body.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountRequest {
+    pub filter: Option<Filter>,
+    /// Accepted; counts are always exact.
+    pub exact: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<Value>,
+}
+
+/// `POST .../points/count` result.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CountResult {
+    pub count: usize,
+}

@@ -1,0 +1,117 @@
+//! Service endpoints: identity, health probes, Prometheus metrics and telemetry.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{ok, ApiResult, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(root))
+        .route("/healthz", get(health))
+        .route("/livez", get(health))
+        .route("/readyz", get(health))
+        .route("/metrics", get(metrics))
+        .route("/telemetry", get(telemetry))
+}
+
+/// `GET /` body, as Qdrant's clients expect it.
+#[derive(Serialize, ToSchema)]
+pub struct VersionInfo {
+    pub title: &'static str,
+    pub version: &'static str,
+}
+
+/// Service name and version.
+#[utoipa::path(get, path = "/", tag = "service", responses((status = 200, body = VersionInfo)))]
+pub async fn root() -> Json<VersionInfo> {
+    Json(VersionInfo {
+        title: "vecdb - vector search engine",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// Health probe: the process serves HTTP (collections are loaded before the listener opens).
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "healthz check passed", body = String)))]
+pub async fn health() -> &'static str {
+    "healthz check passed"
+}
+
+/// Prometheus text exposition of every vecdb metric.
+#[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "Prometheus text format", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+/// Per-collection figures.
+#[derive(Serialize, ToSchema)]
+pub struct CollectionTelemetry {
+    pub name: String,
+    pub points: usize,
+    pub segments: usize,
+    pub indexed_segments: usize,
+    pub snapshot_generation: u64,
+    pub lsn: u64,
+    pub writer_queue_depth: usize,
+    pub optimizing: bool,
+    pub searches: u64,
+    pub points_upserted: u64,
+    pub operations: u64,
+    pub index_builds: u64,
+}
+
+/// `GET /telemetry` result.
+#[derive(Serialize, ToSchema)]
+pub struct Telemetry {
+    pub version: &'static str,
+    pub uptime_seconds: f64,
+    pub collections: Vec<CollectionTelemetry>,
+}
+
+/// Counts per collection, read from atomics and the published snapshots (no locks).
+#[utoipa::path(get, path = "/telemetry", tag = "service", responses((status = 200, body = inline(super::Envelope<Telemetry>))))]
+pub async fn telemetry(State(state): State<AppState>) -> ApiResult<Telemetry> {
+    let mut collections: Vec<CollectionTelemetry> = state
+        .registry
+        .all()
+        .into_iter()
+        .map(|c| {
+            let snap = c.snapshot();
+            let stats = &c.stats;
+            CollectionTelemetry {
+                name: c.name.clone(),
+                points: snap.points_count(),
+                segments: snap.segments.len(),
+                indexed_segments: snap
+                    .segments
+                    .iter()
+                    .filter(|s| s.data.graph(0).is_some())
+                    .count(),
+                snapshot_generation: snap.generation,
+                lsn: snap.lsn,
+                writer_queue_depth: c.queue_depth(),
+                optimizing: snap.optimizing,
+                searches: stats.searches.load(Ordering::Relaxed),
+                points_upserted: stats.points_upserted.load(Ordering::Relaxed),
+                operations: stats.operations.load(Ordering::Relaxed),
+                index_builds: stats.index_builds.load(Ordering::Relaxed),
+            }
+        })
+        .collect();
+    collections.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(ok(Telemetry {
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: state.started.elapsed().as_secs_f64(),
+        collections,
+    }))
+}

@@ -1,0 +1,578 @@
+//! A collection's configuration: the request shapes Qdrant's clients send, and the resolved form
+//! that is stored and reported back in `GET /collections/{name}`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::config::{CollectionDefaults, SyncPolicy};
+use crate::index::Metric;
+
+/// Largest vector dimension accepted.
+pub const MAX_DIMENSION: usize = 65_536;
+
+/// Similarity function of a vector space, with Qdrant's names and score meanings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum Distance {
+    /// Cosine similarity (vectors are normalised on write); higher is closer.
+    Cosine,
+    /// Dot product; higher is closer.
+    Dot,
+    /// Euclidean distance; lower is closer.
+    Euclid,
+    /// Manhattan (L1) distance; lower is closer.
+    Manhattan,
+}
+
+impl Distance {
+    /// The index metric that ranks the same way ("lower is closer").
+    pub fn metric(self) -> Metric {
+        match self {
+            Distance::Cosine | Distance::Dot => Metric::Dot,
+            Distance::Euclid => Metric::L2,
+            Distance::Manhattan => Metric::L1,
+        }
+    }
+
+    /// Turns an index distance back into the score a client sees.
+    pub fn score(self, distance: f32) -> f32 {
+        match self {
+            Distance::Cosine | Distance::Dot => -distance,
+            Distance::Euclid => distance.max(0.0).sqrt(),
+            Distance::Manhattan => distance,
+        }
+    }
+
+    /// Whether a higher score means closer (for `score_threshold`).
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Distance::Cosine | Distance::Dot)
+    }
+}
+
+/// Per-vector HNSW overrides and the other per-vector settings clients may send.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VectorParams {
+    /// Number of dimensions.
+    pub size: usize,
+    /// Similarity function.
+    pub distance: Distance,
+    /// HNSW settings for this vector, overriding the collection's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw_config: Option<HnswConfigDiff>,
+    /// Accepted for compatibility; vectors are kept in memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    /// Accepted for compatibility; only `float32` is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub datatype: Option<Value>,
+    /// Not supported yet; must be absent or null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub quantization_config: Option<Value>,
+    /// Not supported yet; must be absent or null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub multivector_config: Option<Value>,
+}
+
+/// One unnamed vector per point, or a map of named vectors.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum VectorsConfig {
+    /// A single unnamed vector.
+    Single(VectorParams),
+    /// Named vectors, e.g. `{"text": {...}, "image": {...}}`.
+    Named(BTreeMap<String, VectorParams>),
+}
+
+/// HNSW settings; every field optional in requests.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HnswConfigDiff {
+    /// Links per node (layer 0 keeps twice as many).
+    pub m: Option<usize>,
+    /// Beam width while building.
+    pub ef_construct: Option<usize>,
+    /// Segments with fewer kilobytes of vectors than this are searched exactly.
+    pub full_scan_threshold: Option<usize>,
+    /// Threads a build may use; 0 = all cores.
+    pub max_indexing_threads: Option<usize>,
+    /// Accepted for compatibility; graphs are kept in memory.
+    pub on_disk: Option<bool>,
+    /// Accepted for compatibility (payload-aware links come with payload indexes).
+    pub payload_m: Option<usize>,
+}
+
+/// Resolved HNSW settings.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct HnswConfig {
+    pub m: usize,
+    pub ef_construct: usize,
+    pub full_scan_threshold: usize,
+    pub max_indexing_threads: usize,
+    pub on_disk: bool,
+    #[serde(default)]
+    pub payload_m: Option<usize>,
+}
+
+impl HnswConfig {
+    /// Applies the fields a diff sets.
+    pub fn apply(&mut self, diff: &HnswConfigDiff) {
+        set(&mut self.m, diff.m);
+        set(&mut self.ef_construct, diff.ef_construct);
+        set(&mut self.full_scan_threshold, diff.full_scan_threshold);
+        set(&mut self.max_indexing_threads, diff.max_indexing_threads);
+        set(&mut self.on_disk, diff.on_disk);
+        if diff.payload_m.is_some() {
+            self.payload_m = diff.payload_m;
+        }
+    }
+
+    fn validate(&self, what: &str) -> Result<(), String> {
+        if !(2..=128).contains(&self.m) {
+            return Err(format!(
+                "{what}.m must be between 2 and 128, got {}",
+                self.m
+            ));
+        }
+        if !(4..=4096).contains(&self.ef_construct) {
+            return Err(format!(
+                "{what}.ef_construct must be between 4 and 4096, got {}",
+                self.ef_construct
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Optimizer settings; every field optional in requests.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizersConfigDiff {
+    /// Fraction of deleted points past which a sealed segment is rebuilt.
+    pub deleted_threshold: Option<f64>,
+    /// Segments smaller than this are not vacuumed.
+    pub vacuum_min_vector_number: Option<usize>,
+    /// Accepted for compatibility.
+    pub default_segment_number: Option<usize>,
+    /// Accepted for compatibility.
+    pub max_segment_size: Option<usize>,
+    /// Accepted for compatibility.
+    pub memmap_threshold: Option<usize>,
+    /// Kilobytes of vectors in the append segment before it is sealed into an HNSW segment.
+    pub indexing_threshold: Option<usize>,
+    /// Accepted for compatibility (RocksDB flushes on its own schedule).
+    pub flush_interval_sec: Option<u64>,
+    /// Accepted for compatibility.
+    pub max_optimization_threads: Option<usize>,
+}
+
+/// Resolved optimizer settings.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct OptimizersConfig {
+    pub deleted_threshold: f64,
+    pub vacuum_min_vector_number: usize,
+    pub default_segment_number: usize,
+    pub max_segment_size: Option<usize>,
+    pub memmap_threshold: Option<usize>,
+    pub indexing_threshold: Option<usize>,
+    pub flush_interval_sec: u64,
+    pub max_optimization_threads: Option<usize>,
+}
+
+impl OptimizersConfig {
+    /// Applies the fields a diff sets.
+    pub fn apply(&mut self, diff: &OptimizersConfigDiff) -> Result<(), String> {
+        if let Some(t) = diff.deleted_threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(format!(
+                    "optimizers_config.deleted_threshold must be within 0..=1, got {t}"
+                ));
+            }
+            self.deleted_threshold = t;
+        }
+        set(
+            &mut self.vacuum_min_vector_number,
+            diff.vacuum_min_vector_number,
+        );
+        set(
+            &mut self.default_segment_number,
+            diff.default_segment_number,
+        );
+        set(&mut self.flush_interval_sec, diff.flush_interval_sec);
+        for (field, value) in [
+            (&mut self.max_segment_size, diff.max_segment_size),
+            (&mut self.memmap_threshold, diff.memmap_threshold),
+            (&mut self.indexing_threshold, diff.indexing_threshold),
+            (
+                &mut self.max_optimization_threads,
+                diff.max_optimization_threads,
+            ),
+        ] {
+            if value.is_some() {
+                *field = value;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// WAL settings; Qdrant's sizes are accepted, and the sync policy is vecdb's own.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WalConfigDiff {
+    /// Accepted for compatibility (RocksDB manages its WAL files).
+    pub wal_capacity_mb: Option<usize>,
+    /// Accepted for compatibility.
+    pub wal_segments_ahead: Option<usize>,
+    /// Accepted for compatibility.
+    pub wal_retain_closed: Option<usize>,
+    /// When acknowledged writes are fsynced: `every_write`, `group` or `os`.
+    pub sync_policy: Option<SyncPolicy>,
+    /// Longest time the writer waits to gather operations into one group commit.
+    pub group_commit_interval_ms: Option<u64>,
+}
+
+/// Resolved WAL settings.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct WalConfig {
+    pub wal_capacity_mb: usize,
+    pub wal_segments_ahead: usize,
+    pub sync_policy: SyncPolicy,
+    pub group_commit_interval_ms: u64,
+}
+
+/// Collection-wide parameters as `GET /collections/{name}` reports them.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CollectionParams {
+    pub vectors: VectorsConfig,
+    pub shard_number: u32,
+    pub replication_factor: u32,
+    pub write_consistency_factor: u32,
+    pub on_disk_payload: bool,
+}
+
+/// The stored, fully resolved configuration of a collection.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CollectionConfig {
+    pub params: CollectionParams,
+    pub hnsw_config: HnswConfig,
+    pub optimizer_config: OptimizersConfig,
+    pub wal_config: WalConfig,
+    #[schema(value_type = Option<Object>)]
+    pub quantization_config: Option<Value>,
+}
+
+/// `PUT /collections/{name}` body.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCollection {
+    /// The vector space(s) of the collection.
+    pub vectors: VectorsConfig,
+    pub hnsw_config: Option<HnswConfigDiff>,
+    pub optimizers_config: Option<OptimizersConfigDiff>,
+    pub wal_config: Option<WalConfigDiff>,
+    /// Must be 1 (a single node has one shard).
+    pub shard_number: Option<u32>,
+    /// Must be 1 on a single node.
+    pub replication_factor: Option<u32>,
+    /// Must be 1 on a single node.
+    pub write_consistency_factor: Option<u32>,
+    /// Accepted for compatibility.
+    pub on_disk_payload: Option<bool>,
+    /// Accepted for compatibility when null or `auto`.
+    #[schema(value_type = Option<String>)]
+    pub sharding_method: Option<Value>,
+    /// Not supported yet: sparse vectors.
+    #[schema(value_type = Option<Object>)]
+    pub sparse_vectors: Option<Value>,
+    /// Not supported yet: quantization.
+    #[schema(value_type = Option<Object>)]
+    pub quantization_config: Option<Value>,
+    /// Accepted for compatibility.
+    #[schema(value_type = Option<Object>)]
+    pub strict_mode_config: Option<Value>,
+    /// Not supported yet: must be null.
+    #[schema(value_type = Option<Object>)]
+    pub init_from: Option<Value>,
+    /// Accepted for compatibility.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+}
+
+/// `PATCH /collections/{name}` body.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCollection {
+    /// Per-vector HNSW overrides, by vector name ("" for the unnamed vector).
+    #[schema(value_type = Option<Object>)]
+    pub vectors: Option<BTreeMap<String, VectorParamsDiff>>,
+    pub hnsw_config: Option<HnswConfigDiff>,
+    pub optimizers_config: Option<OptimizersConfigDiff>,
+    /// Accepted for compatibility.
+    #[schema(value_type = Option<Object>)]
+    pub params: Option<Value>,
+    /// Not supported yet: quantization.
+    #[schema(value_type = Option<Object>)]
+    pub quantization_config: Option<Value>,
+    /// Accepted for compatibility.
+    #[schema(value_type = Option<Object>)]
+    pub sparse_vectors: Option<Value>,
+    /// Accepted for compatibility.
+    #[schema(value_type = Option<Object>)]
+    pub strict_mode_config: Option<Value>,
+    /// Accepted for compatibility.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+}
+
+/// Per-vector changes in `PATCH /collections/{name}`.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VectorParamsDiff {
+    pub hnsw_config: Option<HnswConfigDiff>,
+    pub on_disk: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    pub quantization_config: Option<Value>,
+}
+
+fn set<T: Copy>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}
+
+fn reject_if_set(value: &Option<Value>, what: &str) -> Result<(), String> {
+    match value {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Object(m)) if m.is_empty() => Ok(()),
+        Some(_) => Err(format!("{what} is not supported yet")),
+    }
+}
+
+/// A vector space of a collection, resolved: its name ("" for the unnamed one), size and distance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VectorSpace {
+    pub name: String,
+    pub size: usize,
+    pub distance: Distance,
+    pub hnsw: HnswConfig,
+}
+
+impl CollectionConfig {
+    /// Resolves a create request against the server's defaults, rejecting what cannot work.
+    pub fn from_request(
+        req: CreateCollection,
+        defaults: &CollectionDefaults,
+        sync_policy: SyncPolicy,
+        group_commit_interval_ms: u64,
+    ) -> Result<CollectionConfig, String> {
+        for (n, what) in [
+            (req.shard_number, "shard_number"),
+            (req.replication_factor, "replication_factor"),
+            (req.write_consistency_factor, "write_consistency_factor"),
+        ] {
+            if n.is_some_and(|n| n != 1) {
+                return Err(format!("{what} must be 1 on a single-node vecdb"));
+            }
+        }
+        reject_if_set(&req.sparse_vectors, "sparse_vectors")?;
+        reject_if_set(&req.quantization_config, "quantization_config")?;
+        reject_if_set(&req.init_from, "init_from")?;
+        let mut hnsw_config = HnswConfig {
+            m: defaults.hnsw_m,
+            ef_construct: defaults.hnsw_ef_construct,
+            full_scan_threshold: defaults.full_scan_threshold_kb,
+            max_indexing_threads: defaults.max_indexing_threads,
+            on_disk: false,
+            payload_m: None,
+        };
+        hnsw_config.apply(&req.hnsw_config.unwrap_or_default());
+        let mut optimizer_config = OptimizersConfig {
+            deleted_threshold: defaults.deleted_threshold,
+            vacuum_min_vector_number: 1000,
+            default_segment_number: 0,
+            max_segment_size: None,
+            memmap_threshold: None,
+            indexing_threshold: Some(defaults.indexing_threshold_kb),
+            flush_interval_sec: 5,
+            max_optimization_threads: None,
+        };
+        optimizer_config.apply(&req.optimizers_config.unwrap_or_default())?;
+        let wal = req.wal_config.unwrap_or_default();
+        let config = CollectionConfig {
+            params: CollectionParams {
+                vectors: req.vectors,
+                shard_number: 1,
+                replication_factor: 1,
+                write_consistency_factor: 1,
+                on_disk_payload: req.on_disk_payload.unwrap_or(false),
+            },
+            hnsw_config,
+            optimizer_config,
+            wal_config: WalConfig {
+                wal_capacity_mb: wal.wal_capacity_mb.unwrap_or(32),
+                wal_segments_ahead: wal.wal_segments_ahead.unwrap_or(0),
+                sync_policy: wal.sync_policy.unwrap_or(sync_policy),
+                group_commit_interval_ms: wal
+                    .group_commit_interval_ms
+                    .unwrap_or(group_commit_interval_ms)
+                    .min(1000),
+            },
+            quantization_config: None,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies a `PATCH` request; returns the new configuration without touching `self`.
+    pub fn updated(&self, req: &UpdateCollection) -> Result<CollectionConfig, String> {
+        reject_if_set(&req.quantization_config, "quantization_config")?;
+        let mut next = self.clone();
+        if let Some(diff) = &req.hnsw_config {
+            next.hnsw_config.apply(diff);
+        }
+        if let Some(diff) = &req.optimizers_config {
+            next.optimizer_config.apply(diff)?;
+        }
+        for (name, diff) in req.vectors.iter().flatten() {
+            reject_if_set(&diff.quantization_config, "quantization_config")?;
+            let params = next
+                .vector_params_mut(name)
+                .ok_or_else(|| format!("collection has no vector named \"{name}\""))?;
+            if let Some(h) = &diff.hnsw_config {
+                let merged = params.hnsw_config.get_or_insert_with(Default::default);
+                merge_hnsw_diff(merged, h);
+            }
+        }
+        next.validate()?;
+        Ok(next)
+    }
+
+    fn vector_params_mut(&mut self, name: &str) -> Option<&mut VectorParams> {
+        match &mut self.params.vectors {
+            VectorsConfig::Single(p) if name.is_empty() => Some(p),
+            VectorsConfig::Single(_) => None,
+            VectorsConfig::Named(map) => map.get_mut(name),
+        }
+    }
+
+    /// The vector spaces, sorted by name; the unnamed vector is called "".
+    pub fn spaces(&self) -> Vec<VectorSpace> {
+        let resolve = |name: &str, p: &VectorParams| {
+            let mut hnsw = self.hnsw_config.clone();
+            if let Some(diff) = &p.hnsw_config {
+                hnsw.apply(diff);
+            }
+            VectorSpace {
+                name: name.to_string(),
+                size: p.size,
+                distance: p.distance,
+                hnsw,
+            }
+        };
+        match &self.params.vectors {
+            VectorsConfig::Single(p) => vec![resolve("", p)],
+            VectorsConfig::Named(map) => map.iter().map(|(n, p)| resolve(n, p)).collect(),
+        }
+    }
+
+    /// Whether points carry one unnamed vector (plain list in JSON) rather than named ones.
+    pub fn is_single(&self) -> bool {
+        matches!(self.params.vectors, VectorsConfig::Single(_))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if let VectorsConfig::Named(map) = &self.params.vectors {
+            if map.is_empty() {
+                return Err("vectors: at least one named vector is required".into());
+            }
+        }
+        self.hnsw_config.validate("hnsw_config")?;
+        for space in self.spaces() {
+            let what = if space.name.is_empty() {
+                "vectors".to_string()
+            } else {
+                format!("vectors.{}", space.name)
+            };
+            if space.size == 0 || space.size > MAX_DIMENSION {
+                return Err(format!(
+                    "{what}.size must be between 1 and {MAX_DIMENSION}, got {}",
+                    space.size
+                ));
+            }
+            space.hnsw.validate(&format!("{what}.hnsw_config"))?;
+        }
+        if let VectorsConfig::Single(p) = &self.params.vectors {
+            check_vector_extras(p, "vectors")?;
+        } else if let VectorsConfig::Named(map) = &self.params.vectors {
+            for (name, p) in map {
+                check_vector_extras(p, &format!("vectors.{name}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of points the append segment holds before it is sealed into an HNSW segment.
+    pub fn indexing_threshold_points(&self) -> usize {
+        let bytes_per_point: usize = self
+            .spaces()
+            .iter()
+            .map(|s| s.size * 4)
+            .sum::<usize>()
+            .max(1);
+        match self.optimizer_config.indexing_threshold {
+            // Qdrant's 0 means "never index".
+            Some(0) => usize::MAX,
+            Some(kb) => (kb * 1024 / bytes_per_point).max(1),
+            None => usize::MAX,
+        }
+    }
+
+    /// Segments with fewer points than this are searched exactly.
+    pub fn full_scan_threshold_points(&self, space: &VectorSpace) -> usize {
+        space.hnsw.full_scan_threshold * 1024 / (space.size * 4).max(1)
+    }
+}
+
+fn merge_hnsw_diff(into: &mut HnswConfigDiff, diff: &HnswConfigDiff) {
+    into.m = diff.m.or(into.m);
+    into.ef_construct = diff.ef_construct.or(into.ef_construct);
+    into.full_scan_threshold = diff.full_scan_threshold.or(into.full_scan_threshold);
+    into.max_indexing_threads = diff.max_indexing_threads.or(into.max_indexing_threads);
+    into.on_disk = diff.on_disk.or(into.on_disk);
+    into.payload_m = diff.payload_m.or(into.payload_m);
+}
+
+fn check_vector_extras(p: &VectorParams, what: &str) -> Result<(), String> {
+    reject_if_set(
+        &p.quantization_config,
+        &format!("{what}.quantization_config"),
+    )?;
+    reject_if_set(&p.multivector_config, &format!("{what}.multivector_config"))?;
+    match &p.datatype {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(s)) if s == "float32" => Ok(()),
+        Some(other) => Err(format!(
+            "{what}.datatype {other} is not supported; only float32 is"
+        )),
+    }
+}
+
+/// Checks a collection name: 1 to 255 bytes, no path separators or control characters.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 255 {
+        return Err("collection name must be 1 to 255 bytes long".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| c.is_control() || "/\\*?\"<>|:".contains(*c))
+    {
+        return Err(format!("collection name must not contain {c:?}"));
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! Collections: the handle readers and writers share, the single writer that owns all mutation,
+//! the optimizer that seals append segments into HNSW segments, and search over snapshots.
+//!
+//! Data path: handler → [`Collection::update`] → writer queue → writer thread (resolve → RocksDB
+//! commit → apply → publish snapshot) → reply. Readers call [`Collection::snapshot`] (one
+//! `ArcSwap::load_full`) and never wait for the writer.
+
+pub mod bitset;
+pub mod config;
+pub mod ops;
+mod optimizer;
+mod recover;
+pub mod registry;
+pub mod search;
+pub mod segment;
+pub mod snapshot;
+pub mod state;
+mod writer;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::oneshot;
+
+use crate::storage::StorageError;
+use crate::telemetry::sync::{Queue, WaitError};
+use config::CollectionConfig;
+use ops::Operation;
+use snapshot::Snapshot;
+pub(crate) use writer::WriterMsg;
+
+/// Errors of the collection layer, classed by whose fault they are.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectionError {
+    /// The named thing does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request cannot apply (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The collection already exists (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// Storage failed; nothing of the operation was applied (503/507).
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// A bounded wait ran out (503 with Retry-After).
+    #[error("{0}")]
+    Overloaded(String),
+    /// The collection is shutting down or was deleted meanwhile (503).
+    #[error("{0}")]
+    Closed(String),
+}
+
+impl From<StorageError> for CollectionError {
+    fn from(e: StorageError) -> Self {
+        CollectionError::Storage(e.to_string())
+    }
+}
+
+/// Counters `/telemetry` reports, updated without locks.
+#[derive(Default, Debug)]
+pub struct CollectionStats {
+    pub searches: AtomicU64,
+    pub points_upserted: AtomicU64,
+    pub operations: AtomicU64,
+    pub index_builds: AtomicU64,
+}
+
+/// A collection as handlers see it. Cheap to share (`Arc<Collection>`).
+pub struct Collection {
+    pub name: String,
+    pub id: u64,
+    /// The published state. Written only by the writer thread; read lock-free by everyone.
+    published: Arc<ArcSwap<Snapshot>>,
+    /// The writer's inbox; bounded, with instrumented waits.
+    queue: Queue<WriterMsg>,
+    queue_timeout: Duration,
+    pub stats: Arc<CollectionStats>,
+    /// Joined when the collection is closed; guarded so close is idempotent.
+    writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Collection {
+    /// The current snapshot: one atomic load, no lock.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.published.load_full()
+    }
+
+    /// Operations waiting in the writer queue.
+    pub fn queue_depth(&self) -> usize {
+        self.queue.depth()
+    }
+
+    async fn send(&self, msg: WriterMsg) -> Result<(), CollectionError> {
+        self.queue
+            .send(msg, self.queue_timeout)
+            .await
+            .map_err(|e| match e {
+                WaitError::TimedOut => CollectionError::Overloaded(format!(
+                    "collection `{}`: writer queue is full; retry later",
+                    self.name
+                )),
+                WaitError::Closed => self.closed(),
+            })
+    }
+
+    fn closed(&self) -> CollectionError {
+        CollectionError::Closed(format!("collection `{}` is closing", self.name))
+    }
+
+    /// Submits operations (applied atomically, in order) and returns their LSNs.
+    /// With `wait`, returns once they are durable and visible to searches; without, once they
+    /// are in the write-ahead log.
+    pub async fn update(
+        &self,
+        ops: Vec<Operation>,
+        wait: bool,
+    ) -> Result<Vec<u64>, CollectionError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(WriterMsg::Update { ops, wait, reply }).await?;
+        rx.await.map_err(|_| self.closed())?
+    }
+
+    /// Replaces the configuration (PATCH), durably.
+    pub async fn reconfigure(&self, config: CollectionConfig) -> Result<(), CollectionError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(WriterMsg::Configure { config, reply }).await?;
+        rx.await.map_err(|_| self.closed())?
+    }
+
+    /// Stops the writer after it finishes what is queued. Blocking; idempotent.
+    pub fn close(&self) {
+        let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            let _ = self.queue.send_blocking(WriterMsg::Stop);
+            let _ = handle.join();
+        }
+    }
+
+    /// Counts a served search.
+    pub fn count_search(&self) {
+        self.stats.searches.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("vecdb_searches_total", "collection" => self.name.clone()).increment(1);
+    }
+}

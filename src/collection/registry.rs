@@ -1,0 +1,150 @@
+//! The collection registry: name → collection, creation, deletion and start-up recovery.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use dashmap::DashMap;
+
+use super::config::CollectionConfig;
+use super::recover::recover;
+use super::state::WriterState;
+use super::writer::Writer;
+use super::{Collection, CollectionError, CollectionStats};
+use crate::config::Config;
+use crate::storage::{CollectionMeta, Store};
+use crate::telemetry::sync::{Lock, Queue};
+
+/// All collections of the node.
+pub struct Registry {
+    pub store: Arc<Store>,
+    /// Lock-free lookups by name on the request path.
+    collections: DashMap<String, Arc<Collection>>,
+    /// Serialises create and delete so a name is never half-created (held only by admin calls).
+    admin: Lock<()>,
+    queue_capacity: usize,
+    queue_timeout: Duration,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Registry {
+    /// Opens every stored collection. Must be called inside a tokio runtime.
+    pub fn open(store: Arc<Store>, config: &Config) -> Result<Registry, CollectionError> {
+        let registry = Registry {
+            store: store.clone(),
+            collections: DashMap::new(),
+            admin: Lock::new("collections_admin", ()),
+            queue_capacity: config.storage.writer_queue_capacity,
+            queue_timeout: Duration::from_millis(config.storage.writer_queue_timeout_ms),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        for meta in store.collections()? {
+            let started = std::time::Instant::now();
+            let state = recover(&store, &meta)?;
+            tracing::info!(
+                collection = %meta.name,
+                points = state.locations.len(),
+                lsn = state.lsn,
+                secs = started.elapsed().as_secs_f64(),
+                "collection recovered"
+            );
+            registry.start(meta, state)?;
+        }
+        Ok(registry)
+    }
+
+    fn start(&self, meta: CollectionMeta, mut state: WriterState) -> Result<(), CollectionError> {
+        let (queue, rx) = Queue::bounded("writer_queue", Some(&meta.name), self.queue_capacity);
+        let published = Arc::new(ArcSwap::from_pointee(state.snapshot()));
+        let stats = Arc::new(CollectionStats::default());
+        let writer = Writer {
+            name: meta.name.clone(),
+            collection_id: meta.id,
+            state,
+            store: self.store.clone(),
+            published: published.clone(),
+            queue: queue.clone(),
+            stats: stats.clone(),
+            runtime: self.runtime.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("vecdb-writer-{}", meta.id))
+            .spawn(move || writer.run(rx))
+            .map_err(|e| CollectionError::Storage(format!("cannot start writer thread: {e}")))?;
+        let collection = Collection {
+            name: meta.name.clone(),
+            id: meta.id,
+            published,
+            queue,
+            queue_timeout: self.queue_timeout,
+            stats,
+            writer: std::sync::Mutex::new(Some(handle)),
+        };
+        self.collections.insert(meta.name, Arc::new(collection));
+        Ok(())
+    }
+
+    /// The collection named `name`, or Qdrant's not-found message.
+    pub fn get(&self, name: &str) -> Result<Arc<Collection>, CollectionError> {
+        self.collections
+            .get(name)
+            .map(|c| c.value().clone())
+            .ok_or_else(|| CollectionError::NotFound(format!("Collection `{name}` doesn't exist!")))
+    }
+
+    /// Names of all collections, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.collections.iter().map(|c| c.key().clone()).collect();
+        names.sort();
+        names
+    }
+
+    /// All collections.
+    pub fn all(&self) -> Vec<Arc<Collection>> {
+        self.collections.iter().map(|c| c.value().clone()).collect()
+    }
+
+    /// Creates a collection durably. Blocking.
+    pub fn create(&self, name: &str, config: CollectionConfig) -> Result<(), CollectionError> {
+        let _guard = self.admin.lock();
+        if self.collections.contains_key(name) {
+            return Err(CollectionError::Conflict(format!(
+                "Collection `{name}` already exists!"
+            )));
+        }
+        let meta = CollectionMeta {
+            id: self.store.allocate_collection_id()?,
+            name: name.to_string(),
+            config,
+        };
+        self.store.put_collection(&meta)?;
+        let state = WriterState::new(meta.config.clone(), 1);
+        self.start(meta, state)
+    }
+
+    /// Deletes a collection and its data; false if it did not exist. Blocking.
+    pub fn delete(&self, name: &str) -> Result<bool, CollectionError> {
+        let _guard = self.admin.lock();
+        let Some((_, collection)) = self.collections.remove(name) else {
+            return Ok(false);
+        };
+        collection.close();
+        let meta = CollectionMeta {
+            id: collection.id,
+            name: name.to_string(),
+            config: (*collection.snapshot().config).clone(),
+        };
+        self.store.delete_collection(&meta)?;
+        Ok(true)
+    }
+
+    /// Stops every writer (each finishes its queue) and flushes storage. Blocking.
+    pub fn shutdown(&self) {
+        for collection in self.all() {
+            collection.close();
+        }
+        if let Err(e) = self.store.flush() {
+            tracing::error!(error = %e, "flush at shutdown failed");
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Nearest-neighbour search over one snapshot: HNSW on indexed segments, exact scan on the rest,
+//! merged into one ranking. Runs on a blocking thread; takes no lock.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use super::segment::SegmentData;
+use super::snapshot::{SegmentView, Snapshot};
+use crate::filter::Filter;
+use crate::index::Metric;
+
+/// A search over one vector space of one snapshot.
+pub struct SearchParams<'a> {
+    pub space: usize,
+    /// The query, already validated (and normalised for cosine).
+    pub vector: &'a [f32],
+    /// How many results to return after skipping `offset`.
+    pub limit: usize,
+    pub offset: usize,
+    pub filter: Option<&'a Filter>,
+    /// Beam width on HNSW segments; default is the space's `ef_construct`.
+    pub ef: Option<usize>,
+    /// Scan everything exactly, ignoring HNSW.
+    pub exact: bool,
+    /// The space's index metric.
+    pub metric: Metric,
+}
+
+/// One result: where the point is and its index distance (lower is closer).
+#[derive(Clone, Copy, Debug)]
+pub struct Hit {
+    pub segment: usize,
+    pub offset: u32,
+    pub distance: f32,
+}
+
+impl PartialEq for Hit {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Hit {}
+impl PartialOrd for Hit {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Hit {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.distance
+            .total_cmp(&other.distance)
+            .then(self.segment.cmp(&other.segment))
+            .then(self.offset.cmp(&other.offset))
+    }
+}
+
+/// A filter selecting fewer than this fraction of a segment is answered by exact scan of the
+/// matching points: graph search would visit mostly rejected nodes and lose recall.
+const SELECTIVE_FILTER: f64 = 0.05;
+/// Points sampled to estimate a filter's selectivity.
+const SAMPLE: usize = 512;
+
+/// Runs a search; hits are ordered best first, `offset` already skipped.
+pub fn search(snapshot: &Snapshot, params: &SearchParams) -> Vec<Hit> {
+    let k = params.limit.saturating_add(params.offset);
+    if k == 0 {
+        return Vec::new();
+    }
+    let space = &snapshot.spaces[params.space];
+    let full_scan_below = snapshot.config.full_scan_threshold_points(space);
+    let mut all = Vec::new();
+    for (i, seg) in snapshot.segments.iter().enumerate() {
+        let accept =
+            |o: u32| seg.is_live(o) && params.filter.is_none_or(|f| f.matches(&seg.point(o)));
+        let graph = seg.data.graph(params.space).filter(|_| {
+            !params.exact
+                && seg.live() >= full_scan_below
+                && params
+                    .filter
+                    .is_none_or(|f| selectivity(seg, f) >= SELECTIVE_FILTER)
+        });
+        let found = match graph {
+            Some(graph) => {
+                let ef = params.ef.unwrap_or(space.hnsw.ef_construct).max(k);
+                let SegmentData::Indexed(data) = &*seg.data else {
+                    continue;
+                };
+                let vectors = &data.vectors[params.space];
+                graph.search(
+                    vectors,
+                    space.size,
+                    params.metric,
+                    params.vector,
+                    k,
+                    ef,
+                    &accept,
+                )
+            }
+            None => exact(seg, params, k, &accept),
+        };
+        all.extend(found.into_iter().map(|(offset, distance)| Hit {
+            segment: i,
+            offset,
+            distance,
+        }));
+    }
+    all.sort_unstable();
+    all.into_iter()
+        .skip(params.offset)
+        .take(params.limit)
+        .collect()
+}
+
+/// Exact top-k over one segment, by a bounded max-heap.
+fn exact(
+    seg: &SegmentView,
+    params: &SearchParams,
+    k: usize,
+    accept: &dyn Fn(u32) -> bool,
+) -> Vec<(u32, f32)> {
+    let metric = params.metric;
+    let mut heap: BinaryHeap<Hit> = BinaryHeap::with_capacity(k + 1);
+    let mut consider = |offset: u32, v: &[f32]| {
+        if !accept(offset) {
+            return;
+        }
+        let distance = metric.distance(params.vector, v);
+        if heap.len() < k {
+            heap.push(Hit {
+                segment: 0,
+                offset,
+                distance,
+            });
+        } else if heap.peek().is_some_and(|worst| distance < worst.distance) {
+            heap.pop();
+            heap.push(Hit {
+                segment: 0,
+                offset,
+                distance,
+            });
+        }
+    };
+    match &*seg.data {
+        SegmentData::Plain(plain) => plain.for_each_vector(params.space, consider),
+        SegmentData::Indexed(data) => {
+            let dim = data.dims[params.space];
+            for (o, v) in data.vectors[params.space].chunks_exact(dim).enumerate() {
+                consider(o as u32, v);
+            }
+        }
+    }
+    heap.into_sorted_vec()
+        .into_iter()
+        .map(|h| (h.offset, h.distance))
+        .collect()
+}
+
+/// Fraction of a segment's live points a filter accepts, estimated on an even sample.
+fn selectivity(seg: &SegmentView, filter: &Filter) -> f64 {
+    let len = seg.data.len();
+    if len == 0 {
+        return 1.0;
+    }
+    let step = (len / SAMPLE).max(1);
+    let (mut seen, mut hit) = (0usize, 0usize);
+    for o in (0..len).step_by(step).map(|o| o as u32) {
+        if seg.is_live(o) {
+            seen += 1;
+            hit += usize::from(filter.matches(&seg.point(o)));
+        }
+    }
+    if seen == 0 {
+        1.0
+    } else {
+        hit as f64 / seen as f64
+    }
+}

@@ -1,0 +1,291 @@
+//! Segments: the immutable units a snapshot is made of.
+//!
+//! - [`PlainSegment`]: append-only chunks, searched exactly. The writer appends to the last chunk
+//!   through `Arc::make_mut`, so a published snapshot keeps its own copy of that one chunk and
+//!   shares every full chunk.
+//! - [`IndexedSegment`]: contiguous vectors plus one HNSW graph per vector space; never mutated.
+//!
+//! Deletions never touch a segment: they are tombstones in the snapshot ([`super::bitset::Bitset`]).
+
+use std::sync::Arc;
+
+use crate::index::hnsw::Graph;
+use crate::point_id::PointId;
+use crate::storage::codec::{Payload, Reader};
+
+/// Points per chunk of a plain segment: small enough that copying the tail chunk per publish is cheap.
+pub const CHUNK: usize = 64;
+
+/// Version of the sealed segment file format.
+pub const SEGMENT_FORMAT: u32 = 1;
+
+/// Up to [`CHUNK`] points of a plain segment, stored column-wise.
+#[derive(Clone, Debug, Default)]
+pub struct Chunk {
+    ids: Vec<PointId>,
+    versions: Vec<u64>,
+    payloads: Vec<Payload>,
+    /// One contiguous `len × dim` array per vector space.
+    vectors: Vec<Vec<f32>>,
+}
+
+/// An append-only segment searched by exact scan.
+#[derive(Clone, Debug)]
+pub struct PlainSegment {
+    chunks: Vec<Arc<Chunk>>,
+    dims: Arc<[usize]>,
+    len: usize,
+}
+
+impl PlainSegment {
+    /// An empty segment for vector spaces of the given dimensions.
+    pub fn new(dims: Arc<[usize]>) -> PlainSegment {
+        PlainSegment {
+            chunks: Vec::new(),
+            dims,
+            len: 0,
+        }
+    }
+
+    /// Appends a point and returns its offset. `vectors` has one entry per space, of the right size.
+    pub fn push(
+        &mut self,
+        id: PointId,
+        version: u64,
+        payload: Payload,
+        vectors: &[Vec<f32>],
+    ) -> u32 {
+        if self.len % CHUNK == 0 {
+            let chunk = Chunk {
+                vectors: self
+                    .dims
+                    .iter()
+                    .map(|d| Vec::with_capacity(CHUNK * d))
+                    .collect(),
+                ..Chunk::default()
+            };
+            self.chunks.push(Arc::new(chunk));
+        }
+        let tail = self.chunks.last_mut().expect("a chunk was just ensured");
+        let chunk = Arc::make_mut(tail);
+        chunk.ids.push(id);
+        chunk.versions.push(version);
+        chunk.payloads.push(payload);
+        for (store, v) in chunk.vectors.iter_mut().zip(vectors) {
+            store.extend_from_slice(v);
+        }
+        self.len += 1;
+        (self.len - 1) as u32
+    }
+
+    /// Calls `f(offset, vector)` for every point's vector in space `space`, in offset order.
+    pub fn for_each_vector(&self, space: usize, mut f: impl FnMut(u32, &[f32])) {
+        let dim = self.dims[space];
+        for (c, chunk) in self.chunks.iter().enumerate() {
+            for (i, v) in chunk.vectors[space].chunks_exact(dim).enumerate() {
+                f((c * CHUNK + i) as u32, v);
+            }
+        }
+    }
+
+    fn at(&self, offset: u32) -> (&Chunk, usize) {
+        let o = offset as usize;
+        (&self.chunks[o / CHUNK], o % CHUNK)
+    }
+}
+
+/// A sealed segment: contiguous vectors and an HNSW graph per vector space.
+#[derive(Debug)]
+pub struct IndexedSegment {
+    pub ids: Vec<PointId>,
+    pub versions: Vec<u64>,
+    /// Payloads of live points; a point dead at load time has an empty payload.
+    pub payloads: Vec<Payload>,
+    /// Per vector space: `len × dim` floats.
+    pub vectors: Vec<Vec<f32>>,
+    pub dims: Arc<[usize]>,
+    pub graphs: Vec<Graph>,
+}
+
+/// The data of a segment, either kind.
+#[derive(Debug)]
+pub enum SegmentData {
+    Plain(PlainSegment),
+    Indexed(IndexedSegment),
+}
+
+impl SegmentData {
+    /// The plain segment inside; only called on the writer's append segment.
+    pub fn plain_mut(&mut self) -> &mut PlainSegment {
+        match self {
+            SegmentData::Plain(p) => p,
+            SegmentData::Indexed(_) => unreachable!("the append segment is always plain"),
+        }
+    }
+
+    /// A copy sharing all chunks (cheap: one `Arc` per chunk); indexed data is never cloned.
+    pub fn clone_plain(&self) -> SegmentData {
+        match self {
+            SegmentData::Plain(p) => SegmentData::Plain(p.clone()),
+            SegmentData::Indexed(_) => unreachable!("only plain segments are copied"),
+        }
+    }
+
+    /// Number of offsets (live and deleted).
+    pub fn len(&self) -> usize {
+        match self {
+            SegmentData::Plain(p) => p.len,
+            SegmentData::Indexed(s) => s.ids.len(),
+        }
+    }
+
+    /// Whether the segment holds no offsets.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Id of the point at `offset`.
+    pub fn id(&self, offset: u32) -> PointId {
+        match self {
+            SegmentData::Plain(p) => {
+                let (c, i) = p.at(offset);
+                c.ids[i]
+            }
+            SegmentData::Indexed(s) => s.ids[offset as usize],
+        }
+    }
+
+    /// Version (LSN of the producing write) of the point at `offset`.
+    pub fn version(&self, offset: u32) -> u64 {
+        match self {
+            SegmentData::Plain(p) => {
+                let (c, i) = p.at(offset);
+                c.versions[i]
+            }
+            SegmentData::Indexed(s) => s.versions[offset as usize],
+        }
+    }
+
+    /// Payload of the point at `offset`.
+    pub fn payload(&self, offset: u32) -> &Payload {
+        match self {
+            SegmentData::Plain(p) => {
+                let (c, i) = p.at(offset);
+                &c.payloads[i]
+            }
+            SegmentData::Indexed(s) => &s.payloads[offset as usize],
+        }
+    }
+
+    /// Vector of space `space` of the point at `offset`.
+    pub fn vector(&self, space: usize, offset: u32) -> &[f32] {
+        match self {
+            SegmentData::Plain(p) => {
+                let (c, i) = p.at(offset);
+                let d = p.dims[space];
+                &c.vectors[space][i * d..(i + 1) * d]
+            }
+            SegmentData::Indexed(s) => {
+                let d = s.dims[space];
+                let o = offset as usize;
+                &s.vectors[space][o * d..(o + 1) * d]
+            }
+        }
+    }
+
+    /// Every vector of the point at `offset`, one per space.
+    pub fn vectors(&self, offset: u32) -> Vec<Vec<f32>> {
+        let spaces = match self {
+            SegmentData::Plain(p) => p.dims.len(),
+            SegmentData::Indexed(s) => s.dims.len(),
+        };
+        (0..spaces)
+            .map(|s| self.vector(s, offset).to_vec())
+            .collect()
+    }
+
+    /// The HNSW graph of a space, when the segment is indexed.
+    pub fn graph(&self, space: usize) -> Option<&Graph> {
+        match self {
+            SegmentData::Plain(_) => None,
+            SegmentData::Indexed(s) => s.graphs.get(space),
+        }
+    }
+}
+
+impl IndexedSegment {
+    /// Serialises everything but payloads (which live in RocksDB) for the segment file.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&(self.ids.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(self.dims.len() as u32).to_le_bytes());
+        for (i, id) in self.ids.iter().enumerate() {
+            out.extend_from_slice(&id.to_key());
+            out.extend_from_slice(&self.versions[i].to_le_bytes());
+        }
+        for (space, dim) in self.dims.iter().enumerate() {
+            out.extend_from_slice(&(*dim as u32).to_le_bytes());
+            for x in &self.vectors[space] {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+            let mut graph = Vec::new();
+            self.graphs[space].write_to(&mut graph);
+            out.extend_from_slice(&(graph.len() as u64).to_le_bytes());
+            out.extend_from_slice(&graph);
+        }
+        out
+    }
+
+    /// Parses [`IndexedSegment::encode`] output; payloads are left empty for the caller to fill.
+    pub fn decode(bytes: &[u8], expected_dims: &[usize]) -> Result<IndexedSegment, String> {
+        let mut r = Reader::new(bytes);
+        let len = usize::try_from(r.u64()?).map_err(|_| "segment length overflows")?;
+        let spaces = r.u32()? as usize;
+        if spaces != expected_dims.len() {
+            return Err(format!(
+                "segment has {spaces} vector spaces, the collection {}",
+                expected_dims.len()
+            ));
+        }
+        if len > bytes.len() / 25 {
+            return Err(format!("implausible point count {len}"));
+        }
+        let mut ids = Vec::with_capacity(len);
+        let mut versions = Vec::with_capacity(len);
+        for _ in 0..len {
+            ids.push(PointId::from_key(r.take(17)?).ok_or("bad point id")?);
+            versions.push(r.u64()?);
+        }
+        let mut vectors = Vec::with_capacity(spaces);
+        let mut graphs = Vec::with_capacity(spaces);
+        for &dim in expected_dims {
+            let stored = r.u32()? as usize;
+            if stored != dim {
+                return Err(format!(
+                    "segment vector size {stored}, the collection's {dim}"
+                ));
+            }
+            vectors.push(r.f32s(len.checked_mul(dim).ok_or("vector data overflows")?)?);
+            let glen = usize::try_from(r.u64()?).map_err(|_| "graph length overflows")?;
+            let graph = Graph::read_from(r.take(glen)?)?;
+            if graph.len() != len {
+                return Err(format!(
+                    "graph has {} nodes, segment {len} points",
+                    graph.len()
+                ));
+            }
+            graphs.push(graph);
+        }
+        if !r.is_empty() {
+            return Err("trailing bytes after segment".into());
+        }
+        Ok(IndexedSegment {
+            ids,
+            versions,
+            payloads: Vec::new(),
+            vectors,
+            dims: expected_dims.into(),
+            graphs,
+        })
+    }
+}

@@ -1,0 +1,421 @@
+//! The writer's private state and the pure logic of applying operations to it.
+//!
+//! Ordering rule (the data path's contract): an operation is first *resolved* into point-level
+//! [`Change`]s against current state, those changes are *committed* to RocksDB, and only then
+//! *applied* here and *published* as a new snapshot. Nothing in this file touches RocksDB or
+//! HTTP, so the rules are tested directly.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::bitset::Bitset;
+use super::config::{CollectionConfig, VectorSpace};
+use super::ops::{delete_key, set_at_key, Operation, Selector};
+use super::segment::{PlainSegment, SegmentData};
+use super::snapshot::{Loc, SegmentView, Snapshot};
+use super::CollectionError;
+use crate::filter::{Filter, PointView};
+use crate::point_id::PointId;
+use crate::storage::codec::StoredPoint;
+
+/// A point-level effect of an operation, as committed to storage.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    Put(PointId, StoredPoint),
+    Delete(PointId),
+}
+
+/// Changes resolved but not yet applied: later operations of the same group see them.
+#[derive(Default)]
+pub struct Pending {
+    points: HashMap<PointId, Option<StoredPoint>>,
+    /// Every change in order, for the storage batch and for `apply`.
+    pub changes: Vec<Change>,
+}
+
+impl Pending {
+    fn record(&mut self, change: Change) {
+        match &change {
+            Change::Put(id, p) => self.points.insert(*id, Some(p.clone())),
+            Change::Delete(id) => self.points.insert(*id, None),
+        };
+        self.changes.push(change);
+    }
+
+    /// Adds the changes of a later, successfully resolved operation.
+    pub fn extend(&mut self, other: Pending) {
+        self.points.extend(other.points);
+        self.changes.extend(other.changes);
+    }
+}
+
+/// A sealed (indexed or frozen) segment held by the writer.
+#[derive(Clone)]
+pub struct Sealed {
+    pub data: Arc<SegmentData>,
+    pub deleted: Arc<Bitset>,
+}
+
+/// Everything the writer owns. Only the writer thread touches it.
+pub struct WriterState {
+    pub config: Arc<CollectionConfig>,
+    pub spaces: Arc<[VectorSpace]>,
+    pub dims: Arc<[usize]>,
+    /// Indexed segments and frozen plain segments waiting to be indexed, by segment id.
+    pub sealed: BTreeMap<u64, Sealed>,
+    pub append_id: u64,
+    /// Always the `Plain` variant: the segment new versions are appended to.
+    pub append: SegmentData,
+    pub append_deleted: Arc<Bitset>,
+    pub locations: imbl::OrdMap<PointId, Loc>,
+    /// LSN of the last applied operation.
+    pub lsn: u64,
+    pub next_segment_id: u64,
+    pub generation: u64,
+    /// Whether an index build is in flight.
+    pub building: bool,
+}
+
+struct PendingView<'a> {
+    id: PointId,
+    point: &'a StoredPoint,
+}
+
+impl PointView for PendingView<'_> {
+    fn id(&self) -> PointId {
+        self.id
+    }
+    fn payload(&self) -> Option<&Map<String, Value>> {
+        Some(&self.point.payload)
+    }
+    fn has_vector(&self, _name: &str) -> bool {
+        true
+    }
+}
+
+impl WriterState {
+    /// An empty state for a new collection.
+    pub fn new(config: CollectionConfig, next_segment_id: u64) -> WriterState {
+        let spaces: Arc<[VectorSpace]> = config.spaces().into();
+        let dims: Arc<[usize]> = spaces.iter().map(|s| s.size).collect();
+        WriterState {
+            config: Arc::new(config),
+            append: SegmentData::Plain(PlainSegment::new(dims.clone())),
+            spaces,
+            dims,
+            sealed: BTreeMap::new(),
+            append_id: next_segment_id,
+            append_deleted: Arc::default(),
+            locations: imbl::OrdMap::new(),
+            lsn: 0,
+            next_segment_id: next_segment_id + 1,
+            generation: 0,
+            building: false,
+        }
+    }
+
+    /// The current stored form of a point, seen through `pending` layers (newest first).
+    fn lookup(&self, id: PointId, layers: &[&Pending]) -> Option<StoredPoint> {
+        for layer in layers {
+            if let Some(state) = layer.points.get(&id) {
+                return state.clone();
+            }
+        }
+        let loc = self.locations.get(&id)?;
+        let data = self.segment_data(loc.segment)?;
+        Some(StoredPoint {
+            version: data.version(loc.offset),
+            vectors: data.vectors(loc.offset),
+            payload: data.payload(loc.offset).clone(),
+        })
+    }
+
+    fn segment_data(&self, id: u64) -> Option<&SegmentData> {
+        if id == self.append_id {
+            return Some(&self.append);
+        }
+        self.sealed.get(&id).map(|s| &*s.data)
+    }
+
+    /// Ids selected by `selector`, seen through `layers`; for id lists, `must_exist` makes a
+    /// missing id an error (payload operations), otherwise missing ids are skipped (deletes).
+    fn select(
+        &self,
+        selector: &Selector,
+        layers: &[&Pending],
+        must_exist: bool,
+    ) -> Result<Vec<PointId>, CollectionError> {
+        match selector {
+            Selector::Ids(ids) => {
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if self.lookup(*id, layers).is_some() {
+                        out.push(*id);
+                    } else if must_exist {
+                        return Err(CollectionError::NotFound(format!(
+                            "No point with id {id} found"
+                        )));
+                    }
+                }
+                Ok(out)
+            }
+            Selector::Filter(filter) => Ok(self.select_filter(filter, layers)),
+        }
+    }
+
+    fn select_filter(&self, filter: &Filter, layers: &[&Pending]) -> Vec<PointId> {
+        let shadowed = |id: &PointId| layers.iter().any(|l| l.points.contains_key(id));
+        let mut out: Vec<PointId> = self
+            .locations
+            .iter()
+            .filter(|(id, _)| !shadowed(id))
+            .filter_map(|(id, loc)| {
+                let data = self.segment_data(loc.segment)?;
+                let view = PendingView {
+                    id: *id,
+                    point: &StoredPoint {
+                        version: 0,
+                        vectors: Vec::new(),
+                        payload: data.payload(loc.offset).clone(),
+                    },
+                };
+                filter.matches(&view).then_some(*id)
+            })
+            .collect();
+        // Pending points, newest layer wins for each id.
+        let mut seen = std::collections::HashSet::new();
+        for layer in layers {
+            for (id, state) in &layer.points {
+                if !seen.insert(*id) {
+                    continue;
+                }
+                if let Some(point) = state {
+                    if filter.matches(&PendingView { id: *id, point }) {
+                        out.push(*id);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Resolves one operation at `lsn` into changes, on top of earlier pending ones.
+    /// Fails without side effects when the operation cannot apply (e.g. a missing point id).
+    pub fn resolve(
+        &self,
+        op: &Operation,
+        lsn: u64,
+        layers: &[&Pending],
+    ) -> Result<Pending, CollectionError> {
+        let mut out = Pending::default();
+        match op {
+            Operation::Upsert(points) => {
+                for p in points {
+                    let stored = StoredPoint {
+                        version: lsn,
+                        vectors: p.vectors.clone(),
+                        payload: Arc::new(p.payload.clone()),
+                    };
+                    out.record(Change::Put(p.id, stored));
+                }
+            }
+            Operation::Delete(selector) => {
+                for id in self.select(selector, layers, false)? {
+                    out.record(Change::Delete(id));
+                }
+            }
+            Operation::SetPayload {
+                payload,
+                selector,
+                key,
+            } => {
+                self.rewrite_payloads(selector, lsn, layers, &mut out, |map| {
+                    set_at_key(map, key.as_deref(), payload)
+                })?;
+            }
+            Operation::OverwritePayload { payload, selector } => {
+                self.rewrite_payloads(selector, lsn, layers, &mut out, |map| {
+                    *map = payload.clone()
+                })?;
+            }
+            Operation::DeletePayload { keys, selector } => {
+                self.rewrite_payloads(selector, lsn, layers, &mut out, |map| {
+                    keys.iter().for_each(|k| delete_key(map, k))
+                })?;
+            }
+            Operation::ClearPayload(selector) => {
+                self.rewrite_payloads(selector, lsn, layers, &mut out, Map::clear)?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn rewrite_payloads(
+        &self,
+        selector: &Selector,
+        lsn: u64,
+        layers: &[&Pending],
+        out: &mut Pending,
+        edit: impl Fn(&mut Map<String, Value>),
+    ) -> Result<(), CollectionError> {
+        for id in self.select(selector, layers, true)? {
+            let mut all: Vec<&Pending> = vec![&*out];
+            all.extend_from_slice(layers);
+            let Some(current) = self.lookup(id, &all) else {
+                continue;
+            };
+            let mut payload = (*current.payload).clone();
+            edit(&mut payload);
+            let stored = StoredPoint {
+                version: lsn,
+                vectors: current.vectors,
+                payload: Arc::new(payload),
+            };
+            out.record(Change::Put(id, stored));
+        }
+        Ok(())
+    }
+
+    fn tombstone(&mut self, loc: Loc) {
+        if loc.segment == self.append_id {
+            Arc::make_mut(&mut self.append_deleted).set(loc.offset as usize);
+        } else if let Some(s) = self.sealed.get_mut(&loc.segment) {
+            Arc::make_mut(&mut s.deleted).set(loc.offset as usize);
+        }
+    }
+
+    /// Applies committed changes: tombstones old locations, appends new versions.
+    pub fn apply(&mut self, changes: Vec<Change>) {
+        for change in changes {
+            match change {
+                Change::Put(id, point) => {
+                    if let Some(old) = self.locations.get(&id).copied() {
+                        self.tombstone(old);
+                    }
+                    let offset = self.append.plain_mut().push(
+                        id,
+                        point.version,
+                        point.payload,
+                        &point.vectors,
+                    );
+                    self.locations.insert(
+                        id,
+                        Loc {
+                            segment: self.append_id,
+                            offset,
+                        },
+                    );
+                }
+                Change::Delete(id) => {
+                    if let Some(old) = self.locations.remove(&id) {
+                        self.tombstone(old);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Builds the snapshot of the current state (the writer then publishes it).
+    pub fn snapshot(&mut self) -> Snapshot {
+        self.generation += 1;
+        let mut segments: Vec<SegmentView> = self
+            .sealed
+            .iter()
+            .map(|(id, s)| SegmentView {
+                id: *id,
+                data: s.data.clone(),
+                deleted: s.deleted.clone(),
+            })
+            .collect();
+        segments.push(SegmentView {
+            id: self.append_id,
+            data: Arc::new(self.append.clone_plain()),
+            deleted: self.append_deleted.clone(),
+        });
+        Snapshot {
+            generation: self.generation,
+            lsn: self.lsn,
+            config: self.config.clone(),
+            spaces: self.spaces.clone(),
+            segments,
+            locations: self.locations.clone(),
+            optimizing: self.building || self.frozen_waiting(),
+        }
+    }
+
+    /// Live points in the append segment.
+    pub fn append_live(&self) -> usize {
+        self.append.len() - self.append_deleted.count()
+    }
+
+    /// Whether frozen plain segments wait for indexing.
+    pub fn frozen_waiting(&self) -> bool {
+        self.sealed
+            .values()
+            .any(|s| matches!(*s.data, SegmentData::Plain(_)))
+    }
+
+    /// Moves the append segment into the sealed set (to be indexed) and starts a new one.
+    pub fn freeze_append(&mut self) {
+        let fresh = SegmentData::Plain(PlainSegment::new(self.dims.clone()));
+        let old = std::mem::replace(&mut self.append, fresh);
+        let deleted = std::mem::take(&mut self.append_deleted);
+        self.sealed.insert(
+            self.append_id,
+            Sealed {
+                data: Arc::new(old),
+                deleted,
+            },
+        );
+        self.append_id = self.next_segment_id;
+        self.next_segment_id += 1;
+    }
+
+    /// Ids of the indexed (HNSW) segments: what the stored segment list records.
+    pub fn indexed_ids(&self) -> Vec<u64> {
+        self.sealed
+            .iter()
+            .filter(|(_, s)| matches!(*s.data, SegmentData::Indexed(_)))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Hands out a fresh segment id.
+    pub fn allocate_segment_id(&mut self) -> u64 {
+        let id = self.next_segment_id;
+        self.next_segment_id += 1;
+        id
+    }
+
+    /// Puts a built segment in place of its sources. `sources[i]` says where offset `i` of the new
+    /// segment came from; it is live only if that is still where its point lives.
+    pub fn install(&mut self, id: u64, data: Arc<SegmentData>, sources: &[Loc], replaces: &[u64]) {
+        let mut deleted = Bitset::default();
+        for (i, source) in sources.iter().enumerate() {
+            let point = data.id(i as u32);
+            if self.locations.get(&point) == Some(source) {
+                self.locations.insert(
+                    point,
+                    Loc {
+                        segment: id,
+                        offset: i as u32,
+                    },
+                );
+            } else {
+                deleted.set(i);
+            }
+        }
+        for r in replaces {
+            self.sealed.remove(r);
+        }
+        self.sealed.insert(
+            id,
+            Sealed {
+                data,
+                deleted: Arc::new(deleted),
+            },
+        );
+    }
+}

@@ -1,0 +1,317 @@
+//! The writer thread: the only code that mutates a collection.
+//!
+//! For every group of queued updates, in this order:
+//! 1. resolve each operation against current state plus earlier operations of the group;
+//! 2. commit all their changes and the new LSN in one RocksDB `WriteBatch` (fsync per policy);
+//! 3. acknowledge `wait=false` callers (their operations are in the WAL);
+//! 4. apply the changes to the in-memory state and publish a new snapshot (`ArcSwap::store`);
+//! 5. acknowledge `wait=true` callers (durable and visible to every later search).
+//!
+//! A failed commit leaves memory untouched, so a storage error never leaves a half-applied state.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio::sync::{mpsc, oneshot};
+
+use super::config::CollectionConfig;
+use super::ops::Operation;
+use super::optimizer::{self, BuildJob, Built};
+use super::snapshot::Snapshot;
+use super::state::{Change, Pending, WriterState};
+use super::{CollectionError, CollectionStats};
+use crate::config::SyncPolicy;
+use crate::storage::{SegmentList, Store};
+use crate::telemetry::sync::Queue;
+
+/// Most updates one group commit takes.
+const MAX_GROUP: usize = 256;
+
+/// What the writer's queue carries.
+pub enum WriterMsg {
+    Update {
+        ops: Vec<Operation>,
+        wait: bool,
+        reply: oneshot::Sender<Result<Vec<u64>, CollectionError>>,
+    },
+    Configure {
+        config: CollectionConfig,
+        reply: oneshot::Sender<Result<(), CollectionError>>,
+    },
+    /// A finished index build from the optimizer.
+    Built(Box<Result<Built, String>>),
+    Stop,
+}
+
+type UpdateMsg = (
+    Vec<Operation>,
+    bool,
+    oneshot::Sender<Result<Vec<u64>, CollectionError>>,
+);
+
+/// The writer's world: its state and the shared things it publishes to.
+pub struct Writer {
+    pub name: String,
+    pub collection_id: u64,
+    pub state: WriterState,
+    pub store: Arc<Store>,
+    pub published: Arc<ArcSwap<Snapshot>>,
+    /// Our own inbox, for handing to index builds that report back.
+    pub queue: Queue<WriterMsg>,
+    pub stats: Arc<CollectionStats>,
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl Writer {
+    /// Runs until `Stop` or until every sender is gone.
+    pub fn run(mut self, mut rx: mpsc::Receiver<WriterMsg>) {
+        self.publish(Instant::now());
+        self.maybe_optimize();
+        let mut next = None;
+        loop {
+            let msg = match next.take() {
+                Some(m) => m,
+                None => match rx.blocking_recv() {
+                    Some(m) => m,
+                    None => break,
+                },
+            };
+            match msg {
+                WriterMsg::Stop => break,
+                WriterMsg::Built(result) => self.install(*result),
+                WriterMsg::Configure { config, reply } => {
+                    let _ = reply.send(self.configure(config));
+                }
+                WriterMsg::Update { ops, wait, reply } => {
+                    let (group, deferred) = self.gather((ops, wait, reply), &mut rx);
+                    next = deferred;
+                    self.commit_group(group);
+                }
+            }
+        }
+        tracing::debug!(collection = %self.name, "writer stopped");
+    }
+
+    /// Collects further queued updates into one group, per the sync policy. A non-update message
+    /// met while gathering is handed back to run after the group.
+    fn gather(
+        &self,
+        first: UpdateMsg,
+        rx: &mut mpsc::Receiver<WriterMsg>,
+    ) -> (Vec<UpdateMsg>, Option<WriterMsg>) {
+        let mut group = vec![first];
+        let wal = &self.state.config.wal_config;
+        if wal.sync_policy == SyncPolicy::EveryWrite {
+            return (group, None);
+        }
+        let deadline = Instant::now() + Duration::from_millis(wal.group_commit_interval_ms);
+        while group.len() < MAX_GROUP {
+            let msg = match rx.try_recv() {
+                Ok(m) => m,
+                Err(_) if wal.sync_policy == SyncPolicy::Group && group.len() == 1 => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match self
+                        .runtime
+                        .block_on(async { tokio::time::timeout(left, rx.recv()).await })
+                    {
+                        Ok(Some(m)) => m,
+                        _ => break,
+                    }
+                }
+                Err(_) => break,
+            };
+            match msg {
+                WriterMsg::Update { ops, wait, reply } => group.push((ops, wait, reply)),
+                other => return (group, Some(other)),
+            }
+        }
+        (group, None)
+    }
+
+    fn commit_group(&mut self, group: Vec<UpdateMsg>) {
+        let started = Instant::now();
+        let mut pending = Pending::default();
+        let mut lsn = self.state.lsn;
+        let mut outcomes = Vec::with_capacity(group.len());
+        let mut op_count = 0u64;
+        let mut upserted = 0u64;
+        for (ops, wait, reply) in group {
+            let mut local = Pending::default();
+            let mut lsns = Vec::with_capacity(ops.len());
+            let mut result = Ok(());
+            for op in &ops {
+                match self.state.resolve(op, lsn + 1, &[&local, &pending]) {
+                    Ok(changes) => {
+                        lsn += 1;
+                        lsns.push(lsn);
+                        local.extend(changes);
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            match result {
+                Ok(()) => {
+                    op_count += ops.len() as u64;
+                    upserted += ops.iter().map(upsert_len).sum::<u64>();
+                    pending.extend(local);
+                    outcomes.push((wait, reply, Ok(lsns)));
+                }
+                Err(e) => {
+                    lsn -= lsns.len() as u64;
+                    outcomes.push((wait, reply, Err(e)));
+                }
+            }
+        }
+        if lsn == self.state.lsn {
+            // Nothing succeeded: every caller already has its error.
+            for (_, reply, result) in outcomes {
+                let _ = reply.send(result);
+            }
+            return;
+        }
+        metrics::histogram!("vecdb_writer_batch_operations").record(op_count as f64);
+        if let Err(e) = self.commit(&pending.changes, lsn) {
+            tracing::error!(collection = %self.name, error = %e, "commit failed; nothing applied");
+            let message = e.to_string();
+            for (_, reply, result) in outcomes {
+                let _ = reply.send(result.and(Err(CollectionError::Storage(message.clone()))));
+            }
+            return;
+        }
+        let mut waiting = Vec::new();
+        for (wait, reply, result) in outcomes {
+            if wait && result.is_ok() {
+                waiting.push((reply, result));
+            } else {
+                let _ = reply.send(result);
+            }
+        }
+        self.state.apply(pending.changes);
+        self.state.lsn = lsn;
+        self.stats.operations.fetch_add(op_count, Ordering::Relaxed);
+        self.stats
+            .points_upserted
+            .fetch_add(upserted, Ordering::Relaxed);
+        metrics::counter!("vecdb_operations_total", "collection" => self.name.clone())
+            .increment(op_count);
+        metrics::counter!("vecdb_points_upserted_total", "collection" => self.name.clone())
+            .increment(upserted);
+        self.publish(started);
+        for (reply, result) in waiting {
+            let _ = reply.send(result);
+        }
+        self.maybe_optimize();
+    }
+
+    fn commit(&self, changes: &[Change], lsn: u64) -> Result<(), crate::storage::StorageError> {
+        let mut batch = self.store.batch(self.collection_id);
+        for change in changes {
+            match change {
+                Change::Put(id, point) => self.store.put_point(&mut batch, *id, point),
+                Change::Delete(id) => self.store.delete_point(&mut batch, *id),
+            }
+        }
+        let sync = self.state.config.wal_config.sync_policy != SyncPolicy::Os;
+        self.store.commit(batch, lsn, sync)
+    }
+
+    fn publish(&mut self, started: Instant) {
+        let snapshot = self.state.snapshot();
+        let labels = [("collection", self.name.clone())];
+        metrics::gauge!("vecdb_snapshot_generation", &labels).set(snapshot.generation as f64);
+        metrics::gauge!("vecdb_collection_points", &labels).set(snapshot.points_count() as f64);
+        metrics::gauge!("vecdb_collection_segments", &labels).set(snapshot.segments.len() as f64);
+        metrics::gauge!("vecdb_writer_queue_depth", &labels).set(self.queue.depth() as f64);
+        self.published.store(Arc::new(snapshot));
+        metrics::histogram!("vecdb_snapshot_publish_seconds", &labels)
+            .record(started.elapsed().as_secs_f64());
+    }
+
+    fn configure(&mut self, config: CollectionConfig) -> Result<(), CollectionError> {
+        let meta = crate::storage::CollectionMeta {
+            id: self.collection_id,
+            name: self.name.clone(),
+            config: config.clone(),
+        };
+        self.store.put_collection(&meta)?;
+        self.state.spaces = config.spaces().into();
+        self.state.config = Arc::new(config);
+        self.publish(Instant::now());
+        self.maybe_optimize();
+        Ok(())
+    }
+
+    /// Starts an index build when the append segment is full, frozen segments wait, or an
+    /// indexed segment has too many deleted points. At most one build runs per collection.
+    fn maybe_optimize(&mut self) {
+        if self.state.building {
+            return;
+        }
+        if self.state.append_live() >= self.state.config.indexing_threshold_points() {
+            self.state.freeze_append();
+        }
+        let Some(job) = BuildJob::plan(&mut self.state, self.store.segment_dir(self.collection_id))
+        else {
+            return;
+        };
+        self.state.building = true;
+        let queue = self.queue.clone();
+        let name = self.name.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("vecdb-index-{}", self.collection_id))
+            .spawn(move || {
+                let result = optimizer::run(job, &name);
+                let _ = queue.send_blocking(WriterMsg::Built(Box::new(result)));
+            });
+        if let Err(e) = spawned {
+            tracing::error!(collection = %self.name, error = %e, "could not start an index build");
+            self.state.building = false;
+        }
+        self.publish(Instant::now());
+    }
+
+    fn install(&mut self, result: Result<Built, String>) {
+        self.state.building = false;
+        let built = match result {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(collection = %self.name, error = %e, "index build failed; will retry on the next write");
+                self.publish(Instant::now());
+                return;
+            }
+        };
+        self.state
+            .install(built.id, built.data, &built.sources, &built.replaces);
+        let list = SegmentList {
+            next_id: self.state.next_segment_id,
+            sealed: self.state.indexed_ids(),
+        };
+        if let Err(e) = self.store.put_segment_list(self.collection_id, &list) {
+            // The new file stays orphaned and is removed at the next start; memory is consistent.
+            tracing::error!(collection = %self.name, error = %e, "could not record the new segment list");
+        }
+        self.stats.index_builds.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(collection = %self.name, segment = built.id, build_secs = built.took.as_secs_f64(), "segment installed");
+        self.publish(Instant::now());
+        let dir = self.store.segment_dir(self.collection_id);
+        for old in &built.replaces {
+            let _ = std::fs::remove_file(dir.join(format!("{old}.seg")));
+        }
+        self.maybe_optimize();
+    }
+}
+
+fn upsert_len(op: &Operation) -> u64 {
+    match op {
+        Operation::Upsert(points) => points.len() as u64,
+        _ => 0,
+    }
+}

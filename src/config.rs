@@ -1,0 +1,173 @@
+//! Configuration: the embedded `config/default.toml` < an optional file < `VECDB__*` environment.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The defaults compiled into the binary, so it runs with no file at all.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// The whole configuration. Section and key names are the TOML ones.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub service: ServiceConfig,
+    pub storage: StorageConfig,
+    pub log: LogConfig,
+    pub collection_defaults: CollectionDefaults,
+}
+
+/// `[service]`: the HTTP side.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub host: String,
+    pub port: u16,
+    pub max_request_size_mb: usize,
+    pub request_timeout_sec: u64,
+    pub max_search_concurrency: usize,
+    pub search_queue_timeout_ms: u64,
+    pub shutdown_grace_sec: u64,
+}
+
+/// `[storage]`: RocksDB, durability and the writer queues.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    pub sync_policy: SyncPolicy,
+    pub group_commit_interval_ms: u64,
+    pub writer_queue_capacity: usize,
+    pub writer_queue_timeout_ms: u64,
+}
+
+/// When a write's WAL record is forced to stable storage.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncPolicy {
+    /// One fsync per operation.
+    EveryWrite,
+    /// Operations queued within the group interval share one fsync.
+    Group,
+    /// No fsync: the OS page cache holds the WAL (survives a process crash, not a power loss).
+    Os,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `[collection_defaults]`: what a new collection gets when its request leaves a setting out.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionDefaults {
+    pub hnsw_m: usize,
+    pub hnsw_ef_construct: usize,
+    pub full_scan_threshold_kb: usize,
+    pub indexing_threshold_kb: usize,
+    pub deleted_threshold: f64,
+    pub max_indexing_threads: usize,
+}
+
+impl Config {
+    /// Layers the embedded defaults, then `file` if given, then `VECDB__SECTION__KEY` variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, figment::Error> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("VECDB__").split("__"))
+            .extract()?;
+        config.validate().map_err(figment::Error::from)?;
+        Ok(config)
+    }
+
+    /// The embedded defaults alone (tests and embedding).
+    pub fn defaults() -> Config {
+        Figment::from(Toml::string(DEFAULT_TOML))
+            .extract()
+            .expect("the embedded default configuration parses")
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let d = &self.collection_defaults;
+        if d.hnsw_m < 2 || d.hnsw_m > 128 {
+            return Err(format!(
+                "collection_defaults.hnsw_m must be in 2..=128, got {}",
+                d.hnsw_m
+            ));
+        }
+        if d.hnsw_ef_construct < 4 {
+            return Err("collection_defaults.hnsw_ef_construct must be at least 4".into());
+        }
+        if !(0.0..=1.0).contains(&d.deleted_threshold) {
+            return Err("collection_defaults.deleted_threshold must be within 0..=1".into());
+        }
+        if self.storage.writer_queue_capacity == 0 {
+            return Err("storage.writer_queue_capacity must be at least 1".into());
+        }
+        if self.service.max_request_size_mb == 0 {
+            return Err("service.max_request_size_mb must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Searches allowed at once: the configured number, or twice the cores when 0.
+    pub fn search_concurrency(&self) -> usize {
+        match self.service.max_search_concurrency {
+            0 => 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_parse() {
+        let c = Config::defaults();
+        assert_eq!(c.service.port, 6333);
+        assert_eq!(c.storage.sync_policy, SyncPolicy::Group);
+    }
+
+    #[test]
+    fn file_and_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("custom.toml", "[service]\nport = 7000\nhost = \"0.0.0.0\"")?;
+            jail.set_env("VECDB__SERVICE__PORT", "7100");
+            jail.set_env("VECDB__STORAGE__SYNC_POLICY", "every_write");
+            let c = Config::load(Some(Path::new("custom.toml")))?;
+            assert_eq!(c.service.host, "0.0.0.0");
+            assert_eq!(c.service.port, 7100);
+            assert_eq!(c.storage.sync_policy, SyncPolicy::EveryWrite);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[service]\nprot = 1")?;
+            let err = Config::load(Some(Path::new("bad.toml"))).unwrap_err();
+            assert!(err.to_string().contains("prot"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,67 @@
+//! Qdrant's filter language: parsing from JSON (with precise error messages), evaluation
+//! against points, and the model types whose serde/OpenAPI shape is Qdrant's.
+//!
+//! Semantics follow qdrant-client's local mode, which mirrors the server; see `eval.rs`.
+
+mod eval;
+mod model;
+mod parse;
+mod path;
+
+#[cfg(test)]
+mod crosscheck_table;
+#[cfg(test)]
+mod tests_eval;
+#[cfg(test)]
+mod tests_parse;
+
+use serde::{de, Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+pub use model::{
+    AnyVariants, Condition, FieldCondition, Filter, HasIdCondition, HasVectorCondition,
+    IsEmptyCondition, IsNullCondition, Match, MatchAny, MatchExcept, MatchValue, MinShould, Nested,
+    NestedCondition, PayloadField, Range, ValueSet, ValueVariants, ValuesCount,
+};
+pub use path::{parse_path, JsonPath, PathItem};
+
+use crate::point_id::PointId;
+
+/// How deeply filters may nest (the top-level filter is level 1; each filter inside a
+/// condition or `nested` adds one), so hostile input cannot exhaust the stack.
+pub const MAX_FILTER_DEPTH: usize = 32;
+
+/// What evaluation needs from a point; implemented by the storage layer.
+pub trait PointView {
+    /// The point's id.
+    fn id(&self) -> PointId;
+    /// The point's payload object, if it has one.
+    fn payload(&self) -> Option<&Map<String, Value>>;
+    /// Whether the point has a vector with this name.
+    fn has_vector(&self, name: &str) -> bool;
+}
+
+impl Filter {
+    /// Parses a filter from JSON; errors name the place, e.g.
+    /// `filter.must[2].range.gt: expected a number, got "abc"`.
+    pub fn from_json(value: &Value) -> Result<Filter, String> {
+        parse::parse_filter(value, &parse::Loc::Root, 1)
+    }
+
+    /// Whether a point matches; a point without payload is treated as having `{}`.
+    pub fn matches(&self, point: &dyn PointView) -> bool {
+        let empty = Map::new();
+        let payload = point.payload().unwrap_or(&empty);
+        self.eval(eval::Ctx {
+            payload,
+            point: Some(point),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Filter {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        Filter::from_json(&value).map_err(de::Error::custom)
+    }
+}

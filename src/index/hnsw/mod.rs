@@ -1,0 +1,240 @@
+//! HNSW graph (Malkov & Yashunin). The published [`Graph`] is a frozen, lock-free flat layout;
+//! `build.rs` constructs it in parallel, `search.rs` walks it, `io.rs` (de)serialises it.
+
+mod build;
+mod io;
+pub mod search;
+#[cfg(test)]
+mod tests;
+
+use crate::index::distance::Metric;
+use crate::index::flat::Scored;
+use search::{Beam, Links, Query, Space};
+
+/// Construction parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct HnswParams {
+    /// Links per node on upper layers (layer 0 gets twice as many); clamped to 2..=MAX_M.
+    pub m: usize,
+    /// Beam width while inserting.
+    pub ef_construct: usize,
+    /// Seed of the level draws, so builds are reproducible up to thread scheduling.
+    pub seed: u64,
+}
+
+/// Largest supported `m` (layer-0 counts are stored as u16).
+pub const MAX_M: usize = 4096;
+
+/// Highest layer a node may get; deeper levels are astronomically unlikely anyway.
+const MAX_LEVEL: usize = 32;
+
+/// A frozen HNSW graph over row offsets `0..len()` of an external vector array.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Graph {
+    /// Link capacity on upper layers.
+    m: usize,
+    /// Link capacity (and row stride) on layer 0, always `2 * m`.
+    m0: usize,
+    /// Layer-0 links, `m0` slots per node.
+    layer0: Vec<u32>,
+    /// Used slots per node in `layer0`.
+    counts0: Vec<u16>,
+    /// Per node, its highest layer.
+    levels: Vec<u8>,
+    /// Per node, where its upper blocks start in `upper` (n + 1 entries).
+    upper_start: Vec<usize>,
+    /// Per node, per layer 1..=level: a count followed by `m` link slots.
+    upper: Vec<u32>,
+    /// Where every search starts (meaningless when empty).
+    entry: u32,
+    /// Level of `entry`.
+    max_level: usize,
+}
+
+impl Graph {
+    /// Builds a graph over all `vectors.len()/dim` vectors, in parallel on the current rayon pool.
+    pub fn build(vectors: &[f32], dim: usize, metric: Metric, params: HnswParams) -> Graph {
+        build::build(vectors, dim, metric, params)
+    }
+
+    /// Returns a new graph: a copy of `self` (which covers the first self.len() vectors) with
+    /// vectors self.len()..vectors.len()/dim inserted, in parallel. `self` is untouched.
+    /// The link capacity of `self` is kept; `params.m` is ignored.
+    pub fn extend(&self, vectors: &[f32], dim: usize, metric: Metric, params: HnswParams) -> Graph {
+        build::extend(self, vectors, dim, metric, params)
+    }
+
+    /// k nearest accepted nodes as (offset, distance) ascending. Rejected nodes are still
+    /// traversed (they keep the graph connected) but never returned. ef = max(ef, k).
+    /// Returns nothing if `query` or `vectors` do not match `dim` and `len()`.
+    #[allow(clippy::too_many_arguments)] // The signature is the crate-wide contract.
+    pub fn search(
+        &self,
+        vectors: &[f32],
+        dim: usize,
+        metric: Metric,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        let n = self.len();
+        if n == 0 || k == 0 || dim == 0 || query.len() != dim || vectors.len() / dim < n {
+            return Vec::new();
+        }
+        let space = Space {
+            vectors,
+            dim,
+            kernel: metric.kernel(),
+        };
+        let q = Query {
+            space,
+            vector: query,
+        };
+        let mut cur = Scored {
+            distance: q.dist(self.entry),
+            offset: self.entry,
+        };
+        for level in (1..=self.max_level).rev() {
+            cur = search::greedy(self, &q, cur, level);
+        }
+        let beam = Beam::query(ef.max(k), k, self.m0);
+        search::with_scratch(|s| {
+            search::beam_search(self, s, &q, accept, cur, beam);
+            let mut found: Vec<Scored> = s.results.drain().collect();
+            found.sort_unstable();
+            found.truncate(k);
+            found.into_iter().map(|c| (c.offset, c.distance)).collect()
+        })
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.counts0.len()
+    }
+
+    /// True when the graph has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.counts0.is_empty()
+    }
+
+    /// Bytes of heap memory the graph holds (for telemetry).
+    pub fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.layer0.capacity() * size_of::<u32>()
+            + self.counts0.capacity() * size_of::<u16>()
+            + self.levels.capacity()
+            + self.upper_start.capacity() * size_of::<usize>()
+            + self.upper.capacity() * size_of::<u32>()
+    }
+
+    /// Upper-layer link capacity the graph was built with.
+    pub fn m(&self) -> usize {
+        self.m
+    }
+
+    /// Highest layer of `node`.
+    fn level(&self, node: u32) -> usize {
+        self.levels.get(node as usize).map_or(0, |&l| l as usize)
+    }
+
+    /// Slice of `node`'s block on upper `level` (count first), if it has that layer.
+    fn upper_block(&self, node: u32, level: usize) -> Option<&[u32]> {
+        if level == 0 || level > self.level(node) {
+            return None;
+        }
+        let start = self.upper_start[node as usize] + (level - 1) * (self.m + 1);
+        self.upper.get(start..start + self.m + 1)
+    }
+
+    /// Checks every structural invariant search relies on; used after deserialising.
+    fn validate(&self) -> Result<(), String> {
+        let n = self.len();
+        if self.m < 2 || self.m > MAX_M || self.m0 != 2 * self.m {
+            return Err(format!("bad link capacity m={} m0={}", self.m, self.m0));
+        }
+        if self.levels.len() != n || self.upper_start.len() != n + 1 {
+            return Err("per-node arrays disagree on the node count".into());
+        }
+        if self.layer0.len() != n * self.m0 {
+            return Err("layer-0 array has the wrong size".into());
+        }
+        if n > 0 && (self.entry as usize >= n || self.level(self.entry) != self.max_level) {
+            return Err("entry point is out of range or not on the top layer".into());
+        }
+        if self.upper_start.last() != Some(&self.upper.len()) {
+            return Err("upper-layer array has the wrong size".into());
+        }
+        for node in 0..n as u32 {
+            self.validate_node(node)?;
+        }
+        Ok(())
+    }
+
+    /// Checks one node's lists: counts within capacity, neighbours exist on that layer.
+    fn validate_node(&self, node: u32) -> Result<(), String> {
+        let i = node as usize;
+        let level = self.level(node);
+        if level > self.max_level {
+            return Err(format!("node {node} is above the entry point's level"));
+        }
+        let span = self.upper_start[i + 1].checked_sub(self.upper_start[i]);
+        if span != Some(level * (self.m + 1)) {
+            return Err(format!("node {node} has a malformed upper block"));
+        }
+        if self.counts0[i] as usize > self.m0 {
+            return Err(format!("node {node} has too many layer-0 links"));
+        }
+        for l in 0..=level {
+            let ok = self.with_neighbors(node, l, |nbrs| {
+                nbrs.iter()
+                    .all(|&nb| (nb as usize) < self.len() && self.level(nb) >= l)
+            });
+            if !ok {
+                return Err(format!("node {node} links to a missing node on layer {l}"));
+            }
+            let count = self.upper_block(node, l).map_or(0, |b| b[0] as usize);
+            if count > self.m {
+                return Err(format!("node {node} has too many links on layer {l}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Links for Graph {
+    #[inline]
+    fn node_count(&self) -> usize {
+        self.len()
+    }
+
+    #[inline]
+    fn with_neighbors<R>(&self, node: u32, level: usize, f: impl FnOnce(&[u32]) -> R) -> R {
+        if level == 0 {
+            let i = node as usize;
+            let count = self.counts0.get(i).map_or(0, |&c| c as usize);
+            let start = i * self.m0;
+            return f(self.layer0.get(start..start + count).unwrap_or(&[]));
+        }
+        match self.upper_block(node, level) {
+            Some(block) => {
+                let count = (block[0] as usize).min(self.m);
+                f(&block[1..1 + count])
+            }
+            None => f(&[]),
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch_links(&self, node: u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let p = self.layer0.as_ptr().wrapping_add(node as usize * self.m0) as *const i8;
+            // SAFETY: prefetch never faults, even on an address outside the slice.
+            unsafe { _mm_prefetch(p, _MM_HINT_T0) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = node;
+    }
+}

@@ -1,0 +1,281 @@
+//! Layer search shared by construction and queries: greedy descent, beam search, and the
+//! thread-local scratch (visited stamps and heaps) that keeps queries allocation-free.
+
+use std::cell::RefCell;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+use crate::index::distance::Kernel;
+use crate::index::flat::{cmp_distance, Scored};
+
+/// Read access to neighbour lists, implemented by the frozen graph and by the builder.
+pub(crate) trait Links {
+    /// Number of nodes (every neighbour id is below this).
+    fn node_count(&self) -> usize;
+
+    /// Calls `f` with the neighbours of `node` on `level` (empty if it has none there).
+    fn with_neighbors<R>(&self, node: u32, level: usize, f: impl FnOnce(&[u32]) -> R) -> R;
+
+    /// Hints that `node`'s layer-0 list will be read soon.
+    fn prefetch_links(&self, _node: u32) {}
+}
+
+/// Row-major vectors plus the kernel that compares them.
+#[derive(Clone, Copy)]
+pub(crate) struct Space<'a> {
+    pub vectors: &'a [f32],
+    pub dim: usize,
+    pub kernel: Kernel,
+}
+
+/// Cache lines of a vector to prefetch; the hardware prefetcher streams the rest.
+const FIRST_LINES: usize = 1;
+const AHEAD: usize = 2;
+
+impl<'a> Space<'a> {
+    /// The vector stored at `id`.
+    #[inline]
+    pub fn row(&self, id: u32) -> &'a [f32] {
+        let start = id as usize * self.dim;
+        &self.vectors[start..start + self.dim]
+    }
+
+    /// Distance between two stored vectors.
+    #[inline]
+    pub fn between(&self, a: u32, b: u32) -> f32 {
+        (self.kernel)(self.row(a), self.row(b))
+    }
+
+    /// Starts pulling the vector at `id` into cache.
+    #[inline(always)]
+    pub fn prefetch(&self, id: u32, max_lines: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let base = self.vectors.as_ptr().wrapping_add(id as usize * self.dim) as *const i8;
+            let lines = (self.dim * 4).div_ceil(64).min(max_lines);
+            for line in 0..lines {
+                // SAFETY: prefetch never faults, even on an address outside the slice.
+                unsafe { _mm_prefetch(base.wrapping_add(line * 64), _MM_HINT_T0) };
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = id;
+    }
+}
+
+/// A vector to search for, compared against the rows of a space.
+#[derive(Clone, Copy)]
+pub(crate) struct Query<'a> {
+    pub space: Space<'a>,
+    pub vector: &'a [f32],
+}
+
+impl Query<'_> {
+    /// Distance from the query to the stored vector `id`.
+    #[inline]
+    pub fn dist(&self, id: u32) -> f32 {
+        DCOUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (self.space.kernel)(self.vector, self.space.row(id))
+    }
+}
+
+/// Generation-stamped visited set: clearing is a counter bump, not a memset.
+#[derive(Default)]
+pub(crate) struct Visited {
+    marks: Vec<u16>,
+    generation: u16,
+}
+
+impl Visited {
+    /// Forgets every mark and makes room for ids below `n`.
+    fn reset(&mut self, n: usize) {
+        if self.marks.len() < n {
+            self.marks.resize(n, 0);
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // Wrapped: old stamps could now collide, so clear them for real.
+            self.marks.fill(0);
+            self.generation = 1;
+        }
+    }
+
+    /// Marks `id`; true if it was not marked yet.
+    #[inline(always)]
+    fn insert(&mut self, id: u32) -> bool {
+        match self.marks.get_mut(id as usize) {
+            Some(m) if *m != self.generation => {
+                *m = self.generation;
+                true
+            }
+            // Out-of-range ids cannot occur in a validated graph; treat them as seen.
+            _ => false,
+        }
+    }
+}
+
+/// Per-thread reusable buffers for one layer search.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    visited: Visited,
+    candidates: BinaryHeap<Reverse<Scored>>,
+    /// Best accepted nodes so far, worst on top; holds at most `ef`.
+    pub results: BinaryHeap<Scored>,
+    fresh: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with this thread's scratch (or a fresh one if `f` re-enters, e.g. from `accept`).
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+/// Greedy walk on one layer: move to the closest neighbour until none is closer.
+pub(crate) fn greedy<L: Links>(links: &L, q: &Query, mut cur: Scored, level: usize) -> Scored {
+    loop {
+        let best = links.with_neighbors(cur.offset, level, |nbrs| {
+            let mut best = cur;
+            for &nb in nbrs {
+                let d = q.dist(nb);
+                // Strictly closer only, so equal distances cannot make it cycle.
+                if d < best.distance {
+                    best = Scored {
+                        distance: d,
+                        offset: nb,
+                    };
+                }
+            }
+            best
+        });
+        if best.offset == cur.offset {
+            return cur;
+        }
+        cur = best;
+    }
+}
+
+/// Knobs of one beam search.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Beam {
+    /// Layer to search.
+    pub level: usize,
+    /// Beam width: how many accepted results bound the search.
+    pub ef: usize,
+    /// Results the caller needs; while fewer are accepted the search keeps widening.
+    pub k: usize,
+    /// Distance evaluations after which the search stops as soon as it holds k results.
+    pub soft_budget: usize,
+    /// Distance evaluations after which the search stops regardless.
+    pub hard_budget: usize,
+}
+
+impl Beam {
+    /// Unbudgeted search as used while building (everything is accepted there).
+    pub fn build(level: usize, ef: usize) -> Beam {
+        Beam {
+            level,
+            ef,
+            k: ef,
+            soft_budget: usize::MAX,
+            hard_budget: usize::MAX,
+        }
+    }
+
+    /// Query-time search; budgets scale with the beam so an unfiltered search never hits them.
+    pub fn query(ef: usize, k: usize, m0: usize) -> Beam {
+        let soft = ef.saturating_mul(m0).saturating_mul(8).max(10_000);
+        Beam {
+            level: 0,
+            ef,
+            k,
+            soft_budget: soft,
+            hard_budget: soft.saturating_mul(8),
+        }
+    }
+}
+
+/// Whether a candidate at `distance` can still improve a result set whose worst is `worst`.
+#[inline(always)]
+fn improves(distance: f32, worst: Option<&Scored>) -> bool {
+    worst.is_none_or(|w| cmp_distance(distance, w.distance) == Ordering::Less)
+}
+
+/// Best-first beam search on one layer from `entry`; leaves up to `ef` accepted nodes in
+/// `s.results`. Rejected nodes are still expanded so the graph stays connected for them.
+pub(crate) fn beam_search<L: Links>(
+    links: &L,
+    s: &mut Scratch,
+    q: &Query,
+    accept: impl Fn(u32) -> bool,
+    entry: Scored,
+    beam: Beam,
+) {
+    s.visited.reset(links.node_count());
+    s.candidates.clear();
+    s.results.clear();
+    s.visited.insert(entry.offset);
+    s.candidates.push(Reverse(entry));
+    if accept(entry.offset) {
+        s.results.push(entry);
+    }
+    let mut work = 0usize;
+    while let Some(Reverse(c)) = s.candidates.pop() {
+        let full = s.results.len() >= beam.ef;
+        if full && !improves(c.distance, s.results.peek()) {
+            break; // Nothing left in the frontier can enter the results.
+        }
+        if (work > beam.soft_budget && s.results.len() >= beam.k) || work > beam.hard_budget {
+            break;
+        }
+        if let Some(Reverse(next)) = s.candidates.peek() {
+            links.prefetch_links(next.offset);
+        }
+        s.fresh.clear();
+        links.with_neighbors(c.offset, beam.level, |nbrs| {
+            for &nb in nbrs {
+                if s.visited.insert(nb) {
+                    q.space.prefetch(nb, FIRST_LINES);
+                    s.fresh.push(nb);
+                }
+            }
+        });
+        work += s.fresh.len();
+        for &nb in s.fresh.iter().take(AHEAD) {
+            q.space.prefetch(nb, usize::MAX);
+        }
+        for (i, &nb) in s.fresh.iter().enumerate() {
+            if let Some(&ahead) = s.fresh.get(i + AHEAD) {
+                q.space.prefetch(ahead, usize::MAX);
+            }
+            let d = q.dist(nb);
+            let worst = if s.results.len() >= beam.ef {
+                s.results.peek()
+            } else {
+                None
+            };
+            if !improves(d, worst) {
+                continue;
+            }
+            let item = Scored {
+                distance: d,
+                offset: nb,
+            };
+            s.candidates.push(Reverse(item));
+            if accept(nb) {
+                s.results.push(item);
+                if s.results.len() > beam.ef {
+                    s.results.pop();
+                }
+            }
+        }
+    }
+}
+
+pub static DCOUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

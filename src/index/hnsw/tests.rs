@@ -1,0 +1,233 @@
+use super::*;
+use crate::index::flat;
+
+const SEED: u64 = 0x5EED_2024;
+
+/// Deterministic uniform vectors in [-1, 1).
+fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    (0..n * dim)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Scales every row to unit length, as the service does for cosine collections.
+fn normalize(vectors: &mut [f32], dim: usize) {
+    for row in vectors.chunks_exact_mut(dim) {
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        row.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+fn params(m: usize) -> HnswParams {
+    HnswParams {
+        m,
+        ef_construct: 100,
+        seed: SEED,
+    }
+}
+
+/// Mean recall@k of the graph against exact search over `queries`.
+fn recall(g: &Graph, vectors: &[f32], queries: &[f32], dim: usize, metric: Metric) -> f64 {
+    let k = 10;
+    let mut hits = 0usize;
+    let mut total = 0usize;
+    for q in queries.chunks_exact(dim) {
+        let truth = flat::top_k(vectors, dim, metric, q, k, |_| true);
+        let got = g.search(vectors, dim, metric, q, k, 64, &|_| true);
+        assert_eq!(got.len(), k);
+        assert!(got.windows(2).all(|w| w[0].1 <= w[1].1), "not sorted");
+        hits += got
+            .iter()
+            .filter(|(o, _)| truth.iter().any(|t| t.0 == *o))
+            .count();
+        total += k;
+    }
+    hits as f64 / total as f64
+}
+
+fn dataset(metric: Metric) -> (Vec<f32>, Vec<f32>) {
+    let dim = 32;
+    let mut base = random_vectors(5000, dim, SEED);
+    let mut queries = random_vectors(200, dim, SEED ^ 1);
+    if metric == Metric::Dot {
+        normalize(&mut base, dim);
+        normalize(&mut queries, dim);
+    }
+    (base, queries)
+}
+
+#[test]
+fn recall_per_metric_build_and_extend() {
+    let dim = 32;
+    println!("seed {SEED:#x}");
+    for metric in [Metric::Dot, Metric::L2, Metric::L1] {
+        let (base, queries) = dataset(metric);
+        let g = Graph::build(&base, dim, metric, params(16));
+        g.validate().expect("built graph is consistent");
+        let r = recall(&g, &base, &queries, dim, metric);
+        println!("{metric:?} build recall@10 = {r:.3}");
+        assert!(r >= 0.9, "{metric:?} recall {r}");
+
+        let half = Graph::build(&base[..2500 * dim], dim, metric, params(16));
+        let full = half.extend(&base, dim, metric, params(16));
+        assert_eq!(half.len(), 2500, "extend must not touch the source graph");
+        assert_eq!(full.len(), 5000);
+        full.validate().expect("extended graph is consistent");
+        let r = recall(&full, &base, &queries, dim, metric);
+        println!("{metric:?} extend recall@10 = {r:.3}");
+        assert!(r >= 0.9, "{metric:?} extend recall {r}");
+    }
+}
+
+#[test]
+fn filter_returns_only_accepted_and_fills_k() {
+    let dim = 16;
+    let base = random_vectors(3000, dim, SEED ^ 2);
+    let queries = random_vectors(50, dim, SEED ^ 3);
+    let g = Graph::build(&base, dim, Metric::L2, params(8));
+    let accept = |o: u32| o % 10 == 0;
+    let mut hits = 0;
+    for q in queries.chunks_exact(dim) {
+        let got = g.search(&base, dim, Metric::L2, q, 10, 32, &accept);
+        assert_eq!(got.len(), 10);
+        assert!(got.iter().all(|(o, _)| accept(*o)));
+        let truth = flat::top_k(&base, dim, Metric::L2, q, 10, accept);
+        hits += got
+            .iter()
+            .filter(|(o, _)| truth.iter().any(|t| t.0 == *o))
+            .count();
+    }
+    println!("filtered recall@10 = {:.3}", hits as f64 / 500.0);
+    // Very selective: 3 of 3000 accepted; all of them must still be found.
+    let rare = |o: u32| o % 1000 == 7;
+    let got = g.search(&base, dim, Metric::L2, &queries[..dim], 10, 16, &rare);
+    assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>().len(), 3);
+    // Nothing accepted: empty, and it must terminate.
+    assert!(g
+        .search(&base, dim, Metric::L2, &queries[..dim], 10, 16, &|_| false)
+        .is_empty());
+}
+
+#[test]
+fn serialisation_round_trip() {
+    let dim = 8;
+    let base = random_vectors(700, dim, SEED ^ 4);
+    let g = Graph::build(&base, dim, Metric::L2, params(6));
+    let mut bytes = Vec::new();
+    g.write_to(&mut bytes);
+    let back = Graph::read_from(&bytes).expect("round trip");
+    assert_eq!(back, g);
+    let q = &base[..dim];
+    assert_eq!(
+        back.search(&base, dim, Metric::L2, q, 5, 20, &|_| true),
+        g.search(&base, dim, Metric::L2, q, 5, 20, &|_| true)
+    );
+    assert!(g.memory_bytes() >= 700 * 12 * 4);
+}
+
+/// Recomputes the trailing checksum so corruption reaches the structural validation.
+fn reseal(bytes: &mut [u8]) {
+    let body = bytes.len() - 8;
+    let sum = super::io::checksum(&bytes[..body]);
+    bytes[body..].copy_from_slice(&sum.to_le_bytes());
+}
+
+#[test]
+fn corrupted_bytes_never_panic() {
+    let dim = 4;
+    let base = random_vectors(60, dim, SEED ^ 5);
+    let g = Graph::build(&base, dim, Metric::L2, params(4));
+    let mut bytes = Vec::new();
+    g.write_to(&mut bytes);
+    for len in 0..bytes.len() {
+        assert!(
+            Graph::read_from(&bytes[..len]).is_err(),
+            "truncated to {len}"
+        );
+    }
+    for pos in 0..bytes.len() {
+        for flip in [0x01u8, 0x80, 0xFF] {
+            let mut bad = bytes.clone();
+            bad[pos] ^= flip;
+            assert!(Graph::read_from(&bad).is_err(), "flip at {pos} not caught");
+            if pos < bytes.len() - 8 {
+                reseal(&mut bad);
+                // Past the checksum: either rejected or a graph that is safe to search.
+                if let Ok(g2) = Graph::read_from(&bad) {
+                    let got = g2.search(&base, dim, Metric::L2, &base[..dim], 5, 10, &|_| true);
+                    assert!(got.len() <= 5);
+                }
+            }
+        }
+    }
+    let mut extra = bytes.clone();
+    extra.push(0);
+    assert!(Graph::read_from(&extra).is_err());
+}
+
+#[test]
+fn edge_cases() {
+    let dim = 3;
+    let empty = Graph::build(&[], dim, Metric::L2, params(16));
+    assert!(empty.is_empty());
+    assert!(empty
+        .search(&[], dim, Metric::L2, &[0.0; 3], 5, 10, &|_| true)
+        .is_empty());
+    let mut bytes = Vec::new();
+    empty.write_to(&mut bytes);
+    assert_eq!(Graph::read_from(&bytes).expect("empty round trip"), empty);
+
+    let one = [1.0, 2.0, 3.0];
+    let g = Graph::build(&one, dim, Metric::L2, params(16));
+    assert_eq!(
+        g.search(&one, dim, Metric::L2, &one, 5, 10, &|_| true),
+        vec![(0, 0.0)]
+    );
+
+    let base = random_vectors(30, dim, SEED ^ 6);
+    let g = Graph::build(&base, dim, Metric::L1, params(4));
+    let got = g.search(&base, dim, Metric::L1, &base[..dim], 100, 1, &|_| true);
+    assert_eq!(got.len(), 30, "k > len returns every node");
+    // Mismatched query length is refused rather than misread.
+    assert!(g
+        .search(&base, dim, Metric::L1, &[0.0; 2], 5, 10, &|_| true)
+        .is_empty());
+}
+
+#[test]
+fn identical_vectors_terminate() {
+    let dim = 8;
+    let base = vec![0.5f32; 400 * dim];
+    for metric in [Metric::Dot, Metric::L2, Metric::L1] {
+        let g = Graph::build(&base, dim, metric, params(8));
+        g.validate().expect("consistent");
+        let got = g.search(&base, dim, metric, &base[..dim], 10, 20, &|_| true);
+        assert_eq!(got.len(), 10);
+        let g2 = g.extend(
+            &[base.clone(), vec![0.5; 50 * dim]].concat(),
+            dim,
+            metric,
+            params(8),
+        );
+        assert_eq!(g2.len(), 450);
+    }
+}
+
+#[test]
+fn single_thread_builds_are_reproducible() {
+    let dim = 8;
+    let base = random_vectors(500, dim, SEED ^ 7);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool");
+    let a = pool.install(|| Graph::build(&base, dim, Metric::L2, params(8)));
+    let b = pool.install(|| Graph::build(&base, dim, Metric::L2, params(8)));
+    assert_eq!(a, b);
+}

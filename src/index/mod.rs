@@ -1,0 +1,13 @@
+//! Vector indexing: what lives where.
+//!
+//! - [`distance`]: SIMD distance kernels (AVX2+FMA picked at run time) and [`Metric`].
+//! - [`flat`]: exact brute-force search and the [`TopK`] collector shared by all scans.
+//! - [`hnsw`]: the HNSW approximate index, built in parallel and frozen into a lock-free [`Graph`].
+
+pub mod distance;
+pub mod flat;
+pub mod hnsw;
+
+pub use distance::Metric;
+pub use flat::{top_k, TopK};
+pub use hnsw::{Graph, HnswParams};

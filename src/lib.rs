@@ -1,0 +1,100 @@
+//! vecdb: a single-binary vector database served over HTTP, speaking Qdrant's REST dialect.
+//!
+//! The layout follows the data path:
+//! - [`api`]: axum handlers, one file per resource; errors and the JSON envelope;
+//! - [`collection`]: the collection handle, its single writer thread, snapshots published through
+//!   `ArcSwap`, the optimizer that seals segments into HNSW graphs, and search over a snapshot;
+//! - [`index`]: distance kernels, exact scan and the HNSW graph;
+//! - [`filter`]: the payload filter language;
+//! - [`storage`]: RocksDB (the write-ahead log and point records) and segment files;
+//! - [`telemetry`]: Prometheus metrics, instrumented locks and queues, logging;
+//! - [`config`]: embedded defaults < config file < `VECDB__*` environment.
+//!
+//! [`run`] serves a bound listener until a shutdown signal, so tests run the real server on port 0.
+
+pub mod api;
+pub mod collection;
+pub mod config;
+pub mod filter;
+pub mod index;
+pub mod point_id;
+pub mod storage;
+pub mod telemetry;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use api::AppState;
+use collection::registry::Registry;
+use config::Config;
+use storage::Store;
+use telemetry::sync::Gate;
+
+/// Opens storage, recovers every collection, and serves HTTP on `listener` until `shutdown`
+/// resolves; then stops accepting, lets in-flight requests finish (bounded by the grace period),
+/// stops the writers and flushes RocksDB.
+pub async fn run(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let metrics = telemetry::metrics::install();
+    telemetry::metrics::spawn_upkeep(metrics.clone());
+    let store = Arc::new(Store::open(&config.storage.data_dir)?);
+    let registry = Arc::new(Registry::open(store, &config)?);
+    let state = AppState {
+        registry: registry.clone(),
+        search_gate: Arc::new(Gate::new("search_slots", config.search_concurrency())),
+        config: Arc::new(config),
+        metrics,
+        started,
+    };
+    let grace = Duration::from_secs(state.config.service.shutdown_grace_sec);
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        collections = registry.names().len(),
+        startup_secs = started.elapsed().as_secs_f64(),
+        "vecdb serving"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, api::app(state)).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut stop_seen = stop_rx.clone();
+    tokio::select! {
+        result = server => result?,
+        _ = async {
+            let _ = stop_seen.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!("in-flight requests did not finish within the shutdown grace period"),
+    }
+    tracing::info!("stopping writers and flushing storage");
+    tokio::task::spawn_blocking(move || registry.shutdown()).await?;
+    tracing::info!("vecdb stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received; shutting down"),
+        _ = term => tracing::info!("SIGTERM received; shutting down"),
+    }
+}

@@ -1,0 +1,80 @@
+//! The `vecdb` binary: parse flags and configuration, set up logging, bind, serve.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use vecdb::config::{Config, LogFormat};
+
+/// A vector database served over HTTP, speaking Qdrant's REST dialect.
+#[derive(Parser, Debug)]
+#[command(name = "vecdb", version, about)]
+struct Cli {
+    /// TOML file layered over the embedded defaults (then VECDB__SECTION__KEY variables win).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Listen address (overrides service.host).
+    #[arg(long, global = true)]
+    host: Option<String>,
+    /// Listen port; 0 picks a free one (overrides service.port).
+    #[arg(long, global = true)]
+    port: Option<u16>,
+    /// Data directory (overrides storage.data_dir).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Print the effective configuration as TOML-like JSON and exit.
+    Config,
+    /// Print the OpenAPI document and exit.
+    Openapi,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+    if let Some(host) = cli.host {
+        config.service.host = host;
+    }
+    if let Some(port) = cli.port {
+        config.service.port = port;
+    }
+    if let Some(dir) = cli.data_dir {
+        config.storage.data_dir = dir;
+    }
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Config => {
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", vecdb::api::docs::openapi_json());
+            Ok(())
+        }
+        Command::Serve => serve(config),
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    vecdb::telemetry::logging::init(&config.log.level, config.log.format == LogFormat::Json);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("vecdb-http")
+        .build()?;
+    runtime.block_on(async {
+        let addr = format!("{}:{}", config.service.host, config.service.port);
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        // Scripts and tests started with --port 0 read the real address from this line.
+        println!("vecdb listening on http://{}", listener.local_addr()?);
+        vecdb::run(config, listener, vecdb::shutdown_signal()).await
+    })
+}

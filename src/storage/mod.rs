@@ -1,0 +1,14 @@
+//! Persistence: one RocksDB for every collection, plus sealed HNSW segment files beside it.
+//!
+//! RocksDB's WAL is vecdb's write-ahead log. Column families:
+//! - `meta`: format version, collection configs, per-collection LSN and segment lists;
+//! - `points`: one record per live point, keyed by collection id + point id ([`codec`]).
+//!
+//! A writer commits every operation's effects (point records and the new LSN) in one atomic
+//! `WriteBatch`, so a crash leaves either all of an operation or none of it.
+
+pub mod codec;
+pub mod files;
+mod store;
+
+pub use store::{Batch, CollectionMeta, SegmentList, StorageError, Store, FORMAT_VERSION};

@@ -1,0 +1,304 @@
+//! The RocksDB handle and every key layout vecdb uses in it.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rocksdb::{
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+};
+use serde::{Deserialize, Serialize};
+
+use super::codec::{decode_point, encode_point, StoredPoint};
+use crate::collection::config::CollectionConfig;
+use crate::point_id::PointId;
+
+/// On-disk format version; `migrations/` describes each one and how an older database is upgraded.
+pub const FORMAT_VERSION: u32 = 1;
+
+const CF_META: &str = "meta";
+const CF_POINTS: &str = "points";
+const KEY_FORMAT: &[u8] = b"format_version";
+const KEY_NEXT_COLLECTION: &[u8] = b"next_collection_id";
+
+/// What went wrong below the collection layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("RocksDB: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+}
+
+/// A collection's durable identity: a numeric id (the key prefix of its points) and its config.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CollectionMeta {
+    pub id: u64,
+    pub name: String,
+    pub config: CollectionConfig,
+}
+
+/// The sealed segments that make up a collection's index, and the next segment id to hand out.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct SegmentList {
+    pub next_id: u64,
+    pub sealed: Vec<u64>,
+}
+
+/// The database: RocksDB plus the folder of segment files.
+pub struct Store {
+    db: DB,
+    dir: PathBuf,
+}
+
+/// Effects of one or more operations, committed atomically by [`Store::commit`].
+pub struct Batch {
+    collection: u64,
+    inner: WriteBatch,
+    len: usize,
+}
+
+fn point_key(collection: u64, id: PointId) -> [u8; 25] {
+    let mut key = [0u8; 25];
+    key[..8].copy_from_slice(&collection.to_be_bytes());
+    key[8..].copy_from_slice(&id.to_key());
+    key
+}
+
+fn meta_key(kind: &str, collection: u64) -> Vec<u8> {
+    let mut key = kind.as_bytes().to_vec();
+    key.push(b'/');
+    key.extend_from_slice(&collection.to_be_bytes());
+    key
+}
+
+impl Store {
+    /// Opens (creating if needed) the database under `dir`, checking its format version.
+    pub fn open(dir: &Path) -> Result<Store, StorageError> {
+        std::fs::create_dir_all(dir.join("segments"))?;
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let cfs = [CF_META, CF_POINTS].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, dir.join("rocksdb"), cfs)?;
+        let store = Store {
+            db,
+            dir: dir.to_path_buf(),
+        };
+        store.check_format()?;
+        Ok(store)
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("column families are created at open")
+    }
+
+    fn check_format(&self) -> Result<(), StorageError> {
+        let meta = self.cf(CF_META);
+        match self.db.get_cf(meta, KEY_FORMAT)? {
+            None => {
+                self.db.put_cf(meta, KEY_FORMAT, FORMAT_VERSION.to_le_bytes())?;
+                Ok(())
+            }
+            Some(v) if v.as_slice() == FORMAT_VERSION.to_le_bytes() => Ok(()),
+            Some(v) => Err(StorageError::Corrupt(format!(
+                "database format version {:?} is not {FORMAT_VERSION}; see migrations/ for upgrades",
+                v
+            ))),
+        }
+    }
+
+    /// Folder holding a collection's segment files.
+    pub fn segment_dir(&self, collection: u64) -> PathBuf {
+        self.dir.join("segments").join(collection.to_string())
+    }
+
+    /// Every stored collection.
+    pub fn collections(&self) -> Result<Vec<CollectionMeta>, StorageError> {
+        let meta = self.cf(CF_META);
+        let prefix = b"collection/";
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(meta, IteratorMode::From(prefix, Direction::Forward))
+        {
+            let (key, value) = item?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            let parsed = serde_json::from_slice(&value)
+                .map_err(|e| StorageError::Corrupt(format!("collection record: {e}")))?;
+            out.push(parsed);
+        }
+        Ok(out)
+    }
+
+    /// Hands out a new collection id (callers serialise creation).
+    pub fn allocate_collection_id(&self) -> Result<u64, StorageError> {
+        let meta = self.cf(CF_META);
+        let next = match self.db.get_cf(meta, KEY_NEXT_COLLECTION)? {
+            Some(v) => u64::from_le_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| StorageError::Corrupt("next collection id".into()))?,
+            ),
+            None => 1,
+        };
+        self.db
+            .put_cf(meta, KEY_NEXT_COLLECTION, (next + 1).to_le_bytes())?;
+        Ok(next)
+    }
+
+    /// Stores a collection's config durably (fsync).
+    pub fn put_collection(&self, meta: &CollectionMeta) -> Result<(), StorageError> {
+        let value = serde_json::to_vec(meta).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_META), format!("collection/{}", meta.name), value);
+        self.write(batch, true)
+    }
+
+    /// Removes a collection's config, points, LSN and segment list durably, then its files.
+    pub fn delete_collection(&self, meta: &CollectionMeta) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        let m = self.cf(CF_META);
+        batch.delete_cf(m, format!("collection/{}", meta.name));
+        batch.delete_cf(m, meta_key("lsn", meta.id));
+        batch.delete_cf(m, meta_key("segments", meta.id));
+        batch.delete_range_cf(
+            self.cf(CF_POINTS),
+            meta.id.to_be_bytes(),
+            (meta.id + 1).to_be_bytes(),
+        );
+        self.write(batch, true)?;
+        match std::fs::remove_dir_all(self.segment_dir(meta.id)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The last LSN committed for a collection (0 if none).
+    pub fn lsn(&self, collection: u64) -> Result<u64, StorageError> {
+        match self
+            .db
+            .get_cf(self.cf(CF_META), meta_key("lsn", collection))?
+        {
+            None => Ok(0),
+            Some(v) => {
+                Ok(u64::from_le_bytes(v.as_slice().try_into().map_err(
+                    |_| StorageError::Corrupt("collection LSN".into()),
+                )?))
+            }
+        }
+    }
+
+    /// The collection's sealed segment list.
+    pub fn segment_list(&self, collection: u64) -> Result<SegmentList, StorageError> {
+        match self
+            .db
+            .get_cf(self.cf(CF_META), meta_key("segments", collection))?
+        {
+            None => Ok(SegmentList::default()),
+            Some(v) => serde_json::from_slice(&v)
+                .map_err(|e| StorageError::Corrupt(format!("segment list: {e}"))),
+        }
+    }
+
+    /// Records the sealed segment list durably (after the segment files are on disk).
+    pub fn put_segment_list(
+        &self,
+        collection: u64,
+        list: &SegmentList,
+    ) -> Result<(), StorageError> {
+        let value = serde_json::to_vec(list).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_META), meta_key("segments", collection), value);
+        self.write(batch, true)
+    }
+
+    /// Calls `f` for every stored point of a collection, in id order.
+    pub fn for_each_point(
+        &self,
+        collection: u64,
+        mut f: impl FnMut(PointId, StoredPoint),
+    ) -> Result<(), StorageError> {
+        let prefix = collection.to_be_bytes();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_POINTS),
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        for item in iter {
+            let (key, value) = item?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let id = PointId::from_key(&key[8..])
+                .ok_or_else(|| StorageError::Corrupt(format!("point key {key:?}")))?;
+            let point = decode_point(&value)
+                .map_err(|e| StorageError::Corrupt(format!("point {id}: {e}")))?;
+            f(id, point);
+        }
+        Ok(())
+    }
+
+    /// Starts a batch of changes to one collection.
+    pub fn batch(&self, collection: u64) -> Batch {
+        Batch {
+            collection,
+            inner: WriteBatch::default(),
+            len: 0,
+        }
+    }
+
+    /// Adds a point record to a batch.
+    pub fn put_point(&self, batch: &mut Batch, id: PointId, point: &StoredPoint) {
+        let key = point_key(batch.collection, id);
+        batch
+            .inner
+            .put_cf(self.cf(CF_POINTS), key, encode_point(point));
+        batch.len += 1;
+    }
+
+    /// Adds a point deletion to a batch.
+    pub fn delete_point(&self, batch: &mut Batch, id: PointId) {
+        batch
+            .inner
+            .delete_cf(self.cf(CF_POINTS), point_key(batch.collection, id));
+        batch.len += 1;
+    }
+
+    /// Commits a batch together with the collection's new LSN, syncing the WAL if asked.
+    pub fn commit(&self, mut batch: Batch, lsn: u64, sync: bool) -> Result<(), StorageError> {
+        batch.inner.put_cf(
+            self.cf(CF_META),
+            meta_key("lsn", batch.collection),
+            lsn.to_le_bytes(),
+        );
+        self.write(batch.inner, sync)
+    }
+
+    fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StorageError> {
+        let mut opts = WriteOptions::default();
+        opts.set_sync(sync);
+        let start = Instant::now();
+        self.db.write_opt(batch, &opts)?;
+        let secs = start.elapsed().as_secs_f64();
+        let synced = if sync { "true" } else { "false" };
+        metrics::histogram!("vecdb_rocksdb_write_seconds", "synced" => synced).record(secs);
+        if sync {
+            metrics::histogram!("vecdb_rocksdb_fsync_seconds", "kind" => "wal").record(secs);
+        }
+        Ok(())
+    }
+
+    /// Forces everything written so far to disk (used at shutdown).
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.db.flush_wal(true)?;
+        for cf in [CF_META, CF_POINTS] {
+            self.db.flush_cf(self.cf(cf))?;
+        }
+        Ok(())
+    }
+}

@@ -85,7 +85,7 @@ pub struct CollectionDefaults {
 
 impl Config {
     /// Layers the embedded defaults, then `file` if given, then `VECDB__SECTION__KEY` variables.
-    pub fn load(file: Option<&Path>) -> Result<Config, figment::Error> {
+    pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
         let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
         if let Some(path) = file {
             figment = figment.merge(Toml::file_exact(path));
@@ -93,7 +93,9 @@ impl Config {
         let config: Config = figment
             .merge(Env::prefixed("VECDB__").split("__"))
             .extract()?;
-        config.validate().map_err(figment::Error::from)?;
+        config
+            .validate()
+            .map_err(|e| Box::new(figment::Error::from(e)))?;
         Ok(config)
     }
 
@@ -137,6 +139,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return its error type as is
 mod tests {
     use super::*;
 
@@ -153,7 +156,7 @@ mod tests {
             jail.create_file("custom.toml", "[service]\nport = 7000\nhost = \"0.0.0.0\"")?;
             jail.set_env("VECDB__SERVICE__PORT", "7100");
             jail.set_env("VECDB__STORAGE__SYNC_POLICY", "every_write");
-            let c = Config::load(Some(Path::new("custom.toml")))?;
+            let c = Config::load(Some(Path::new("custom.toml"))).map_err(|e| *e)?;
             assert_eq!(c.service.host, "0.0.0.0");
             assert_eq!(c.service.port, 7100);
             assert_eq!(c.storage.sync_policy, SyncPolicy::EveryWrite);

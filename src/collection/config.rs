@@ -80,13 +80,39 @@ pub struct VectorParams {
 }
 
 /// One unnamed vector per point, or a map of named vectors.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum VectorsConfig {
     /// A single unnamed vector.
     Single(VectorParams),
     /// Named vectors, e.g. `{"text": {...}, "image": {...}}`.
     Named(BTreeMap<String, VectorParams>),
+}
+
+impl<'de> Deserialize<'de> for VectorsConfig {
+    /// An object with `size` or `distance` is one unnamed vector; any other object maps names to
+    /// vector parameters. Deciding up front keeps serde's precise error (an untagged enum would
+    /// only say that no variant matched).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = Value::deserialize(d)?;
+        let single = value
+            .as_object()
+            .is_some_and(|m| m.contains_key("size") || m.contains_key("distance"));
+        let result = if single {
+            serde_path_to_error::deserialize(value).map(VectorsConfig::Single)
+        } else {
+            serde_path_to_error::deserialize(value).map(VectorsConfig::Named)
+        };
+        result.map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." {
+                D::Error::custom(e.into_inner())
+            } else {
+                D::Error::custom(format!("{path}: {}", e.into_inner()))
+            }
+        })
+    }
 }
 
 /// HNSW settings; every field optional in requests.

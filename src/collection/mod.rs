@@ -127,7 +127,11 @@ impl Collection {
     /// Replaces the configuration (PATCH), durably.
     pub async fn reconfigure(&self, config: CollectionConfig) -> Result<(), CollectionError> {
         let (reply, rx) = oneshot::channel();
-        self.send(WriterMsg::Configure { config, reply }).await?;
+        self.send(WriterMsg::Configure {
+            config: Box::new(config),
+            reply,
+        })
+        .await?;
         rx.await.map_err(|_| self.closed())?
     }
 

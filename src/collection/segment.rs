@@ -55,7 +55,7 @@ impl PlainSegment {
         payload: Payload,
         vectors: &[Vec<f32>],
     ) -> u32 {
-        if self.len % CHUNK == 0 {
+        if self.len.is_multiple_of(CHUNK) {
             let chunk = Chunk {
                 vectors: self
                     .dims

@@ -37,7 +37,7 @@ pub enum WriterMsg {
         reply: oneshot::Sender<Result<Vec<u64>, CollectionError>>,
     },
     Configure {
-        config: CollectionConfig,
+        config: Box<CollectionConfig>,
         reply: oneshot::Sender<Result<(), CollectionError>>,
     },
     /// A finished index build from the optimizer.
@@ -82,7 +82,7 @@ impl Writer {
                 WriterMsg::Stop => break,
                 WriterMsg::Built(result) => self.install(*result),
                 WriterMsg::Configure { config, reply } => {
-                    let _ = reply.send(self.configure(config));
+                    let _ = reply.send(self.configure(*config));
                 }
                 WriterMsg::Update { ops, wait, reply } => {
                     let (group, deferred) = self.gather((ops, wait, reply), &mut rx);

@@ -8,11 +8,13 @@
 //! - [`filter`]: the payload filter language;
 //! - [`storage`]: RocksDB (the write-ahead log and point records) and segment files;
 //! - [`telemetry`]: Prometheus metrics, instrumented locks and queues, logging;
-//! - [`config`]: embedded defaults < config file < `VECDB__*` environment.
+//! - [`config`]: embedded defaults < config file < `VECDB__*` environment;
+//! - [`bench`]: the benchmark users run against a server (`vecdb bench-http`).
 //!
 //! [`run`] serves a bound listener until a shutdown signal, so tests run the real server on port 0.
 
 pub mod api;
+pub mod bench;
 pub mod collection;
 pub mod config;
 pub mod filter;

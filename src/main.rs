@@ -35,6 +35,8 @@ enum Command {
     Config,
     /// Print the OpenAPI document and exit.
     Openapi,
+    /// Load a dataset into a running server and measure recall@10, QPS and latency of /points/query.
+    BenchHttp(vecdb::bench::http::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,6 +60,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}", vecdb::api::docs::openapi_json());
             Ok(())
         }
+        Command::BenchHttp(args) => vecdb::bench::http::run(args),
         Command::Serve => serve(config),
     }
 }

@@ -180,8 +180,11 @@ fn build(job: &BuildJob) -> Result<(IndexedSegment, Vec<Loc>), String> {
             };
             let metric = space.distance.metric();
             match base {
-                Some(seg) => seg.graphs[s].extend(&vectors[s], space.size, metric, params),
-                None => Graph::build(&vectors[s], space.size, metric, params),
+                // A graph built with another `m` (changed by PATCH) cannot be extended in place.
+                Some(seg) if seg.graphs[s].m() == params.m => {
+                    seg.graphs[s].extend(&vectors[s], space.size, metric, params)
+                }
+                _ => Graph::build(&vectors[s], space.size, metric, params),
             }
         })
         .collect();

@@ -268,7 +268,11 @@ impl Writer {
         let spawned = std::thread::Builder::new()
             .name(format!("vecdb-index-{}", self.collection_id))
             .spawn(move || {
-                let result = optimizer::run(job, &name);
+                // A panicking build must still report back, or the collection stays yellow forever.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    optimizer::run(job, &name)
+                }))
+                .unwrap_or_else(|_| Err("index build panicked".to_string()));
                 let _ = queue.send_blocking(WriterMsg::Built(Box::new(result)));
             });
         if let Err(e) = spawned {

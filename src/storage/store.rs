@@ -105,8 +105,11 @@ impl Store {
             }
             Some(v) if v.as_slice() == FORMAT_VERSION.to_le_bytes() => Ok(()),
             Some(v) => Err(StorageError::Corrupt(format!(
-                "database format version {:?} is not {FORMAT_VERSION}; see migrations/ for upgrades",
-                v
+                "database format version {} is not {FORMAT_VERSION}, which this build reads; see migrations/ for upgrades",
+                v.as_slice()
+                    .try_into()
+                    .map(u32::from_le_bytes)
+                    .map_or_else(|_| format!("{v:?}"), |n| n.to_string())
             ))),
         }
     }
@@ -300,5 +303,52 @@ impl Store {
             self.db.flush_cf(self.cf(cf))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_of_another_format_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let meta = store.cf(CF_META);
+            store
+                .db
+                .put_cf(meta, KEY_FORMAT, 99u32.to_le_bytes())
+                .unwrap();
+        }
+        let err = Store::open(dir.path())
+            .err()
+            .expect("format 99 must be refused");
+        assert!(err.to_string().contains("migrations/"), "{err}");
+        // Still refused: nothing was rewritten by the failed open.
+        assert!(Store::open(dir.path()).is_err());
+    }
+
+    #[test]
+    fn points_round_trip_through_a_committed_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let point = StoredPoint {
+            version: 3,
+            vectors: vec![vec![1.0, 2.0]],
+            payload: Default::default(),
+        };
+        let mut batch = store.batch(7);
+        store.put_point(&mut batch, PointId::Num(5), &point);
+        store.put_point(&mut batch, PointId::Num(6), &point);
+        store.delete_point(&mut batch, PointId::Num(6));
+        store.commit(batch, 3, true).unwrap();
+        let mut seen = Vec::new();
+        store.for_each_point(7, |id, p| seen.push((id, p))).unwrap();
+        assert_eq!(seen, vec![(PointId::Num(5), point)]);
+        assert_eq!(store.lsn(7).unwrap(), 3);
+        store
+            .for_each_point(8, |_, _| panic!("another collection's points leaked"))
+            .unwrap();
     }
 }

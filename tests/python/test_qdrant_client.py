@@ -1,0 +1,144 @@
+"""The official qdrant-client (REST mode) against vecdb: the operations a user of that client does."""
+
+import random
+import uuid
+
+import pytest
+from qdrant_client import QdrantClient, models
+
+
+@pytest.fixture(scope="module")
+def client(server_url):
+    c = QdrantClient(url=server_url, prefer_grpc=False, check_compatibility=False, timeout=60)
+    yield c
+    c.close()
+
+
+def make_points(n, dim, rng):
+    return [
+        models.PointStruct(
+            id=i,
+            vector=[rng.uniform(-1, 1) for _ in range(dim)],
+            payload={"group": i % 5, "name": f"p{i}", "tags": ["even" if i % 2 == 0 else "odd"]},
+        )
+        for i in range(n)
+    ]
+
+
+def test_collection_lifecycle(client):
+    assert not client.collection_exists("life")
+    client.create_collection("life", vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
+    assert client.collection_exists("life")
+    info = client.get_collection("life")
+    assert info.status == models.CollectionStatus.GREEN
+    assert info.config.params.vectors.size == 4
+    assert info.config.params.vectors.distance == models.Distance.DOT
+    assert "life" in [c.name for c in client.get_collections().collections]
+    client.update_collection("life", hnsw_config=models.HnswConfigDiff(ef_construct=50))
+    assert client.get_collection("life").config.hnsw_config.ef_construct == 50
+    assert client.delete_collection("life")
+    assert not client.collection_exists("life")
+
+
+def test_upsert_query_scroll_count(client):
+    rng = random.Random(42)
+    client.create_collection("pts", vectors_config=models.VectorParams(size=8, distance=models.Distance.COSINE))
+    points = make_points(200, 8, rng)
+    result = client.upsert("pts", points=points, wait=True)
+    assert result.status == models.UpdateStatus.COMPLETED
+    assert client.count("pts", exact=True).count == 200
+
+    query = [rng.uniform(-1, 1) for _ in range(8)]
+    hits = client.query_points("pts", query=query, limit=5, with_payload=True).points
+    assert len(hits) == 5
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    exact = client.query_points("pts", query=query, limit=5, search_params=models.SearchParams(exact=True)).points
+    assert [h.id for h in hits] == [h.id for h in exact]
+
+    flt = models.Filter(must=[models.FieldCondition(key="group", match=models.MatchValue(value=3))])
+    hits = client.query_points("pts", query=query, query_filter=flt, limit=100, with_payload=True).points
+    assert len(hits) == 40 and all(h.payload["group"] == 3 for h in hits)
+    assert client.count("pts", count_filter=flt).count == 40
+
+    seen, offset = [], None
+    while True:
+        records, offset = client.scroll("pts", limit=64, offset=offset, with_payload=False)
+        seen.extend(r.id for r in records)
+        if offset is None:
+            break
+    assert seen == list(range(200))
+
+    got = client.retrieve("pts", ids=[3, 7, 1000], with_vectors=True)
+    assert sorted(r.id for r in got) == [3, 7]
+    assert len(got[0].vector) == 8
+
+
+def test_batch_upload_uuid_ids_and_named_vectors(client):
+    client.create_collection(
+        "named",
+        vectors_config={
+            "text": models.VectorParams(size=3, distance=models.Distance.COSINE),
+            "image": models.VectorParams(size=2, distance=models.Distance.EUCLID),
+        },
+    )
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    client.upsert(
+        "named",
+        points=models.Batch(
+            ids=ids,
+            vectors={"text": [[1, 0, 0], [0, 1, 0], [0, 0, 1]], "image": [[0, 0], [1, 1], [5, 5]]},
+            payloads=[{"k": i} for i in range(3)],
+        ),
+        wait=True,
+    )
+    hits = client.query_points("named", query=[0.1, 0.9, 0], using="text", limit=1, with_payload=True).points
+    assert str(hits[0].id) == ids[1] and hits[0].payload == {"k": 1}
+    hits = client.query_points("named", query=[4, 4], using="image", limit=1, with_vectors=True).points
+    assert str(hits[0].id) == ids[2]
+    assert hits[0].vector["image"] == [5.0, 5.0]
+
+
+def test_payload_operations_and_deletes(client):
+    client.create_collection("pay", vectors_config=models.VectorParams(size=2, distance=models.Distance.EUCLID))
+    client.upsert("pay", points=[models.PointStruct(id=i, vector=[i, i], payload={"n": i}) for i in range(10)], wait=True)
+    client.set_payload("pay", payload={"color": "red"}, points=[1, 2], wait=True)
+    assert client.retrieve("pay", ids=[1])[0].payload == {"n": 1, "color": "red"}
+    client.overwrite_payload("pay", payload={"only": True}, points=[2], wait=True)
+    assert client.retrieve("pay", ids=[2])[0].payload == {"only": True}
+    client.delete_payload("pay", keys=["color"], points=[1], wait=True)
+    assert client.retrieve("pay", ids=[1])[0].payload == {"n": 1}
+    client.clear_payload("pay", points_selector=models.PointIdsList(points=[1]), wait=True)
+    assert client.retrieve("pay", ids=[1])[0].payload == {}
+
+    client.delete("pay", points_selector=models.PointIdsList(points=[0, 1]), wait=True)
+    assert client.count("pay").count == 8
+    flt = models.Filter(must=[models.FieldCondition(key="n", range=models.Range(gte=7))])
+    client.delete("pay", points_selector=models.FilterSelector(filter=flt), wait=True)
+    assert client.count("pay").count == 5
+
+    results = client.batch_update_points(
+        "pay",
+        update_operations=[
+            models.UpsertOperation(upsert=models.PointsList(points=[models.PointStruct(id=50, vector=[0, 0], payload={"x": 1})])),
+            models.SetPayloadOperation(set_payload=models.SetPayload(payload={"y": 2}, points=[50])),
+            models.DeleteOperation(delete=models.PointIdsList(points=[3])),
+        ],
+        wait=True,
+    )
+    assert len(results) == 3
+    assert client.retrieve("pay", ids=[50])[0].payload == {"x": 1, "y": 2}
+    assert client.count("pay").count == 5
+
+
+def test_errors_surface_as_client_exceptions(client):
+    from qdrant_client.http.exceptions import UnexpectedResponse
+
+    client.create_collection("err", vectors_config=models.VectorParams(size=3, distance=models.Distance.DOT))
+    with pytest.raises(UnexpectedResponse) as e:
+        client.upsert("err", points=[models.PointStruct(id=1, vector=[1, 2])], wait=True)
+    assert e.value.status_code == 400
+    assert "expected dim: 3, got 2" in str(e.value)
+    with pytest.raises(UnexpectedResponse) as e:
+        client.get_collection("missing")
+    assert e.value.status_code == 404
+    assert client.count("err").count == 0

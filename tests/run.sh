@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every vecdb test: Rust unit and HTTP integration tests (real server, port 0, temporary
+# data directories), then the official qdrant-client test suite in a virtual environment.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash .ci/deps
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast
+else
+  cargo test --no-fail-fast
+fi
+
+venv=target/pyvenv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install -q --disable-pip-version-check -r tests/python/requirements.txt
+VECDB_BIN="$PWD/target/debug/vecdb" "$venv/bin/python" -m pytest -q tests/python

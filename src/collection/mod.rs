@@ -15,6 +15,8 @@ pub mod search;
 pub mod segment;
 pub mod snapshot;
 pub mod state;
+#[cfg(test)]
+mod state_tests;
 mod writer;
 
 use std::sync::atomic::{AtomicU64, Ordering};

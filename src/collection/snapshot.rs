@@ -40,10 +40,7 @@ impl SegmentView {
 
     /// The point at `offset`, for filters and responses.
     pub fn point(&self, offset: u32) -> PointRef<'_> {
-        PointRef {
-            data: &self.data,
-            offset,
-        }
+        PointRef::new(&self.data, offset)
     }
 }
 
@@ -122,6 +119,11 @@ pub struct PointRef<'a> {
 }
 
 impl<'a> PointRef<'a> {
+    /// The point at `offset` of `data` (the caller knows it is live).
+    pub fn new(data: &'a SegmentData, offset: u32) -> PointRef<'a> {
+        PointRef { data, offset }
+    }
+
     /// The point's version (the LSN that wrote it).
     pub fn version(&self) -> u64 {
         self.data.version(self.offset)

@@ -14,7 +14,7 @@ use super::bitset::Bitset;
 use super::config::{CollectionConfig, VectorSpace};
 use super::ops::{delete_key, set_at_key, Operation, Selector};
 use super::segment::{PlainSegment, SegmentData};
-use super::snapshot::{Loc, SegmentView, Snapshot};
+use super::snapshot::{Loc, PointRef, SegmentView, Snapshot};
 use super::CollectionError;
 use crate::filter::{Filter, PointView};
 use crate::point_id::PointId;
@@ -173,15 +173,9 @@ impl WriterState {
             .filter(|(id, _)| !shadowed(id))
             .filter_map(|(id, loc)| {
                 let data = self.segment_data(loc.segment)?;
-                let view = PendingView {
-                    id: *id,
-                    point: &StoredPoint {
-                        version: 0,
-                        vectors: Vec::new(),
-                        payload: data.payload(loc.offset).clone(),
-                    },
-                };
-                filter.matches(&view).then_some(*id)
+                filter
+                    .matches(&PointRef::new(data, loc.offset))
+                    .then_some(*id)
             })
             .collect();
         // Pending points, newest layer wins for each id.

@@ -1,0 +1,154 @@
+//! The writer's apply rules, tested without RocksDB or HTTP.
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::config::{CollectionConfig, CreateCollection};
+use super::ops::{Operation, PointWrite, Selector};
+use super::segment::{PlainSegment, SegmentData};
+use super::snapshot::Loc;
+use super::state::{Change, Pending, WriterState};
+use super::CollectionError;
+use crate::config::{Config, SyncPolicy};
+use crate::filter::Filter;
+use crate::point_id::PointId;
+
+fn state() -> WriterState {
+    let req: CreateCollection =
+        serde_json::from_value(json!({"vectors": {"size": 2, "distance": "Euclid"}})).unwrap();
+    let config = CollectionConfig::from_request(
+        req,
+        &Config::defaults().collection_defaults,
+        SyncPolicy::Os,
+        0,
+    )
+    .unwrap();
+    WriterState::new(config, 1)
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap()
+}
+
+fn upsert(ids: &[u64]) -> Operation {
+    Operation::Upsert(
+        ids.iter()
+            .map(|&i| PointWrite {
+                id: PointId::Num(i),
+                vectors: vec![vec![i as f32, 0.0]],
+                payload: obj(json!({"i": i})),
+            })
+            .collect(),
+    )
+}
+
+/// Resolves and applies one operation the way the writer does.
+fn run(state: &mut WriterState, op: Operation) -> Result<(), CollectionError> {
+    let lsn = state.lsn + 1;
+    let pending = state.resolve(&op, lsn, &[])?;
+    state.apply(pending.changes);
+    state.lsn = lsn;
+    Ok(())
+}
+
+#[test]
+fn later_operations_of_a_group_see_earlier_ones() {
+    let s = state();
+    let first = s.resolve(&upsert(&[1]), 1, &[]).unwrap();
+    let set = Operation::SetPayload {
+        payload: obj(json!({"x": 1})),
+        selector: Selector::Ids(vec![PointId::Num(1)]),
+        key: None,
+    };
+    let second = s.resolve(&set, 2, &[&first]).unwrap();
+    let Change::Put(_, p) = &second.changes[0] else {
+        panic!("expected a put")
+    };
+    assert_eq!(Value::Object((*p.payload).clone()), json!({"i": 1, "x": 1}));
+    assert_eq!(p.vectors, vec![vec![1.0, 0.0]]);
+    // Without the first operation the point does not exist and the edit fails.
+    assert!(matches!(
+        s.resolve(&set, 2, &[]),
+        Err(CollectionError::NotFound(_))
+    ));
+}
+
+#[test]
+fn overwrite_and_delete_tombstone_old_versions() {
+    let mut s = state();
+    run(&mut s, upsert(&[1, 2, 3])).unwrap();
+    run(&mut s, upsert(&[2])).unwrap();
+    let filter =
+        Filter::from_json(&json!({"must": [{"key": "i", "match": {"value": 3}}]})).unwrap();
+    run(&mut s, Operation::Delete(Selector::Filter(filter))).unwrap();
+    let snap = s.snapshot();
+    assert_eq!(snap.points_count(), 2);
+    assert_eq!(snap.segments.last().unwrap().live(), 2);
+    assert_eq!(snap.get(PointId::Num(2)).unwrap().version(), 2);
+    assert!(snap.get(PointId::Num(3)).is_none());
+}
+
+#[test]
+fn install_keeps_only_points_unchanged_since_the_build_started() {
+    let mut s = state();
+    run(&mut s, upsert(&[1, 2, 3])).unwrap();
+    s.freeze_append();
+    let frozen_id = *s.sealed.keys().next().unwrap();
+    let frozen = s.sealed[&frozen_id].data.clone();
+    // While the "build" runs: point 2 is overwritten and point 3 deleted.
+    run(&mut s, upsert(&[2])).unwrap();
+    run(
+        &mut s,
+        Operation::Delete(Selector::Ids(vec![PointId::Num(3)])),
+    )
+    .unwrap();
+    let mut built = PlainSegment::new(s.dims.clone());
+    let sources: Vec<Loc> = (0..3)
+        .map(|o| {
+            built.push(
+                frozen.id(o),
+                frozen.version(o),
+                frozen.payload(o).clone(),
+                &frozen.vectors(o),
+            );
+            Loc {
+                segment: frozen_id,
+                offset: o,
+            }
+        })
+        .collect();
+    let new_id = s.allocate_segment_id();
+    s.install(
+        new_id,
+        Arc::new(SegmentData::Plain(built)),
+        &sources,
+        &[frozen_id],
+    );
+    let snap = s.snapshot();
+    assert_eq!(snap.points_count(), 2);
+    assert_eq!(
+        snap.locations.get(&PointId::Num(1)),
+        Some(&Loc {
+            segment: new_id,
+            offset: 0
+        })
+    );
+    assert_ne!(
+        snap.locations.get(&PointId::Num(2)).unwrap().segment,
+        new_id
+    );
+    let installed = snap.segment(new_id).unwrap();
+    assert!(installed.is_live(0) && !installed.is_live(1) && !installed.is_live(2));
+    assert!(snap.segment(frozen_id).is_none());
+}
+
+#[test]
+fn a_failed_operation_leaves_pending_changes_alone() {
+    let s = state();
+    let mut group = Pending::default();
+    group.extend(s.resolve(&upsert(&[7]), 1, &[]).unwrap());
+    let bad = Operation::ClearPayload(Selector::Ids(vec![PointId::Num(8)]));
+    assert!(s.resolve(&bad, 2, &[&group]).is_err());
+    assert_eq!(group.changes.len(), 1);
+}

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{seed, Rng, Server};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const CLIENTS: u64 = 4;
 const IDS_PER_CLIENT: u64 = 200;
@@ -50,7 +50,7 @@ fn client(
                 "/collections/crash/points/delete?wait=true",
                 json!({"points": [id]}),
             )
-        } else if seq % 2 == 0 {
+        } else if seq.is_multiple_of(2) {
             (
                 "/collections/crash/points?wait=true",
                 json!({"points": [{"id": id, "vector": vector(id, seq), "payload": {"seq": seq, "c": c}}]}),

@@ -121,9 +121,14 @@ impl Collection {
         ops: Vec<Operation>,
         wait: bool,
     ) -> Result<Vec<u64>, CollectionError> {
+        let started = std::time::Instant::now();
         let (reply, rx) = oneshot::channel();
         self.send(WriterMsg::Update { ops, wait, reply }).await?;
-        rx.await.map_err(|_| self.closed())?
+        let result = rx.await.map_err(|_| self.closed())?;
+        let mode = if wait { "true" } else { "false" };
+        metrics::histogram!("vecdb_write_ack_seconds", "collection" => self.name.clone(), "wait" => mode)
+            .record(started.elapsed().as_secs_f64());
+        result
     }
 
     /// Replaces the configuration (PATCH), durably.

@@ -20,6 +20,7 @@ pub type Kernel = fn(&[f32], &[f32]) -> f32;
 /// The kernels chosen for this CPU.
 struct Kernels {
     dot: Kernel,
+    neg_dot: Kernel,
     l2: Kernel,
     l1: Kernel,
 }
@@ -35,6 +36,7 @@ fn detect() -> Kernels {
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         return Kernels {
             dot: avx2::dot,
+            neg_dot: avx2::neg_dot,
             l2: avx2::l2_squared,
             l1: avx2::l1,
         };
@@ -50,6 +52,7 @@ fn detect() -> Kernels {
 fn portable_kernels() -> Kernels {
     Kernels {
         dot: portable::dot,
+        neg_dot: portable::neg_dot,
         l2: portable::l2_squared,
         l1: portable::l1,
     }
@@ -73,11 +76,6 @@ pub fn l1(a: &[f32], b: &[f32]) -> f32 {
     (kernels().l1)(a, b)
 }
 
-/// Negated dot product, so that the Dot metric is "lower is closer" like the others.
-fn neg_dot(a: &[f32], b: &[f32]) -> f32 {
-    -dot(a, b)
-}
-
 impl Metric {
     /// Distance between `a` and `b` under this metric (lower is closer).
     #[inline]
@@ -89,8 +87,7 @@ impl Metric {
     #[inline]
     pub fn kernel(self) -> Kernel {
         match self {
-            // Dot needs the negation wrapper; the wrapper's inner call is still the cached pointer.
-            Metric::Dot => neg_dot,
+            Metric::Dot => kernels().neg_dot,
             Metric::L2 => kernels().l2,
             Metric::L1 => kernels().l1,
         }
@@ -130,6 +127,10 @@ mod portable {
 
     pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         fold(a, b, |x, y| x * y)
+    }
+
+    pub fn neg_dot(a: &[f32], b: &[f32]) -> f32 {
+        -dot(a, b)
     }
 
     pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
@@ -226,6 +227,12 @@ mod avx2 {
     pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         // SAFETY: installed only after AVX2 and FMA were detected.
         unsafe { dot_impl(a, b) }
+    }
+
+    /// Negated so that the Dot metric is "lower is closer" without a second indirect call.
+    pub fn neg_dot(a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: installed only after AVX2 and FMA were detected.
+        -unsafe { dot_impl(a, b) }
     }
 
     pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {

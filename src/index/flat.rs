@@ -16,7 +16,7 @@ pub fn cmp_distance(a: f32, b: f32) -> Ordering {
 
 /// One scored candidate; ordered by (distance, offset) so ties break deterministically.
 #[derive(Clone, Copy, Debug)]
-pub struct Scored {
+pub(crate) struct Scored {
     /// Distance to the query (lower is closer).
     pub distance: f32,
     /// Row offset of the vector.
@@ -151,7 +151,7 @@ mod tests {
         let query = data(1, dim, 99);
         for metric in [Metric::Dot, Metric::L2, Metric::L1] {
             for k in [1, 10, 499, 500, 800] {
-                let accept = |o: u32| o % 3 != 0;
+                let accept = |o: u32| !o.is_multiple_of(3);
                 let got = top_k(&vectors, dim, metric, &query, k, accept);
                 let mut all: Vec<(u32, f32)> = vectors
                     .chunks_exact(dim)

@@ -1,10 +1,14 @@
-//! Parallel construction. While inserting, every node's lists sit behind their own mutex (a lock
-//! is held only while one list is read or rewritten, never two at once, so there is no deadlock);
+//! Parallel construction. Layer-0 links live in a flat array of atomics that searches read
+//! without locking (every slot always holds some valid node id, so a racing read can only see a
+//! slightly stale list); writers serialise on a per-node mutex that also guards the node's
+//! upper-layer lists. A thread holds at most one node lock at a time, so there is no deadlock.
 //! `freeze` then packs everything into the lock-free flat [`Graph`].
 
 use std::cmp::Ordering;
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::atomic::{
+    AtomicU32, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::sync::{Mutex, MutexGuard};
 
 use rayon::prelude::*;
@@ -14,8 +18,8 @@ use super::{Graph, HnswParams, MAX_LEVEL, MAX_M};
 use crate::index::distance::Metric;
 use crate::index::flat::{cmp_distance, Scored};
 
-/// Neighbour lists of one node, one per layer `0..=level`.
-type NodeLinks = Vec<Vec<u32>>;
+/// Upper-layer lists of one node: index `l - 1` holds layer `l`.
+type UpperLinks = Vec<Vec<u32>>;
 
 /// Mutable graph under construction.
 struct Builder<'a> {
@@ -24,7 +28,12 @@ struct Builder<'a> {
     m0: usize,
     ef: usize,
     levels: Vec<u8>,
-    nodes: Vec<Mutex<NodeLinks>>,
+    /// Layer-0 links, `m0` slots per node.
+    links0: Vec<AtomicU32>,
+    /// Used slots per node in `links0`.
+    counts0: Vec<AtomicU32>,
+    /// Per node: the writer lock for all of its lists, holding its upper-layer lists.
+    nodes: Vec<Mutex<UpperLinks>>,
     /// Entry point and its level; `None` until the first node is in.
     entry: Mutex<Option<(u32, usize)>>,
 }
@@ -67,7 +76,7 @@ pub(super) fn build(vectors: &[f32], dim: usize, metric: Metric, params: HnswPar
         dim,
         kernel: metric.kernel(),
     };
-    let builder = Builder::new(space, m, params.ef_construct, levels, Vec::new(), None);
+    let builder = Builder::new(space, m, params.ef_construct, levels, None);
     builder.insert_all(0..n);
     builder.freeze()
 }
@@ -84,50 +93,59 @@ pub(super) fn extend(
     if n <= old {
         return graph.clone();
     }
-    let m = graph.m;
     let mut levels = graph.levels.clone();
-    levels.extend((old..n).map(|i| draw_level(params.seed, i, m)));
-    let existing = (0..old as u32)
-        .map(|node| {
-            (0..=graph.level(node))
-                .map(|l| graph.with_neighbors(node, l, |nbrs| nbrs.to_vec()))
-                .collect()
-        })
-        .collect();
-    let entry = (!graph.is_empty()).then_some((graph.entry, graph.max_level));
+    levels.extend((old..n).map(|i| draw_level(params.seed, i, graph.m)));
     let space = Space {
         vectors,
         dim,
         kernel: metric.kernel(),
     };
-    let builder = Builder::new(space, m, params.ef_construct, levels, existing, entry);
+    let builder = Builder::new(space, graph.m, params.ef_construct, levels, Some(graph));
     builder.insert_all(old..n);
     builder.freeze()
 }
 
 impl<'a> Builder<'a> {
-    /// A builder whose first `existing.len()` nodes already have their lists.
+    /// A builder whose first `base.len()` nodes (if any) start with the lists of `base`.
     fn new(
         space: Space<'a>,
         m: usize,
         ef_construct: usize,
         levels: Vec<u8>,
-        existing: Vec<NodeLinks>,
-        entry: Option<(u32, usize)>,
+        base: Option<&Graph>,
     ) -> Builder<'a> {
         let m0 = 2 * m;
-        let fresh = levels[existing.len()..].iter().map(|&level| {
-            let mut lists = vec![Vec::with_capacity(m0 + 1)];
-            lists.extend((0..level).map(|_| Vec::with_capacity(m + 1)));
-            lists
-        });
-        let nodes = existing.into_iter().chain(fresh).map(Mutex::new).collect();
+        let n = levels.len();
+        let old = base.map_or(0, Graph::len);
+        let mut links0 = Vec::with_capacity(n * m0);
+        let mut counts0 = Vec::with_capacity(n);
+        let mut nodes = Vec::with_capacity(n);
+        if let Some(g) = base {
+            links0.extend(g.layer0.iter().map(|&x| AtomicU32::new(x)));
+            counts0.extend(g.counts0.iter().map(|&c| AtomicU32::new(c as u32)));
+            nodes.extend((0..old as u32).map(|node| {
+                let upper = (1..=g.level(node)).map(|l| g.neighbors(node, l).to_vec());
+                Mutex::new(upper.collect())
+            }));
+        }
+        links0.resize_with(n * m0, || AtomicU32::new(0));
+        counts0.resize_with(n, || AtomicU32::new(0));
+        nodes.extend(
+            levels[old..]
+                .iter()
+                .map(|&level| Mutex::new((0..level).map(|_| Vec::with_capacity(m + 1)).collect())),
+        );
+        let entry = base
+            .filter(|g| !g.is_empty())
+            .map(|g| (g.entry, g.max_level));
         Builder {
             space,
             m,
             m0,
             ef: ef_construct.max(1),
             levels,
+            links0,
+            counts0,
             nodes,
             entry: Mutex::new(entry),
         }
@@ -142,13 +160,14 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Inserts `range` using every thread of the current pool, in roughly ascending order
-    /// (a shared counter, like hnswlib) so that early nodes see a graph that is already dense.
+    /// Inserts `range` using every thread of the current pool. A shared counter (as in hnswlib)
+    /// keeps the order close to ascending, unlike range splitting, which would start a second
+    /// thread in the middle of the data while the graph is still nearly empty.
     fn insert_all(&self, range: Range<usize>) {
         let next = AtomicUsize::new(range.start);
         let workers = rayon::current_num_threads().max(1);
         (0..workers).into_par_iter().for_each(|_| loop {
-            let i = next.fetch_add(1, AtomicOrdering::Relaxed);
+            let i = next.fetch_add(1, Relaxed);
             if i >= range.end {
                 break;
             }
@@ -193,6 +212,8 @@ impl<'a> Builder<'a> {
             if let Some(&closest) = found.first() {
                 cur = closest;
             }
+            // hnswlib's choice: m links for the new node on every layer; layer 0 fills up to
+            // 2m through back-links. Choosing 2m here measured no better recall per distance.
             let chosen = self.select(&found, self.m);
             self.connect(q, l, &chosen);
         }
@@ -203,37 +224,58 @@ impl<'a> Builder<'a> {
 
     /// Gives `q` the links `chosen` on `level` and adds the back-links.
     fn connect(&self, q: u32, level: usize, chosen: &[Scored]) {
-        {
-            let mut lists = lock(&self.nodes[q as usize]);
-            let list = &mut lists[level];
-            // Another thread may already have linked to `q` here; merge rather than overwrite.
-            for c in chosen {
-                if !list.contains(&c.offset) {
-                    list.push(c.offset);
-                }
-            }
-            if list.len() > self.cap(level) {
-                self.prune(q, list, self.cap(level));
-            }
-        }
+        // Another thread may already have linked to `q` here; merge rather than overwrite.
+        self.update(q, level, |list| {
+            self.merge(q, list, chosen.iter().map(|c| c.offset), level)
+        });
         for c in chosen {
-            self.add_link(c.offset, q, level);
+            self.update(c.offset, level, |list| {
+                self.merge(c.offset, list, [q].into_iter(), level)
+            });
         }
     }
 
-    /// Adds `to` to `from`'s list on `level`, pruning with the heuristic when it overflows.
-    fn add_link(&self, from: u32, to: u32, level: usize) {
-        let mut lists = lock(&self.nodes[from as usize]);
-        let Some(list) = lists.get_mut(level) else {
-            return;
-        };
-        if list.contains(&to) {
-            return;
+    /// Adds `extra` to `base`'s `list` on `level`, pruning with the heuristic on overflow.
+    fn merge(
+        &self,
+        base: u32,
+        list: &mut Vec<u32>,
+        extra: impl Iterator<Item = u32>,
+        level: usize,
+    ) {
+        for x in extra {
+            if x != base && !list.contains(&x) {
+                list.push(x);
+            }
         }
-        list.push(to);
         if list.len() > self.cap(level) {
-            self.prune(from, list, self.cap(level));
+            self.prune(base, list, self.cap(level));
         }
+    }
+
+    /// Rewrites `node`'s list on `level` under its lock.
+    fn update(&self, node: u32, level: usize, edit: impl FnOnce(&mut Vec<u32>)) {
+        let i = node as usize;
+        let mut upper = lock(&self.nodes[i]);
+        if level > 0 {
+            if let Some(list) = upper.get_mut(level - 1) {
+                edit(list);
+            }
+            return;
+        }
+        let row = &self.links0[i * self.m0..(i + 1) * self.m0];
+        let count = (self.counts0[i].load(Relaxed) as usize).min(self.m0);
+        let mut list: Vec<u32> = row[..count].iter().map(|x| x.load(Relaxed)).collect();
+        edit(&mut list);
+        let len = list.len().min(self.m0);
+        for (slot, &x) in row.iter().zip(&list[..len]) {
+            slot.store(x, Relaxed);
+        }
+        // Zero what pruning freed so the frozen layout (and its equality) is deterministic.
+        for slot in row.iter().take(count).skip(len) {
+            slot.store(0, Relaxed);
+        }
+        self.counts0[i].store(len as u32, Release);
     }
 
     /// Shrinks `list` (the links of `base`) to at most `cap` using the selection heuristic.
@@ -278,23 +320,21 @@ impl<'a> Builder<'a> {
     fn freeze(self) -> Graph {
         let n = self.nodes.len();
         let (m, m0) = (self.m, self.m0);
-        let mut layer0 = vec![0u32; n * m0];
-        let mut counts0 = vec![0u16; n];
+        let layer0 = self.links0.into_iter().map(AtomicU32::into_inner).collect();
+        let counts0 = self
+            .counts0
+            .into_iter()
+            .map(|c| c.into_inner().min(m0 as u32) as u16)
+            .collect();
         let mut upper_start = Vec::with_capacity(n + 1);
         let mut upper = Vec::new();
-        for (i, node) in self.nodes.into_iter().enumerate() {
-            let lists = node.into_inner().unwrap_or_else(|e| e.into_inner());
+        for node in self.nodes {
             upper_start.push(upper.len());
-            for (l, list) in lists.iter().enumerate() {
-                let list = &list[..list.len().min(if l == 0 { m0 } else { m })];
-                if l == 0 {
-                    layer0[i * m0..i * m0 + list.len()].copy_from_slice(list);
-                    counts0[i] = list.len() as u16;
-                } else {
-                    upper.push(list.len() as u32);
-                    upper.extend_from_slice(list);
-                    upper.resize(upper.len() + m - list.len(), 0);
-                }
+            for list in node.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                let list = &list[..list.len().min(m)];
+                upper.push(list.len() as u32);
+                upper.extend_from_slice(list);
+                upper.resize(upper.len() + m - list.len(), 0);
             }
         }
         upper_start.push(upper.len());
@@ -322,8 +362,27 @@ impl Links for Builder<'_> {
         self.nodes.len()
     }
 
-    fn with_neighbors<R>(&self, node: u32, level: usize, f: impl FnOnce(&[u32]) -> R) -> R {
-        let lists = lock(&self.nodes[node as usize]);
-        f(lists.get(level).map_or(&[], |v| v.as_slice()))
+    #[inline(always)]
+    fn prefetch_links(&self, node: u32) {
+        let i = node as usize;
+        search::prefetch_addr(self.counts0.as_ptr().wrapping_add(i));
+        search::prefetch_addr(self.links0.as_ptr().wrapping_add(i * self.m0));
+    }
+
+    #[inline]
+    fn for_each_neighbor(&self, node: u32, level: usize, mut f: impl FnMut(u32)) {
+        let i = node as usize;
+        if level > 0 {
+            let upper = lock(&self.nodes[i]);
+            if let Some(list) = upper.get(level - 1) {
+                list.iter().copied().for_each(f);
+            }
+            return;
+        }
+        // Lock-free read: a racing writer can only make this list slightly stale.
+        let count = (self.counts0[i].load(Acquire) as usize).min(self.m0);
+        for slot in &self.links0[i * self.m0..i * self.m0 + count] {
+            f(slot.load(Relaxed));
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 mod build;
 mod io;
-pub mod search;
+mod search;
 #[cfg(test)]
 mod tests;
 
@@ -29,7 +29,7 @@ pub const MAX_M: usize = 4096;
 const MAX_LEVEL: usize = 32;
 
 /// A frozen HNSW graph over row offsets `0..len()` of an external vector array.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Graph {
     /// Link capacity on upper layers.
     m: usize,
@@ -66,7 +66,9 @@ impl Graph {
 
     /// k nearest accepted nodes as (offset, distance) ascending. Rejected nodes are still
     /// traversed (they keep the graph connected) but never returned. ef = max(ef, k).
-    /// Returns nothing if `query` or `vectors` do not match `dim` and `len()`.
+    /// While fewer than k nodes are accepted the search widens past the beam, within a budget
+    /// of about 64·ef·2m distance evaluations. Returns nothing if `query` or `vectors` do not
+    /// match `dim` and `len()`.
     #[allow(clippy::too_many_arguments)] // The signature is the crate-wide contract.
     pub fn search(
         &self,
@@ -162,6 +164,9 @@ impl Graph {
         if n > 0 && (self.entry as usize >= n || self.level(self.entry) != self.max_level) {
             return Err("entry point is out of range or not on the top layer".into());
         }
+        if n == 0 && (self.entry != 0 || self.max_level != 0) {
+            return Err("empty graph with an entry point".into());
+        }
         if self.upper_start.last() != Some(&self.upper.len()) {
             return Err("upper-layer array has the wrong size".into());
         }
@@ -186,10 +191,10 @@ impl Graph {
             return Err(format!("node {node} has too many layer-0 links"));
         }
         for l in 0..=level {
-            let ok = self.with_neighbors(node, l, |nbrs| {
-                nbrs.iter()
-                    .all(|&nb| (nb as usize) < self.len() && self.level(nb) >= l)
-            });
+            let ok = self
+                .neighbors(node, l)
+                .iter()
+                .all(|&nb| (nb as usize) < self.len() && self.level(nb) >= l);
             if !ok {
                 return Err(format!("node {node} links to a missing node on layer {l}"));
             }
@@ -200,6 +205,37 @@ impl Graph {
         }
         Ok(())
     }
+
+    /// Neighbours of `node` on `level` (empty if it is not on that layer).
+    #[inline]
+    fn neighbors(&self, node: u32, level: usize) -> &[u32] {
+        if level == 0 {
+            let i = node as usize;
+            let count = self.counts0.get(i).map_or(0, |&c| c as usize);
+            let start = i * self.m0;
+            return self.layer0.get(start..start + count).unwrap_or(&[]);
+        }
+        match self.upper_block(node, level) {
+            Some(block) => {
+                let count = (block[0] as usize).min(self.m);
+                &block[1..1 + count]
+            }
+            None => &[],
+        }
+    }
+}
+
+impl std::fmt::Debug for Graph {
+    /// A summary: the link arrays are far too long to print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Graph")
+            .field("len", &self.len())
+            .field("m", &self.m)
+            .field("entry", &self.entry)
+            .field("max_level", &self.max_level)
+            .field("memory_bytes", &self.memory_bytes())
+            .finish()
+    }
 }
 
 impl Links for Graph {
@@ -209,32 +245,13 @@ impl Links for Graph {
     }
 
     #[inline]
-    fn with_neighbors<R>(&self, node: u32, level: usize, f: impl FnOnce(&[u32]) -> R) -> R {
-        if level == 0 {
-            let i = node as usize;
-            let count = self.counts0.get(i).map_or(0, |&c| c as usize);
-            let start = i * self.m0;
-            return f(self.layer0.get(start..start + count).unwrap_or(&[]));
-        }
-        match self.upper_block(node, level) {
-            Some(block) => {
-                let count = (block[0] as usize).min(self.m);
-                f(&block[1..1 + count])
-            }
-            None => f(&[]),
-        }
+    fn for_each_neighbor(&self, node: u32, level: usize, f: impl FnMut(u32)) {
+        self.neighbors(node, level).iter().copied().for_each(f);
     }
 
     #[inline(always)]
     fn prefetch_links(&self, node: u32) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let p = self.layer0.as_ptr().wrapping_add(node as usize * self.m0) as *const i8;
-            // SAFETY: prefetch never faults, even on an address outside the slice.
-            unsafe { _mm_prefetch(p, _MM_HINT_T0) };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = node;
+        search::prefetch_addr(self.counts0.as_ptr().wrapping_add(node as usize));
+        search::prefetch_addr(self.layer0.as_ptr().wrapping_add(node as usize * self.m0));
     }
 }

@@ -13,11 +13,24 @@ pub(crate) trait Links {
     /// Number of nodes (every neighbour id is below this).
     fn node_count(&self) -> usize;
 
-    /// Calls `f` with the neighbours of `node` on `level` (empty if it has none there).
-    fn with_neighbors<R>(&self, node: u32, level: usize, f: impl FnOnce(&[u32]) -> R) -> R;
+    /// Calls `f` on each neighbour of `node` on `level` (none if it is not on that layer).
+    fn for_each_neighbor(&self, node: u32, level: usize, f: impl FnMut(u32));
 
     /// Hints that `node`'s layer-0 list will be read soon.
     fn prefetch_links(&self, _node: u32) {}
+}
+
+/// Starts pulling the cache line at `p` into L1; `p` may be any address.
+#[inline(always)]
+pub(crate) fn prefetch_addr<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: prefetch never faults, even on an address outside any allocation.
+        unsafe { _mm_prefetch(p as *const i8, _MM_HINT_T0) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Row-major vectors plus the kernel that compares them.
@@ -28,9 +41,12 @@ pub(crate) struct Space<'a> {
     pub kernel: Kernel,
 }
 
-/// Cache lines of a vector to prefetch; the hardware prefetcher streams the rest.
+/// Cache lines of each fresh neighbour prefetched while the list is scanned (like hnswlib).
 const FIRST_LINES: usize = 1;
+/// How many neighbours ahead the whole vector is prefetched while distances are computed.
 const AHEAD: usize = 2;
+/// Cap on "the whole vector" (2 KiB) so huge dimensions do not flood the load queue.
+const FULL_LINES: usize = 32;
 
 impl<'a> Space<'a> {
     /// The vector stored at `id`.
@@ -49,18 +65,11 @@ impl<'a> Space<'a> {
     /// Starts pulling the vector at `id` into cache.
     #[inline(always)]
     pub fn prefetch(&self, id: u32, max_lines: usize) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let base = self.vectors.as_ptr().wrapping_add(id as usize * self.dim) as *const i8;
-            let lines = (self.dim * 4).div_ceil(64).min(max_lines);
-            for line in 0..lines {
-                // SAFETY: prefetch never faults, even on an address outside the slice.
-                unsafe { _mm_prefetch(base.wrapping_add(line * 64), _MM_HINT_T0) };
-            }
+        let base = self.vectors.as_ptr().wrapping_add(id as usize * self.dim) as *const u8;
+        let lines = (self.dim * 4).div_ceil(64).min(max_lines);
+        for line in 0..lines {
+            prefetch_addr(base.wrapping_add(line * 64));
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = id;
     }
 }
 
@@ -75,7 +84,6 @@ impl Query<'_> {
     /// Distance from the query to the stored vector `id`.
     #[inline]
     pub fn dist(&self, id: u32) -> f32 {
-        DCOUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         (self.space.kernel)(self.vector, self.space.row(id))
     }
 }
@@ -140,19 +148,16 @@ pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 /// Greedy walk on one layer: move to the closest neighbour until none is closer.
 pub(crate) fn greedy<L: Links>(links: &L, q: &Query, mut cur: Scored, level: usize) -> Scored {
     loop {
-        let best = links.with_neighbors(cur.offset, level, |nbrs| {
-            let mut best = cur;
-            for &nb in nbrs {
-                let d = q.dist(nb);
-                // Strictly closer only, so equal distances cannot make it cycle.
-                if d < best.distance {
-                    best = Scored {
-                        distance: d,
-                        offset: nb,
-                    };
-                }
+        let mut best = cur;
+        links.for_each_neighbor(cur.offset, level, |nb| {
+            let d = q.dist(nb);
+            // Strictly closer only, so equal distances cannot make it cycle.
+            if d < best.distance {
+                best = Scored {
+                    distance: d,
+                    offset: nb,
+                };
             }
-            best
         });
         if best.offset == cur.offset {
             return cur;
@@ -238,21 +243,19 @@ pub(crate) fn beam_search<L: Links>(
             links.prefetch_links(next.offset);
         }
         s.fresh.clear();
-        links.with_neighbors(c.offset, beam.level, |nbrs| {
-            for &nb in nbrs {
-                if s.visited.insert(nb) {
-                    q.space.prefetch(nb, FIRST_LINES);
-                    s.fresh.push(nb);
-                }
+        links.for_each_neighbor(c.offset, beam.level, |nb| {
+            if s.visited.insert(nb) {
+                q.space.prefetch(nb, FIRST_LINES);
+                s.fresh.push(nb);
             }
         });
         work += s.fresh.len();
         for &nb in s.fresh.iter().take(AHEAD) {
-            q.space.prefetch(nb, usize::MAX);
+            q.space.prefetch(nb, FULL_LINES);
         }
         for (i, &nb) in s.fresh.iter().enumerate() {
             if let Some(&ahead) = s.fresh.get(i + AHEAD) {
-                q.space.prefetch(ahead, usize::MAX);
+                q.space.prefetch(ahead, FULL_LINES);
             }
             let d = q.dist(nb);
             let worst = if s.results.len() >= beam.ef {
@@ -277,5 +280,3 @@ pub(crate) fn beam_search<L: Links>(
         }
     }
 }
-
-pub static DCOUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

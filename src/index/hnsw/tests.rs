@@ -75,8 +75,9 @@ fn recall_per_metric_build_and_extend() {
         assert!(r >= 0.9, "{metric:?} recall {r}");
 
         let half = Graph::build(&base[..2500 * dim], dim, metric, params(16));
+        let before = half.clone();
         let full = half.extend(&base, dim, metric, params(16));
-        assert_eq!(half.len(), 2500, "extend must not touch the source graph");
+        assert_eq!(half, before, "extend must not touch the source graph");
         assert_eq!(full.len(), 5000);
         full.validate().expect("extended graph is consistent");
         let r = recall(&full, &base, &queries, dim, metric);
@@ -91,7 +92,7 @@ fn filter_returns_only_accepted_and_fills_k() {
     let base = random_vectors(3000, dim, SEED ^ 2);
     let queries = random_vectors(50, dim, SEED ^ 3);
     let g = Graph::build(&base, dim, Metric::L2, params(8));
-    let accept = |o: u32| o % 10 == 0;
+    let accept = |o: u32| o.is_multiple_of(10);
     let mut hits = 0;
     for q in queries.chunks_exact(dim) {
         let got = g.search(&base, dim, Metric::L2, q, 10, 32, &accept);
@@ -194,10 +195,23 @@ fn edge_cases() {
     let g = Graph::build(&base, dim, Metric::L1, params(4));
     let got = g.search(&base, dim, Metric::L1, &base[..dim], 100, 1, &|_| true);
     assert_eq!(got.len(), 30, "k > len returns every node");
-    // Mismatched query length is refused rather than misread.
+    // Mismatched query length or too few vectors are refused rather than misread.
     assert!(g
         .search(&base, dim, Metric::L1, &[0.0; 2], 5, 10, &|_| true)
         .is_empty());
+    assert!(g
+        .search(
+            &base[..dim * 10],
+            dim,
+            Metric::L1,
+            &base[..dim],
+            5,
+            10,
+            &|_| true
+        )
+        .is_empty());
+    // Extending with no new rows is a plain copy.
+    assert_eq!(g.extend(&base, dim, Metric::L1, params(4)), g);
 }
 
 #[test]

@@ -60,6 +60,9 @@ pub async fn run(
         startup_secs = started.elapsed().as_secs_f64(),
         "vecdb serving"
     );
+    // Printed once collections are recovered and requests are served at once; scripts and tests
+    // started with --port 0 read the real address from this line.
+    println!("vecdb listening on http://{}", listener.local_addr()?);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, api::app(state)).with_graceful_shutdown(async move {
         shutdown.await;

@@ -76,8 +76,6 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
-        // Scripts and tests started with --port 0 read the real address from this line.
-        println!("vecdb listening on http://{}", listener.local_addr()?);
         vecdb::run(config, listener, vecdb::shutdown_signal()).await
     })
 }

@@ -11,6 +11,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{ok, ApiResult, AppState};
+use crate::collection::snapshot::Snapshot;
+use crate::index::hnsw::Graph;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -60,6 +62,10 @@ pub struct CollectionTelemetry {
     pub points: usize,
     pub segments: usize,
     pub indexed_segments: usize,
+    /// Points reachable through HNSW graphs (live or not yet vacuumed).
+    pub graph_nodes: usize,
+    /// Heap bytes held by HNSW graphs.
+    pub graph_memory_bytes: usize,
     pub snapshot_generation: u64,
     pub lsn: u64,
     pub writer_queue_depth: usize,
@@ -76,6 +82,13 @@ pub struct Telemetry {
     pub version: &'static str,
     pub uptime_seconds: f64,
     pub collections: Vec<CollectionTelemetry>,
+}
+
+/// Every HNSW graph of a snapshot, all segments and vector spaces.
+fn graphs(snap: &Snapshot) -> impl Iterator<Item = &Graph> {
+    snap.segments
+        .iter()
+        .flat_map(|s| (0..snap.spaces.len()).filter_map(move |i| s.data.graph(i)))
 }
 
 /// Counts per collection, read from atomics and the published snapshots (no locks).
@@ -97,6 +110,8 @@ pub async fn telemetry(State(state): State<AppState>) -> ApiResult<Telemetry> {
                     .iter()
                     .filter(|s| s.data.graph(0).is_some())
                     .count(),
+                graph_nodes: graphs(&snap).map(|g| g.len()).sum(),
+                graph_memory_bytes: graphs(&snap).map(|g| g.memory_bytes()).sum(),
                 snapshot_generation: snap.generation,
                 lsn: snap.lsn,
                 writer_queue_depth: c.queue_depth(),

@@ -39,8 +39,22 @@ struct Builder<'a> {
 }
 
 /// Locks `m`, ignoring poisoning: lists are always left consistent between statements.
+/// Only contended acquisitions are reported (as lock `hnsw_build_node`), so the common path
+/// stays one uncontended `try_lock`.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    match m.try_lock() {
+        Ok(guard) => guard,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => {
+            let start = std::time::Instant::now();
+            let guard = m.lock().unwrap_or_else(|e| e.into_inner());
+            let labels = [("lock", "hnsw_build_node")];
+            metrics::counter!("vecdb_lock_contended_total", &labels).increment(1);
+            metrics::histogram!("vecdb_lock_wait_seconds", &labels)
+                .record(start.elapsed().as_secs_f64());
+            guard
+        }
+    }
 }
 
 /// splitmix64 finaliser: a cheap, well-mixed hash used as a per-node RNG.

@@ -35,6 +35,8 @@ enum Command {
     Config,
     /// Print the OpenAPI document and exit.
     Openapi,
+    /// Build the HNSW index in-process on a dataset and sweep ef: recall@10, QPS, build time, memory.
+    Bench(vecdb::bench::inproc::Args),
     /// Load a dataset into a running server and measure recall@10, QPS and latency of /points/query.
     BenchHttp(vecdb::bench::http::Args),
 }
@@ -60,6 +62,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}", vecdb::api::docs::openapi_json());
             Ok(())
         }
+        Command::Bench(args) => vecdb::bench::inproc::run(args),
         Command::BenchHttp(args) => vecdb::bench::http::run(args),
         Command::Serve => serve(config),
     }

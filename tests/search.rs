@@ -116,8 +116,9 @@ fn hnsw_segments_answer_with_high_recall_and_never_stale() {
     }
     let info = s.wait_green("h");
     assert_eq!(info["points_count"], n);
+    // Everything but the append segment (below the 20 KB = 320-vector threshold) is indexed.
     assert!(
-        info["indexed_vectors_count"].as_u64().unwrap() > (n as u64) * 9 / 10,
+        info["indexed_vectors_count"].as_u64().unwrap() >= n as u64 - 320,
         "{info}"
     );
     // Delete a tenth and overwrite another tenth with a new payload.

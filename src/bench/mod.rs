@@ -1,6 +1,8 @@
-//! Benchmarks users can run: `vecdb bench-http` loads a dataset (numpy `.npy` or TEXMEX
-//! `.fvecs`/`.ivecs`) into a running server and measures recall@10 and queries/second of
-//! `/points/query` against exact search.
+//! Benchmarks users can run on a dataset (numpy `.npy` or TEXMEX `.fvecs`/`.ivecs`):
+//! - `vecdb bench` ([`inproc`]): the HNSW index in-process, like the libraries it competes with;
+//! - `vecdb bench-http` ([`http`]): a running server over HTTP, recall@10, QPS and latency of
+//!   `/points/query` against exact search.
 
 pub mod dataset;
 pub mod http;
+pub mod inproc;

@@ -38,7 +38,9 @@ impl Registry {
             queue_timeout: Duration::from_millis(config.storage.writer_queue_timeout_ms),
             runtime: tokio::runtime::Handle::current(),
         };
-        for meta in store.collections()? {
+        let metas = store.collections()?;
+        store.remove_segment_dirs_except(&metas.iter().map(|m| m.id).collect::<Vec<_>>());
+        for meta in metas {
             let started = std::time::Instant::now();
             let state = recover(&store, &meta)?;
             tracing::info!(

@@ -335,7 +335,10 @@ impl WriterState {
             spaces: self.spaces.clone(),
             segments,
             locations: self.locations.clone(),
-            optimizing: self.building || self.frozen_waiting(),
+            // An append segment over the threshold is about to be sealed: not green yet.
+            optimizing: self.building
+                || self.frozen_waiting()
+                || self.append_live() >= self.config.indexing_threshold_points(),
         }
     }
 

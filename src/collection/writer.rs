@@ -67,8 +67,8 @@ pub struct Writer {
 impl Writer {
     /// Runs until `Stop` or until every sender is gone.
     pub fn run(mut self, mut rx: mpsc::Receiver<WriterMsg>) {
-        self.publish(Instant::now());
         self.maybe_optimize();
+        self.publish(Instant::now());
         let mut next = None;
         loop {
             let msg = match next.take() {
@@ -204,11 +204,12 @@ impl Writer {
             .increment(op_count);
         metrics::counter!("vecdb_points_upserted_total", "collection" => self.name.clone())
             .increment(upserted);
+        // Optimize before publishing, so no snapshot shows a full append segment as "green".
+        self.maybe_optimize();
         self.publish(started);
         for (reply, result) in waiting {
             let _ = reply.send(result);
         }
-        self.maybe_optimize();
     }
 
     fn commit(&self, changes: &[Change], lsn: u64) -> Result<(), crate::storage::StorageError> {
@@ -244,13 +245,14 @@ impl Writer {
         self.store.put_collection(&meta)?;
         self.state.spaces = config.spaces().into();
         self.state.config = Arc::new(config);
-        self.publish(Instant::now());
         self.maybe_optimize();
+        self.publish(Instant::now());
         Ok(())
     }
 
     /// Starts an index build when the append segment is full, frozen segments wait, or an
     /// indexed segment has too many deleted points. At most one build runs per collection.
+    /// Callers publish afterwards, so the snapshot shows the build (status yellow).
     fn maybe_optimize(&mut self) {
         if self.state.building {
             return;
@@ -279,7 +281,6 @@ impl Writer {
             tracing::error!(collection = %self.name, error = %e, "could not start an index build");
             self.state.building = false;
         }
-        self.publish(Instant::now());
     }
 
     fn install(&mut self, result: Result<Built, String>) {
@@ -298,18 +299,25 @@ impl Writer {
             next_id: self.state.next_segment_id,
             sealed: self.state.indexed_ids(),
         };
-        if let Err(e) = self.store.put_segment_list(self.collection_id, &list) {
-            // The new file stays orphaned and is removed at the next start; memory is consistent.
-            tracing::error!(collection = %self.name, error = %e, "could not record the new segment list");
-        }
+        let recorded = self.store.put_segment_list(self.collection_id, &list);
         self.stats.index_builds.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(collection = %self.name, segment = built.id, build_secs = built.took.as_secs_f64(), "segment installed");
-        self.publish(Instant::now());
-        let dir = self.store.segment_dir(self.collection_id);
-        for old in &built.replaces {
-            let _ = std::fs::remove_file(dir.join(format!("{old}.seg")));
-        }
         self.maybe_optimize();
+        self.publish(Instant::now());
+        match recorded {
+            // Old files go only once the durable list no longer names them.
+            Ok(()) => {
+                let dir = self.store.segment_dir(self.collection_id);
+                for old in &built.replaces {
+                    let _ = std::fs::remove_file(dir.join(format!("{old}.seg")));
+                }
+            }
+            // The stored list still names the old files, which stay; the new file is an orphan
+            // removed at the next start. Memory is consistent either way.
+            Err(e) => {
+                tracing::error!(collection = %self.name, error = %e, "could not record the new segment list")
+            }
+        }
     }
 }
 

@@ -119,6 +119,23 @@ impl Store {
         self.dir.join("segments").join(collection.to_string())
     }
 
+    /// Removes segment folders of collections that no longer exist (an index build that was
+    /// still running when its collection was deleted can leave one behind).
+    pub fn remove_segment_dirs_except(&self, keep: &[u64]) {
+        let Ok(entries) = std::fs::read_dir(self.dir.join("segments")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let id = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u64>().ok());
+            if !id.is_some_and(|id| keep.contains(&id)) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+
     /// Every stored collection.
     pub fn collections(&self) -> Result<Vec<CollectionMeta>, StorageError> {
         let meta = self.cf(CF_META);

@@ -1,0 +1,179 @@
+//! `vecdb bench`: the index in-process, as hnswlib or FAISS would be used. Builds the HNSW graph
+//! with a given thread count and parameters, then sweeps `ef` and measures recall@10 and
+//! queries/second one query at a time on one thread (as a server answers one request) and with
+//! every core, plus build time, peak RSS and bytes per vector.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde_json::json;
+
+use super::dataset::{recall, Dataset};
+use crate::index::hnsw::{Graph, HnswParams};
+use crate::index::Metric;
+
+/// What to measure.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Folder with base/queries/ground truth (`.npy` or `.fvecs`/`.ivecs`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// HNSW links per node.
+    #[arg(long, default_value_t = 16)]
+    pub m: usize,
+    /// Beam width while building.
+    #[arg(long, default_value_t = 200)]
+    pub ef_construct: usize,
+    /// Build threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// `ef` values to sweep.
+    #[arg(long, value_delimiter = ',', default_value = "10,16,32,64,128,256")]
+    pub ef: Vec<usize>,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Peak and current resident memory of this process, in bytes (Linux `/proc`).
+fn rss() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// Recall and QPS of one `ef` setting.
+struct Point {
+    ef: usize,
+    recall: f64,
+    qps_one: f64,
+    qps_all: f64,
+}
+
+/// QPS at a recall target, interpolated linearly between the sweep's points (None if never reached).
+fn qps_at(points: &[Point], target: f64, qps: impl Fn(&Point) -> f64) -> Option<f64> {
+    let above = points.iter().position(|p| p.recall >= target)?;
+    if above == 0 {
+        return Some(qps(&points[0]));
+    }
+    let (a, b) = (&points[above - 1], &points[above]);
+    let t = (target - a.recall) / (b.recall - a.recall);
+    Some(qps(a) + t * (qps(b) - qps(a)))
+}
+
+/// Runs the benchmark and prints a table.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let ds = Dataset::load(&args.data)?;
+    let (dim, n) = (ds.base.cols, ds.base.rows);
+    let (_, rss_loaded) = rss();
+    let threads = if args.threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        args.threads
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    let params = HnswParams {
+        m: args.m,
+        ef_construct: args.ef_construct,
+        seed: 42,
+    };
+    let started = Instant::now();
+    let graph = pool.install(|| Graph::build(&ds.base.data, dim, Metric::Dot, params));
+    let build_secs = started.elapsed().as_secs_f64();
+    let (peak, rss_built) = rss();
+    let graph_bytes = graph.memory_bytes() as f64;
+    let vector_bytes = (n * dim * 4) as f64;
+    println!(
+        "build: {n} × {dim}, m={}, ef_construct={}, {threads} threads: {build_secs:.1} s ({:.0} vectors/s); peak RSS {:.0} MB; index {:.1} MB = {:.0} bytes/vector (vectors {:.0} + graph {:.0}); RSS growth while building {:.0} bytes/vector",
+        args.m, args.ef_construct, n as f64 / build_secs, peak as f64 / 1e6,
+        (graph_bytes + vector_bytes) / 1e6, (graph_bytes + vector_bytes) / n as f64,
+        vector_bytes / n as f64, graph_bytes / n as f64,
+        rss_built.saturating_sub(rss_loaded) as f64 / n as f64,
+    );
+    let search = |q: usize, ef: usize| -> f64 {
+        let found = graph.search(
+            &ds.base.data,
+            dim,
+            Metric::Dot,
+            ds.queries.row(q),
+            10,
+            ef,
+            &|_| true,
+        );
+        let ids: Vec<u64> = found.iter().map(|(o, _)| *o as u64).collect();
+        recall(&ids, ds.truth.row(q), 10)
+    };
+    let queries = ds.queries.rows;
+    let mut points = Vec::new();
+    for &ef in &args.ef {
+        let t = Instant::now();
+        let total: f64 = (0..queries).map(|q| search(q, ef)).sum();
+        let qps_one = queries as f64 / t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let _: f64 = pool.install(|| (0..queries).into_par_iter().map(|q| search(q, ef)).sum());
+        let qps_all = queries as f64 / t.elapsed().as_secs_f64();
+        points.push(Point {
+            ef,
+            recall: total / queries as f64,
+            qps_one,
+            qps_all,
+        });
+    }
+    println!("\n| ef | recall@10 | QPS 1 thread | QPS {threads} threads |\n|---|---|---|---|");
+    for p in &points {
+        println!(
+            "| {} | {:.4} | {:.0} | {:.0} |",
+            p.ef, p.recall, p.qps_one, p.qps_all
+        );
+    }
+    let fmt = |v: Option<f64>| v.map_or("not reached".to_string(), |q| format!("{q:.0}"));
+    for target in [0.95, 0.99] {
+        println!(
+            "QPS at recall@10 {target}: {} one thread, {} with {threads} threads",
+            fmt(qps_at(&points, target, |p| p.qps_one)),
+            fmt(qps_at(&points, target, |p| p.qps_all)),
+        );
+    }
+    if let Some(path) = &args.out {
+        let report = json!({
+            "n": n, "dim": dim, "m": args.m, "ef_construct": args.ef_construct, "threads": threads,
+            "build_seconds": build_secs, "peak_rss_bytes": peak,
+            "index_bytes_per_vector": (graph_bytes + vector_bytes) / n as f64,
+            "sweep": points.iter().map(|p| json!({"ef": p.ef, "recall_at_10": p.recall, "qps_one_thread": p.qps_one, "qps_all_threads": p.qps_all})).collect::<Vec<_>>(),
+            "qps_at_0_95": [qps_at(&points, 0.95, |p| p.qps_one), qps_at(&points, 0.95, |p| p.qps_all)],
+            "qps_at_0_99": [qps_at(&points, 0.99, |p| p.qps_one), qps_at(&points, 0.99, |p| p.qps_all)],
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolates_qps_at_a_recall_target() {
+        let p = |recall, qps| Point {
+            ef: 0,
+            recall,
+            qps_one: qps,
+            qps_all: qps,
+        };
+        let sweep = [p(0.90, 1000.0), p(0.96, 400.0), p(0.99, 100.0)];
+        let mid = qps_at(&sweep, 0.93, |p| p.qps_one).unwrap();
+        assert!((mid - 700.0).abs() < 1e-6, "{mid}");
+        assert_eq!(qps_at(&sweep, 0.85, |p| p.qps_one), Some(1000.0));
+        assert_eq!(qps_at(&sweep, 0.995, |p| p.qps_one), None);
+    }
+}

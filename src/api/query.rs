@@ -355,10 +355,7 @@ pub async fn query(
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<QueryRequest>,
 ) -> ApiResult<QueryResponse> {
-    let collection = state.registry.get(&name)?;
-    let snapshot = collection.snapshot();
-    let prepared = prepare_query(&snapshot, req)?;
-    let mut results = run_all(&state, collection, snapshot, vec![prepared]).await?;
+    let mut results = answer(&state, &name, Batch::One(req), prepare_query).await?;
     Ok(ok(QueryResponse {
         points: results.pop().unwrap_or_default(),
     }))
@@ -374,19 +371,39 @@ pub async fn query_batch(
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<QueryRequestBatch>,
 ) -> ApiResult<Vec<QueryResponse>> {
-    let collection = state.registry.get(&name)?;
-    let snapshot = collection.snapshot();
-    let prepared = req
-        .searches
-        .into_iter()
-        .enumerate()
-        .map(|(i, q)| prepare_query(&snapshot, q).map_err(|e| with_index(e, i)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let results = run_all(&state, collection, snapshot, prepared).await?;
+    let results = answer(&state, &name, Batch::Many(req.searches), prepare_query).await?;
     Ok(ok(results
         .into_iter()
         .map(|points| QueryResponse { points })
         .collect()))
+}
+
+/// A single request, or the entries of a batch endpoint.
+enum Batch<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+/// Checks every request against one snapshot, then runs them all on it. Errors of a batch name
+/// the failing entry (`searches[i]: ...`).
+async fn answer<T>(
+    state: &AppState,
+    name: &str,
+    requests: Batch<T>,
+    prepare: fn(&Snapshot, T) -> Result<Prepared, ApiError>,
+) -> Result<Vec<Vec<ScoredPoint>>, ApiError> {
+    let collection = state.registry.get(name)?;
+    let snapshot = collection.snapshot();
+    let (requests, batch) = match requests {
+        Batch::One(r) => (vec![r], false),
+        Batch::Many(rs) => (rs, true),
+    };
+    let prepared = requests
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| prepare(&snapshot, r).map_err(|e| if batch { with_index(e, i) } else { e }))
+        .collect::<Result<Vec<_>, _>>()?;
+    run_all(state, collection, snapshot, prepared).await
 }
 
 fn with_index(e: ApiError, i: usize) -> ApiError {
@@ -407,10 +424,7 @@ pub async fn search_legacy(
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<SearchRequest>,
 ) -> ApiResult<Vec<ScoredPoint>> {
-    let collection = state.registry.get(&name)?;
-    let snapshot = collection.snapshot();
-    let prepared = prepare_search(&snapshot, req)?;
-    let mut results = run_all(&state, collection, snapshot, vec![prepared]).await?;
+    let mut results = answer(&state, &name, Batch::One(req), prepare_search).await?;
     Ok(ok(results.pop().unwrap_or_default()))
 }
 
@@ -424,13 +438,11 @@ pub async fn search_batch(
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<SearchRequestBatch>,
 ) -> ApiResult<Vec<Vec<ScoredPoint>>> {
-    let collection = state.registry.get(&name)?;
-    let snapshot = collection.snapshot();
-    let prepared = req
-        .searches
-        .into_iter()
-        .enumerate()
-        .map(|(i, q)| prepare_search(&snapshot, q).map_err(|e| with_index(e, i)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ok(run_all(&state, collection, snapshot, prepared).await?))
+    Ok(ok(answer(
+        &state,
+        &name,
+        Batch::Many(req.searches),
+        prepare_search,
+    )
+    .await?))
 }

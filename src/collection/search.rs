@@ -2,12 +2,11 @@
 //! merged into one ranking. Runs on a blocking thread; takes no lock.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 
 use super::segment::SegmentData;
 use super::snapshot::{SegmentView, Snapshot};
 use crate::filter::Filter;
-use crate::index::Metric;
+use crate::index::{Metric, TopK};
 
 /// A search over one vector space of one snapshot.
 pub struct SearchParams<'a> {
@@ -111,33 +110,17 @@ pub fn search(snapshot: &Snapshot, params: &SearchParams) -> Vec<Hit> {
         .collect()
 }
 
-/// Exact top-k over one segment, by a bounded max-heap.
+/// Exact top-k over one segment.
 fn exact(
     seg: &SegmentView,
     params: &SearchParams,
     k: usize,
     accept: &dyn Fn(u32) -> bool,
 ) -> Vec<(u32, f32)> {
-    let metric = params.metric;
-    let mut heap: BinaryHeap<Hit> = BinaryHeap::with_capacity(k + 1);
+    let mut top = TopK::new(k);
     let mut consider = |offset: u32, v: &[f32]| {
-        if !accept(offset) {
-            return;
-        }
-        let distance = metric.distance(params.vector, v);
-        if heap.len() < k {
-            heap.push(Hit {
-                segment: 0,
-                offset,
-                distance,
-            });
-        } else if heap.peek().is_some_and(|worst| distance < worst.distance) {
-            heap.pop();
-            heap.push(Hit {
-                segment: 0,
-                offset,
-                distance,
-            });
+        if accept(offset) {
+            top.push(offset, params.metric.distance(params.vector, v));
         }
     };
     match &*seg.data {
@@ -149,10 +132,7 @@ fn exact(
             }
         }
     }
-    heap.into_sorted_vec()
-        .into_iter()
-        .map(|h| (h.offset, h.distance))
-        .collect()
+    top.into_sorted_vec()
 }
 
 /// Fraction of a segment's live points a filter accepts, estimated on an even sample.

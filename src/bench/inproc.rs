@@ -34,6 +34,12 @@ pub struct Args {
     /// Write the results as JSON here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Draw recall@10 against single-thread QPS as SVG here.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// A `peers.json` from shared/bench/peers.py whose curves go on the plot too.
+    #[arg(long)]
+    pub peers: Option<PathBuf>,
 }
 
 /// Peak and current resident memory of this process, in bytes (Linux `/proc`).
@@ -143,6 +149,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             fmt(qps_at(&points, target, |p| p.qps_one)),
             fmt(qps_at(&points, target, |p| p.qps_all)),
         );
+    }
+    if let Some(path) = &args.plot {
+        let mut curves = match &args.peers {
+            Some(peers) => super::plot::peer_curves(peers)?,
+            None => Vec::new(),
+        };
+        curves.insert(
+            0,
+            super::plot::Curve {
+                name: "vecdb".into(),
+                points: points.iter().map(|p| (p.recall, p.qps_one)).collect(),
+            },
+        );
+        let title = format!(
+            "{n} × {dim}, m={}, ef_construct={}, one query at a time, one thread",
+            args.m, args.ef_construct
+        );
+        std::fs::write(path, super::plot::svg(&title, &curves))?;
     }
     if let Some(path) = &args.out {
         let report = json!({

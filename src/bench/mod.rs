@@ -6,3 +6,4 @@
 pub mod dataset;
 pub mod http;
 pub mod inproc;
+pub mod plot;

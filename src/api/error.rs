@@ -80,10 +80,21 @@ impl IntoResponse for ApiError {
             time: elapsed_secs(),
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if matches!(self, ApiError::Overloaded(_)) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        match self {
+            ApiError::Overloaded(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            }
+            // The rest of an oversized body is never read, so the connection cannot carry another
+            // request: say so, or a keep-alive client reuses it and its next request fails.
+            ApiError::TooLarge(_) => {
+                response.headers_mut().insert(
+                    header::CONNECTION,
+                    header::HeaderValue::from_static("close"),
+                );
+            }
+            _ => {}
         }
         response
     }

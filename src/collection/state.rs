@@ -132,6 +132,14 @@ impl WriterState {
         })
     }
 
+    /// Whether a point exists, seen through `pending` layers, without copying it.
+    fn exists(&self, id: PointId, layers: &[&Pending]) -> bool {
+        match layers.iter().find_map(|layer| layer.points.get(&id)) {
+            Some(state) => state.is_some(),
+            None => self.locations.contains_key(&id),
+        }
+    }
+
     fn segment_data(&self, id: u64) -> Option<&SegmentData> {
         if id == self.append_id {
             return Some(&self.append);
@@ -151,7 +159,7 @@ impl WriterState {
             Selector::Ids(ids) => {
                 let mut out = Vec::with_capacity(ids.len());
                 for id in ids {
-                    if self.lookup(*id, layers).is_some() {
+                    if self.exists(*id, layers) {
                         out.push(*id);
                     } else if must_exist {
                         return Err(CollectionError::NotFound(format!(

@@ -37,7 +37,13 @@ pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, Stor
             }
         }
     }
-    remove_orphans(&dir, &state.indexed_ids());
+    // Segment files no stored list names (and half-written `.tmp` files) are left by a crash.
+    let keep: Vec<String> = state
+        .indexed_ids()
+        .iter()
+        .map(|id| format!("{id}.seg"))
+        .collect();
+    files::remove_unlisted(&dir, &keep);
     let mut rest: Vec<(PointId, StoredPoint)> = points.into_iter().collect();
     rest.sort_by_key(|(id, _)| *id);
     state.apply(rest.into_iter().map(|(id, p)| Change::Put(id, p)).collect());
@@ -81,21 +87,4 @@ fn place_segment(
             deleted: Arc::new(deleted),
         },
     );
-}
-
-/// Deletes segment files that no stored list names (left by a crash mid-build).
-fn remove_orphans(dir: &std::path::Path, keep: &[u64]) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| s.parse::<u64>().ok());
-        if !stem.is_some_and(|id| keep.contains(&id)) {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
 }

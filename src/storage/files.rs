@@ -33,6 +33,25 @@ pub fn write_atomic(path: &Path, version: u32, payload: &[u8]) -> std::io::Resul
     Ok(())
 }
 
+/// Removes every entry of `dir` (file or folder) whose name is not in `keep`; a missing `dir`
+/// is fine. Used to clear what a crash or a deleted collection left behind.
+pub fn remove_unlisted(dir: &Path, keep: &[String]) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if keep.iter().any(|k| entry.file_name().to_str() == Some(k)) {
+            continue;
+        }
+        let path = entry.path();
+        let _ = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+    }
+}
+
 /// Reads a file written by [`write_atomic`], checking magic, version, length and checksum.
 /// The error names the file and what is wrong with it.
 pub fn read_checked(path: &Path, expected_version: u32) -> Result<Vec<u8>, String> {
@@ -84,5 +103,24 @@ mod tests {
         assert!(read_checked(&path, 3).unwrap_err().contains("checksum"));
         fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
         assert!(read_checked(&path, 3).unwrap_err().contains("truncated"));
+    }
+
+    #[test]
+    fn remove_unlisted_keeps_exact_names_only() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["1.seg", "1.tmp", "2.seg"] {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        fs::create_dir(dir.path().join("7")).unwrap();
+        fs::write(dir.path().join("7").join("3.seg"), b"x").unwrap();
+        remove_unlisted(dir.path(), &["1.seg".to_string()]);
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        // The half-written 1.tmp goes although segment 1 is kept.
+        assert_eq!(left, vec!["1.seg"]);
+        remove_unlisted(&dir.path().join("missing"), &[]);
     }
 }

@@ -122,18 +122,8 @@ impl Store {
     /// Removes segment folders of collections that no longer exist (an index build that was
     /// still running when its collection was deleted can leave one behind).
     pub fn remove_segment_dirs_except(&self, keep: &[u64]) {
-        let Ok(entries) = std::fs::read_dir(self.dir.join("segments")) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let id = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u64>().ok());
-            if !id.is_some_and(|id| keep.contains(&id)) {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
+        let keep: Vec<String> = keep.iter().map(u64::to_string).collect();
+        super::files::remove_unlisted(&self.dir.join("segments"), &keep);
     }
 
     /// Every stored collection.

@@ -13,7 +13,8 @@ use super::convert::{check_with_payload, payload_out, prepare, vector_out};
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::models::{kind, parse_dense, ScoredPoint, WithPayload, WithVector};
 use super::{ok, run_search, ApiResult, AppState};
-use crate::collection::search::{search, SearchParams};
+use crate::collection::quantization::QuantizationSearchParams;
+use crate::collection::search::{search, SearchParams, Tuning};
 use crate::collection::snapshot::Snapshot;
 use crate::collection::Collection;
 use crate::filter::Filter;
@@ -41,8 +42,8 @@ pub struct SearchParamsBody {
     pub hnsw_ef: Option<usize>,
     /// Scan exactly instead of using HNSW.
     pub exact: Option<bool>,
-    #[schema(value_type = Option<Object>)]
-    pub quantization: Option<Value>,
+    /// Int8 traversal knobs: `ignore`, `rescore`, `oversampling`.
+    pub quantization: Option<QuantizationSearchParams>,
     pub indexed_only: Option<bool>,
     #[schema(value_type = Option<Object>)]
     pub acorn: Option<Value>,
@@ -118,8 +119,7 @@ struct Prepared {
     limit: usize,
     offset: usize,
     filter: Option<Filter>,
-    ef: Option<usize>,
-    exact: bool,
+    tuning: Tuning,
     score_threshold: Option<f32>,
     with_payload: Option<WithPayload>,
     with_vector: Option<WithVector>,
@@ -149,9 +149,12 @@ fn check_params(
     params: &Option<SearchParamsBody>,
     limit: usize,
     offset: usize,
-) -> Result<(Option<usize>, bool), ApiError> {
+) -> Result<Tuning, ApiError> {
     let p = params.clone().unwrap_or_default();
-    unsupported(&p.quantization, "params.quantization")?;
+    let quantization = p.quantization.unwrap_or_default();
+    quantization
+        .validate("params.quantization")
+        .map_err(ApiError::BadRequest)?;
     unsupported(&p.acorn, "params.acorn")?;
     if limit.saturating_add(offset) > MAX_LIMIT {
         return Err(ApiError::BadRequest(format!(
@@ -163,7 +166,11 @@ fn check_params(
             "params.hnsw_ef must be between 1 and {MAX_LIMIT}"
         )));
     }
-    Ok((p.hnsw_ef, p.exact.unwrap_or(false)))
+    Ok(Tuning {
+        ef: p.hnsw_ef,
+        exact: p.exact.unwrap_or(false),
+        quantization,
+    })
 }
 
 fn prepare_query(snapshot: &Snapshot, req: QueryRequest) -> Result<Prepared, ApiError> {
@@ -173,7 +180,7 @@ fn prepare_query(snapshot: &Snapshot, req: QueryRequest) -> Result<Prepared, Api
     let space = space_of(snapshot, req.using.as_deref())?;
     let limit = req.limit.unwrap_or(10);
     let offset = req.offset.unwrap_or(0);
-    let (ef, exact) = check_params(&req.params, limit, offset)?;
+    let tuning = check_params(&req.params, limit, offset)?;
     let target = match req.query {
         None | Some(Value::Null) => None,
         Some(Value::Object(mut map)) if map.contains_key("nearest") => {
@@ -220,8 +227,7 @@ fn prepare_query(snapshot: &Snapshot, req: QueryRequest) -> Result<Prepared, Api
         limit,
         offset,
         filter: req.filter,
-        ef,
-        exact,
+        tuning,
         score_threshold: req.score_threshold,
         with_payload: req.with_payload,
         with_vector: req.with_vector,
@@ -247,7 +253,7 @@ fn prepare_search(snapshot: &Snapshot, req: SearchRequest) -> Result<Prepared, A
     };
     let space = space_of(snapshot, using.as_deref())?;
     let offset = req.offset.unwrap_or(0);
-    let (ef, exact) = check_params(&req.params, req.limit, offset)?;
+    let tuning = check_params(&req.params, req.limit, offset)?;
     let raw = parse_dense(&raw, "vector").map_err(ApiError::BadRequest)?;
     Ok(Prepared {
         space,
@@ -255,8 +261,7 @@ fn prepare_search(snapshot: &Snapshot, req: SearchRequest) -> Result<Prepared, A
         limit: req.limit,
         offset,
         filter: req.filter,
-        ef,
-        exact,
+        tuning,
         score_threshold: req.score_threshold,
         with_payload: req.with_payload,
         with_vector: req.with_vector,
@@ -282,8 +287,7 @@ fn execute(snapshot: &Snapshot, p: &Prepared) -> Vec<ScoredPoint> {
         limit: p.limit + extra,
         offset: p.offset,
         filter: p.filter.as_ref(),
-        ef: p.ef,
-        exact: p.exact,
+        tuning: p.tuning,
         metric: distance.metric(),
     };
     let hits = search(snapshot, &params);

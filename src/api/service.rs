@@ -11,6 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{ok, ApiResult, AppState};
+use crate::collection::segment::SegmentData;
 use crate::collection::snapshot::Snapshot;
 use crate::index::hnsw::Graph;
 
@@ -66,6 +67,8 @@ pub struct CollectionTelemetry {
     pub graph_nodes: usize,
     /// Heap bytes held by HNSW graphs.
     pub graph_memory_bytes: usize,
+    /// Heap bytes held by int8 codes of quantized vector spaces.
+    pub quantized_memory_bytes: usize,
     pub snapshot_generation: u64,
     pub lsn: u64,
     pub writer_queue_depth: usize,
@@ -91,6 +94,18 @@ fn graphs(snap: &Snapshot) -> impl Iterator<Item = &Graph> {
         .flat_map(|s| (0..snap.spaces.len()).filter_map(move |i| s.data.graph(i)))
 }
 
+/// Bytes of int8 codes over every indexed segment and vector space of a snapshot.
+fn quantized_bytes(snap: &Snapshot) -> usize {
+    let indexed = snap.segments.iter().filter_map(|s| match &*s.data {
+        SegmentData::Indexed(data) => Some(data),
+        SegmentData::Plain(_) => None,
+    });
+    indexed
+        .flat_map(|d| d.quantized.iter().flatten())
+        .map(|q| q.memory_bytes())
+        .sum()
+}
+
 /// Counts per collection, read from atomics and the published snapshots (no locks).
 #[utoipa::path(get, path = "/telemetry", tag = "service", responses((status = 200, body = inline(super::Envelope<Telemetry>))))]
 pub async fn telemetry(State(state): State<AppState>) -> ApiResult<Telemetry> {
@@ -112,6 +127,7 @@ pub async fn telemetry(State(state): State<AppState>) -> ApiResult<Telemetry> {
                     .count(),
                 graph_nodes: graphs(&snap).map(|g| g.len()).sum(),
                 graph_memory_bytes: graphs(&snap).map(|g| g.memory_bytes()).sum(),
+                quantized_memory_bytes: quantized_bytes(&snap),
                 snapshot_generation: snap.generation,
                 lsn: snap.lsn,
                 writer_queue_depth: c.queue_depth(),

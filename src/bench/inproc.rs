@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::dataset::{recall, Dataset};
 use crate::index::hnsw::{Graph, HnswParams};
+use crate::index::quant::Quantized;
 use crate::index::Metric;
 
 /// What to measure.
@@ -40,6 +41,12 @@ pub struct Args {
     /// A `peers.json` from shared/bench/peers.py whose curves go on the plot too.
     #[arg(long)]
     pub peers: Option<PathBuf>,
+    /// Also measure int8 scalar quantization (traversal over codes, rescoring with floats).
+    #[arg(long)]
+    pub int8: bool,
+    /// Central fraction of components the int8 range covers (Qdrant's `quantile`).
+    #[arg(long, default_value_t = 0.99)]
+    pub quantile: f32,
 }
 
 /// Peak and current resident memory of this process, in bytes (Linux `/proc`).
@@ -106,20 +113,79 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         vector_bytes / n as f64, graph_bytes / n as f64,
         rss_built.saturating_sub(rss_loaded) as f64 / n as f64,
     );
-    let search = |q: usize, ef: usize| -> f64 {
-        let found = graph.search(
-            &ds.base.data,
-            dim,
-            Metric::Dot,
-            ds.queries.row(q),
-            10,
-            ef,
-            &|_| true,
-        );
-        let ids: Vec<u64> = found.iter().map(|(o, _)| *o as u64).collect();
-        recall(&ids, ds.truth.row(q), 10)
+    // Recall@10 of query q at beam width ef, over float32 rows or over int8 codes.
+    let search = |codes: Option<&Quantized>, q: usize, ef: usize| -> f64 {
+        let (base, query) = (&ds.base.data, ds.queries.row(q));
+        let found = match codes {
+            Some(c) => {
+                graph.search_quantized(c, Some(base), dim, Metric::Dot, query, 10, ef, &|_| true)
+            }
+            None => graph.search(base, dim, Metric::Dot, query, 10, ef, &|_| true),
+        };
+        recall_of(&ds, q, &found)
     };
-    let queries = ds.queries.rows;
+    let mut report = json!({
+        "n": n, "dim": dim, "m": args.m, "ef_construct": args.ef_construct, "threads": threads,
+        "build_seconds": build_secs, "peak_rss_bytes": peak,
+        "index_bytes_per_vector": (graph_bytes + vector_bytes) / n as f64,
+    });
+    println!("\nfloat32 vectors:");
+    let points = sweep(&args, &pool, ds.queries.rows, |q, ef| search(None, q, ef));
+    report["sweep"] = sweep_json(&points);
+    let mut curves = vec![super::plot::Curve {
+        name: "vecdb".into(),
+        points: points.iter().map(|p| (p.recall, p.qps_one)).collect(),
+    }];
+    if args.int8 {
+        let started = Instant::now();
+        let codes =
+            pool.install(|| Quantized::new(&ds.base.data, dim, Metric::Dot, Some(args.quantile)));
+        let hot = (codes.memory_bytes() as f64 + graph_bytes) / n as f64;
+        println!(
+            "\nint8 scalar quantization (quantile {}): encoded in {:.2} s; hot memory {hot:.0} bytes/vector (codes {:.0} + graph {:.0}) against {:.0} with float32 vectors ({:.2}× fewer); float32 originals read only to rescore the ef candidates",
+            args.quantile, started.elapsed().as_secs_f64(), codes.memory_bytes() as f64 / n as f64,
+            graph_bytes / n as f64, (graph_bytes + vector_bytes) / n as f64,
+            (graph_bytes + vector_bytes) / n as f64 / hot,
+        );
+        let quantized = sweep(&args, &pool, ds.queries.rows, |q, ef| {
+            search(Some(&codes), q, ef)
+        });
+        report["int8"] = json!({"hot_bytes_per_vector": hot, "sweep": sweep_json(&quantized)});
+        curves.push(super::plot::Curve {
+            name: "vecdb int8".into(),
+            points: quantized.iter().map(|p| (p.recall, p.qps_one)).collect(),
+        });
+    }
+    if let Some(path) = &args.plot {
+        if let Some(peers) = &args.peers {
+            curves.extend(super::plot::peer_curves(peers)?);
+        }
+        let title = format!(
+            "{n} × {dim}, m={}, ef_construct={}, one query at a time, one thread",
+            args.m, args.ef_construct
+        );
+        std::fs::write(path, super::plot::svg(&title, &curves))?;
+    }
+    if let Some(path) = &args.out {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(())
+}
+
+fn recall_of(ds: &Dataset, q: usize, found: &[(u32, f32)]) -> f64 {
+    let ids: Vec<u64> = found.iter().map(|(o, _)| *o as u64).collect();
+    recall(&ids, ds.truth.row(q), 10)
+}
+
+/// Runs every query at every `ef`, one at a time on this thread and then spread over the pool;
+/// prints the table and the QPS at recall 0.95 and 0.99.
+fn sweep(
+    args: &Args,
+    pool: &rayon::ThreadPool,
+    queries: usize,
+    search: impl Fn(usize, usize) -> f64 + Sync,
+) -> Vec<Point> {
+    let threads = pool.current_num_threads();
     let mut points = Vec::new();
     for &ef in &args.ef {
         let t = Instant::now();
@@ -135,7 +201,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             qps_all,
         });
     }
-    println!("\n| ef | recall@10 | QPS 1 thread | QPS {threads} threads |\n|---|---|---|---|");
+    println!("| ef | recall@10 | QPS 1 thread | QPS {threads} threads |\n|---|---|---|---|");
     for p in &points {
         println!(
             "| {} | {:.4} | {:.0} | {:.0} |",
@@ -150,36 +216,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             fmt(qps_at(&points, target, |p| p.qps_all)),
         );
     }
-    if let Some(path) = &args.plot {
-        let mut curves = match &args.peers {
-            Some(peers) => super::plot::peer_curves(peers)?,
-            None => Vec::new(),
-        };
-        curves.insert(
-            0,
-            super::plot::Curve {
-                name: "vecdb".into(),
-                points: points.iter().map(|p| (p.recall, p.qps_one)).collect(),
-            },
-        );
-        let title = format!(
-            "{n} × {dim}, m={}, ef_construct={}, one query at a time, one thread",
-            args.m, args.ef_construct
-        );
-        std::fs::write(path, super::plot::svg(&title, &curves))?;
-    }
-    if let Some(path) = &args.out {
-        let report = json!({
-            "n": n, "dim": dim, "m": args.m, "ef_construct": args.ef_construct, "threads": threads,
-            "build_seconds": build_secs, "peak_rss_bytes": peak,
-            "index_bytes_per_vector": (graph_bytes + vector_bytes) / n as f64,
-            "sweep": points.iter().map(|p| json!({"ef": p.ef, "recall_at_10": p.recall, "qps_one_thread": p.qps_one, "qps_all_threads": p.qps_all})).collect::<Vec<_>>(),
-            "qps_at_0_95": [qps_at(&points, 0.95, |p| p.qps_one), qps_at(&points, 0.95, |p| p.qps_all)],
-            "qps_at_0_99": [qps_at(&points, 0.99, |p| p.qps_one), qps_at(&points, 0.99, |p| p.qps_all)],
-        });
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
-    }
-    Ok(())
+    points
+}
+
+fn sweep_json(points: &[Point]) -> serde_json::Value {
+    json!({
+        "points": points.iter().map(|p| json!({"ef": p.ef, "recall_at_10": p.recall, "qps_one_thread": p.qps_one, "qps_all_threads": p.qps_all})).collect::<Vec<_>>(),
+        "qps_at_0_95": [qps_at(points, 0.95, |p| p.qps_one), qps_at(points, 0.95, |p| p.qps_all)],
+        "qps_at_0_99": [qps_at(points, 0.99, |p| p.qps_one), qps_at(points, 0.99, |p| p.qps_all)],
+    })
 }
 
 #[cfg(test)]

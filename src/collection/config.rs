@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::quantization::{self, QuantizationConfig, ScalarQuantization};
 use crate::config::{CollectionDefaults, SyncPolicy};
 use crate::index::Metric;
 
@@ -69,9 +70,9 @@ pub struct VectorParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub datatype: Option<Value>,
-    /// Not supported yet; must be absent or null.
+    /// Int8 scalar quantization of this vector, overriding the collection's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<QuantizationConfig>)]
     pub quantization_config: Option<Value>,
     /// Not supported yet; must be absent or null.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -289,7 +290,7 @@ pub struct CollectionConfig {
     pub hnsw_config: HnswConfig,
     pub optimizer_config: OptimizersConfig,
     pub wal_config: WalConfig,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<QuantizationConfig>)]
     pub quantization_config: Option<Value>,
 }
 
@@ -316,8 +317,8 @@ pub struct CreateCollection {
     /// Not supported yet: sparse vectors.
     #[schema(value_type = Option<Object>)]
     pub sparse_vectors: Option<Value>,
-    /// Not supported yet: quantization.
-    #[schema(value_type = Option<Object>)]
+    /// Int8 scalar quantization for every vector (`{"scalar": {"type": "int8"}}`).
+    #[schema(value_type = Option<QuantizationConfig>)]
     pub quantization_config: Option<Value>,
     /// Accepted for compatibility.
     #[schema(value_type = Option<Object>)]
@@ -342,7 +343,7 @@ pub struct UpdateCollection {
     /// Accepted for compatibility.
     #[schema(value_type = Option<Object>)]
     pub params: Option<Value>,
-    /// Not supported yet: quantization.
+    /// Must be absent: quantization is chosen when the collection is created.
     #[schema(value_type = Option<Object>)]
     pub quantization_config: Option<Value>,
     /// Accepted for compatibility.
@@ -380,13 +381,25 @@ fn reject_if_set(value: &Option<Value>, what: &str) -> Result<(), String> {
     }
 }
 
-/// A vector space of a collection, resolved: its name ("" for the unnamed one), size and distance.
+/// Refuses a change that would leave existing segments encoded under another configuration.
+fn fixed_at_creation(value: &Option<Value>, what: &str) -> Result<(), String> {
+    match value {
+        None | Some(Value::Null) => Ok(()),
+        Some(_) => Err(format!(
+            "{what} can only be set when the collection is created"
+        )),
+    }
+}
+
+/// A vector space of a collection, resolved: its name ("" for the unnamed one), size, distance,
+/// HNSW parameters and quantization.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VectorSpace {
     pub name: String,
     pub size: usize,
     pub distance: Distance,
     pub hnsw: HnswConfig,
+    pub quantization: Option<ScalarQuantization>,
 }
 
 impl CollectionConfig {
@@ -407,7 +420,7 @@ impl CollectionConfig {
             }
         }
         reject_if_set(&req.sparse_vectors, "sparse_vectors")?;
-        reject_if_set(&req.quantization_config, "quantization_config")?;
+        let quantization = quantization::parse(&req.quantization_config, "quantization_config")?;
         reject_if_set(&req.init_from, "init_from")?;
         let mut hnsw_config = HnswConfig {
             m: defaults.hnsw_m,
@@ -449,7 +462,8 @@ impl CollectionConfig {
                     .unwrap_or(group_commit_interval_ms)
                     .min(1000),
             },
-            quantization_config: None,
+            quantization_config: quantization
+                .map(|q| serde_json::to_value(q).expect("plain data serialises")),
         };
         config.validate()?;
         Ok(config)
@@ -457,7 +471,7 @@ impl CollectionConfig {
 
     /// Applies a `PATCH` request; returns the new configuration without touching `self`.
     pub fn updated(&self, req: &UpdateCollection) -> Result<CollectionConfig, String> {
-        reject_if_set(&req.quantization_config, "quantization_config")?;
+        fixed_at_creation(&req.quantization_config, "quantization_config")?;
         let mut next = self.clone();
         if let Some(diff) = &req.hnsw_config {
             next.hnsw_config.apply(diff);
@@ -466,7 +480,7 @@ impl CollectionConfig {
             next.optimizer_config.apply(diff)?;
         }
         for (name, diff) in req.vectors.iter().flatten() {
-            reject_if_set(&diff.quantization_config, "quantization_config")?;
+            fixed_at_creation(&diff.quantization_config, "quantization_config")?;
             let params = next
                 .vector_params_mut(name)
                 .ok_or_else(|| format!("collection has no vector named \"{name}\""))?;
@@ -494,11 +508,19 @@ impl CollectionConfig {
             if let Some(diff) = &p.hnsw_config {
                 hnsw.apply(diff);
             }
+            // Both were validated when the configuration was made; the vector's own wins.
+            let own = quantization::parse(&p.quantization_config, "")
+                .ok()
+                .flatten();
+            let shared = quantization::parse(&self.quantization_config, "")
+                .ok()
+                .flatten();
             VectorSpace {
                 name: name.to_string(),
                 size: p.size,
                 distance: p.distance,
                 hnsw,
+                quantization: own.or(shared).map(|q| q.scalar),
             }
         };
         match &self.params.vectors {
@@ -575,7 +597,7 @@ fn merge_hnsw_diff(into: &mut HnswConfigDiff, diff: &HnswConfigDiff) {
 }
 
 fn check_vector_extras(p: &VectorParams, what: &str) -> Result<(), String> {
-    reject_if_set(
+    quantization::parse(
         &p.quantization_config,
         &format!("{what}.quantization_config"),
     )?;

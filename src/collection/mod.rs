@@ -9,6 +9,7 @@ pub mod bitset;
 pub mod config;
 pub mod ops;
 mod optimizer;
+pub mod quantization;
 mod recover;
 pub mod registry;
 pub mod search;

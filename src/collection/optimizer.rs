@@ -188,13 +188,15 @@ fn build(job: &BuildJob) -> Result<(IndexedSegment, Vec<Loc>), String> {
             }
         })
         .collect();
-    let segment = IndexedSegment {
+    let mut segment = IndexedSegment {
         ids,
         versions,
         payloads,
         vectors,
         dims: job.dims.clone(),
         graphs,
+        quantized: Vec::new(),
     };
+    segment.quantize(&job.spaces);
     Ok((segment, sources))
 }

@@ -31,7 +31,10 @@ pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, Stor
         let loaded = files::read_checked(&path, SEGMENT_FORMAT)
             .and_then(|bytes| IndexedSegment::decode(&bytes, &state.dims));
         match loaded {
-            Ok(segment) => place_segment(&mut state, *seg_id, segment, &mut points),
+            Ok(mut segment) => {
+                segment.quantize(&state.spaces);
+                place_segment(&mut state, *seg_id, segment, &mut points)
+            }
             Err(e) => {
                 tracing::warn!(collection = %meta.name, error = %e, "skipping an unreadable segment; its points will be indexed again")
             }

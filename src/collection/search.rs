@@ -3,7 +3,8 @@
 
 use std::cmp::Ordering;
 
-use super::segment::SegmentData;
+use super::quantization::QuantizationSearchParams;
+use super::segment::{IndexedSegment, SegmentData};
 use super::snapshot::{SegmentView, Snapshot};
 use crate::filter::Filter;
 use crate::index::{Metric, TopK};
@@ -17,12 +18,20 @@ pub struct SearchParams<'a> {
     pub limit: usize,
     pub offset: usize,
     pub filter: Option<&'a Filter>,
+    pub tuning: Tuning,
+    /// The space's index metric.
+    pub metric: Metric,
+}
+
+/// How a search trades accuracy for speed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tuning {
     /// Beam width on HNSW segments; default is the space's `ef_construct`.
     pub ef: Option<usize>,
     /// Scan everything exactly, ignoring HNSW.
     pub exact: bool,
-    /// The space's index metric.
-    pub metric: Metric,
+    /// Whether and how int8 codes are used on quantized segments.
+    pub quantization: QuantizationSearchParams,
 }
 
 /// One result: where the point is and its index distance (lower is closer).
@@ -56,6 +65,8 @@ impl Ord for Hit {
 /// A filter selecting fewer than this fraction of a segment is answered by exact scan of the
 /// matching points: graph search would visit mostly rejected nodes and lose recall.
 const SELECTIVE_FILTER: f64 = 0.05;
+/// Cap on the beam an `oversampling` factor can ask for.
+const MAX_OVERSAMPLED_EF: usize = 100_000;
 /// Points sampled to estimate a filter's selectivity.
 const SAMPLE: usize = 512;
 
@@ -72,7 +83,7 @@ pub fn search(snapshot: &Snapshot, params: &SearchParams) -> Vec<Hit> {
         let accept =
             |o: u32| seg.is_live(o) && params.filter.is_none_or(|f| f.matches(&seg.point(o)));
         let graph = seg.data.graph(params.space).filter(|_| {
-            !params.exact
+            !params.tuning.exact
                 && seg.live() >= full_scan_below
                 && params
                     .filter
@@ -80,20 +91,11 @@ pub fn search(snapshot: &Snapshot, params: &SearchParams) -> Vec<Hit> {
         });
         let found = match graph {
             Some(graph) => {
-                let ef = params.ef.unwrap_or(space.hnsw.ef_construct).max(k);
+                let ef = params.tuning.ef.unwrap_or(space.hnsw.ef_construct).max(k);
                 let SegmentData::Indexed(data) = &*seg.data else {
                     continue;
                 };
-                let vectors = &data.vectors[params.space];
-                graph.search(
-                    vectors,
-                    space.size,
-                    params.metric,
-                    params.vector,
-                    k,
-                    ef,
-                    &accept,
-                )
+                graph_search(data, graph, params, k, ef, &accept)
             }
             None => exact(seg, params, k, &accept),
         };
@@ -108,6 +110,40 @@ pub fn search(snapshot: &Snapshot, params: &SearchParams) -> Vec<Hit> {
         .skip(params.offset)
         .take(params.limit)
         .collect()
+}
+
+/// HNSW search of one indexed segment: over int8 codes when the space is quantized (unless the
+/// request says `ignore`), rescoring the kept candidates with the floats unless `rescore: false`.
+fn graph_search(
+    data: &IndexedSegment,
+    graph: &crate::index::Graph,
+    params: &SearchParams,
+    k: usize,
+    ef: usize,
+    accept: &dyn Fn(u32) -> bool,
+) -> Vec<(u32, f32)> {
+    let (space, dim) = (params.space, data.dims[params.space]);
+    let vectors = &data.vectors[space];
+    let q = params.tuning.quantization;
+    match data.quantized(space).filter(|_| !q.ignore) {
+        Some(codes) => {
+            let originals = q.rescore.unwrap_or(true).then_some(vectors.as_slice());
+            // Oversampling widens the beam so at least limit × oversampling are rescored.
+            let wide = (k as f64 * q.oversampling.unwrap_or(1.0)).ceil() as usize;
+            let ef = ef.max(wide.min(MAX_OVERSAMPLED_EF));
+            graph.search_quantized(
+                codes,
+                originals,
+                dim,
+                params.metric,
+                params.vector,
+                k,
+                ef,
+                accept,
+            )
+        }
+        None => graph.search(vectors, dim, params.metric, params.vector, k, ef, accept),
+    }
 }
 
 /// Exact top-k over one segment.

@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 
+use super::config::VectorSpace;
 use crate::index::hnsw::Graph;
+use crate::index::quant::Quantized;
 use crate::point_id::PointId;
 use crate::storage::codec::{Payload, Reader};
 
@@ -105,6 +107,9 @@ pub struct IndexedSegment {
     pub vectors: Vec<Vec<f32>>,
     pub dims: Arc<[usize]>,
     pub graphs: Vec<Graph>,
+    /// Per vector space, int8 codes when the space is quantized. Not stored in the segment
+    /// file: encoding is fast and depends only on the vectors and the configuration.
+    pub quantized: Vec<Option<Quantized>>,
 }
 
 /// The data of a segment, either kind.
@@ -214,6 +219,30 @@ impl SegmentData {
 }
 
 impl IndexedSegment {
+    /// Encodes the vectors of every quantized space (on the current rayon pool).
+    pub fn quantize(&mut self, spaces: &[VectorSpace]) {
+        self.quantized = spaces
+            .iter()
+            .enumerate()
+            .map(|(i, space)| {
+                let scalar = space.quantization.as_ref()?;
+                let metric = space.distance.metric();
+                let quantile = scalar.quantile.map(|q| q as f32);
+                Some(Quantized::new(
+                    &self.vectors[i],
+                    space.size,
+                    metric,
+                    quantile,
+                ))
+            })
+            .collect();
+    }
+
+    /// Int8 codes of space `space`, if it is quantized.
+    pub fn quantized(&self, space: usize) -> Option<&Quantized> {
+        self.quantized.get(space)?.as_ref()
+    }
+
     /// Serialises everything but payloads (which live in RocksDB) for the segment file.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -286,6 +315,7 @@ impl IndexedSegment {
             vectors,
             dims: expected_dims.into(),
             graphs,
+            quantized: Vec::new(),
         })
     }
 }

@@ -142,3 +142,41 @@ def test_errors_surface_as_client_exceptions(client):
         client.get_collection("missing")
     assert e.value.status_code == 404
     assert client.count("err").count == 0
+
+
+def test_scalar_quantization(client):
+    rng = random.Random(7)
+    client.create_collection(
+        "sq",
+        vectors_config=models.VectorParams(size=16, distance=models.Distance.COSINE),
+        hnsw_config=models.HnswConfigDiff(full_scan_threshold=0),
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=10),
+        quantization_config=models.ScalarQuantization(
+            scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, quantile=0.99, always_ram=True)
+        ),
+    )
+    client.upsert("sq", points=make_points(600, 16, rng), wait=True)
+    info = client.get_collection("sq")
+    assert info.config.quantization_config.scalar.type == models.ScalarType.INT8
+    assert info.config.quantization_config.scalar.quantile == 0.99
+    query = [rng.uniform(-1, 1) for _ in range(16)]
+    exact = client.query_points("sq", query=query, limit=5, search_params=models.SearchParams(exact=True)).points
+    params = models.SearchParams(
+        hnsw_ef=128, quantization=models.QuantizationSearchParams(ignore=False, rescore=True, oversampling=2.0)
+    )
+    hits = client.query_points("sq", query=query, limit=5, search_params=params).points
+    assert len(hits) == 5
+    assert len({h.id for h in hits} & {h.id for h in exact}) >= 4
+    for h in hits:
+        match = [e for e in exact if e.id == h.id]
+        if match:
+            assert abs(match[0].score - h.score) < 1e-5
+    with pytest.raises(Exception):
+        client.create_collection(
+            "pq",
+            vectors_config=models.VectorParams(size=16, distance=models.Distance.COSINE),
+            quantization_config=models.ProductQuantization(
+                product=models.ProductQuantizationConfig(compression=models.CompressionRatio.X16)
+            ),
+        )
+    assert not client.collection_exists("pq")

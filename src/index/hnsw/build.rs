@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rayon::prelude::*;
 
-use super::search::{self, Beam, Links, Query, Space};
+use super::search::{self, Beam, Links, Query, Scorer, Space};
 use super::{Graph, HnswParams, MAX_LEVEL, MAX_M};
 use crate::index::distance::Metric;
 use crate::index::flat::{cmp_distance, Scored};

@@ -9,7 +9,9 @@ mod tests;
 
 use crate::index::distance::Metric;
 use crate::index::flat::Scored;
-use search::{Beam, Links, Query, Space};
+use crate::index::quant::Quantized;
+pub(crate) use search::prefetch_addr;
+use search::{Beam, Links, QuantScorer, Query, Scorer, Space};
 
 /// Construction parameters.
 #[derive(Clone, Copy, Debug)]
@@ -84,29 +86,88 @@ impl Graph {
         if n == 0 || k == 0 || dim == 0 || query.len() != dim || vectors.len() / dim < n {
             return Vec::new();
         }
-        let space = Space {
-            vectors,
-            dim,
-            kernel: metric.kernel(),
-        };
         let q = Query {
-            space,
+            space: Space {
+                vectors,
+                dim,
+                kernel: metric.kernel(),
+            },
             vector: query,
         };
+        self.search_with(&q, k, ef, k, accept)
+            .into_iter()
+            .map(|c| (c.offset, c.distance))
+            .collect()
+    }
+
+    /// Like [`Graph::search`], but traverses over int8 codes `rows` (a quarter of the memory
+    /// reads). With `originals` (the float rows) every candidate the beam kept is rescored
+    /// exactly and the best k returned; without, the approximate distances are returned.
+    #[allow(clippy::too_many_arguments)] // Graph::search's contract plus the two row sets.
+    pub fn search_quantized(
+        &self,
+        rows: &Quantized,
+        originals: Option<&[f32]>,
+        dim: usize,
+        metric: Metric,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        let n = self.len();
+        let originals_fit = originals.is_none_or(|o| o.len() / dim.max(1) >= n);
+        if n == 0 || k == 0 || query.len() != dim || rows.len() < n || !originals_fit {
+            return Vec::new();
+        }
+        let scorer = QuantScorer {
+            rows,
+            query: rows.query(query),
+        };
+        let Some(originals) = originals else {
+            let found = self.search_with(&scorer, k, ef, k, accept);
+            return found.into_iter().map(|c| (c.offset, c.distance)).collect();
+        };
+        let mut found: Vec<(u32, f32)> = self
+            .search_with(&scorer, k, ef, ef.max(k), accept)
+            .into_iter()
+            .map(|c| {
+                let start = c.offset as usize * dim;
+                (
+                    c.offset,
+                    metric.distance(query, &originals[start..start + dim]),
+                )
+            })
+            .collect();
+        found.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        found.truncate(k);
+        found
+    }
+
+    /// Descends the upper layers and beam-searches layer 0 with `scorer`; returns the best
+    /// `keep` accepted nodes, closest first.
+    fn search_with<S: Scorer>(
+        &self,
+        scorer: &S,
+        k: usize,
+        ef: usize,
+        keep: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<Scored> {
         let mut cur = Scored {
-            distance: q.dist(self.entry),
+            distance: scorer.dist(self.entry),
             offset: self.entry,
         };
         for level in (1..=self.max_level).rev() {
-            cur = search::greedy(self, &q, cur, level);
+            cur = search::greedy(self, scorer, cur, level);
         }
         let beam = Beam::query(ef.max(k), k, self.m0);
         search::with_scratch(|s| {
-            search::beam_search(self, s, &q, accept, cur, beam);
+            search::beam_search(self, s, scorer, accept, cur, beam);
             let mut found: Vec<Scored> = s.results.drain().collect();
             found.sort_unstable();
-            found.truncate(k);
-            found.into_iter().map(|c| (c.offset, c.distance)).collect()
+            found.truncate(keep);
+            found
         })
     }
 

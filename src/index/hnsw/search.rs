@@ -7,6 +7,7 @@ use std::collections::BinaryHeap;
 
 use crate::index::distance::Kernel;
 use crate::index::flat::{cmp_distance, Scored};
+use crate::index::quant::{QuantQuery, Quantized};
 
 /// Read access to neighbour lists, implemented by the frozen graph and by the builder.
 pub(crate) trait Links {
@@ -73,6 +74,15 @@ impl<'a> Space<'a> {
     }
 }
 
+/// What a layer search compares candidates with: a distance from the query to a node, and a
+/// hint to start loading a node's vector.
+pub(crate) trait Scorer {
+    /// Distance from the query to node `id` (lower is closer).
+    fn dist(&self, id: u32) -> f32;
+    /// Starts pulling up to `max_lines` cache lines of node `id`'s vector into cache.
+    fn prefetch(&self, id: u32, max_lines: usize);
+}
+
 /// A vector to search for, compared against the rows of a space.
 #[derive(Clone, Copy)]
 pub(crate) struct Query<'a> {
@@ -80,11 +90,33 @@ pub(crate) struct Query<'a> {
     pub vector: &'a [f32],
 }
 
-impl Query<'_> {
-    /// Distance from the query to the stored vector `id`.
+impl Scorer for Query<'_> {
     #[inline]
-    pub fn dist(&self, id: u32) -> f32 {
+    fn dist(&self, id: u32) -> f32 {
         (self.space.kernel)(self.vector, self.space.row(id))
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, id: u32, max_lines: usize) {
+        self.space.prefetch(id, max_lines);
+    }
+}
+
+/// A query encoded for int8 codes, compared against quantized rows.
+pub(crate) struct QuantScorer<'a> {
+    pub rows: &'a Quantized,
+    pub query: QuantQuery,
+}
+
+impl Scorer for QuantScorer<'_> {
+    #[inline]
+    fn dist(&self, id: u32) -> f32 {
+        self.rows.distance(&self.query, id)
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, id: u32, max_lines: usize) {
+        self.rows.prefetch(id, max_lines);
     }
 }
 
@@ -146,7 +178,12 @@ pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 }
 
 /// Greedy walk on one layer: move to the closest neighbour until none is closer.
-pub(crate) fn greedy<L: Links>(links: &L, q: &Query, mut cur: Scored, level: usize) -> Scored {
+pub(crate) fn greedy<L: Links, S: Scorer>(
+    links: &L,
+    q: &S,
+    mut cur: Scored,
+    level: usize,
+) -> Scored {
     loop {
         let mut best = cur;
         links.for_each_neighbor(cur.offset, level, |nb| {
@@ -214,10 +251,10 @@ fn improves(distance: f32, worst: Option<&Scored>) -> bool {
 
 /// Best-first beam search on one layer from `entry`; leaves up to `ef` accepted nodes in
 /// `s.results`. Rejected nodes are still expanded so the graph stays connected for them.
-pub(crate) fn beam_search<L: Links>(
+pub(crate) fn beam_search<L: Links, S: Scorer>(
     links: &L,
     s: &mut Scratch,
-    q: &Query,
+    q: &S,
     accept: impl Fn(u32) -> bool,
     entry: Scored,
     beam: Beam,
@@ -245,17 +282,17 @@ pub(crate) fn beam_search<L: Links>(
         s.fresh.clear();
         links.for_each_neighbor(c.offset, beam.level, |nb| {
             if s.visited.insert(nb) {
-                q.space.prefetch(nb, FIRST_LINES);
+                q.prefetch(nb, FIRST_LINES);
                 s.fresh.push(nb);
             }
         });
         work += s.fresh.len();
         for &nb in s.fresh.iter().take(AHEAD) {
-            q.space.prefetch(nb, FULL_LINES);
+            q.prefetch(nb, FULL_LINES);
         }
         for (i, &nb) in s.fresh.iter().enumerate() {
             if let Some(&ahead) = s.fresh.get(i + AHEAD) {
-                q.space.prefetch(ahead, FULL_LINES);
+                q.prefetch(ahead, FULL_LINES);
             }
             let d = q.dist(nb);
             let worst = if s.results.len() >= beam.ef {

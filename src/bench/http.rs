@@ -1,16 +1,19 @@
 //! `vecdb bench-http`: drive a running server over HTTP (keep-alive, configurable concurrency):
 //! upload a dataset, wait until it is indexed, then measure `/points/query` recall@10,
-//! throughput and latency percentiles for several `hnsw_ef` values and for exact search.
+//! throughput and latency percentiles for several `hnsw_ef` values and for exact search, idle
+//! and (with `--write-load`) while another connection upserts as fast as the server accepts.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::dataset::{recall, Dataset};
+use super::wire::Conn;
 
 /// What to measure.
 #[derive(clap::Args, Debug, Clone)]
@@ -36,54 +39,76 @@ pub struct Args {
     /// Queries to run per setting (at most the dataset's).
     #[arg(long, default_value_t = 1000)]
     pub queries: usize,
+    /// Passes over the query set per setting (longer runs steady the percentiles).
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
     /// `hnsw_ef` values to sweep.
     #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,256")]
     pub ef: Vec<usize>,
+    /// Skip the exact-search row (slow on large datasets).
+    #[arg(long)]
+    pub no_exact: bool,
+    /// Measure every setting again while one more connection re-upserts dataset points (with
+    /// their own vectors, so the ground truth holds) in batches, `wait=true`, back to back.
+    #[arg(long)]
+    pub write_load: bool,
     /// HNSW `m` of the created collection.
     #[arg(long, default_value_t = 16)]
     pub m: usize,
     /// HNSW `ef_construct` of the created collection.
     #[arg(long, default_value_t = 100)]
     pub ef_construct: usize,
+    /// Create the collection with int8 scalar quantization.
+    #[arg(long)]
+    pub int8: bool,
     /// Write the results as JSON here.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
 
 /// One measured setting.
+#[derive(Serialize)]
 struct Row {
     setting: String,
-    recall: f64,
+    write_load: bool,
+    recall_at_10: f64,
     qps: f64,
     p50_ms: f64,
     p99_ms: f64,
     p999_ms: f64,
+    /// Points per second the concurrent writer got acknowledged (write-load rows only).
+    upserted_points_per_second: Option<f64>,
+    /// Waits for a search slot and their total seconds during the row (from `/metrics`).
+    search_slot_waits: u64,
+    search_slot_wait_seconds: f64,
 }
 
-fn client() -> anyhow::Result<reqwest::blocking::Client> {
-    Ok(reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(600))
-        .pool_max_idle_per_host(64)
-        .build()?)
+/// The part of a query response the benchmark reads.
+#[derive(Deserialize)]
+struct QueryResponse {
+    result: QueryResult,
 }
 
-fn call(
-    c: &reqwest::blocking::Client,
-    method: reqwest::Method,
-    url: &str,
-    body: &Value,
-) -> anyhow::Result<Value> {
-    let resp = c
-        .request(method, url)
-        .json(body)
-        .send()
-        .with_context(|| url.to_string())?;
-    let status = resp.status();
-    let value: Value = resp.json()?;
-    if !status.is_success() {
-        bail!("{url}: {status} {value}");
+#[derive(Deserialize)]
+struct QueryResult {
+    points: Vec<Hit>,
+}
+
+#[derive(Deserialize)]
+struct Hit {
+    id: u64,
+}
+
+/// Sends `body` and fails unless the server answers 2xx; returns the response body.
+fn call(c: &mut Conn, method: &str, path: &str, body: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let (status, out) = c.call(method, path, body)?;
+    if !(200..300).contains(&status) {
+        bail!(
+            "{method} {path}: {status} {}",
+            String::from_utf8_lossy(&out)
+        );
     }
-    Ok(value["result"].clone())
+    Ok(out)
 }
 
 /// Runs the benchmark and prints a table.
@@ -93,45 +118,72 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "dataset: {} base × {} dims, {} queries",
         ds.base.rows, ds.base.cols, ds.queries.rows
     );
-    let c = client()?;
-    let base = format!("{}/collections/{}", args.url, args.collection);
+    let mut c = Conn::new(&args.url)?;
+    let base = format!("/collections/{}", args.collection);
     let mut report = json!({"dataset": args.data, "base": ds.base.rows, "dims": ds.base.cols});
     if !args.no_upload {
-        let _ = c.delete(&base).send();
-        let body = json!({"vectors": {"size": ds.base.cols, "distance": "Cosine"}, "hnsw_config": {"m": args.m, "ef_construct": args.ef_construct}});
-        call(&c, reqwest::Method::PUT, &base, &body)?;
+        let _ = c.call("DELETE", &base, b"");
+        let mut body = json!({"vectors": {"size": ds.base.cols, "distance": "Cosine"}, "hnsw_config": {"m": args.m, "ef_construct": args.ef_construct}});
+        if args.int8 {
+            body["quantization_config"] = json!({"scalar": {"type": "int8", "quantile": 0.99}});
+        }
+        call(&mut c, "PUT", &base, &serde_json::to_vec(&body)?)?;
         let (upload_secs, searchable_secs) = upload(&args, &ds, &base)?;
         let n = ds.base.rows as f64;
         println!("upload: {:.1} s ({:.0} points/s acknowledged with wait=true); searchable through HNSW (status green) after {:.1} s ({:.0} points/s)", upload_secs, n / upload_secs, searchable_secs, n / searchable_secs);
         report["upload_seconds"] = json!(upload_secs);
         report["searchable_seconds"] = json!(searchable_secs);
     }
-    let mut rows = Vec::new();
-    for ef in &args.ef {
-        rows.push(measure(
-            &args,
-            &ds,
-            &base,
-            &format!("hnsw_ef={ef}"),
-            json!({"hnsw_ef": ef}),
-        )?);
-    }
-    rows.push(measure(&args, &ds, &base, "exact", json!({"exact": true}))?);
-    println!("\n| setting | recall@10 | QPS (concurrency {}) | p50 ms | p99 ms | p99.9 ms |\n|---|---|---|---|---|---|", args.concurrency);
-    for r in &rows {
-        println!(
-            "| {} | {:.4} | {:.0} | {:.2} | {:.2} | {:.2} |",
-            r.setting, r.recall, r.qps, r.p50_ms, r.p99_ms, r.p999_ms
-        );
-    }
-    report["results"] = rows
+    let mut settings: Vec<(String, Value)> = args
+        .ef
         .iter()
-        .map(|r| json!({"setting": r.setting, "recall_at_10": r.recall, "qps": r.qps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "p999_ms": r.p999_ms}))
+        .map(|ef| (format!("hnsw_ef={ef}"), json!({"hnsw_ef": ef})))
         .collect();
+    if !args.no_exact {
+        settings.push(("exact".into(), json!({"exact": true})));
+    }
+    let mut rows = Vec::new();
+    for load in [false, true].into_iter().filter(|l| !l || args.write_load) {
+        for (name, params) in &settings {
+            rows.push(measure(&args, &ds, &base, name, params, load)?);
+        }
+    }
+    print_rows(&args, &rows);
+    report["results"] = serde_json::to_value(&rows)?;
     if let Some(path) = &args.out {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
     }
     Ok(())
+}
+
+fn print_rows(args: &Args, rows: &[Row]) {
+    println!("\n| setting | write load | recall@10 | QPS (concurrency {}) | p50 ms | p99 ms | p99.9 ms | upserts/s | search-slot waits |\n|---|---|---|---|---|---|---|---|---|", args.concurrency);
+    for r in rows {
+        let upserts = r
+            .upserted_points_per_second
+            .map_or("-".to_string(), |p| format!("{p:.0}"));
+        println!(
+            "| {} | {} | {:.4} | {:.0} | {:.2} | {:.2} | {:.2} | {upserts} | {} ({:.3} s) |",
+            r.setting,
+            if r.write_load { "yes" } else { "no" },
+            r.recall_at_10,
+            r.qps,
+            r.p50_ms,
+            r.p99_ms,
+            r.p999_ms,
+            r.search_slot_waits,
+            r.search_slot_wait_seconds
+        );
+    }
+}
+
+/// The upsert body for dataset rows `from..to` (ids are row numbers).
+fn upsert_body(ds: &Dataset, from: usize, to: usize) -> anyhow::Result<Vec<u8>> {
+    let vectors: Vec<&[f32]> = (from..to).map(|i| ds.base.row(i)).collect();
+    let ids: Vec<usize> = (from..to).collect();
+    Ok(serde_json::to_vec(
+        &json!({"batch": {"ids": ids, "vectors": vectors}}),
+    )?)
 }
 
 /// Uploads the base vectors in batches from `concurrency` connections; returns seconds until
@@ -139,20 +191,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn upload(args: &Args, ds: &Arc<Dataset>, base: &str) -> anyhow::Result<(f64, f64)> {
     let start = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
+    let path = format!("{base}/points?wait=true");
     let workers: Vec<_> = (0..args.concurrency.max(1))
         .map(|_| {
-            let (ds, next, url, batch) = (ds.clone(), next.clone(), format!("{base}/points?wait=true"), args.batch.max(1));
+            let (ds, next, path, url) = (ds.clone(), next.clone(), path.clone(), args.url.clone());
+            let batch = args.batch.max(1);
             std::thread::spawn(move || -> anyhow::Result<()> {
-                let c = client()?;
+                let mut c = Conn::new(&url)?;
                 loop {
                     let from = next.fetch_add(batch, Ordering::Relaxed);
                     if from >= ds.base.rows {
                         return Ok(());
                     }
-                    let to = (from + batch).min(ds.base.rows);
-                    let vectors: Vec<&[f32]> = (from..to).map(|i| ds.base.row(i)).collect();
-                    let body = json!({"batch": {"ids": (from..to).collect::<Vec<_>>(), "vectors": vectors}});
-                    call(&c, reqwest::Method::PUT, &url, &body)?;
+                    let body = upsert_body(&ds, from, (from + batch).min(ds.base.rows))?;
+                    call(&mut c, "PUT", &path, &body)?;
                 }
             })
         })
@@ -162,10 +214,10 @@ fn upload(args: &Args, ds: &Arc<Dataset>, base: &str) -> anyhow::Result<(f64, f6
             .map_err(|_| anyhow::anyhow!("upload thread panicked"))??;
     }
     let uploaded = start.elapsed().as_secs_f64();
-    let c = client()?;
+    let mut c = Conn::new(&args.url)?;
     loop {
-        let info = call(&c, reqwest::Method::GET, base, &Value::Null)?;
-        if info["status"] == "green" {
+        let info: Value = serde_json::from_slice(&call(&mut c, "GET", base, b"")?)?;
+        if info["result"]["status"] == "green" {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -173,43 +225,121 @@ fn upload(args: &Args, ds: &Arc<Dataset>, base: &str) -> anyhow::Result<(f64, f6
     Ok((uploaded, start.elapsed().as_secs_f64()))
 }
 
-/// Runs the queries with `params` from `concurrency` connections.
+/// Batches the write load cycles through, serialised up front so the client spends its CPU
+/// on sending rather than on JSON (64 × 256 points of 384 dimensions is about 64 MB).
+const WRITE_LOAD_BATCHES: usize = 64;
+
+/// Re-upserts dataset rows in batches, back to back, until `stop`; returns points acknowledged
+/// per second.
+fn write_load(
+    url: String,
+    bodies: Arc<Vec<(usize, Vec<u8>)>>,
+    path: String,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let mut c = Conn::new(&url)?;
+    let mut done = 0usize;
+    for (points, body) in bodies.iter().cycle() {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        call(&mut c, "PUT", &path, body)?;
+        done += points;
+    }
+    Ok(done as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The write load's request bodies: consecutive batches from the start of the dataset.
+fn write_load_bodies(ds: &Dataset, batch: usize) -> anyhow::Result<Vec<(usize, Vec<u8>)>> {
+    (0..WRITE_LOAD_BATCHES)
+        .map(|b| b * batch)
+        .take_while(|&from| from < ds.base.rows)
+        .map(|from| {
+            let to = (from + batch).min(ds.base.rows);
+            Ok((to - from, upsert_body(ds, from, to)?))
+        })
+        .collect()
+}
+
+/// Count and total seconds of waits for a search slot so far, read from `/metrics`.
+fn search_slot_waits(url: &str) -> anyhow::Result<(u64, f64)> {
+    let text = String::from_utf8(call(&mut Conn::new(url)?, "GET", "/metrics", b"")?)?;
+    let value = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Ok((
+        value("vecdb_lock_contended_total{lock=\"search_slots\"}") as u64,
+        value("vecdb_lock_wait_seconds_sum{lock=\"search_slots\"}"),
+    ))
+}
+
+/// Runs the queries with `params` from `concurrency` connections, optionally under write load.
 fn measure(
     args: &Args,
     ds: &Arc<Dataset>,
     base: &str,
     setting: &str,
-    params: Value,
+    params: &Value,
+    load: bool,
 ) -> anyhow::Result<Row> {
-    let n = args.queries.min(ds.queries.rows);
+    let distinct = args.queries.min(ds.queries.rows);
+    let n = distinct * args.repeat.max(1);
+    // Bodies are serialised before the clock starts: the client's work is not the server's.
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..distinct)
+            .map(|q| {
+                serde_json::to_vec(
+                    &json!({"query": ds.queries.row(q), "limit": 10, "params": params}),
+                )
+            })
+            .collect::<Result<_, _>>()?,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = if load {
+        let bodies = Arc::new(write_load_bodies(ds, args.batch.max(1))?);
+        let (url, stop, path) = (
+            args.url.clone(),
+            stop.clone(),
+            format!("{base}/points?wait=true"),
+        );
+        Some(std::thread::spawn(move || {
+            write_load(url, bodies, path, stop)
+        }))
+    } else {
+        None
+    };
+    if load {
+        // Let the writer reach its steady state (queue, WAL, optimizer) before measuring.
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let waits_before = search_slot_waits(&args.url)?;
     let next = Arc::new(AtomicUsize::new(0));
+    let path = format!("{base}/points/query");
     let start = Instant::now();
     let workers: Vec<_> = (0..args.concurrency.max(1))
         .map(|_| {
-            let (ds, next, url, params) = (
-                ds.clone(),
-                next.clone(),
-                format!("{base}/points/query"),
-                params.clone(),
-            );
+            let (ds, next, bodies, path) = (ds.clone(), next.clone(), bodies.clone(), path.clone());
+            let url = args.url.clone();
             std::thread::spawn(move || -> anyhow::Result<Vec<(f64, f64)>> {
-                let c = client()?;
+                let mut c = Conn::new(&url)?;
                 let mut out = Vec::new();
                 loop {
                     let q = next.fetch_add(1, Ordering::Relaxed);
                     if q >= n {
                         return Ok(out);
                     }
-                    let body = json!({"query": ds.queries.row(q), "limit": 10, "params": params});
+                    let q = q % bodies.len();
                     let t = Instant::now();
-                    let result = call(&c, reqwest::Method::POST, &url, &body)?;
+                    let body = call(&mut c, "POST", &path, &bodies[q])?;
                     let latency = t.elapsed().as_secs_f64() * 1000.0;
-                    let ids: Vec<u64> = result["points"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|p| p["id"].as_u64())
-                        .collect();
+                    let resp: QueryResponse =
+                        serde_json::from_slice(&body).context("query response")?;
+                    let ids: Vec<u64> = resp.result.points.iter().map(|h| h.id).collect();
                     out.push((latency, recall(&ids, ds.truth.row(q), 10)));
                 }
             })
@@ -223,15 +353,28 @@ fn measure(
         );
     }
     let secs = start.elapsed().as_secs_f64();
+    let waits_after = search_slot_waits(&args.url)?;
+    stop.store(true, Ordering::Relaxed);
+    let upserted = match writer {
+        Some(w) => Some(
+            w.join()
+                .map_err(|_| anyhow::anyhow!("write-load thread panicked"))??,
+        ),
+        None => None,
+    };
     let mut lat: Vec<f64> = samples.iter().map(|s| s.0).collect();
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     Ok(Row {
         setting: setting.to_string(),
-        recall: samples.iter().map(|s| s.1).sum::<f64>() / n as f64,
+        write_load: load,
+        recall_at_10: samples.iter().map(|s| s.1).sum::<f64>() / n as f64,
         qps: n as f64 / secs,
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
         p999_ms: pct(0.999),
+        upserted_points_per_second: upserted,
+        search_slot_waits: waits_after.0.saturating_sub(waits_before.0),
+        search_slot_wait_seconds: waits_after.1 - waits_before.1,
     })
 }

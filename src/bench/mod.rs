@@ -7,3 +7,4 @@ pub mod dataset;
 pub mod http;
 pub mod inproc;
 pub mod plot;
+mod wire;

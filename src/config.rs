@@ -41,6 +41,7 @@ pub struct StorageConfig {
     pub group_commit_interval_ms: u64,
     pub writer_queue_capacity: usize,
     pub writer_queue_timeout_ms: u64,
+    pub write_stall_factor: usize,
 }
 
 /// When a write's WAL record is forced to stable storage.

@@ -1,7 +1,8 @@
 //! The API's error type: one enum, one status code each, rendered in Qdrant's envelope
 //! `{"status": {"error": "..."}, "time": ...}`.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -116,32 +117,57 @@ impl From<CollectionError> for ApiError {
     }
 }
 
-/// `Json<T>` whose rejections are [`ApiError`]s with the parser's exact message.
+/// A JSON body whose rejections are [`ApiError`]s with the parser's exact message. Like
+/// Qdrant, any content type is read as JSON (curl's `-d` sends a form content type).
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+impl<T: DeserializeOwned + Send + 'static, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let bytes = read_body(req, state).await?;
+        if bytes.len() < BLOCKING_DECODE_BYTES {
+            return decode_json(&bytes).map(ApiJson);
         }
+        // A batch of vectors takes milliseconds to parse: off the executor, so the requests
+        // sharing this worker thread (searches among them) do not wait behind it.
+        tokio::task::spawn_blocking(move || decode_json(&bytes).map(ApiJson))
+            .await
+            .map_err(|e| ApiError::Internal(format!("body decoding failed: {e}")))?
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    let status = rejection.status();
-    let text = rejection.body_text();
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::TooLarge(format!("request body is too large: {text}"));
-    }
-    // axum phrases these as "Failed to deserialize the JSON body into the target type: <path>: <why>".
-    let why = text
-        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
-        .or_else(|| text.strip_prefix("Failed to parse the request body as JSON: "))
-        .unwrap_or(&text);
-    ApiError::BadRequest(format!("Format error in JSON body: {why}"))
+/// Bodies at least this large are parsed on the blocking pool (about 1,500 floats of JSON).
+const BLOCKING_DECODE_BYTES: usize = 16 * 1024;
+
+/// The whole body, within the configured size limit.
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(format!("request body is too large: {}", e.body_text()))
+        } else {
+            ApiError::BadRequest(format!("cannot read the request body: {}", e.body_text()))
+        }
+    })
+}
+
+/// Parses a body. The plain parser runs first (path tracking costs a few percent of a search);
+/// only a body that fails is parsed again to name the path of the error.
+fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let plain = match serde_json::from_slice(bytes) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let why = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(e) if e.path().to_string() != "." => format!("{}: {}", e.path(), e.inner()),
+        Err(e) => e.inner().to_string(),
+        // Only trailing characters after a valid value fail the plain parser alone.
+        Ok(_) => plain.to_string(),
+    };
+    Err(ApiError::BadRequest(format!(
+        "Format error in JSON body: {why}"
+    )))
 }
 
 /// `Path<T>` with [`ApiError`] rejections.
@@ -183,27 +209,10 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::TooLarge(format!("request body is too large: {}", e.body_text()))
-                } else {
-                    ApiError::BadRequest(format!("cannot read the request body: {}", e.body_text()))
-                }
-            })?;
+        let bytes = read_body(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(&mut de)
-            .map(OptionalJson)
-            .map_err(|e| {
-                ApiError::BadRequest(format!(
-                    "Format error in JSON body: {}: {}",
-                    e.path(),
-                    e.inner()
-                ))
-            })
+        decode_json(&bytes).map(OptionalJson)
     }
 }

@@ -17,6 +17,10 @@ use crate::index::hnsw::{Graph, HnswParams};
 use crate::storage::codec::Payload;
 use crate::storage::files;
 
+/// Indexed segments beyond which the next build merges them all, even with fresh points
+/// waiting: each one costs every search its own graph walk.
+const MAX_INDEXED_SEGMENTS: usize = 8;
+
 /// Everything a build needs, captured from the writer's state when it starts.
 pub struct BuildJob {
     id: u64,
@@ -66,12 +70,17 @@ impl BuildJob {
             .filter(|(_, s)| !needs_vacuum(s))
             .max_by_key(|(_, s)| s.data.len())
             .map(|(id, _)| *id);
+        // Fresh points first: while frozen segments wait, a build only indexes them (into the
+        // largest healthy segment, or a new one), which takes time in proportion to the fresh
+        // points. Vacuums and merges, which take time in proportion to the whole collection,
+        // wait until indexing has caught up, unless the segment count has to be bounded.
+        let fresh_only = frozen && indexed.len() < MAX_INDEXED_SEGMENTS;
         let mut others = Vec::new();
         let mut base_entry = None;
         for (id, s) in &state.sealed {
             if Some(*id) == base {
                 base_entry = Some((*id, s.clone()));
-            } else {
+            } else if !fresh_only || matches!(*s.data, SegmentData::Plain(_)) {
                 others.push((*id, s.clone()));
             }
         }
@@ -87,19 +96,42 @@ impl BuildJob {
     }
 }
 
+/// Nice value of index-build threads. Builds are throughput work that can wait; searches and
+/// write acknowledgements are latency work. At nice 10 the scheduler gives a build about a tenth
+/// of the CPU share of a search thread competing for the same core, so a sustained ingest does
+/// not stretch search latency, and an idle machine still gives builds every core.
+const BUILD_NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority to [`BUILD_NICE`] (Linux: nice is per thread).
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread's own id; failure leaves the
+        // priority unchanged, which is harmless.
+        let rc = unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, BUILD_NICE)
+        };
+        if rc != 0 {
+            tracing::debug!("could not lower the priority of an index-build thread");
+        }
+    }
+}
+
 /// Runs a build to completion, including the durable segment file.
 pub fn run(job: BuildJob, collection: &str) -> Result<Built, String> {
     let start = Instant::now();
     metrics::gauge!("vecdb_index_builds_running").increment(1.0);
-    let result = if job.threads > 0 {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(job.threads)
-            .build()
-            .map_err(|e| e.to_string())
-            .and_then(|pool| pool.install(|| build(&job)))
-    } else {
-        build(&job)
-    };
+    lower_thread_priority();
+    // A pool of its own (all cores unless `max_indexing_threads` says otherwise) whose threads
+    // run at background priority too.
+    let result = rayon::ThreadPoolBuilder::new()
+        .num_threads(job.threads)
+        .thread_name(|i| format!("index-build-{i}"))
+        .start_handler(|_| lower_thread_priority())
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|pool| pool.install(|| build(&job)));
     metrics::gauge!("vecdb_index_builds_running").decrement(1.0);
     let (segment, sources) = result?;
     std::fs::create_dir_all(&job.dir).map_err(|e| format!("{}: {e}", job.dir.display()))?;

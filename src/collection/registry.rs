@@ -24,6 +24,7 @@ pub struct Registry {
     admin: Lock<()>,
     queue_capacity: usize,
     queue_timeout: Duration,
+    stall_factor: usize,
     runtime: tokio::runtime::Handle,
 }
 
@@ -36,6 +37,7 @@ impl Registry {
             admin: Lock::new("collections_admin", ()),
             queue_capacity: config.storage.writer_queue_capacity,
             queue_timeout: Duration::from_millis(config.storage.writer_queue_timeout_ms),
+            stall_factor: config.storage.write_stall_factor,
             runtime: tokio::runtime::Handle::current(),
         };
         let metas = store.collections()?;
@@ -68,6 +70,8 @@ impl Registry {
             queue: queue.clone(),
             stats: stats.clone(),
             runtime: self.runtime.clone(),
+            stall_factor: self.stall_factor,
+            build_result: None,
         };
         let handle = std::thread::Builder::new()
             .name(format!("vecdb-writer-{}", meta.id))

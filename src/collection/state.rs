@@ -355,6 +355,17 @@ impl WriterState {
         self.append.len() - self.append_deleted.count()
     }
 
+    /// Points not yet in an HNSW segment: the append segment's and the frozen ones'.
+    pub fn unindexed_points(&self) -> usize {
+        let frozen: usize = self
+            .sealed
+            .values()
+            .filter(|s| matches!(*s.data, SegmentData::Plain(_)))
+            .map(|s| s.data.len() - s.deleted.count())
+            .sum();
+        self.append_live() + frozen
+    }
+
     /// Whether frozen plain segments wait for indexing.
     pub fn frozen_waiting(&self) -> bool {
         self.sealed

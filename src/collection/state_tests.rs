@@ -152,3 +152,40 @@ fn a_failed_operation_leaves_pending_changes_alone() {
     assert!(s.resolve(&bad, 2, &[&group]).is_err());
     assert_eq!(group.changes.len(), 1);
 }
+
+/// Plans and runs one index build the way the writer does, and installs it.
+fn build_once(s: &mut WriterState, dir: &std::path::Path) -> Vec<u64> {
+    let job = super::optimizer::BuildJob::plan(s, dir.to_path_buf()).expect("a build is due");
+    let built = super::optimizer::run(job, "test").unwrap();
+    s.install(built.id, built.data, &built.sources, &built.replaces);
+    built.replaces
+}
+
+#[test]
+fn fresh_points_are_indexed_before_a_vacuum_and_merged_afterwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = state();
+    run(&mut s, upsert(&(0..1200).collect::<Vec<_>>())).unwrap();
+    s.freeze_append();
+    build_once(&mut s, dir.path());
+    let big = *s.sealed.keys().next().unwrap();
+    // A quarter deleted: past the 20% vacuum threshold.
+    let gone: Vec<PointId> = (0..300).map(PointId::Num).collect();
+    run(&mut s, Operation::Delete(Selector::Ids(gone))).unwrap();
+    run(&mut s, upsert(&(2000..2100).collect::<Vec<_>>())).unwrap();
+    assert_eq!(s.unindexed_points(), 100);
+    s.freeze_append();
+
+    // Fresh points waiting: the build indexes only them and leaves the big segment alone.
+    let replaced = build_once(&mut s, dir.path());
+    assert!(!replaced.contains(&big), "the vacuum waited: {replaced:?}");
+    assert!(s.sealed.contains_key(&big));
+    assert_eq!(s.unindexed_points(), 0);
+    assert_eq!(s.indexed_ids().len(), 2);
+
+    // Nothing fresh: now the segments are vacuumed and merged into one.
+    let replaced = build_once(&mut s, dir.path());
+    assert!(replaced.contains(&big));
+    assert_eq!(s.indexed_ids().len(), 1);
+    assert_eq!(s.snapshot().points_count(), 1000);
+}

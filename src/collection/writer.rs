@@ -40,8 +40,8 @@ pub enum WriterMsg {
         config: Box<CollectionConfig>,
         reply: oneshot::Sender<Result<(), CollectionError>>,
     },
-    /// A finished index build from the optimizer.
-    Built(Box<Result<Built, String>>),
+    /// An index build finished; its result waits in the writer's build channel.
+    BuildFinished,
     Stop,
 }
 
@@ -62,6 +62,11 @@ pub struct Writer {
     pub queue: Queue<WriterMsg>,
     pub stats: Arc<CollectionStats>,
     pub runtime: tokio::runtime::Handle,
+    /// Writes stall while more than this many times the indexing threshold of points wait
+    /// unindexed (0: never).
+    pub stall_factor: usize,
+    /// Where the running index build (if any) delivers its result.
+    pub build_result: Option<std::sync::mpsc::Receiver<Result<Built, String>>>,
 }
 
 impl Writer {
@@ -80,11 +85,12 @@ impl Writer {
             };
             match msg {
                 WriterMsg::Stop => break,
-                WriterMsg::Built(result) => self.install(*result),
+                WriterMsg::BuildFinished => self.collect_build(false),
                 WriterMsg::Configure { config, reply } => {
                     let _ = reply.send(self.configure(*config));
                 }
                 WriterMsg::Update { ops, wait, reply } => {
+                    self.stall_while_behind();
                     let (group, deferred) = self.gather((ops, wait, reply), &mut rx);
                     next = deferred;
                     self.commit_group(group);
@@ -92,6 +98,50 @@ impl Writer {
             }
         }
         tracing::debug!(collection = %self.name, "writer stopped");
+    }
+
+    /// Installs the running build's result: waiting for it when `block`, otherwise only if it is
+    /// there already (a `BuildFinished` may arrive after a stall has collected its result).
+    fn collect_build(&mut self, block: bool) {
+        let Some(rx) = &self.build_result else {
+            return;
+        };
+        let result = if block {
+            rx.recv()
+                .unwrap_or_else(|_| Err("index build thread vanished".into()))
+        } else {
+            match rx.try_recv() {
+                Ok(r) => r,
+                Err(std::sync::mpsc::TryRecvError::Empty) => return,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    Err("index build thread vanished".into())
+                }
+            }
+        };
+        self.build_result = None;
+        self.install(result);
+    }
+
+    /// Write stall (as RocksDB stalls writes when compaction falls behind): while more points
+    /// wait unindexed than the limit, searches would scan them all exactly and slow down without
+    /// bound, so writes wait for the running build instead. Queued writes then wait in the
+    /// bounded queue; new ones get 503 with Retry-After once it is full.
+    fn stall_while_behind(&mut self) {
+        let threshold = self.state.config.indexing_threshold_points();
+        let limit = threshold.saturating_mul(self.stall_factor);
+        if self.stall_factor == 0 || threshold == usize::MAX {
+            return;
+        }
+        let started = Instant::now();
+        while self.state.building && self.state.unindexed_points() > limit {
+            self.collect_build(true);
+        }
+        let stalled = started.elapsed();
+        if stalled > Duration::from_millis(1) {
+            metrics::histogram!("vecdb_write_stall_seconds", "collection" => self.name.clone())
+                .record(stalled.as_secs_f64());
+            tracing::debug!(collection = %self.name, secs = stalled.as_secs_f64(), "writes stalled for indexing");
+        }
     }
 
     /// Collects further queued updates into one group, per the sync policy. A non-update message
@@ -267,6 +317,7 @@ impl Writer {
         self.state.building = true;
         let queue = self.queue.clone();
         let name = self.name.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let spawned = std::thread::Builder::new()
             .name(format!("vecdb-index-{}", self.collection_id))
             .spawn(move || {
@@ -275,11 +326,15 @@ impl Writer {
                     optimizer::run(job, &name)
                 }))
                 .unwrap_or_else(|_| Err("index build panicked".to_string()));
-                let _ = queue.send_blocking(WriterMsg::Built(Box::new(result)));
+                let _ = tx.send(result);
+                let _ = queue.send_blocking(WriterMsg::BuildFinished);
             });
-        if let Err(e) = spawned {
-            tracing::error!(collection = %self.name, error = %e, "could not start an index build");
-            self.state.building = false;
+        match spawned {
+            Ok(_) => self.build_result = Some(rx),
+            Err(e) => {
+                tracing::error!(collection = %self.name, error = %e, "could not start an index build");
+                self.state.building = false;
+            }
         }
     }
 

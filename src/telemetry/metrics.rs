@@ -104,6 +104,11 @@ fn describe_all() {
         "HNSW segment builds in progress."
     );
     describe_histogram!(
+        "vecdb_write_stall_seconds",
+        Unit::Seconds,
+        "Time writes waited for an index build because too many points were unindexed."
+    );
+    describe_histogram!(
         "vecdb_rocksdb_write_seconds",
         Unit::Seconds,
         "RocksDB write-batch latency, by whether the WAL was synced."

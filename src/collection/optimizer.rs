@@ -17,13 +17,10 @@ use crate::index::hnsw::{Graph, HnswParams};
 use crate::storage::codec::Payload;
 use crate::storage::files;
 
-/// Indexed segments beyond which the next build merges them all, even with fresh points
-/// waiting: each one costs every search its own graph walk.
-const MAX_INDEXED_SEGMENTS: usize = 8;
-
 /// Everything a build needs, captured from the writer's state when it starts.
 pub struct BuildJob {
     id: u64,
+    kind: BuildKind,
     spaces: Arc<[VectorSpace]>,
     dims: Arc<[usize]>,
     /// Segment to extend (keeps all its offsets), if one is worth keeping.
@@ -32,6 +29,17 @@ pub struct BuildJob {
     others: Vec<(u64, Sealed)>,
     threads: usize,
     dir: PathBuf,
+}
+
+/// The two kinds of build, which run side by side on disjoint segments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuildKind {
+    /// Indexes frozen append segments (into the largest healthy indexed segment, or a new
+    /// one): takes time in proportion to the fresh points, so writes may wait for it.
+    Fresh,
+    /// Vacuums and merges indexed segments: takes time in proportion to the collection, so
+    /// it must never hold up fresh indexing.
+    Merge,
 }
 
 /// A finished build, for the writer to install.
@@ -46,8 +54,9 @@ pub struct Built {
 }
 
 impl BuildJob {
-    /// Decides whether a build is due and captures its inputs.
-    pub fn plan(state: &mut WriterState, dir: PathBuf) -> Option<BuildJob> {
+    /// Decides whether a build of `kind` is due and captures its inputs, leaving out segments
+    /// another running build reads (`state.busy`), and marks its own inputs busy.
+    pub fn plan(state: &mut WriterState, kind: BuildKind, dir: PathBuf) -> Option<BuildJob> {
         let config = state.config.clone();
         let opt = &config.optimizer_config;
         let needs_vacuum = |s: &Sealed| {
@@ -55,14 +64,19 @@ impl BuildJob {
             len >= opt.vacuum_min_vector_number
                 && s.deleted.count() as f64 > opt.deleted_threshold * len as f64
         };
-        let indexed: Vec<(u64, Sealed)> = state
+        let free: Vec<(u64, Sealed)> = state
             .sealed
             .iter()
-            .filter(|(_, s)| matches!(*s.data, SegmentData::Indexed(_)))
+            .filter(|(id, _)| !state.busy.contains(id))
             .map(|(id, s)| (*id, s.clone()))
             .collect();
-        let frozen = state.frozen_waiting();
-        if !frozen && indexed.len() <= 1 && !indexed.iter().any(|(_, s)| needs_vacuum(s)) {
+        let is_plain = |s: &Sealed| matches!(*s.data, SegmentData::Plain(_));
+        let indexed: Vec<&(u64, Sealed)> = free.iter().filter(|(_, s)| !is_plain(s)).collect();
+        let due = match kind {
+            BuildKind::Fresh => free.iter().any(|(_, s)| is_plain(s)),
+            BuildKind::Merge => indexed.len() > 1 || indexed.iter().any(|(_, s)| needs_vacuum(s)),
+        };
+        if !due {
             return None;
         }
         let base = indexed
@@ -70,22 +84,20 @@ impl BuildJob {
             .filter(|(_, s)| !needs_vacuum(s))
             .max_by_key(|(_, s)| s.data.len())
             .map(|(id, _)| *id);
-        // Fresh points first: while frozen segments wait, a build only indexes them (into the
-        // largest healthy segment, or a new one), which takes time in proportion to the fresh
-        // points. Vacuums and merges, which take time in proportion to the whole collection,
-        // wait until indexing has caught up, unless the segment count has to be bounded.
-        let fresh_only = frozen && indexed.len() < MAX_INDEXED_SEGMENTS;
-        let mut others = Vec::new();
-        let mut base_entry = None;
-        for (id, s) in &state.sealed {
-            if Some(*id) == base {
-                base_entry = Some((*id, s.clone()));
-            } else if !fresh_only || matches!(*s.data, SegmentData::Plain(_)) {
-                others.push((*id, s.clone()));
+        let (mut base_entry, mut others) = (None, Vec::new());
+        for (id, s) in free {
+            if Some(id) == base {
+                base_entry = Some((id, s));
+            } else if (kind == BuildKind::Fresh) == is_plain(&s) {
+                others.push((id, s));
             }
         }
+        state
+            .busy
+            .extend(base_entry.iter().chain(&others).map(|(id, _)| *id));
         Some(BuildJob {
             id: state.allocate_segment_id(),
+            kind,
             spaces: state.spaces.clone(),
             dims: state.dims.clone(),
             base: base_entry,
@@ -93,6 +105,12 @@ impl BuildJob {
             threads: config.hnsw_config.max_indexing_threads,
             dir,
         })
+    }
+
+    /// The segments this build reads (and replaces when it is installed).
+    pub fn inputs(&self) -> Vec<u64> {
+        let base = self.base.iter().map(|(id, _)| *id);
+        base.chain(self.others.iter().map(|(id, _)| *id)).collect()
     }
 }
 
@@ -145,6 +163,7 @@ pub fn run(job: BuildJob, collection: &str) -> Result<Built, String> {
         .increment(1);
     tracing::info!(
         collection,
+        kind = ?job.kind,
         points = segment.ids.len(),
         secs = took.as_secs_f64(),
         "index build finished"

@@ -71,7 +71,7 @@ impl Registry {
             stats: stats.clone(),
             runtime: self.runtime.clone(),
             stall_factor: self.stall_factor,
-            build_result: None,
+            builds: Vec::new(),
         };
         let handle = std::thread::Builder::new()
             .name(format!("vecdb-writer-{}", meta.id))

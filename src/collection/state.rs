@@ -74,8 +74,8 @@ pub struct WriterState {
     pub lsn: u64,
     pub next_segment_id: u64,
     pub generation: u64,
-    /// Whether an index build is in flight.
-    pub building: bool,
+    /// Segments that running index builds read; no other build may take them.
+    pub busy: std::collections::BTreeSet<u64>,
 }
 
 struct PendingView<'a> {
@@ -112,7 +112,7 @@ impl WriterState {
             lsn: 0,
             next_segment_id: next_segment_id + 1,
             generation: 0,
-            building: false,
+            busy: Default::default(),
         }
     }
 
@@ -344,7 +344,7 @@ impl WriterState {
             segments,
             locations: self.locations.clone(),
             // An append segment over the threshold is about to be sealed: not green yet.
-            optimizing: self.building
+            optimizing: !self.busy.is_empty()
                 || self.frozen_waiting()
                 || self.append_live() >= self.config.indexing_threshold_points(),
         }

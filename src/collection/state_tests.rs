@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::config::{CollectionConfig, CreateCollection};
 use super::ops::{Operation, PointWrite, Selector};
+use super::optimizer::{BuildJob, BuildKind};
 use super::segment::{PlainSegment, SegmentData};
 use super::snapshot::Loc;
 use super::state::{Change, Pending, WriterState};
@@ -154,20 +155,22 @@ fn a_failed_operation_leaves_pending_changes_alone() {
 }
 
 /// Plans and runs one index build the way the writer does, and installs it.
-fn build_once(s: &mut WriterState, dir: &std::path::Path) -> Vec<u64> {
-    let job = super::optimizer::BuildJob::plan(s, dir.to_path_buf()).expect("a build is due");
+fn build_once(s: &mut WriterState, kind: BuildKind, dir: &std::path::Path) -> Vec<u64> {
+    let job = BuildJob::plan(s, kind, dir.to_path_buf()).expect("a build is due");
     let built = super::optimizer::run(job, "test").unwrap();
+    s.busy.clear();
     s.install(built.id, built.data, &built.sources, &built.replaces);
     built.replaces
 }
 
 #[test]
-fn fresh_points_are_indexed_before_a_vacuum_and_merged_afterwards() {
+fn fresh_indexing_and_vacuum_run_on_disjoint_segments() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = state();
     run(&mut s, upsert(&(0..1200).collect::<Vec<_>>())).unwrap();
     s.freeze_append();
-    build_once(&mut s, dir.path());
+    assert!(BuildJob::plan(&mut s, BuildKind::Merge, dir.path().into()).is_none());
+    build_once(&mut s, BuildKind::Fresh, dir.path());
     let big = *s.sealed.keys().next().unwrap();
     // A quarter deleted: past the 20% vacuum threshold.
     let gone: Vec<PointId> = (0..300).map(PointId::Num).collect();
@@ -176,16 +179,24 @@ fn fresh_points_are_indexed_before_a_vacuum_and_merged_afterwards() {
     assert_eq!(s.unindexed_points(), 100);
     s.freeze_append();
 
-    // Fresh points waiting: the build indexes only them and leaves the big segment alone.
-    let replaced = build_once(&mut s, dir.path());
-    assert!(!replaced.contains(&big), "the vacuum waited: {replaced:?}");
-    assert!(s.sealed.contains_key(&big));
+    // The vacuum takes the big segment; the fresh build, planned while it runs, takes only
+    // the frozen points (into a new segment, as the only indexed one is being vacuumed).
+    let vacuum = BuildJob::plan(&mut s, BuildKind::Merge, dir.path().into()).unwrap();
+    assert_eq!(vacuum.inputs(), vec![big]);
+    let fresh = BuildJob::plan(&mut s, BuildKind::Fresh, dir.path().into()).unwrap();
+    assert!(!fresh.inputs().contains(&big), "{:?}", fresh.inputs());
+    assert!(BuildJob::plan(&mut s, BuildKind::Fresh, dir.path().into()).is_none());
+    for job in [fresh, vacuum] {
+        let built = super::optimizer::run(job, "test").unwrap();
+        s.install(built.id, built.data, &built.sources, &built.replaces);
+    }
+    s.busy.clear();
     assert_eq!(s.unindexed_points(), 0);
     assert_eq!(s.indexed_ids().len(), 2);
+    assert!(!s.sealed.contains_key(&big));
 
-    // Nothing fresh: now the segments are vacuumed and merged into one.
-    let replaced = build_once(&mut s, dir.path());
-    assert!(replaced.contains(&big));
+    // Two healthy indexed segments: the next merge folds them into one.
+    build_once(&mut s, BuildKind::Merge, dir.path());
     assert_eq!(s.indexed_ids().len(), 1);
     assert_eq!(s.snapshot().points_count(), 1000);
 }

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::config::CollectionConfig;
 use super::ops::Operation;
-use super::optimizer::{self, BuildJob, Built};
+use super::optimizer::{self, BuildJob, BuildKind, Built};
 use super::snapshot::Snapshot;
 use super::state::{Change, Pending, WriterState};
 use super::{CollectionError, CollectionStats};
@@ -65,8 +65,15 @@ pub struct Writer {
     /// Writes stall while more than this many times the indexing threshold of points wait
     /// unindexed (0: never).
     pub stall_factor: usize,
-    /// Where the running index build (if any) delivers its result.
-    pub build_result: Option<std::sync::mpsc::Receiver<Result<Built, String>>>,
+    /// Index builds in flight, at most one of each kind.
+    pub builds: Vec<RunningBuild>,
+}
+
+/// An index build in flight: what it reads and where it delivers its result.
+pub struct RunningBuild {
+    kind: BuildKind,
+    inputs: Vec<u64>,
+    result: std::sync::mpsc::Receiver<Result<Built, String>>,
 }
 
 impl Writer {
@@ -85,7 +92,7 @@ impl Writer {
             };
             match msg {
                 WriterMsg::Stop => break,
-                WriterMsg::BuildFinished => self.collect_build(false),
+                WriterMsg::BuildFinished => self.collect_finished(),
                 WriterMsg::Configure { config, reply } => {
                     let _ = reply.send(self.configure(*config));
                 }
@@ -100,31 +107,45 @@ impl Writer {
         tracing::debug!(collection = %self.name, "writer stopped");
     }
 
-    /// Installs the running build's result: waiting for it when `block`, otherwise only if it is
-    /// there already (a `BuildFinished` may arrive after a stall has collected its result).
-    fn collect_build(&mut self, block: bool) {
-        let Some(rx) = &self.build_result else {
-            return;
-        };
-        let result = if block {
-            rx.recv()
-                .unwrap_or_else(|_| Err("index build thread vanished".into()))
-        } else {
-            match rx.try_recv() {
-                Ok(r) => r,
-                Err(std::sync::mpsc::TryRecvError::Empty) => return,
+    /// Installs every build that has delivered its result (a `BuildFinished` may arrive after
+    /// a stall already collected it).
+    fn collect_finished(&mut self) {
+        let mut i = 0;
+        while i < self.builds.len() {
+            match self.builds[i].result.try_recv() {
+                Ok(result) => self.finish(i, result),
+                Err(std::sync::mpsc::TryRecvError::Empty) => i += 1,
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                    Err("index build thread vanished".into())
+                    self.finish(i, Err("index build thread vanished".into()))
                 }
             }
+        }
+    }
+
+    /// Waits for the running fresh build, if any, and installs it.
+    fn wait_for_fresh_build(&mut self) {
+        let Some(i) = self.builds.iter().position(|b| b.kind == BuildKind::Fresh) else {
+            return;
         };
-        self.build_result = None;
+        let result = self.builds[i]
+            .result
+            .recv()
+            .unwrap_or_else(|_| Err("index build thread vanished".into()));
+        self.finish(i, result);
+    }
+
+    /// Frees build `i`'s inputs and installs its result.
+    fn finish(&mut self, i: usize, result: Result<Built, String>) {
+        let build = self.builds.swap_remove(i);
+        for id in &build.inputs {
+            self.state.busy.remove(id);
+        }
         self.install(result);
     }
 
     /// Write stall (as RocksDB stalls writes when compaction falls behind): while more points
     /// wait unindexed than the limit, searches would scan them all exactly and slow down without
-    /// bound, so writes wait for the running build instead. Queued writes then wait in the
+    /// bound, so writes wait for the running fresh build (never for a merge) instead. Queued writes then wait in the
     /// bounded queue; new ones get 503 with Retry-After once it is full.
     fn stall_while_behind(&mut self) {
         let threshold = self.state.config.indexing_threshold_points();
@@ -133,8 +154,10 @@ impl Writer {
             return;
         }
         let started = Instant::now();
-        while self.state.building && self.state.unindexed_points() > limit {
-            self.collect_build(true);
+        while self.state.unindexed_points() > limit
+            && self.builds.iter().any(|b| b.kind == BuildKind::Fresh)
+        {
+            self.wait_for_fresh_build();
         }
         let stalled = started.elapsed();
         if stalled > Duration::from_millis(1) {
@@ -300,21 +323,26 @@ impl Writer {
         Ok(())
     }
 
-    /// Starts an index build when the append segment is full, frozen segments wait, or an
-    /// indexed segment has too many deleted points. At most one build runs per collection.
-    /// Callers publish afterwards, so the snapshot shows the build (status yellow).
+    /// Freezes a full append segment and starts the index builds that are due: at most one
+    /// fresh build and one merge at a time, on disjoint segments. Callers publish afterwards,
+    /// so the snapshot shows the builds (status yellow).
     fn maybe_optimize(&mut self) {
-        if self.state.building {
-            return;
-        }
         if self.state.append_live() >= self.state.config.indexing_threshold_points() {
             self.state.freeze_append();
         }
-        let Some(job) = BuildJob::plan(&mut self.state, self.store.segment_dir(self.collection_id))
-        else {
+        for kind in [BuildKind::Fresh, BuildKind::Merge] {
+            if !self.builds.iter().any(|b| b.kind == kind) {
+                self.start_build(kind);
+            }
+        }
+    }
+
+    fn start_build(&mut self, kind: BuildKind) {
+        let dir = self.store.segment_dir(self.collection_id);
+        let Some(job) = BuildJob::plan(&mut self.state, kind, dir) else {
             return;
         };
-        self.state.building = true;
+        let inputs = job.inputs();
         let queue = self.queue.clone();
         let name = self.name.clone();
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -330,16 +358,21 @@ impl Writer {
                 let _ = queue.send_blocking(WriterMsg::BuildFinished);
             });
         match spawned {
-            Ok(_) => self.build_result = Some(rx),
+            Ok(_) => self.builds.push(RunningBuild {
+                kind,
+                inputs,
+                result: rx,
+            }),
             Err(e) => {
                 tracing::error!(collection = %self.name, error = %e, "could not start an index build");
-                self.state.building = false;
+                for id in &inputs {
+                    self.state.busy.remove(id);
+                }
             }
         }
     }
 
     fn install(&mut self, result: Result<Built, String>) {
-        self.state.building = false;
         let built = match result {
             Ok(b) => b,
             Err(e) => {

@@ -58,6 +58,11 @@ pub struct Args {
     /// HNSW `ef_construct` of the created collection.
     #[arg(long, default_value_t = 100)]
     pub ef_construct: usize,
+    /// Bulk load as Qdrant recommends: create the collection with indexing off
+    /// (`indexing_threshold: 0`, so writes never stall behind index builds), upload, then
+    /// switch indexing on with PATCH and time until green.
+    #[arg(long)]
+    pub bulk: bool,
     /// Create the collection with int8 scalar quantization.
     #[arg(long)]
     pub int8: bool,
@@ -126,6 +131,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut body = json!({"vectors": {"size": ds.base.cols, "distance": "Cosine"}, "hnsw_config": {"m": args.m, "ef_construct": args.ef_construct}});
         if args.int8 {
             body["quantization_config"] = json!({"scalar": {"type": "int8", "quantile": 0.99}});
+        }
+        if args.bulk {
+            body["optimizers_config"] = json!({"indexing_threshold": 0});
         }
         call(&mut c, "PUT", &base, &serde_json::to_vec(&body)?)?;
         let (upload_secs, searchable_secs) = upload(&args, &ds, &base)?;
@@ -215,6 +223,11 @@ fn upload(args: &Args, ds: &Arc<Dataset>, base: &str) -> anyhow::Result<(f64, f6
     }
     let uploaded = start.elapsed().as_secs_f64();
     let mut c = Conn::new(&args.url)?;
+    if args.bulk {
+        // Back to the server's default threshold (Qdrant's 10,000 KB).
+        let on = json!({"optimizers_config": {"indexing_threshold": 10000}});
+        call(&mut c, "PATCH", base, &serde_json::to_vec(&on)?)?;
+    }
     loop {
         let info: Value = serde_json::from_slice(&call(&mut c, "GET", base, b"")?)?;
         if info["result"]["status"] == "green" {

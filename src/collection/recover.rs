@@ -14,31 +14,51 @@ use super::segment::{IndexedSegment, SegmentData, SEGMENT_FORMAT};
 use super::snapshot::Loc;
 use super::state::{Change, Sealed, WriterState};
 use crate::point_id::PointId;
-use crate::storage::codec::StoredPoint;
+use crate::storage::codec::{self, Payload, StoredPoint};
 use crate::storage::{files, CollectionMeta, StorageError, Store};
 
 /// Loads a collection's state.
 pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, StorageError> {
     let list = store.segment_list(meta.id)?;
     let mut state = WriterState::new(meta.config.clone(), list.next_id.max(1));
-    let mut points: HashMap<PointId, StoredPoint> = HashMap::new();
-    store.for_each_point(meta.id, |id, p| {
-        points.insert(id, p);
-    })?;
     let dir = store.segment_dir(meta.id);
+    let mut segments = Vec::new();
     for seg_id in &list.sealed {
         let path = dir.join(format!("{seg_id}.seg"));
-        let loaded = files::read_checked(&path, SEGMENT_FORMAT)
-            .and_then(|bytes| IndexedSegment::decode(&bytes, &state.dims));
-        match loaded {
-            Ok(mut segment) => {
-                segment.quantize(&state.spaces);
-                place_segment(&mut state, *seg_id, segment, &mut points)
-            }
+        match files::read_checked(&path, SEGMENT_FORMAT)
+            .and_then(|bytes| IndexedSegment::decode(&bytes, &state.dims))
+        {
+            Ok(segment) => segments.push((*seg_id, segment)),
             Err(e) => {
                 tracing::warn!(collection = %meta.name, error = %e, "skipping an unreadable segment; its points will be indexed again")
             }
         }
+    }
+    // Where each (point, version) sits in a loaded segment: such a record's vectors are in the
+    // segment already, so only its payload is decoded (a third of start-up time otherwise).
+    let mut slots: HashMap<(PointId, u64), (usize, usize)> = HashMap::new();
+    for (s, (_, seg)) in segments.iter().enumerate() {
+        for (i, id) in seg.ids.iter().enumerate() {
+            slots.insert((*id, seg.versions[i]), (s, i));
+        }
+    }
+    let mut payloads: Vec<Vec<Option<Payload>>> = segments
+        .iter()
+        .map(|(_, seg)| vec![None; seg.ids.len()])
+        .collect();
+    let mut rest: Vec<(PointId, StoredPoint)> = Vec::new();
+    store.for_each_point_record(meta.id, |id, bytes| {
+        match slots.get(&(id, codec::record_version(bytes)?)) {
+            Some(&(s, i)) => {
+                payloads[s][i] = Some(codec::decode_point_without_vectors(bytes)?.payload)
+            }
+            None => rest.push((id, codec::decode_point(bytes)?)),
+        }
+        Ok(())
+    })?;
+    for ((seg_id, mut segment), found) in segments.into_iter().zip(payloads) {
+        segment.quantize(&state.spaces);
+        place_segment(&mut state, seg_id, segment, found);
     }
     // Segment files no stored list names (and half-written `.tmp` files) are left by a crash.
     let keep: Vec<String> = state
@@ -47,40 +67,37 @@ pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, Stor
         .map(|id| format!("{id}.seg"))
         .collect();
     files::remove_unlisted(&dir, &keep);
-    let mut rest: Vec<(PointId, StoredPoint)> = points.into_iter().collect();
     rest.sort_by_key(|(id, _)| *id);
     state.apply(rest.into_iter().map(|(id, p)| Change::Put(id, p)).collect());
     state.lsn = store.lsn(meta.id)?;
     Ok(state)
 }
 
-/// Installs a loaded segment: live offsets take their payload from the stored point.
+/// Installs a loaded segment: offsets whose stored record has the same version are live and
+/// take its payload (`found`); the rest are dead.
 fn place_segment(
     state: &mut WriterState,
     seg_id: u64,
     mut segment: IndexedSegment,
-    points: &mut HashMap<PointId, StoredPoint>,
+    found: Vec<Option<Payload>>,
 ) {
     let mut deleted = Bitset::default();
-    let empty: crate::storage::codec::Payload = Arc::default();
-    segment.payloads = Vec::with_capacity(segment.ids.len());
-    for (i, id) in segment.ids.iter().enumerate() {
-        let current = points
-            .get(id)
-            .is_some_and(|p| p.version == segment.versions[i]);
-        if current {
-            let point = points.remove(id).expect("checked above");
-            segment.payloads.push(point.payload);
-            state.locations.insert(
-                *id,
-                Loc {
+    let empty: Payload = Arc::default();
+    segment.payloads = Vec::with_capacity(found.len());
+    for (i, payload) in found.into_iter().enumerate() {
+        match payload {
+            Some(payload) => {
+                segment.payloads.push(payload);
+                let loc = Loc {
                     segment: seg_id,
                     offset: i as u32,
-                },
-            );
-        } else {
-            segment.payloads.push(empty.clone());
-            deleted.set(i);
+                };
+                state.locations.insert(segment.ids[i], loc);
+            }
+            None => {
+                segment.payloads.push(empty.clone());
+                deleted.set(i);
+            }
         }
     }
     state.sealed.insert(

@@ -96,8 +96,25 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes a point record, rejecting anything malformed.
+/// Decodes a point record.
 pub fn decode_point(bytes: &[u8]) -> Result<StoredPoint, String> {
+    decode(bytes, true)
+}
+
+/// Decodes a point record's version and payload, checking but not copying its vectors (which
+/// recovery already has from a segment file).
+pub fn decode_point_without_vectors(bytes: &[u8]) -> Result<StoredPoint, String> {
+    decode(bytes, false)
+}
+
+/// The version of a point record, read without decoding the rest.
+pub fn record_version(bytes: &[u8]) -> Result<u64, String> {
+    let mut r = Reader::new(bytes);
+    r.u8()?;
+    r.u64()
+}
+
+fn decode(bytes: &[u8], with_vectors: bool) -> Result<StoredPoint, String> {
     let mut r = Reader::new(bytes);
     let codec = r.u8()?;
     if codec != CODEC_VERSION {
@@ -108,10 +125,14 @@ pub fn decode_point(bytes: &[u8]) -> Result<StoredPoint, String> {
     if count > 4096 {
         return Err(format!("implausible vector count {count}"));
     }
-    let mut vectors = Vec::with_capacity(count);
+    let mut vectors = Vec::with_capacity(if with_vectors { count } else { 0 });
     for _ in 0..count {
         let dim = r.u32()? as usize;
-        vectors.push(r.f32s(dim)?);
+        if with_vectors {
+            vectors.push(r.f32s(dim)?);
+        } else {
+            r.take(dim.checked_mul(4).ok_or("implausible vector size")?)?;
+        }
     }
     let len = r.u32()? as usize;
     let payload: Map<String, Value> = serde_json::from_slice(r.take(len)?)
@@ -150,6 +171,26 @@ mod tests {
             serde_json::json!({"a": [1, "x"], "b": null}),
         );
         assert_eq!(decode_point(&encode_point(&p)).unwrap(), p);
+    }
+
+    #[test]
+    fn decodes_the_version_and_payload_alone() {
+        let p = point(
+            9,
+            vec![vec![1.0; 5], vec![2.0]],
+            serde_json::json!({"k": "v"}),
+        );
+        let bytes = encode_point(&p);
+        assert_eq!(record_version(&bytes).unwrap(), 9);
+        let light = decode_point_without_vectors(&bytes).unwrap();
+        assert_eq!((light.version, &light.payload), (9, &p.payload));
+        assert!(light.vectors.is_empty());
+        for cut in 0..bytes.len() {
+            assert!(
+                decode_point_without_vectors(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]

@@ -228,11 +228,24 @@ impl Store {
         self.write(batch, true)
     }
 
-    /// Calls `f` for every stored point of a collection, in id order.
+    /// Calls `f` with every stored point of a collection, in key order.
     pub fn for_each_point(
         &self,
         collection: u64,
         mut f: impl FnMut(PointId, StoredPoint),
+    ) -> Result<(), StorageError> {
+        self.for_each_point_record(collection, |id, bytes| {
+            f(id, decode_point(bytes)?);
+            Ok(())
+        })
+    }
+
+    /// Calls `f` with every stored point record of a collection, undecoded, in key order; an
+    /// error from `f` is reported as corruption of that point.
+    pub fn for_each_point_record(
+        &self,
+        collection: u64,
+        mut f: impl FnMut(PointId, &[u8]) -> Result<(), String>,
     ) -> Result<(), StorageError> {
         let prefix = collection.to_be_bytes();
         let iter = self.db.iterator_cf(
@@ -246,9 +259,7 @@ impl Store {
             }
             let id = PointId::from_key(&key[8..])
                 .ok_or_else(|| StorageError::Corrupt(format!("point key {key:?}")))?;
-            let point = decode_point(&value)
-                .map_err(|e| StorageError::Corrupt(format!("point {id}: {e}")))?;
-            f(id, point);
+            f(id, &value).map_err(|e| StorageError::Corrupt(format!("point {id}: {e}")))?;
         }
         Ok(())
     }

@@ -145,8 +145,8 @@ impl Writer {
 
     /// Write stall (as RocksDB stalls writes when compaction falls behind): while more points
     /// wait unindexed than the limit, searches would scan them all exactly and slow down without
-    /// bound, so writes wait for the running fresh build (never for a merge) instead. Queued writes then wait in the
-    /// bounded queue; new ones get 503 with Retry-After once it is full.
+    /// bound, so writes wait for the running fresh build (never for a merge) instead. Queued
+    /// writes then wait in the bounded queue; new ones get 503 with Retry-After once it is full.
     fn stall_while_behind(&mut self) {
         let threshold = self.state.config.indexing_threshold_points();
         let limit = threshold.saturating_mul(self.stall_factor);

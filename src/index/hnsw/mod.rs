@@ -10,7 +10,7 @@ mod tests;
 use crate::index::distance::Metric;
 use crate::index::flat::Scored;
 use crate::index::quant::Quantized;
-pub(crate) use search::prefetch_addr;
+pub(crate) use search::prefetch_row;
 use search::{Beam, Links, QuantScorer, Query, Scorer, Space};
 
 /// Construction parameters.

@@ -34,6 +34,14 @@ pub(crate) fn prefetch_addr<T>(p: *const T) {
     let _ = p;
 }
 
+/// Starts pulling up to `max_lines` cache lines of the `bytes`-long row at `row` into cache.
+#[inline(always)]
+pub(crate) fn prefetch_row(row: *const u8, bytes: usize, max_lines: usize) {
+    for line in 0..bytes.div_ceil(64).min(max_lines) {
+        prefetch_addr(row.wrapping_add(line * 64));
+    }
+}
+
 /// Row-major vectors plus the kernel that compares them.
 #[derive(Clone, Copy)]
 pub(crate) struct Space<'a> {
@@ -66,11 +74,8 @@ impl<'a> Space<'a> {
     /// Starts pulling the vector at `id` into cache.
     #[inline(always)]
     pub fn prefetch(&self, id: u32, max_lines: usize) {
-        let base = self.vectors.as_ptr().wrapping_add(id as usize * self.dim) as *const u8;
-        let lines = (self.dim * 4).div_ceil(64).min(max_lines);
-        for line in 0..lines {
-            prefetch_addr(base.wrapping_add(line * 64));
-        }
+        let row = self.vectors.as_ptr().wrapping_add(id as usize * self.dim);
+        prefetch_row(row as *const u8, self.dim * 4, max_lines);
     }
 }
 

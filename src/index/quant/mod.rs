@@ -120,10 +120,8 @@ impl Quantized {
     /// Starts pulling up to `max_lines` cache lines of row `id` into cache.
     #[inline(always)]
     pub fn prefetch(&self, id: u32, max_lines: usize) {
-        let base = self.codes.as_ptr().wrapping_add(id as usize * self.dim);
-        for line in 0..self.dim.div_ceil(64).min(max_lines) {
-            super::hnsw::prefetch_addr(base.wrapping_add(line * 64));
-        }
+        let row = self.codes.as_ptr().wrapping_add(id as usize * self.dim);
+        super::hnsw::prefetch_row(row, self.dim, max_lines);
     }
 
     /// Codes of row `id` (empty past the end, which a validated graph never asks for).

@@ -30,6 +30,38 @@ pub struct ServiceConfig {
     pub max_search_concurrency: usize,
     pub search_queue_timeout_ms: u64,
     pub shutdown_grace_sec: u64,
+    /// Key for full access (Qdrant's `service.api_key`); unset or empty: no authentication.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "redacted"
+    )]
+    pub api_key: Option<String>,
+    /// Key for reads only (Qdrant's `service.read_only_api_key`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "redacted"
+    )]
+    pub read_only_api_key: Option<String>,
+    /// Origins browsers may call the API from (CORS); empty turns CORS off, `"*"` allows any.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+}
+
+/// Keys never leave the process, not even in `vecdb config`.
+fn redacted<S: serde::Serializer>(_: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("<redacted>")
+}
+
+impl ServiceConfig {
+    /// The configured keys, empty ones dropped.
+    pub fn keys(&self) -> (Option<&str>, Option<&str>) {
+        fn set(k: &Option<String>) -> Option<&str> {
+            k.as_deref().filter(|k| !k.is_empty())
+        }
+        (set(&self.api_key), set(&self.read_only_api_key))
+    }
 }
 
 /// `[storage]`: RocksDB, durability and the writer queues.
@@ -124,6 +156,20 @@ impl Config {
         if self.storage.writer_queue_capacity == 0 {
             return Err("storage.writer_queue_capacity must be at least 1".into());
         }
+        if let (None, Some(_)) = self.service.keys() {
+            return Err(
+                "service.read_only_api_key needs service.api_key too (otherwise writes would need no key at all)"
+                    .into(),
+            );
+        }
+        if let Some(bad) = self.service.cors_origins.iter().find(|o| {
+            *o != "*" && !(o.starts_with("http://") || o.starts_with("https://"))
+                || o.contains(['\r', '\n'])
+        }) {
+            return Err(format!(
+                "service.cors_origins: `{bad}` is neither \"*\" nor an origin like \"https://app.example.com\""
+            ));
+        }
         if self.service.max_request_size_mb == 0 {
             return Err("service.max_request_size_mb must be at least 1".into());
         }
@@ -161,6 +207,22 @@ mod tests {
             assert_eq!(c.service.host, "0.0.0.0");
             assert_eq!(c.service.port, 7100);
             assert_eq!(c.storage.sync_policy, SyncPolicy::EveryWrite);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn api_keys_come_from_the_environment_and_are_never_printed() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("VECDB__SERVICE__API_KEY", "s3cret-full");
+            jail.set_env("VECDB__SERVICE__READ_ONLY_API_KEY", "s3cret-read");
+            let c = Config::load(None).map_err(|e| *e)?;
+            assert_eq!(c.service.keys(), (Some("s3cret-full"), Some("s3cret-read")));
+            let printed = serde_json::to_string(&c).unwrap();
+            assert!(!printed.contains("s3cret"), "{printed}");
+            jail.set_env("VECDB__SERVICE__API_KEY", "");
+            let err = Config::load(None).unwrap_err();
+            assert!(err.to_string().contains("read_only_api_key"), "{err}");
             Ok(())
         });
     }

@@ -123,7 +123,13 @@ pub async fn create(
     )
     .map_err(ApiError::BadRequest)?;
     let registry = state.registry.clone();
-    run_blocking(move || registry.create(&name, config).map_err(ApiError::from)).await?;
+    let max_wait = super::time_left();
+    run_blocking(move || {
+        registry
+            .create(&name, config, max_wait)
+            .map_err(ApiError::from)
+    })
+    .await?;
     Ok(ok(true))
 }
 
@@ -143,7 +149,7 @@ pub async fn update(
         .config
         .updated(&req)
         .map_err(ApiError::BadRequest)?;
-    collection.reconfigure(next).await?;
+    collection.reconfigure(next, super::time_left()).await?;
     Ok(ok(true))
 }
 
@@ -156,6 +162,8 @@ pub async fn delete(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<bool> {
     let registry = state.registry.clone();
-    let deleted = run_blocking(move || registry.delete(&name).map_err(ApiError::from)).await?;
+    let max_wait = super::time_left();
+    let deleted =
+        run_blocking(move || registry.delete(&name, max_wait).map_err(ApiError::from)).await?;
     Ok(ok(deleted))
 }

@@ -25,6 +25,7 @@ use super::{collections, models, points, query, service};
         models::PointStruct, models::Batch, models::VectorInput, models::Record, models::ScoredPoint,
         crate::filter::Filter, crate::point_id::PointId,
     )),
+    modifiers(&KeySchemes),
     tags(
         (name = "service", description = "Identity, health, metrics"),
         (name = "collections", description = "Create, inspect and delete collections"),
@@ -33,6 +34,32 @@ use super::{collections, models, points, query, service};
     )
 )]
 pub struct ApiDoc;
+
+/// The two ways to send an API key (see `service.api_key`), so `/docs` offers "Authorize".
+/// Listed with an empty requirement, as Qdrant does: without configured keys none is needed.
+struct KeySchemes;
+
+impl utoipa::Modify for KeySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api-key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("api-key"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        openapi.security = Some(vec![
+            SecurityRequirement::new("api-key", Vec::<String>::new()),
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+            SecurityRequirement::default(),
+        ]);
+    }
+}
 
 /// The document as JSON, exactly as `/openapi.json` serves it.
 pub fn openapi_json() -> String {

@@ -22,6 +22,12 @@ pub enum ApiError {
     /// A collection or point does not exist (404).
     #[error("{0}")]
     NotFound(String),
+    /// No API key, or a wrong one (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The API key does not allow this (403).
+    #[error("{0}")]
+    Forbidden(String),
     /// The thing to create exists already (409).
     #[error("{0}")]
     Conflict(String),
@@ -62,6 +68,8 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Overloaded(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -3,6 +3,7 @@
 //! Every success is `{"result": ..., "status": "ok", "time": seconds}`; every error is
 //! `{"status": {"error": "..."}, "time": seconds}` ([`error::ApiError`]).
 
+pub mod auth;
 pub mod collections;
 pub mod convert;
 pub mod docs;
@@ -42,6 +43,17 @@ pub struct AppState {
 tokio::task_local! {
     /// When the current request started, for the `time` field of responses.
     static REQUEST_START: Instant;
+    /// When the current request must have answered: the server-wide limit, or the request's own
+    /// `timeout` query parameter when that is shorter.
+    static REQUEST_DEADLINE: Instant;
+}
+
+/// Time left before the current request's deadline (unbounded outside a request). Bounded waits
+/// on the request path (writer queue, search slots, write completion) never wait past it.
+pub fn time_left() -> Duration {
+    REQUEST_DEADLINE
+        .try_with(|d| d.saturating_duration_since(Instant::now()))
+        .unwrap_or(Duration::MAX)
 }
 
 /// Seconds since the current request started (0 outside a request).
@@ -75,14 +87,29 @@ pub type ApiResult<T> = Result<Json<Envelope<T>>, ApiError>;
 pub fn app(state: AppState) -> Router {
     let body_limit = state.config.service.max_request_size_mb * 1024 * 1024;
     let timeout = Duration::from_secs(state.config.service.request_timeout_sec.max(1));
-    Router::new()
+    let (full, read_only) = state.config.service.keys();
+    let keys = auth::Keys::new(full, read_only);
+    let cors = cors_layer(&state.config.service.cors_origins);
+    let router = Router::new()
         .merge(service::router())
         .merge(collections::router())
         .merge(points::router())
         .merge(query::router())
         .merge(docs::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(body_limit));
+    let router = match keys {
+        Some(keys) => router.layer(middleware::from_fn(move |req, next| {
+            auth::check(keys.clone(), req, next)
+        })),
+        None => router,
+    };
+    let router = match cors {
+        // Outside the key check: browsers send preflight requests without credentials.
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
         .layer(middleware::from_fn(move |req, next| {
             with_timeout(timeout, req, next)
         }))
@@ -91,6 +118,25 @@ pub fn app(state: AppState) -> Router {
             ApiError::Internal("internal error: a request handler panicked".into()).into_response()
         }))
         .with_state(state)
+}
+
+/// CORS for the configured origins; `None` (no CORS headers at all) when there are none.
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods(Any)
+            .allow_headers(Any),
+    )
 }
 
 /// Times the request, counts it by route and status, and scopes `REQUEST_START`.
@@ -113,15 +159,47 @@ async fn track(req: Request, next: Next) -> Response {
     response
 }
 
-/// Bounds every request's time; the JSON error keeps the envelope (unlike a bare 408).
+/// Bounds every request's time: the server-wide limit, shortened by Qdrant's `timeout` query
+/// parameter (seconds). The waits inside a request end at the deadline with their own, more
+/// precise errors; this outer bound (a little later) only catches what does not wait on anything.
+/// The JSON error keeps the envelope (unlike a bare 408).
 async fn with_timeout(limit: Duration, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
+    let limit = match request_timeout(req.uri()) {
+        Ok(Some(asked)) => asked.min(limit),
+        Ok(None) => limit,
+        Err(e) => return e.into_response(),
+    };
+    let deadline = Instant::now() + limit;
+    let run = REQUEST_DEADLINE.scope(deadline, next.run(req));
+    match tokio::time::timeout(limit + DEADLINE_GRACE, run).await {
         Ok(response) => response,
         Err(_) => ApiError::Unavailable(format!(
-            "request took longer than the {}s limit (service.request_timeout_sec)",
-            limit.as_secs()
+            "request took longer than its {}s timeout",
+            limit.as_secs_f64()
         ))
         .into_response(),
+    }
+}
+
+/// How much later than the deadline the outer bound fires.
+const DEADLINE_GRACE: Duration = Duration::from_millis(50);
+
+/// The `timeout` query parameter of any route: a positive number of seconds.
+fn request_timeout(uri: &axum::http::Uri) -> Result<Option<Duration>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Timeout {
+        timeout: Option<String>,
+    }
+    let Ok(axum::extract::Query(Timeout { timeout: Some(raw) })) =
+        axum::extract::Query::<Timeout>::try_from_uri(uri)
+    else {
+        return Ok(None);
+    };
+    match raw.parse::<u64>() {
+        Ok(secs) if secs > 0 => Ok(Some(Duration::from_secs(secs))),
+        _ => Err(ApiError::BadRequest(format!(
+            "bad query string: timeout: expected a positive whole number of seconds, got `{raw}`"
+        ))),
     }
 }
 
@@ -130,11 +208,13 @@ pub async fn run_search<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    let wait = Duration::from_millis(state.config.service.search_queue_timeout_ms);
-    let permit =
-        state.search_gate.enter(wait).await.map_err(|_| {
-            ApiError::Overloaded("too many concurrent searches; retry later".into())
-        })?;
+    let wait = Duration::from_millis(state.config.service.search_queue_timeout_ms).min(time_left());
+    let permit = state.search_gate.enter(wait).await.map_err(|_| {
+        ApiError::Overloaded(format!(
+            "too many concurrent searches: no search slot came free within {} ms; retry later",
+            wait.as_millis()
+        ))
+    })?;
     let result = tokio::task::spawn_blocking(move || {
         let out = work();
         drop(permit);

@@ -294,3 +294,14 @@ pub struct CountRequest {
 pub struct CountResult {
     pub count: usize,
 }
+
+/// Query parameters of reads (search, query, scroll, count).
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadParams {
+    /// Seconds the read may take, including the wait for a search slot, before it gets 503;
+    /// shortens `service.request_timeout_sec`.
+    pub timeout: Option<u64>,
+    /// Accepted for compatibility (a single node always reads its latest state).
+    pub consistency: Option<String>,
+}

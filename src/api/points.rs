@@ -50,7 +50,8 @@ pub struct WriteParams {
     pub wait: Option<bool>,
     /// Accepted for compatibility (a single node is always strongly ordered).
     pub ordering: Option<String>,
-    /// Accepted for compatibility.
+    /// Seconds to wait for the write (for room in the writer queue, and with `wait=true` for
+    /// completion) before answering 503; shortens `service.request_timeout_sec`.
     pub timeout: Option<u64>,
 }
 
@@ -61,7 +62,7 @@ async fn submit(
     wait: bool,
 ) -> Result<Vec<UpdateResult>, ApiError> {
     let collection = state.registry.get(name)?;
-    let lsns = collection.update(ops, wait).await?;
+    let lsns = collection.update(ops, wait, super::time_left()).await?;
     let status = if wait { "completed" } else { "acknowledged" };
     Ok(lsns
         .into_iter()
@@ -324,7 +325,7 @@ pub async fn batch(
 
 /// List points in id order, a page at a time.
 #[utoipa::path(post, path = "/collections/{name}/points/scroll", tag = "points",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = ScrollRequest,
     responses((status = 200, body = inline(super::Envelope<ScrollResult>))))]
 pub async fn scroll(
@@ -367,7 +368,7 @@ pub async fn scroll(
 
 /// Count points, optionally matching a filter.
 #[utoipa::path(post, path = "/collections/{name}/points/count", tag = "points",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = CountRequest,
     responses((status = 200, body = inline(super::Envelope<CountResult>))))]
 pub async fn count(

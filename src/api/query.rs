@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::convert::{check_with_payload, payload_out, prepare, vector_out};
 use super::error::{ApiError, ApiJson, ApiPath};
-use super::models::{kind, parse_dense, ScoredPoint, WithPayload, WithVector};
+use super::models::{kind, parse_dense, ReadParams, ScoredPoint, WithPayload, WithVector};
 use super::{ok, run_search, ApiResult, AppState};
 use crate::collection::quantization::QuantizationSearchParams;
 use crate::collection::search::{search, SearchParams, Tuning};
@@ -351,7 +351,7 @@ async fn run_all(
 
 /// Nearest neighbours of a vector (or of a stored point), with filters and paging.
 #[utoipa::path(post, path = "/collections/{name}/points/query", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = QueryRequest,
     responses((status = 200, body = inline(super::Envelope<QueryResponse>)), (status = 400, body = super::error::ErrorResponse)))]
 pub async fn query(
@@ -367,7 +367,7 @@ pub async fn query(
 
 /// Several queries against one snapshot.
 #[utoipa::path(post, path = "/collections/{name}/points/query/batch", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = QueryRequestBatch,
     responses((status = 200, body = inline(super::Envelope<Vec<QueryResponse>>))))]
 pub async fn query_batch(
@@ -420,7 +420,7 @@ fn with_index(e: ApiError, i: usize) -> ApiError {
 
 /// Nearest neighbours of a vector (the older search endpoint).
 #[utoipa::path(post, path = "/collections/{name}/points/search", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = SearchRequest,
     responses((status = 200, body = inline(super::Envelope<Vec<ScoredPoint>>))))]
 pub async fn search_legacy(
@@ -434,7 +434,7 @@ pub async fn search_legacy(
 
 /// Several searches against one snapshot (the older batch endpoint).
 #[utoipa::path(post, path = "/collections/{name}/points/search/batch", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = SearchRequestBatch,
     responses((status = 200, body = inline(super::Envelope<Vec<Vec<ScoredPoint>>>))))]
 pub async fn search_batch(

@@ -97,14 +97,18 @@ impl Collection {
         self.queue.depth()
     }
 
-    async fn send(&self, msg: WriterMsg) -> Result<(), CollectionError> {
+    /// Enqueues for the writer, waiting for room at most `storage.writer_queue_timeout_ms` and at
+    /// most `time_left`.
+    async fn send(&self, msg: WriterMsg, time_left: Duration) -> Result<(), CollectionError> {
+        let wait = self.queue_timeout.min(time_left);
         self.queue
-            .send(msg, self.queue_timeout)
+            .send(msg, wait)
             .await
             .map_err(|e| match e {
                 WaitError::TimedOut => CollectionError::Overloaded(format!(
-                    "collection `{}`: writer queue is full; retry later",
-                    self.name
+                    "collection `{}`: the writer queue stayed full for {} ms; nothing was applied, retry later",
+                    self.name,
+                    wait.as_millis()
                 )),
                 WaitError::Closed => self.closed(),
             })
@@ -116,16 +120,28 @@ impl Collection {
 
     /// Submits operations (applied atomically, in order) and returns their LSNs.
     /// With `wait`, returns once they are durable and visible to searches; without, once they
-    /// are in the write-ahead log.
+    /// are in the write-ahead log. Gives up after `time_left`: before the writer took the
+    /// operations nothing is applied; after, they will still be applied, and the error says so.
     pub async fn update(
         &self,
         ops: Vec<Operation>,
         wait: bool,
+        time_left: Duration,
     ) -> Result<Vec<u64>, CollectionError> {
         let started = std::time::Instant::now();
         let (reply, rx) = oneshot::channel();
-        self.send(WriterMsg::Update { ops, wait, reply }).await?;
-        let result = rx.await.map_err(|_| self.closed())?;
+        self.send(WriterMsg::Update { ops, wait, reply }, time_left)
+            .await?;
+        let left = time_left.saturating_sub(started.elapsed());
+        let result = match tokio::time::timeout(left, rx).await {
+            Ok(reply) => reply.map_err(|_| self.closed())?,
+            Err(_) => {
+                return Err(CollectionError::Overloaded(format!(
+                    "collection `{}`: the write was queued but did not complete within the request's timeout; it will still be applied",
+                    self.name
+                )))
+            }
+        };
         let mode = if wait { "true" } else { "false" };
         metrics::histogram!("vecdb_write_ack_seconds", "collection" => self.name.clone(), "wait" => mode)
             .record(started.elapsed().as_secs_f64());
@@ -133,12 +149,19 @@ impl Collection {
     }
 
     /// Replaces the configuration (PATCH), durably.
-    pub async fn reconfigure(&self, config: CollectionConfig) -> Result<(), CollectionError> {
+    pub async fn reconfigure(
+        &self,
+        config: CollectionConfig,
+        time_left: Duration,
+    ) -> Result<(), CollectionError> {
         let (reply, rx) = oneshot::channel();
-        self.send(WriterMsg::Configure {
-            config: Box::new(config),
-            reply,
-        })
+        self.send(
+            WriterMsg::Configure {
+                config: Box::new(config),
+                reply,
+            },
+            time_left,
+        )
         .await?;
         rx.await.map_err(|_| self.closed())?
     }

@@ -110,9 +110,26 @@ impl Registry {
         self.collections.iter().map(|c| c.value().clone()).collect()
     }
 
-    /// Creates a collection durably. Blocking.
-    pub fn create(&self, name: &str, config: CollectionConfig) -> Result<(), CollectionError> {
-        let _guard = self.admin.lock();
+    /// Takes the admin lock, waiting at most `max_wait`: a create or delete stuck behind another
+    /// gets 503 instead of hanging its request.
+    fn admin(&self, max_wait: Duration) -> Result<std::sync::MutexGuard<'_, ()>, CollectionError> {
+        self.admin.lock_within(max_wait).map_err(|_| {
+            CollectionError::Overloaded(format!(
+                "another collection is being created or deleted and did not finish within {} ms; retry later",
+                max_wait.as_millis()
+            ))
+        })
+    }
+
+    /// Creates a collection durably, waiting at most `max_wait` for another create or delete.
+    /// Blocking.
+    pub fn create(
+        &self,
+        name: &str,
+        config: CollectionConfig,
+        max_wait: Duration,
+    ) -> Result<(), CollectionError> {
+        let _guard = self.admin(max_wait)?;
         if self.collections.contains_key(name) {
             return Err(CollectionError::Conflict(format!(
                 "Collection `{name}` already exists!"
@@ -128,9 +145,10 @@ impl Registry {
         self.start(meta, state)
     }
 
-    /// Deletes a collection and its data; false if it did not exist. Blocking.
-    pub fn delete(&self, name: &str) -> Result<bool, CollectionError> {
-        let _guard = self.admin.lock();
+    /// Deletes a collection and its data; false if it did not exist. Waits at most `max_wait`
+    /// for another create or delete. Blocking.
+    pub fn delete(&self, name: &str, max_wait: Duration) -> Result<bool, CollectionError> {
+        let _guard = self.admin(max_wait)?;
         let Some((_, collection)) = self.collections.remove(name) else {
             return Ok(false);
         };

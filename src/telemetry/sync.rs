@@ -89,6 +89,41 @@ impl<T> Lock<T> {
     }
 }
 
+impl<T> Lock<T> {
+    /// Acquires the lock, giving up after `max_wait` (counted as a timeout and logged with the
+    /// lock's name, so a lock that is never released shows in `/metrics` instead of hanging
+    /// requests). For locks whose holders do slow blocking work: waiters poll with a backoff of
+    /// at most a millisecond instead of parking.
+    pub fn lock_within(&self, max_wait: Duration) -> Result<MutexGuard<'_, T>, WaitError> {
+        match self.inner.try_lock() {
+            Ok(guard) => {
+                self.site.uncontended();
+                return Ok(guard);
+            }
+            Err(TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(10);
+        loop {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(1));
+            match self.inner.try_lock() {
+                Ok(guard) => {
+                    self.site.waited(start);
+                    return Ok(guard);
+                }
+                Err(TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+                Err(TryLockError::WouldBlock) if start.elapsed() >= max_wait => {
+                    self.site.timed_out(start);
+                    return Err(WaitError::TimedOut);
+                }
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+    }
+}
+
 /// A counting semaphore with a bounded wait: admission control for CPU-heavy requests.
 pub struct Gate {
     site: WaitSite,
@@ -225,6 +260,26 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(*lock.lock(), 4000);
+    }
+
+    #[test]
+    fn lock_within_gives_up_at_its_bound_and_succeeds_once_free() {
+        let lock = std::sync::Arc::new(Lock::new("test_bounded_lock", 0u32));
+        let held = lock.lock();
+        let waiter = {
+            let lock = lock.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let outcome = lock.lock_within(Duration::from_millis(30)).map(|_| ());
+                (outcome, started.elapsed())
+            })
+        };
+        let (outcome, waited) = waiter.join().unwrap();
+        assert_eq!(outcome, Err(WaitError::TimedOut));
+        assert!(waited >= Duration::from_millis(30), "{waited:?}");
+        drop(held);
+        *lock.lock_within(Duration::from_millis(30)).unwrap() += 1;
+        assert_eq!(*lock.lock(), 1);
     }
 
     #[tokio::test]

@@ -17,6 +17,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub log: LogConfig,
     pub collection_defaults: CollectionDefaults,
+    pub limits: crate::limits::Limits,
 }
 
 /// `[service]`: the HTTP side.
@@ -140,6 +141,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.limits.validate()?;
         let d = &self.collection_defaults;
         if d.hnsw_m < 2 || d.hnsw_m > 128 {
             return Err(format!(

@@ -19,6 +19,7 @@ pub mod collection;
 pub mod config;
 pub mod filter;
 pub mod index;
+pub mod limits;
 pub mod point_id;
 pub mod storage;
 pub mod telemetry;
@@ -42,6 +43,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
+    limits::install(config.limits.clone());
     let metrics = telemetry::metrics::install();
     telemetry::metrics::spawn_upkeep(metrics.clone());
     let store = Arc::new(Store::open(&config.storage.data_dir)?);

@@ -61,6 +61,7 @@ async fn submit(
     ops: Vec<Operation>,
     wait: bool,
 ) -> Result<Vec<UpdateResult>, ApiError> {
+    check_limits(&ops)?;
     let collection = state.registry.get(name)?;
     let lsns = collection.update(ops, wait, super::time_left()).await?;
     let status = if wait { "completed" } else { "acknowledged" };
@@ -71,6 +72,39 @@ async fn submit(
             status,
         })
         .collect())
+}
+
+/// Refuses writes beyond `[limits]`: points per request, payload size and depth.
+fn check_limits(ops: &[Operation]) -> Result<(), ApiError> {
+    let limits = crate::limits::get();
+    let mut points = 0usize;
+    for op in ops {
+        let (count, payloads): (usize, Vec<&serde_json::Map<String, Value>>) = match op {
+            Operation::Upsert(writes) => {
+                (writes.len(), writes.iter().map(|w| &w.payload).collect())
+            }
+            Operation::SetPayload {
+                payload, selector, ..
+            }
+            | Operation::OverwritePayload { payload, selector } => (selector.ids(), vec![payload]),
+            Operation::Delete(selector)
+            | Operation::DeletePayload { selector, .. }
+            | Operation::ClearPayload(selector) => (selector.ids(), vec![]),
+        };
+        points += count;
+        for payload in payloads {
+            limits
+                .check_payload(payload)
+                .map_err(ApiError::BadRequest)?;
+        }
+    }
+    if points > limits.max_points_per_request {
+        return Err(ApiError::BadRequest(format!(
+            "the request carries {points} points; the limit is {} (limits.max_points_per_request)",
+            limits.max_points_per_request
+        )));
+    }
+    Ok(())
 }
 
 async fn submit_one(
@@ -119,6 +153,13 @@ pub async fn retrieve(
     ApiJson(req): ApiJson<PointRequest>,
 ) -> ApiResult<Vec<Record>> {
     check_with_payload(&req.with_payload)?;
+    let max = crate::limits::get().max_points_per_request;
+    if req.ids.len() > max {
+        return Err(ApiError::BadRequest(format!(
+            "the request asks for {} points; the limit is {max} (limits.max_points_per_request)",
+            req.ids.len()
+        )));
+    }
     let snapshot = state.registry.get(&name)?.snapshot();
     let mut seen = std::collections::HashSet::new();
     let records = req
@@ -340,6 +381,12 @@ pub async fn scroll(
     }
     check_with_payload(&req.with_payload)?;
     let limit = req.limit.unwrap_or(DEFAULT_SCROLL);
+    let max = crate::limits::get().max_limit;
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {max} (limits.max_limit), got {limit}"
+        )));
+    }
     let snapshot = state.registry.get(&name)?.snapshot();
     let result = run_search(&state, move || {
         let mut page: Vec<Record> = Vec::with_capacity(limit.min(1024));

@@ -20,9 +20,6 @@ use crate::collection::Collection;
 use crate::filter::Filter;
 use crate::point_id::PointId;
 
-/// Largest `limit + offset` a search accepts.
-const MAX_LIMIT: usize = 100_000;
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/collections/{name}/points/query", post(query))
@@ -156,14 +153,15 @@ fn check_params(
         .validate("params.quantization")
         .map_err(ApiError::BadRequest)?;
     unsupported(&p.acorn, "params.acorn")?;
-    if limit.saturating_add(offset) > MAX_LIMIT {
+    let max = crate::limits::get().max_limit;
+    if limit.saturating_add(offset) > max {
         return Err(ApiError::BadRequest(format!(
-            "limit + offset must be at most {MAX_LIMIT}"
+            "limit + offset must be at most {max} (limits.max_limit)"
         )));
     }
-    if p.hnsw_ef.is_some_and(|ef| ef == 0 || ef > MAX_LIMIT) {
+    if p.hnsw_ef.is_some_and(|ef| ef == 0 || ef > max) {
         return Err(ApiError::BadRequest(format!(
-            "params.hnsw_ef must be between 1 and {MAX_LIMIT}"
+            "params.hnsw_ef must be between 1 and {max} (limits.max_limit)"
         )));
     }
     Ok(Tuning {

@@ -11,9 +11,6 @@ use super::quantization::{self, QuantizationConfig, ScalarQuantization};
 use crate::config::{CollectionDefaults, SyncPolicy};
 use crate::index::Metric;
 
-/// Largest vector dimension accepted.
-pub const MAX_DIMENSION: usize = 65_536;
-
 /// Similarity function of a vector space, with Qdrant's names and score meanings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum Distance {
@@ -547,9 +544,10 @@ impl CollectionConfig {
             } else {
                 format!("vectors.{}", space.name)
             };
-            if space.size == 0 || space.size > MAX_DIMENSION {
+            let max_dimension = crate::limits::get().max_vector_dimension;
+            if space.size == 0 || space.size > max_dimension {
                 return Err(format!(
-                    "{what}.size must be between 1 and {MAX_DIMENSION}, got {}",
+                    "{what}.size must be between 1 and {max_dimension} (limits.max_vector_dimension), got {}",
                     space.size
                 ));
             }

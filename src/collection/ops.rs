@@ -21,6 +21,16 @@ pub enum Selector {
     Filter(Filter),
 }
 
+impl Selector {
+    /// How many ids the selector lists (0 for a filter).
+    pub fn ids(&self) -> usize {
+        match self {
+            Selector::Ids(ids) => ids.len(),
+            Selector::Filter(_) => 0,
+        }
+    }
+}
+
 /// One update operation; each gets its own LSN.
 #[derive(Clone, Debug)]
 pub enum Operation {

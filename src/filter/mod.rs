@@ -27,10 +27,6 @@ pub use path::{parse_path, JsonPath, PathItem};
 
 use crate::point_id::PointId;
 
-/// How deeply filters may nest (the top-level filter is level 1; each filter inside a
-/// condition or `nested` adds one), so hostile input cannot exhaust the stack.
-pub const MAX_FILTER_DEPTH: usize = 32;
-
 /// What evaluation needs from a point; implemented by the storage layer.
 pub trait PointView {
     /// The point's id.

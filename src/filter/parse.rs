@@ -6,7 +6,6 @@ use serde_json::{Map, Value};
 
 use super::model::*;
 use super::path::{parse_path, JsonPath};
-use super::MAX_FILTER_DEPTH;
 use crate::point_id::PointId;
 
 type Object = Map<String, Value>;
@@ -93,10 +92,15 @@ fn required<'v>(map: &'v Object, key: &str, loc: &Loc) -> Result<&'v Value, Stri
 
 /// Parses a filter object `depth` levels deep (the top-level filter is level 1).
 pub(super) fn parse_filter(value: &Value, loc: &Loc, depth: usize) -> Result<Filter, String> {
-    if depth > MAX_FILTER_DEPTH {
+    // Each filter inside a condition or `nested` adds a level; bounded so hostile input cannot
+    // exhaust the stack.
+    let max = crate::limits::get().max_filter_depth;
+    if depth > max {
         return fail(
             loc,
-            format!("filters nest deeper than the maximum of {MAX_FILTER_DEPTH} levels"),
+            format!(
+                "filters nest deeper than the maximum of {max} levels (limits.max_filter_depth)"
+            ),
         );
     }
     let map = expect_object(value, loc, "a filter object")?;

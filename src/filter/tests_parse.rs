@@ -6,7 +6,7 @@ use utoipa::{PartialSchema, ToSchema};
 
 use super::crosscheck_table::CASES;
 use super::tests_eval::TestPoint;
-use super::{Filter, MAX_FILTER_DEPTH};
+use super::Filter;
 use crate::point_id::PointId;
 
 fn error(filter: Value) -> String {
@@ -135,21 +135,29 @@ fn nested_filters(levels: usize) -> Value {
 
 #[test]
 fn depth_is_limited() {
-    assert!(Filter::from_json(&nested_filters(MAX_FILTER_DEPTH)).is_ok());
-    let err = error(nested_filters(MAX_FILTER_DEPTH + 1));
-    let place = format!("filter{}", ".must[0]".repeat(MAX_FILTER_DEPTH));
+    assert!(Filter::from_json(&nested_filters(crate::limits::get().max_filter_depth)).is_ok());
+    let err = error(nested_filters(crate::limits::get().max_filter_depth + 1));
+    let place = format!(
+        "filter{}",
+        ".must[0]".repeat(crate::limits::get().max_filter_depth)
+    );
     assert_eq!(
         err,
-        format!("{place}: filters nest deeper than the maximum of 32 levels")
+        format!(
+            "{place}: filters nest deeper than the maximum of 32 levels (limits.max_filter_depth)"
+        )
     );
     // Far deeper input fails the same way, without recursing into it.
-    assert!(error(nested_filters(300)).ends_with("deeper than the maximum of 32 levels"));
+    assert!(error(nested_filters(300))
+        .ends_with("deeper than the maximum of 32 levels (limits.max_filter_depth)"));
     // `nested` filters count too.
-    let nested = (1..=MAX_FILTER_DEPTH).fold(
+    let nested = (1..=crate::limits::get().max_filter_depth).fold(
         json!({}),
         |inner, _| json!({"must": {"nested": {"key": "a", "filter": inner}}}),
     );
-    assert!(error(nested).ends_with("deeper than the maximum of 32 levels"));
+    assert!(
+        error(nested).ends_with("deeper than the maximum of 32 levels (limits.max_filter_depth)")
+    );
 }
 
 #[test]

@@ -36,6 +36,10 @@ impl Server {
         cmd.args(["--port", "0", "--host", "127.0.0.1", "--data-dir"])
             .arg(data_dir)
             .env("RUST_LOG", "warn")
+            // Test binaries run side by side on few cores, where a search can wait for a slot
+            // longer than the production default before load is shed (the bounded waits are
+            // tested in overload.rs and the sync unit tests).
+            .env("VECDB__SERVICE__SEARCH_QUEUE_TIMEOUT_MS", "30000")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every vecdb test: Rust unit and HTTP integration tests (real server, port 0, temporary
-# data directories), then the official qdrant-client test suite in a virtual environment.
+# data directories), the official qdrant-client test suite in a virtual environment, and a
+# bounded schemathesis run against the served OpenAPI document.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/deps
@@ -17,3 +18,4 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install -q --disable-pip-version-check -r tests/python/requirements.txt
 VECDB_BIN="$PWD/target/debug/vecdb" "$venv/bin/python" -m pytest -q tests/python
+bash tests/schemathesis/run.sh "$venv/bin/python" "$PWD/target/debug/vecdb"

@@ -114,3 +114,38 @@ fn served_openapi_matches_the_committed_document_and_docs_render() {
         .unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
 }
+
+#[test]
+fn wrong_methods_and_array_bodies_get_json_errors() {
+    let (s, _dir) = Server::start();
+    let (status, body) = s.call("DELETE", "/healthz", None);
+    assert_eq!(status, 405, "{body}");
+    assert!(
+        body["status"]["error"].as_str().unwrap().contains("DELETE"),
+        "{body}"
+    );
+    // A bad `timeout` on a method the route lacks is still a 405, not a 400.
+    let (status, _) = s.call("PATCH", "/collections/x/points/search?timeout=0", None);
+    assert_eq!(status, 405);
+
+    s.create(
+        "a",
+        serde_json::json!({"vectors": {"size": 2, "distance": "Dot"}}),
+    );
+    let (status, body) = s.raw(
+        "POST",
+        "/collections/a/points/count",
+        b"[null, null, null]".to_vec(),
+    );
+    assert_eq!(
+        status, 400,
+        "an array is not read as a struct's fields: {body}"
+    );
+    assert!(
+        body["status"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("expected a JSON object"),
+        "{body}"
+    );
+}

@@ -154,7 +154,7 @@ pub async fn update(
 }
 
 /// Delete a collection and all its data. `result` is false when it did not exist.
-#[utoipa::path(delete, path = "/collections/{name}", tag = "collections",
+#[utoipa::path(delete, operation_id = "delete_collection", path = "/collections/{name}", tag = "collections",
     params(("name" = String, Path, description = "Collection name")),
     responses((status = 200, body = inline(super::Envelope<bool>))))]
 pub async fn delete(

@@ -25,7 +25,7 @@ use super::{collections, models, points, query, service};
         models::PointStruct, models::Batch, models::VectorInput, models::Record, models::ScoredPoint,
         crate::filter::Filter, crate::point_id::PointId,
     )),
-    modifiers(&KeySchemes),
+    modifiers(&KeySchemes, &ErrorResponses),
     tags(
         (name = "service", description = "Identity, health, metrics"),
         (name = "collections", description = "Create, inspect and delete collections"),
@@ -58,6 +58,56 @@ impl utoipa::Modify for KeySchemes {
             SecurityRequirement::new("bearer", Vec::<String>::new()),
             SecurityRequirement::default(),
         ]);
+    }
+}
+
+/// Every operation can answer with the error envelope: 4xx for the request's faults (bad input,
+/// key, missing collection, size, method), 503 when a bounded wait ran out, 507 on a full disk.
+/// Listed once here rather than on each handler. Scroll and count also take no body at all.
+struct ErrorResponses;
+
+impl utoipa::Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
+        let error = |what: &str| {
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorResponse")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let optional_body = path.ends_with("/points/scroll") || path.ends_with("/points/count");
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+                &mut item.trace,
+            ];
+            for op in operations.into_iter().flatten() {
+                let responses = &mut op.responses.responses;
+                responses.entry("4XX".into()).or_insert_with(|| {
+                    error("The request is at fault: malformed, unauthorised, or naming what does not exist").into()
+                });
+                responses.entry("503".into()).or_insert_with(|| {
+                    error("Overloaded (with Retry-After) or storage unavailable; nothing was applied unless the message says otherwise").into()
+                });
+                responses
+                    .entry("507".into())
+                    .or_insert_with(|| error("The disk is full; nothing was applied").into());
+                if let (true, Some(RefOr::T(body))) = (optional_body, op.request_body.as_mut()) {
+                    body.required = Some(Required::False);
+                }
+            }
+        }
     }
 }
 

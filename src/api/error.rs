@@ -28,6 +28,9 @@ pub enum ApiError {
     /// The API key does not allow this (403).
     #[error("{0}")]
     Forbidden(String),
+    /// The path exists, the method does not (405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// The thing to create exists already (409).
     #[error("{0}")]
     Conflict(String),
@@ -70,6 +73,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Overloaded(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -162,6 +166,13 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
 /// Parses a body. The plain parser runs first (path tracking costs a few percent of a search);
 /// only a body that fails is parsed again to name the path of the error.
 fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body of the API is an object; serde would otherwise read an array as a struct's
+    // fields by position.
+    if bytes.trim_ascii_start().first() == Some(&b'[') {
+        return Err(ApiError::BadRequest(
+            "Format error in JSON body: expected a JSON object, got an array".into(),
+        ));
+    }
     let plain = match serde_json::from_slice(bytes) {
         Ok(value) => return Ok(value),
         Err(e) => e,

@@ -96,7 +96,18 @@ pub fn app(state: AppState) -> Router {
         .merge(points::router())
         .merge(query::router())
         .merge(docs::router())
+        // Only on matched routes: an unknown path or method answers 404/405 whatever its query.
+        .route_layer(middleware::from_fn(move |req, next| {
+            with_timeout(timeout, req, next)
+        }))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(|req: Request| async move {
+            ApiError::MethodNotAllowed(format!(
+                "{} is not allowed on {}",
+                req.method(),
+                req.uri().path()
+            ))
+        })
         .layer(DefaultBodyLimit::max(body_limit));
     let router = match keys {
         Some(keys) => router.layer(middleware::from_fn(move |req, next| {
@@ -110,9 +121,6 @@ pub fn app(state: AppState) -> Router {
         None => router,
     };
     router
-        .layer(middleware::from_fn(move |req, next| {
-            with_timeout(timeout, req, next)
-        }))
         .layer(middleware::from_fn(track))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::Internal("internal error: a request handler panicked".into()).into_response()

@@ -80,7 +80,7 @@ impl<'de> Deserialize<'de> for VectorInput {
 }
 
 /// One point to upsert.
-#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PointStruct {
     pub id: PointId,
@@ -89,13 +89,42 @@ pub struct PointStruct {
     pub payload: Option<Map<String, Value>>,
 }
 
+/// Columnar vectors: a list of vectors (unnamed vector), or vector name → list of vectors.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // a schema only: the batch parser reads the JSON itself
+pub enum BatchVectors {
+    Dense(Vec<Vec<f32>>),
+    Named(BTreeMap<String, Vec<Vec<f32>>>),
+}
+
+/// The query of the legacy search: a vector, or a named one.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // a schema only: the search handler reads the JSON itself
+pub enum SearchVector {
+    Dense(Vec<f32>),
+    Named { name: String, vector: Vec<f32> },
+}
+
+/// `PUT /collections/{c}/points`: a list of points or a columnar batch.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // a schema only: [`PointInsert::from_json`] reads the JSON itself
+pub enum PointInsertBody {
+    #[schema(title = "PointsList")]
+    Points { points: Vec<PointStruct> },
+    #[schema(title = "PointsBatch")]
+    Batch { batch: Batch },
+}
+
 /// Columnar upsert: ids, vectors and payloads side by side.
-#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Batch {
     pub ids: Vec<PointId>,
     /// A list of vectors, or a map from vector name to a list of vectors.
-    #[schema(value_type = Object)]
+    #[schema(value_type = BatchVectors)]
     pub vectors: Value,
     #[schema(value_type = Option<Vec<Object>>)]
     pub payloads: Option<Vec<Option<Map<String, Value>>>>,
@@ -217,7 +246,7 @@ pub struct Record {
     #[schema(value_type = Option<Object>)]
     pub payload: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<VectorInput>)]
     pub vector: Option<Value>,
 }
 
@@ -232,7 +261,7 @@ pub struct ScoredPoint {
     #[schema(value_type = Option<Object>)]
     pub payload: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<VectorInput>)]
     pub vector: Option<Value>,
 }
 

@@ -129,7 +129,7 @@ fn upsert_op(collection: &Collection, body: Value) -> Result<Operation, ApiError
 /// Insert or replace points: `{"points": [{"id", "vector", "payload"}]}` or `{"batch": {"ids", "vectors", "payloads"}}`.
 #[utoipa::path(put, path = "/collections/{name}/points", tag = "points",
     params(("name" = String, Path, description = "Collection name"), WriteParams),
-    request_body(content = Object, description = "`{\"points\": [PointStruct]}` or `{\"batch\": Batch}`"),
+    request_body(content = PointInsertBody, description = "`{\"points\": [PointStruct]}` or `{\"batch\": Batch}`"),
     responses((status = 200, body = inline(super::Envelope<UpdateResult>)), (status = 400, body = super::error::ErrorResponse), (status = 404, body = super::error::ErrorResponse)))]
 pub async fn upsert(
     State(state): State<AppState>,
@@ -182,7 +182,7 @@ pub async fn retrieve(
 
 /// One point with its payload and vector.
 #[utoipa::path(get, path = "/collections/{name}/points/{id}", tag = "points",
-    params(("name" = String, Path, description = "Collection name"), ("id" = String, Path, description = "Point id: unsigned integer or UUID")),
+    params(("name" = String, Path, description = "Collection name"), ("id" = PointId, Path, description = "Point id: unsigned integer or UUID")),
     responses((status = 200, body = inline(super::Envelope<Record>)), (status = 404, body = super::error::ErrorResponse)))]
 pub async fn get_point(
     State(state): State<AppState>,
@@ -203,7 +203,7 @@ pub async fn get_point(
 }
 
 /// Delete points by id or by filter.
-#[utoipa::path(post, path = "/collections/{name}/points/delete", tag = "points",
+#[utoipa::path(post, operation_id = "delete_points", path = "/collections/{name}/points/delete", tag = "points",
     params(("name" = String, Path, description = "Collection name"), WriteParams),
     request_body = PointsSelector,
     responses((status = 200, body = inline(super::Envelope<UpdateResult>))))]

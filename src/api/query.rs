@@ -88,7 +88,7 @@ pub struct QueryRequestBatch {
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     /// A vector, or `{"name": "...", "vector": [...]}` for a named vector.
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::models::SearchVector)]
     pub vector: Value,
     pub filter: Option<Filter>,
     pub params: Option<SearchParamsBody>,

@@ -32,7 +32,9 @@ impl Server {
 
     /// Starts a server on `data_dir` with extra environment variables.
     pub fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vecdb"));
+        // VECDB_BIN runs another build (a long crash run on a copy, while this one is rebuilt).
+        let bin = std::env::var("VECDB_BIN").unwrap_or(env!("CARGO_BIN_EXE_vecdb").into());
+        let mut cmd = Command::new(bin);
         cmd.args(["--port", "0", "--host", "127.0.0.1", "--data-dir"])
             .arg(data_dir)
             .env("RUST_LOG", "warn")

@@ -75,6 +75,9 @@ pub struct StorageConfig {
     pub writer_queue_capacity: usize,
     pub writer_queue_timeout_ms: u64,
     pub write_stall_factor: usize,
+    /// Where collection snapshots are kept; unset: `snapshots` inside `data_dir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshots_dir: Option<PathBuf>,
 }
 
 /// When a write's WAL record is forced to stable storage.

@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::AppState;
-use super::{collections, models, points, query, service};
+use super::{collections, models, points, query, service, snapshots};
 
 /// vecdb's REST API.
 #[derive(OpenApi)]
@@ -20,6 +20,8 @@ use super::{collections, models, points, query, service};
         points::overwrite_payload, points::delete_payload, points::clear_payload, points::batch,
         points::scroll, points::count,
         query::query, query::query_batch, query::search_legacy, query::search_batch,
+        snapshots::create, snapshots::list, snapshots::download, snapshots::remove,
+        snapshots::recover, snapshots::upload,
     ),
     components(schemas(
         models::PointStruct, models::Batch, models::VectorInput, models::Record, models::ScoredPoint,
@@ -31,6 +33,7 @@ use super::{collections, models, points, query, service};
         (name = "collections", description = "Create, inspect and delete collections"),
         (name = "points", description = "Write, read, list and count points"),
         (name = "search", description = "Nearest-neighbour search"),
+        (name = "snapshots", description = "Back up and restore collections"),
     )
 )]
 pub struct ApiDoc;

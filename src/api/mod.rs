@@ -12,6 +12,7 @@ pub mod models;
 pub mod points;
 pub mod query;
 pub mod service;
+pub mod snapshots;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,6 +96,7 @@ pub fn app(state: AppState) -> Router {
         .merge(collections::router())
         .merge(points::router())
         .merge(query::router())
+        .merge(snapshots::router())
         .merge(docs::router())
         // Only on matched routes: an unknown path or method answers 404/405 whatever its query.
         .route_layer(middleware::from_fn(move |req, next| {

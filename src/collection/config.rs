@@ -531,7 +531,7 @@ impl CollectionConfig {
         matches!(self.params.vectors, VectorsConfig::Single(_))
     }
 
-    fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), String> {
         if let VectorsConfig::Named(map) = &self.params.vectors {
             if map.is_empty() {
                 return Err("vectors: at least one named vector is required".into());

@@ -9,6 +9,7 @@
 
 pub mod codec;
 pub mod files;
+pub mod snapshot_file;
 mod store;
 
 pub use store::{Batch, CollectionMeta, SegmentList, StorageError, Store, FORMAT_VERSION};

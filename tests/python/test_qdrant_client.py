@@ -1,6 +1,7 @@
 """The official qdrant-client (REST mode) against vecdb: the operations a user of that client does."""
 
 import random
+import urllib.request
 import uuid
 
 import pytest
@@ -180,3 +181,28 @@ def test_scalar_quantization(client):
             ),
         )
     assert not client.collection_exists("pq")
+
+
+
+def test_snapshots_round_trip(client, server_url, tmp_path):
+    rng = random.Random(3)
+    client.create_collection("snap", vectors_config=models.VectorParams(size=4, distance=models.Distance.EUCLID))
+    client.upsert("snap", points=make_points(50, 4, rng), wait=True)
+    before = client.scroll("snap", limit=100, with_payload=True, with_vectors=True)[0]
+    made = client.create_snapshot("snap", wait=True)
+    assert made.size > 0
+    assert [s.name for s in client.list_snapshots("snap")] == [made.name]
+
+    path = tmp_path / made.name
+    with urllib.request.urlopen(f"{server_url}/collections/snap/snapshots/{made.name}") as resp:
+        path.write_bytes(resp.read())
+    assert path.stat().st_size == made.size
+
+    client.delete("snap", points_selector=models.PointIdsList(points=list(range(25))), wait=True)
+    client.set_payload("snap", payload={"changed": True}, points=[30], wait=True)
+    assert client.count("snap").count == 25
+    assert client.recover_snapshot("snap", location=f"file://{path}", wait=True)
+    after = client.scroll("snap", limit=100, with_payload=True, with_vectors=True)[0]
+    assert after == before
+    assert client.delete_snapshot("snap", made.name, wait=True)
+    assert client.list_snapshots("snap") == []

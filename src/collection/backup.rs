@@ -1,0 +1,218 @@
+//! Collection snapshots on disk: `<data_dir>/snapshots/<collection>/<name>.snapshot`, each a
+//! [`snapshot_file`](crate::storage::snapshot_file) of one published state.
+//!
+//! A snapshot is taken from the immutable state searches read, so it is consistent as of one
+//! LSN and writes go on meanwhile. Names are checked against a strict alphabet and resolved
+//! inside the collection's folder only, so no name can reach another file.
+
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::snapshot::Snapshot;
+use crate::storage::codec::StoredPoint;
+use crate::storage::snapshot_file::{Header, SnapshotReader, SnapshotWriter};
+
+const EXTENSION: &str = ".snapshot";
+
+/// A stored snapshot, in Qdrant's shape.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SnapshotDescription {
+    pub name: String,
+    /// UTC, `YYYY-MM-DDTHH:MM:SS`.
+    pub creation_time: Option<String>,
+    /// Bytes.
+    pub size: u64,
+    /// Not computed: the file carries its own CRC-32, checked whenever it is read.
+    pub checksum: Option<String>,
+}
+
+/// The folder of `collection`'s snapshots: the name with every byte outside `[A-Za-z0-9_-]`
+/// percent-encoded, so no collection name can form `..` or a separator.
+pub fn folder(root: &Path, collection: &str) -> PathBuf {
+    let mut encoded = String::with_capacity(collection.len());
+    for b in collection.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    root.join(encoded)
+}
+
+/// The file of snapshot `name`, if the name is well-formed; whether it exists is the caller's
+/// question.
+pub fn file(root: &Path, collection: &str, name: &str) -> Result<PathBuf, String> {
+    let well_formed = name.len() <= 255
+        && name.len() > EXTENSION.len()
+        && name.ends_with(EXTENSION)
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !well_formed {
+        return Err(format!(
+            "`{name}` is not a snapshot name (letters, digits, `.`, `_`, `-`, ending in {EXTENSION})"
+        ));
+    }
+    Ok(folder(root, collection).join(name))
+}
+
+/// Writes a snapshot of `snapshot` (collection `collection`) and describes it. Blocking.
+pub fn create(
+    root: &Path,
+    collection: &str,
+    snapshot: &Snapshot,
+) -> std::io::Result<SnapshotDescription> {
+    let dir = folder(root, collection);
+    fs::create_dir_all(&dir)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let safe: String = collection
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = format!("{safe}-{}-{}{EXTENSION}", snapshot.lsn, now.as_millis());
+    let path = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let header = Header {
+        collection: collection.to_string(),
+        config: (*snapshot.config).clone(),
+        lsn: snapshot.lsn,
+        points: snapshot.points_count() as u64,
+        written_by: format!("vecdb {}", env!("CARGO_PKG_VERSION")),
+    };
+    let mut writer = SnapshotWriter::new(BufWriter::new(File::create(&tmp)?), &header)?;
+    for (id, point) in snapshot.scan(None, None) {
+        let stored = StoredPoint {
+            version: point.version(),
+            vectors: point.vectors(),
+            payload: point.payload_arc(),
+        };
+        writer.point(id, &stored)?;
+    }
+    let (out, _) = writer.finish()?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    fs::rename(&tmp, &path)?;
+    File::open(&dir)?.sync_all()?;
+    describe(&path)
+}
+
+fn describe(path: &Path) -> std::io::Result<SnapshotDescription> {
+    let meta = fs::metadata(path)?;
+    let created = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+    Ok(SnapshotDescription {
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        creation_time: created.map(|d| utc(d.as_secs())),
+        size: meta.len(),
+        checksum: None,
+    })
+}
+
+/// `collection`'s snapshots, by name. Blocking.
+pub fn list(root: &Path, collection: &str) -> std::io::Result<Vec<SnapshotDescription>> {
+    let Ok(entries) = fs::read_dir(folder(root, collection)) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(EXTENSION) && !name.starts_with('.') {
+            out.push(describe(&entry.path())?);
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Reads a whole snapshot file, checking every record and the checksum; returns its header.
+/// Blocking.
+/// Every point must fit the configuration's vector spaces.
+pub fn verify(path: &Path) -> Result<Header, String> {
+    let file = File::open(path).map_err(|e| format!("cannot open the snapshot: {e}"))?;
+    let (mut reader, header) = SnapshotReader::open(BufReader::new(file))?;
+    let sizes: Vec<usize> = header.config.spaces().iter().map(|s| s.size).collect();
+    while let Some((id, point)) = reader.next_point()? {
+        let dims: Vec<usize> = point.vectors.iter().map(Vec::len).collect();
+        if dims != sizes || point.vectors.iter().flatten().any(|x| !x.is_finite()) {
+            return Err(format!(
+                "point {id} has vectors of dimensions {dims:?} (or non-finite values); the collection's are {sizes:?}"
+            ));
+        }
+    }
+    Ok(header)
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SS` (UTC; the civil-from-days algorithm).
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_leave_the_collection_folder() {
+        let root = Path::new("/data/snapshots");
+        for bad in [
+            "../x.snapshot",
+            "..%2Fx.snapshot",
+            "/etc/passwd",
+            "a/b.snapshot",
+            ".hidden.snapshot",
+            "x.tmp",
+            ".snapshot",
+            "a\\b.snapshot",
+        ] {
+            assert!(file(root, "c", bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            file(root, "c", "c-1-2.snapshot").unwrap(),
+            Path::new("/data/snapshots/c/c-1-2.snapshot")
+        );
+        assert_eq!(folder(root, ".."), Path::new("/data/snapshots/%2E%2E"));
+    }
+
+    #[test]
+    fn utc_formats_known_instants() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00");
+        assert_eq!(utc(1_795_903_968), "2026-11-28T22:12:48");
+    }
+}

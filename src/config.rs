@@ -75,6 +75,7 @@ pub struct StorageConfig {
     pub writer_queue_capacity: usize,
     pub writer_queue_timeout_ms: u64,
     pub write_stall_factor: usize,
+    pub min_free_disk_mb: u64,
     /// Where collection snapshots are kept; unset: `snapshots` inside `data_dir`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshots_dir: Option<PathBuf>,

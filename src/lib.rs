@@ -46,7 +46,12 @@ pub async fn run(
     limits::install(config.limits.clone());
     let metrics = telemetry::metrics::install();
     telemetry::metrics::spawn_upkeep(metrics.clone());
-    let store = Arc::new(Store::open(&config.storage.data_dir)?);
+    let dir = &config.storage.data_dir;
+    let store = anyhow::Context::with_context(Store::open(dir), || {
+        format!("opening the data directory {}", dir.display())
+    })?;
+    let store = Arc::new(store);
+    store.set_reserve(config.storage.min_free_disk_mb << 20);
     let registry = Arc::new(Registry::open(store, &config)?);
     let state = AppState {
         registry: registry.clone(),

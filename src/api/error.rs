@@ -120,6 +120,7 @@ impl From<CollectionError> for ApiError {
             CollectionError::BadRequest(m) => ApiError::BadRequest(m),
             CollectionError::Conflict(m) => ApiError::Conflict(m),
             CollectionError::Overloaded(m) => ApiError::Overloaded(m),
+            CollectionError::DiskFull(m) => ApiError::InsufficientStorage(m),
             CollectionError::Closed(m) => ApiError::Unavailable(m),
             CollectionError::Storage(m) if m.contains("No space left") => {
                 ApiError::InsufficientStorage(format!("storage error: {m}"))

@@ -36,7 +36,7 @@ use snapshot::Snapshot;
 pub(crate) use writer::WriterMsg;
 
 /// Errors of the collection layer, classed by whose fault they are.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum CollectionError {
     /// The named thing does not exist (404).
     #[error("{0}")]
@@ -50,6 +50,9 @@ pub enum CollectionError {
     /// Storage failed; nothing of the operation was applied (503/507).
     #[error("storage error: {0}")]
     Storage(String),
+    /// The disk is (nearly) full; nothing of the operation was applied (507).
+    #[error("{0}")]
+    DiskFull(String),
     /// A bounded wait ran out (503 with Retry-After).
     #[error("{0}")]
     Overloaded(String),
@@ -60,7 +63,13 @@ pub enum CollectionError {
 
 impl From<StorageError> for CollectionError {
     fn from(e: StorageError) -> Self {
-        CollectionError::Storage(e.to_string())
+        match e {
+            StorageError::DiskFull(m) => CollectionError::DiskFull(m),
+            StorageError::Io(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                CollectionError::DiskFull(format!("storage error: {e}"))
+            }
+            e => CollectionError::Storage(e.to_string()),
+        }
     }
 }
 

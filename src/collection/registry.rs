@@ -170,5 +170,6 @@ impl Registry {
         if let Err(e) = self.store.flush() {
             tracing::error!(error = %e, "flush at shutdown failed");
         }
+        self.store.leave_open_if_failing();
     }
 }

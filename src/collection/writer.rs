@@ -253,9 +253,9 @@ impl Writer {
         metrics::histogram!("vecdb_writer_batch_operations").record(op_count as f64);
         if let Err(e) = self.commit(&pending.changes, lsn) {
             tracing::error!(collection = %self.name, error = %e, "commit failed; nothing applied");
-            let message = e.to_string();
+            let error = CollectionError::from(e);
             for (_, reply, result) in outcomes {
-                let _ = reply.send(result.and(Err(CollectionError::Storage(message.clone()))));
+                let _ = reply.send(result.and(Err(error.clone())));
             }
             return;
         }

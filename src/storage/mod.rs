@@ -8,6 +8,7 @@
 //! `WriteBatch`, so a crash leaves either all of an operation or none of it.
 
 pub mod codec;
+pub mod disk;
 pub mod files;
 pub mod snapshot_file;
 mod store;

@@ -1,6 +1,7 @@
 //! The RocksDB handle and every key layout vecdb uses in it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rocksdb::{
@@ -29,6 +30,12 @@ pub enum StorageError {
     Io(#[from] std::io::Error),
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
+    /// Less free space than `storage.min_free_disk_mb`; nothing was written.
+    #[error("{0}")]
+    DiskFull(String),
+    /// The data directory's filesystem is read-only or fails writes; nothing was written.
+    #[error("{0}")]
+    ReadOnly(String),
 }
 
 /// A collection's durable identity: a numeric id (the key prefix of its points) and its config.
@@ -50,6 +57,9 @@ pub struct SegmentList {
 pub struct Store {
     db: DB,
     dir: PathBuf,
+    /// See [`Store::set_reserve`].
+    reserve: std::sync::atomic::AtomicU64,
+    probe: super::disk::Probe,
 }
 
 /// Effects of one or more operations, committed atomically by [`Store::commit`].
@@ -85,6 +95,8 @@ impl Store {
         let store = Store {
             db,
             dir: dir.to_path_buf(),
+            reserve: std::sync::atomic::AtomicU64::new(0),
+            probe: super::disk::Probe::open(dir)?,
         };
         store.check_format()?;
         Ok(store)
@@ -291,13 +303,53 @@ impl Store {
     }
 
     /// Commits a batch together with the collection's new LSN, syncing the WAL if asked.
+    /// Refused while the disk guard says no ([`disk::check`](super::disk::check)).
     pub fn commit(&self, mut batch: Batch, lsn: u64, sync: bool) -> Result<(), StorageError> {
+        self.check_disk()?;
         batch.inner.put_cf(
             self.cf(CF_META),
             meta_key("lsn", batch.collection),
             lsn.to_le_bytes(),
         );
         self.write(batch.inner, sync)
+    }
+
+    /// Bytes that must stay free on the data directory's filesystem for writes to go on.
+    pub fn set_reserve(&self, bytes: u64) {
+        self.reserve
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn check_disk(&self) -> Result<(), StorageError> {
+        let reserve = self.reserve.load(std::sync::atomic::Ordering::Relaxed);
+        let verdict = super::disk::check(&self.dir, reserve)
+            .map_err(Some)
+            .and_then(|()| {
+                self.probe.touch().map_err(|e| match e.raw_os_error() {
+                    Some(libc::EROFS) => Some(super::disk::Refusal::ReadOnly),
+                    _ => {
+                        tracing::error!(error = %e, "the data directory fails writes");
+                        None
+                    }
+                })
+            });
+        match verdict {
+            Ok(()) => Ok(()),
+            Err(None) => Err(StorageError::ReadOnly(format!(
+                "the data directory {} fails writes (see the log); nothing was applied",
+                self.dir.display()
+            ))),
+            Err(Some(super::disk::Refusal::ReadOnly)) => Err(StorageError::ReadOnly(format!(
+                "the data directory {} is on a read-only filesystem; nothing was applied",
+                self.dir.display()
+            ))),
+            Err(Some(super::disk::Refusal::Full(free))) => Err(StorageError::DiskFull(format!(
+                "the disk holding {} has {} MB free, less than storage.min_free_disk_mb ({} MB); nothing was applied. Free space or delete collections to resume writes",
+                self.dir.display(),
+                free >> 20,
+                reserve >> 20
+            ))),
+        }
     }
 
     fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StorageError> {
@@ -314,9 +366,31 @@ impl Store {
         Ok(())
     }
 
+    /// At shutdown on a filesystem that fails writes: keeps RocksDB from closing, since closing
+    /// writes (and the Debian build then aborts on an assertion). Its WAL already holds every
+    /// acknowledged write; the next start recovers from it.
+    pub fn leave_open_if_failing(self: &Arc<Store>) {
+        if let Err(StorageError::ReadOnly(e)) = self.check_disk() {
+            tracing::warn!(error = %e, "leaving the database unclosed");
+            std::mem::forget(self.clone());
+        }
+    }
+
     /// Forces everything written so far to disk (used at shutdown).
     pub fn flush(&self) -> Result<(), StorageError> {
+        // On a filesystem that fails writes, a flush can only fail (and may abort inside
+        // RocksDB); the WAL already holds every acknowledged write. On a full one, memtables
+        // stay in the WAL rather than being written out as new files.
+        let health = self.check_disk();
+        if let Err(StorageError::ReadOnly(e)) = &health {
+            tracing::warn!(error = %e, "skipping the flush at shutdown");
+            return Ok(());
+        }
         self.db.flush_wal(true)?;
+        if let Err(e) = health {
+            tracing::warn!(error = %e, "skipping the memtable flush at shutdown");
+            return Ok(());
+        }
         for cf in [CF_META, CF_POINTS] {
             self.db.flush_cf(self.cf(cf))?;
         }

@@ -1,10 +1,13 @@
 //! Benchmarks users can run on a dataset (numpy `.npy` or TEXMEX `.fvecs`/`.ivecs`):
 //! - `vecdb bench` ([`inproc`]): the HNSW index in-process, like the libraries it competes with;
 //! - `vecdb bench-http` ([`http`]): a running server over HTTP, recall@10, QPS and latency of
-//!   `/points/query` against exact search.
+//!   `/points/query` against exact search;
+//! - `vecdb bench-overload` ([`overload`]): hundreds of connections mixing searches and
+//!   upserts, then how the service recovers.
 
 pub mod dataset;
 pub mod http;
 pub mod inproc;
+pub mod overload;
 pub mod plot;
 mod wire;

@@ -48,6 +48,11 @@ pub struct ServiceConfig {
     /// Origins browsers may call the API from (CORS); empty turns CORS off, `"*"` allows any.
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// PEM certificate chain and private key; with both set the API is served over TLS only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert_path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key_path: Option<PathBuf>,
 }
 
 /// Keys never leave the process, not even in `vecdb config`.
@@ -161,6 +166,12 @@ impl Config {
         }
         if self.storage.writer_queue_capacity == 0 {
             return Err("storage.writer_queue_capacity must be at least 1".into());
+        }
+        if self.service.tls_cert_path.is_some() != self.service.tls_key_path.is_some() {
+            return Err(
+                "service.tls_cert_path and service.tls_key_path go together: set both or neither"
+                    .into(),
+            );
         }
         if let (None, Some(_)) = self.service.keys() {
             return Err(

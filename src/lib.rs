@@ -23,6 +23,7 @@ pub mod limits;
 pub mod point_id;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -61,6 +62,13 @@ pub async fn run(
         started,
     };
     let grace = Duration::from_secs(state.config.service.shutdown_grace_sec);
+    let tls = match (
+        &state.config.service.tls_cert_path,
+        &state.config.service.tls_key_path,
+    ) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
     tracing::info!(
         addr = %listener.local_addr()?,
         collections = registry.names().len(),
@@ -69,12 +77,24 @@ pub async fn run(
     );
     // Printed once collections are recovered and requests are served at once; scripts and tests
     // started with --port 0 read the real address from this line.
-    println!("vecdb listening on http://{}", listener.local_addr()?);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("vecdb listening on {scheme}://{}", listener.local_addr()?);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, api::app(state)).with_graceful_shutdown(async move {
+    let shutdown = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
-    });
+    };
+    let app = api::app(state);
+    let server = async move {
+        match tls {
+            Some(acceptor) => tls::serve(listener, app, acceptor, shutdown).await,
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        }
+    };
     let mut stop_seen = stop_rx.clone();
     tokio::select! {
         result = server => result?,

@@ -91,6 +91,8 @@ fn stalled_writer_answers_503_within_the_request_timeout() {
             ("VECDB__STORAGE__WRITER_QUEUE_CAPACITY", "1"),
             ("VECDB__STORAGE__WRITE_STALL_FACTOR", "1"),
             ("VECDB__COLLECTION_DEFAULTS__MAX_INDEXING_THREADS", "1"),
+            // The stalled write waits for the whole build, which is slow on a busy machine.
+            ("VECDB__SERVICE__REQUEST_TIMEOUT_SEC", "600"),
         ],
     );
     // 20 KB threshold: 80 points of 64 floats; the first batch seals into a slow build.
@@ -119,7 +121,7 @@ fn stalled_writer_answers_503_within_the_request_timeout() {
             timed(
                 &s,
                 "PUT",
-                "/collections/o/points?wait=true&timeout=30",
+                "/collections/o/points?wait=true&timeout=600",
                 points(&mut Rng(1), N..N + 100),
             )
         });

@@ -53,6 +53,7 @@ pub async fn run(
     })?;
     let store = Arc::new(store);
     store.set_reserve(config.storage.min_free_disk_mb << 20);
+    api::snapshots::clear_uploads(&config);
     let registry = Arc::new(Registry::open(store, &config)?);
     let state = AppState {
         registry: registry.clone(),

@@ -303,3 +303,13 @@ fn uploads_without_a_multipart_body_get_a_json_error() {
         "nothing created"
     );
 }
+
+#[test]
+fn uploads_cut_off_by_a_crash_are_removed_at_start_up() {
+    let dir = common::temp_dir();
+    let uploads = dir.path().join("snapshots").join("uploads");
+    std::fs::create_dir_all(&uploads).unwrap();
+    std::fs::write(uploads.join("half.upload"), b"VECDBSNP").unwrap();
+    let _s = Server::start_in(dir.path(), &[]);
+    assert!(!uploads.join("half.upload").exists());
+}

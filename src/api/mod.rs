@@ -102,6 +102,7 @@ pub fn app(state: AppState) -> Router {
         .route_layer(middleware::from_fn(move |req, next| {
             with_timeout(timeout, req, next)
         }))
+        .merge(snapshots::upload_router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|req: Request| async move {
             ApiError::MethodNotAllowed(format!(

@@ -35,23 +35,36 @@ pub fn router() -> Router<AppState> {
         .route("/collections/{name}/snapshots", get(list).post(create))
         .route("/collections/{name}/snapshots/recover", put(recover))
         .route(
-            "/collections/{name}/snapshots/upload",
-            // Snapshots are as large as their collections: no body limit here.
-            post(upload).layer(DefaultBodyLimit::disable()),
-        )
-        .route(
             "/collections/{name}/snapshots/{snapshot}",
             get(download).delete(remove),
         )
 }
 
+/// The upload route, kept apart so the request timeout does not apply to it: snapshots are as
+/// large as their collections, so neither the body limit nor the timeout would let one through.
+pub fn upload_router() -> Router<AppState> {
+    Router::new().route(
+        "/collections/{name}/snapshots/upload",
+        post(upload).layer(DefaultBodyLimit::disable()),
+    )
+}
+
 /// The snapshots folder: `storage.snapshots_dir`, or `snapshots` inside the data directory.
 fn root(state: &AppState) -> PathBuf {
-    let storage = &state.config.storage;
+    snapshots_root(&state.config)
+}
+
+fn snapshots_root(config: &crate::config::Config) -> PathBuf {
+    let storage = &config.storage;
     storage
         .snapshots_dir
         .clone()
         .unwrap_or_else(|| storage.data_dir.join("snapshots"))
+}
+
+/// Removes what uploads cut off by a crash or a dropped connection left behind. At start-up.
+pub fn clear_uploads(config: &crate::config::Config) {
+    let _ = std::fs::remove_dir_all(snapshots_root(config).join("uploads"));
 }
 
 /// Query parameters of snapshot operations (accepted for compatibility: they always complete

@@ -95,7 +95,16 @@ pub fn search(snapshot: &Snapshot, params: &SearchParams) -> Vec<Hit> {
                 let SegmentData::Indexed(data) = &*seg.data else {
                     continue;
                 };
-                graph_search(data, graph, params, k, ef, &accept)
+                let hits = graph_search(data, graph, params, k, ef, &accept);
+                // The graph can miss live points: tombstones all around the query, or a part of
+                // the graph its entry point does not reach. Fewer hits than the segment could
+                // give means that happened, so the segment is scanned exactly instead: a search
+                // never returns fewer than `limit` points when that many exist and match.
+                if hits.len() < k.min(seg.live()) {
+                    exact(seg, params, k, &accept)
+                } else {
+                    hits
+                }
             }
             None => exact(seg, params, k, &accept),
         };

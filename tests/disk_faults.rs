@@ -90,7 +90,7 @@ fn a_full_disk_refuses_writes_keeps_searches_and_resumes_when_space_is_freed() {
         assert!(acked < 200_000, "the disk never filled up");
     };
     assert_eq!(refusal.0, 507, "{}", refusal.1);
-    let msg = refusal.1["status"]["error"].as_str().unwrap();
+    let msg = common::error(&refusal.1);
     assert!(
         msg.contains("min_free_disk_mb") && msg.contains("nothing was applied"),
         "{msg}"
@@ -158,10 +158,7 @@ fn a_filesystem_that_fails_writes_gets_503_and_the_process_survives() {
     );
     assert_eq!(status, 503, "{body}");
     assert!(
-        body["status"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("nothing was applied"),
+        common::error(&body).contains("nothing was applied"),
         "{body}"
     );
     searches_work(&s);
@@ -214,14 +211,7 @@ fn a_read_only_data_directory_stops_start_up_with_a_clear_message() {
         .status()
         .unwrap();
     assert!(ro.success());
-    let out = Command::new(env!("CARGO_BIN_EXE_vecdb"))
-        .args(["--port", "0", "--data-dir"])
-        .arg(&data)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = common::start_failure(&data, &[]);
     assert!(
         stderr.contains("opening the data directory") && stderr.contains("Read-only file system"),
         "{stderr}"

@@ -9,10 +9,7 @@ use serde_json::{json, Value};
 fn error(s: &Server, method: &str, path: &str, body: Value) -> String {
     let (status, body) = s.call(method, path, Some(body));
     assert_eq!(status, 400, "{method} {path}: {body}");
-    body["status"]["error"]
-        .as_str()
-        .expect("JSON error")
-        .to_string()
+    common::error(&body).to_string()
 }
 
 #[test]
@@ -138,13 +135,6 @@ fn configured_limits_refuse_larger_requests() {
 #[test]
 fn limits_outside_their_range_stop_the_server_at_start() {
     let dir = common::temp_dir();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vecdb"))
-        .args(["--port", "0", "--data-dir"])
-        .arg(dir.path())
-        .env("VECDB__LIMITS__MAX_FILTER_DEPTH", "500")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = common::start_failure(dir.path(), &[("VECDB__LIMITS__MAX_FILTER_DEPTH", "500")]);
     assert!(stderr.contains("limits.max_filter_depth"), "{stderr}");
 }

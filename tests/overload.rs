@@ -62,7 +62,7 @@ fn timeout_parameter_must_be_a_positive_number() {
     ] {
         let (status, _, body, _) = timed(&s, method, path, body);
         assert_eq!(status, 400, "{path}: {body}");
-        let msg = body["status"]["error"].as_str().unwrap();
+        let msg = common::error(&body);
         assert!(msg.contains("timeout"), "{msg}");
     }
     let (status, body) = s.call("POST", "/collections/t/points/count", Some(json!({})));
@@ -171,7 +171,7 @@ fn stalled_writer_answers_503_within_the_request_timeout() {
         Some("1"),
         "Retry-After on a full queue"
     );
-    let msg = refused.2["status"]["error"].as_str().unwrap();
+    let msg = common::error(&refused.2);
     assert!(
         msg.contains("writer queue") && msg.contains("nothing was applied"),
         "{msg}"
@@ -183,7 +183,7 @@ fn stalled_writer_answers_503_within_the_request_timeout() {
     );
 
     assert_eq!(queued.0, 503, "{}", queued.2);
-    let msg = queued.2["status"]["error"].as_str().unwrap();
+    let msg = common::error(&queued.2);
     assert!(msg.contains("will still be applied"), "{msg}");
     assert!(
         (1.9..6.0).contains(&queued.3),

@@ -196,10 +196,7 @@ fn bad_quantization_settings_are_refused_and_change_nothing() {
     let query = json!({"query": [1, 0, 0, 0], "params": {"quantization": {"oversampling": 0.5}}});
     let (status, err) = s.call("POST", "/collections/p/points/query", Some(query));
     assert_eq!(status, 400, "{err}");
-    assert!(err["status"]["error"]
-        .as_str()
-        .unwrap()
-        .contains("oversampling"));
+    assert!(common::error(&err).contains("oversampling"));
 }
 
 #[test]

@@ -88,7 +88,7 @@ fn api_keys_guard_every_endpoint_but_the_probes() {
         ] {
             let (status, err) = send(&s, method, path, auth, body.clone());
             assert_eq!(status, 401, "{method} {path} with {auth:?}: {err}");
-            let msg = err["status"]["error"].as_str().expect("JSON error body");
+            let msg = common::error(&err);
             assert!(
                 !msg.contains(FULL) && !msg.contains(READ) && !msg.contains("wrong"),
                 "{msg}"
@@ -140,13 +140,7 @@ fn api_keys_guard_every_endpoint_but_the_probes() {
     ] {
         let (status, err) = send(&s, method, path, read_header, Some(body));
         assert_eq!(status, 403, "{method} {path}: {err}");
-        assert!(
-            err["status"]["error"]
-                .as_str()
-                .unwrap()
-                .contains("reads only"),
-            "{err}"
-        );
+        assert!(common::error(&err).contains("reads only"), "{err}");
     }
     let (status, body) = send(&s, "DELETE", "/collections/k", read_header, None);
     assert_eq!(status, 403, "{body}");

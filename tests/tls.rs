@@ -136,21 +136,16 @@ fn a_missing_key_file_stops_start_up_naming_it() {
     let certs = common::temp_dir();
     make_certificate(certs.path());
     let data = common::temp_dir();
-    let out = Command::new(env!("CARGO_BIN_EXE_vecdb"))
-        .args(["--port", "0", "--data-dir"])
-        .arg(data.path())
-        .env(
-            "VECDB__SERVICE__TLS_CERT_PATH",
-            certs.path().join("cert.pem"),
-        )
-        .env(
-            "VECDB__SERVICE__TLS_KEY_PATH",
-            certs.path().join("missing.pem"),
-        )
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (cert, key) = (
+        certs.path().join("cert.pem"),
+        certs.path().join("missing.pem"),
+    );
+    let stderr = common::start_failure(
+        data.path(),
+        &[
+            ("VECDB__SERVICE__TLS_CERT_PATH", cert.to_str().unwrap()),
+            ("VECDB__SERVICE__TLS_KEY_PATH", key.to_str().unwrap()),
+        ],
+    );
     assert!(stderr.contains("missing.pem"), "{stderr}");
 }

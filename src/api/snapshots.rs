@@ -98,7 +98,7 @@ pub async fn create(
 
 /// A full disk is 507; other I/O failures are 503.
 fn storage_error(message: String, e: &std::io::Error) -> ApiError {
-    if e.raw_os_error() == Some(libc::ENOSPC) {
+    if crate::storage::disk::is_full(e) {
         ApiError::InsufficientStorage(message)
     } else {
         ApiError::Unavailable(message)

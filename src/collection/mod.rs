@@ -65,7 +65,7 @@ impl From<StorageError> for CollectionError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::DiskFull(m) => CollectionError::DiskFull(m),
-            StorageError::Io(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+            StorageError::Io(e) if crate::storage::disk::is_full(&e) => {
                 CollectionError::DiskFull(format!("storage error: {e}"))
             }
             e => CollectionError::Storage(e.to_string()),

@@ -43,6 +43,11 @@ pub fn check(dir: &Path, reserve: u64) -> Result<(), Refusal> {
     }
 }
 
+/// Whether an I/O error means the disk is full.
+pub fn is_full(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOSPC)
+}
+
 /// A file overwritten in place before each write: no allocation, so only a failing filesystem
 /// makes it fail.
 pub struct Probe {

@@ -182,6 +182,28 @@ impl Drop for Server {
     }
 }
 
+/// The message of an error envelope (`{"status": {"error": ...}}`); panics naming the body if
+/// it is not one.
+pub fn error(body: &Value) -> &str {
+    body["status"]["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error envelope: {body}"))
+}
+
+/// Runs the binary on `data_dir` with `env`, expecting it to refuse to start; returns stderr.
+pub fn start_failure(data_dir: &Path, env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vecdb"));
+    cmd.args(["--port", "0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_BACKTRACE", "0");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run vecdb");
+    assert!(!out.status.success(), "vecdb started: {out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// A small deterministic generator (splitmix64), so tests print and reuse their seed.
 pub struct Rng(pub u64);
 

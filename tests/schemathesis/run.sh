@@ -8,7 +8,17 @@ python=$1
 bin=$2
 here="$(cd "$(dirname "$0")" && pwd)"
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+# Stops the server and waits for it before removing its data (it writes while shutting down),
+# keeping the run's own exit status.
+cleanup() {
+  local status=$?
+  if [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; then
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$work" || true
+  exit "$status"
+}
+trap cleanup EXIT
 
 RUST_LOG=warn "$bin" --port 0 --host 127.0.0.1 --data-dir "$work/data" >"$work/out" 2>"$work/err" &
 pid=$!

@@ -1,7 +1,10 @@
-//! HNSW graph (Malkov & Yashunin). The published [`Graph`] is a frozen, lock-free flat layout;
-//! `build.rs` constructs it in parallel, `search.rs` walks it, `io.rs` (de)serialises it.
+//! HNSW graph (Malkov & Yashunin). The published [`Graph`] is a frozen, lock-free flat layout.
+//! `build.rs` has the [`LiveGraph`] that grows by parallel insertion while searches read it,
+//! which builds freeze into a `Graph`; `compact.rs` drops deleted nodes without a rebuild;
+//! `search.rs` walks either kind; `io.rs` (de)serialises the frozen one.
 
 mod build;
+mod compact;
 mod io;
 mod search;
 #[cfg(test)]
@@ -10,8 +13,10 @@ mod tests;
 use crate::index::distance::Metric;
 use crate::index::flat::Scored;
 use crate::index::quant::Quantized;
+pub use build::LiveGraph;
 pub(crate) use search::prefetch_row;
-use search::{Beam, Links, QuantScorer, Query, Scorer, Space};
+pub use search::Rows;
+use search::{Flat, Links, QuantScorer, RowQuery, Scorer};
 
 /// Construction parameters.
 #[derive(Clone, Copy, Debug)]
@@ -86,12 +91,9 @@ impl Graph {
         if n == 0 || k == 0 || dim == 0 || query.len() != dim || vectors.len() / dim < n {
             return Vec::new();
         }
-        let q = Query {
-            space: Space {
-                vectors,
-                dim,
-                kernel: metric.kernel(),
-            },
+        let q = RowQuery {
+            rows: &Flat { vectors, dim },
+            kernel: metric.kernel(),
             vector: query,
         };
         self.search_with(&q, k, ef, k, accept)
@@ -154,21 +156,8 @@ impl Graph {
         keep: usize,
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<Scored> {
-        let mut cur = Scored {
-            distance: scorer.dist(self.entry),
-            offset: self.entry,
-        };
-        for level in (1..=self.max_level).rev() {
-            cur = search::greedy(self, scorer, cur, level);
-        }
-        let beam = Beam::query(ef.max(k), k, self.m0);
-        search::with_scratch(|s| {
-            search::beam_search(self, s, scorer, accept, cur, beam);
-            let mut found: Vec<Scored> = s.results.drain().collect();
-            found.sort_unstable();
-            found.truncate(keep);
-            found
-        })
+        let entry = (self.entry, self.max_level);
+        search::query(self, entry, self.m0, scorer, k, ef, keep, accept)
     }
 
     /// Number of nodes.

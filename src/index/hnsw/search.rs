@@ -42,12 +42,19 @@ pub(crate) fn prefetch_row(row: *const u8, bytes: usize, max_lines: usize) {
     }
 }
 
-/// Row-major vectors plus the kernel that compares them.
+/// The vectors a graph's node ids stand for.
+pub trait Rows: Sync {
+    /// The vector of node `id`.
+    fn row(&self, id: u32) -> &[f32];
+    /// Starts pulling up to `max_lines` cache lines of node `id`'s vector into cache.
+    fn prefetch(&self, _id: u32, _max_lines: usize) {}
+}
+
+/// Row-major vectors in one array, `dim` floats each.
 #[derive(Clone, Copy)]
-pub(crate) struct Space<'a> {
+pub(crate) struct Flat<'a> {
     pub vectors: &'a [f32],
     pub dim: usize,
-    pub kernel: Kernel,
 }
 
 /// Cache lines of each fresh neighbour prefetched while the list is scanned (like hnswlib).
@@ -57,23 +64,15 @@ const AHEAD: usize = 2;
 /// Cap on "the whole vector" (2 KiB) so huge dimensions do not flood the load queue.
 const FULL_LINES: usize = 32;
 
-impl<'a> Space<'a> {
-    /// The vector stored at `id`.
+impl Rows for Flat<'_> {
     #[inline]
-    pub fn row(&self, id: u32) -> &'a [f32] {
+    fn row(&self, id: u32) -> &[f32] {
         let start = id as usize * self.dim;
         &self.vectors[start..start + self.dim]
     }
 
-    /// Distance between two stored vectors.
-    #[inline]
-    pub fn between(&self, a: u32, b: u32) -> f32 {
-        (self.kernel)(self.row(a), self.row(b))
-    }
-
-    /// Starts pulling the vector at `id` into cache.
     #[inline(always)]
-    pub fn prefetch(&self, id: u32, max_lines: usize) {
+    fn prefetch(&self, id: u32, max_lines: usize) {
         let row = self.vectors.as_ptr().wrapping_add(id as usize * self.dim);
         prefetch_row(row as *const u8, self.dim * 4, max_lines);
     }
@@ -88,22 +87,22 @@ pub(crate) trait Scorer {
     fn prefetch(&self, id: u32, max_lines: usize);
 }
 
-/// A vector to search for, compared against the rows of a space.
-#[derive(Clone, Copy)]
-pub(crate) struct Query<'a> {
-    pub space: Space<'a>,
+/// A vector to search for, compared against rows with a distance kernel.
+pub(crate) struct RowQuery<'a, R> {
+    pub rows: &'a R,
+    pub kernel: Kernel,
     pub vector: &'a [f32],
 }
 
-impl Scorer for Query<'_> {
+impl<R: Rows> Scorer for RowQuery<'_, R> {
     #[inline]
     fn dist(&self, id: u32) -> f32 {
-        (self.space.kernel)(self.vector, self.space.row(id))
+        (self.kernel)(self.vector, self.rows.row(id))
     }
 
     #[inline(always)]
     fn prefetch(&self, id: u32, max_lines: usize) {
-        self.space.prefetch(id, max_lines);
+        self.rows.prefetch(id, max_lines);
     }
 }
 
@@ -321,4 +320,35 @@ pub(crate) fn beam_search<L: Links, S: Scorer>(
             }
         }
     }
+}
+
+/// A whole query: greedy descent from `entry` (a node and its level) through the upper layers,
+/// then a beam search of layer 0 with `m0` links per node; returns the best `keep` accepted
+/// nodes, closest first.
+#[allow(clippy::too_many_arguments)] // The knobs of one search, all used.
+pub(crate) fn query<L: Links, S: Scorer>(
+    links: &L,
+    entry: (u32, usize),
+    m0: usize,
+    scorer: &S,
+    k: usize,
+    ef: usize,
+    keep: usize,
+    accept: &dyn Fn(u32) -> bool,
+) -> Vec<Scored> {
+    let mut cur = Scored {
+        distance: scorer.dist(entry.0),
+        offset: entry.0,
+    };
+    for level in (1..=entry.1).rev() {
+        cur = greedy(links, scorer, cur, level);
+    }
+    let beam = Beam::query(ef.max(k), k, m0);
+    with_scratch(|s| {
+        beam_search(links, s, scorer, accept, cur, beam);
+        let mut found: Vec<Scored> = s.results.drain().collect();
+        found.sort_unstable();
+        found.truncate(keep);
+        found
+    })
 }

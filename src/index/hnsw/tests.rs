@@ -245,3 +245,176 @@ fn single_thread_builds_are_reproducible() {
     let b = pool.install(|| Graph::build(&base, dim, Metric::L2, params(8)));
     assert_eq!(a, b);
 }
+
+/// Recall@10 of searches over the first `len` nodes of a live graph.
+fn live_recall(g: &LiveGraph, base: &[f32], queries: &[f32], dim: usize, len: usize) -> f64 {
+    let rows = super::search::Flat {
+        vectors: &base[..len * dim],
+        dim,
+    };
+    let entry = g.entry().expect("non-empty graph");
+    let (k, mut hits) = (10, 0usize);
+    for q in queries.chunks_exact(dim) {
+        let truth = flat::top_k(&base[..len * dim], dim, Metric::L2, q, k, |_| true);
+        let got = g.search(&rows, len, entry, q, k, 64, &|_| true);
+        assert_eq!(got.len(), k.min(len));
+        assert!(got.iter().all(|(o, _)| (*o as usize) < len));
+        hits += got
+            .iter()
+            .filter(|(o, _)| truth.iter().any(|t| t.0 == *o))
+            .count();
+    }
+    hits as f64 / (queries.len() / dim * k.min(len)) as f64
+}
+
+#[test]
+fn live_graph_grows_in_batches_and_freezes_into_a_valid_graph() {
+    let dim = 32;
+    let (base, queries) = dataset(Metric::L2);
+    let rows = super::search::Flat {
+        vectors: &base,
+        dim,
+    };
+    let g = LiveGraph::new(Metric::L2, params(16), 5000);
+    let mut len = 0;
+    for batch in [1, 7, 64, 428, 1500, 3000] {
+        g.insert_all(&rows, len..len + batch);
+        len += batch;
+        let r = live_recall(&g, &base, &queries, dim, len);
+        println!("{len} nodes: live recall@10 = {r:.3}");
+        assert!(r >= 0.9, "live recall {r} at {len} nodes");
+    }
+    let frozen = g.freeze(len);
+    frozen.validate().expect("frozen live graph is consistent");
+    let r = recall(&frozen, &base, &queries, dim, Metric::L2);
+    assert!(r >= 0.9, "frozen recall {r}");
+    // Rows beyond the capacity are left out rather than written out of bounds.
+    let small = LiveGraph::new(Metric::L2, params(16), 100);
+    small.insert_all(&rows, 0..5000);
+    assert!(small.freeze(small.capacity()).validate().is_ok());
+}
+
+#[test]
+fn searches_while_the_graph_grows_see_only_their_prefix() {
+    let dim = 16;
+    let base = random_vectors(4000, dim, SEED ^ 8);
+    let rows = super::search::Flat {
+        vectors: &base,
+        dim,
+    };
+    let g = LiveGraph::new(Metric::L2, params(8), 4000);
+    // What a published snapshot holds: inserted nodes and the entry point as of then.
+    let published = std::sync::Mutex::new((0usize, None::<(u32, usize)>));
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let readers: Vec<_> = (0..2)
+            .map(|r| {
+                let (g, rows, published, done) = (&g, &rows, &published, &done);
+                s.spawn(move || {
+                    let (mut searches, mut found_self) = (0, 0);
+                    let mut i = r;
+                    while !done.load(std::sync::atomic::Ordering::Acquire) {
+                        let (len, entry) = *published.lock().unwrap();
+                        let Some(entry) = entry else { continue };
+                        let q = rows.row((i % len) as u32);
+                        let got = g.search(rows, len, entry, q, 10, 32, &|_| true);
+                        assert_eq!(got.len(), 10.min(len));
+                        assert!(got.iter().all(|(o, _)| (*o as usize) < len));
+                        assert!(got.windows(2).all(|w| w[0].1 <= w[1].1));
+                        // The query is a stored row, so it should find itself.
+                        found_self += usize::from(got[0].1 == 0.0);
+                        searches += 1;
+                        i += 7;
+                    }
+                    (searches, found_self)
+                })
+            })
+            .collect();
+        for start in (0..4000).step_by(50) {
+            g.insert_all(&rows, start..start + 50);
+            *published.lock().unwrap() = (start + 50, g.entry());
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        for r in readers {
+            let (searches, found_self) = r.join().unwrap();
+            println!("{found_self} of {searches} searches found their own row");
+            assert!(searches > 0 && found_self * 100 >= searches * 95);
+        }
+    });
+}
+
+/// The rows of `keep`, in order: what a vacuumed segment holds.
+fn gather(base: &[f32], dim: usize, keep: &[u32]) -> Vec<f32> {
+    keep.iter()
+        .flat_map(|&k| {
+            base[k as usize * dim..(k as usize + 1) * dim]
+                .iter()
+                .copied()
+        })
+        .collect()
+}
+
+#[test]
+fn compaction_drops_nodes_and_keeps_recall() {
+    let dim = 32;
+    let (base, queries) = dataset(Metric::L2);
+    let g = Graph::build(&base, dim, Metric::L2, params(16));
+    let mut rng = SEED;
+    let mut random_third = Vec::new();
+    for i in 0..5000u32 {
+        rng = splitmix(rng);
+        if rng.is_multiple_of(3) || i == g.entry {
+            random_third.push(i);
+        }
+    }
+    let survivors = |dropped: &[u32]| {
+        (0..5000u32)
+            .filter(|i| !dropped.contains(i))
+            .collect::<Vec<_>>()
+    };
+    let cases = [
+        (
+            "a random third and the entry point",
+            survivors(&random_third),
+        ),
+        ("the first half", (2500..5000).collect()),
+        ("nothing", (0..5000).collect()),
+    ];
+    for (what, keep) in cases {
+        let small = g
+            .compact(&keep, &base, dim, Metric::L2)
+            .expect("valid keep list");
+        small.validate().expect("compacted graph is consistent");
+        assert_eq!(small.len(), keep.len());
+        let rows = gather(&base, dim, &keep);
+        let r = recall(&small, &rows, &queries, dim, Metric::L2);
+        println!("dropping {what}: recall@10 = {r:.3}");
+        assert!(r >= 0.9, "dropping {what}: recall {r}");
+        // It stays extendable like any graph.
+        let grown = small.extend(
+            &[rows.clone(), base[..100 * dim].to_vec()].concat(),
+            dim,
+            Metric::L2,
+            params(16),
+        );
+        grown
+            .validate()
+            .expect("extended compacted graph is consistent");
+    }
+    let empty = g.compact(&[], &base, dim, Metric::L2).unwrap();
+    assert!(empty.is_empty() && empty.validate().is_ok());
+    assert!(
+        g.compact(&[3, 2], &base, dim, Metric::L2).is_none(),
+        "unsorted"
+    );
+    assert!(
+        g.compact(&[5000], &base, dim, Metric::L2).is_none(),
+        "out of range"
+    );
+}
+
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z ^ (z >> 27)
+}

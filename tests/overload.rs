@@ -81,7 +81,8 @@ fn timeout_parameter_must_be_a_positive_number() {
 }
 
 /// A write stall (the writer waits for a slow index build) holds the writer; with a queue of
-/// one, the next write waits in the queue and a third finds it full.
+/// one, the next write waits in the queue and a third finds it full. The build indexes points
+/// loaded while indexing was off, once a PATCH turns it on.
 #[test]
 fn stalled_writer_answers_503_within_the_request_timeout() {
     let dir = common::temp_dir();
@@ -95,19 +96,24 @@ fn stalled_writer_answers_503_within_the_request_timeout() {
             ("VECDB__SERVICE__REQUEST_TIMEOUT_SEC", "600"),
         ],
     );
-    // 20 KB threshold: 80 points of 64 floats; the first batch seals into a slow build.
     s.create(
         "o",
         json!({"vectors": {"size": DIM, "distance": "Cosine"},
                "hnsw_config": {"m": 48, "ef_construct": 800},
-               "optimizers_config": {"indexing_threshold": 20}}),
+               "optimizers_config": {"indexing_threshold": 0}}),
     );
     let mut rng = Rng(7);
-    // Sealed into an index build at once; every later write stalls until it is done.
     s.ok(
         "PUT",
         "/collections/o/points?wait=true",
         Some(points(&mut rng, 0..N)),
+    );
+    // 20 KB threshold: 80 points of 64 floats. The points go to a slow build at once, and every
+    // later write stalls until it is done.
+    s.ok(
+        "PATCH",
+        "/collections/o",
+        Some(json!({"optimizers_config": {"indexing_threshold": 20}})),
     );
     let building = |s: &Server| s.ok("GET", "/collections/o", None)["status"] != "green";
     assert!(

@@ -121,7 +121,7 @@ pub struct HnswConfigDiff {
     pub m: Option<usize>,
     /// Beam width while building.
     pub ef_construct: Option<usize>,
-    /// Segments with fewer kilobytes of vectors than this are searched exactly.
+    /// Collections with fewer kilobytes of vectors than this are searched exactly.
     pub full_scan_threshold: Option<usize>,
     /// Threads a build may use; 0 = all cores.
     pub max_indexing_threads: Option<usize>,

@@ -1,9 +1,13 @@
-//! Index builds: fold frozen append segments (and indexed segments) into one HNSW segment.
+//! Background segment work: index builds that fold frozen append segments (and indexed
+//! segments) into one HNSW segment, and writing the files of segments sealed from a live-indexed
+//! append segment.
 //!
-//! A build runs on its own thread with rayon inside, reading only immutable inputs, so searches
-//! and writes go on meanwhile. The largest indexed segment is extended in place of a rebuild when
-//! few of its points are deleted; otherwise everything live is rebuilt (vacuum). The result goes
-//! to disk first, then back to the writer, which decides per point whether it is still current.
+//! A job runs on its own thread with rayon inside, reading only immutable inputs, so searches
+//! and writes go on meanwhile. A build extends the graph of the indexed segment with the most
+//! live points with the other inputs' live points; when too many of that segment's points are
+//! deleted (a vacuum), its graph is first compacted to the live ones, which costs a fraction of
+//! a rebuild. The result goes to disk first, then back to the writer, which decides per point
+//! whether it is still current.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,17 +27,21 @@ pub struct BuildJob {
     kind: BuildKind,
     spaces: Arc<[VectorSpace]>,
     dims: Arc<[usize]>,
-    /// Segment to extend (keeps all its offsets), if one is worth keeping.
+    /// Segment whose graph is extended, if any: it keeps all its offsets, or only its live
+    /// ones when `compact_base` (too many are deleted: a vacuum).
     base: Option<(u64, Sealed)>,
+    compact_base: bool,
     /// Segments whose live points are appended.
     others: Vec<(u64, Sealed)>,
     threads: usize,
     dir: PathBuf,
 }
 
-/// The two kinds of build, which run side by side on disjoint segments.
+/// The kinds of job, which run side by side on disjoint segments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BuildKind {
+    /// Writes the file of a segment sealed from the append segment (already indexed).
+    Persist,
     /// Indexes frozen append segments (into the largest healthy indexed segment, or a new
     /// one): takes time in proportion to the fresh points, so writes may wait for it.
     Fresh,
@@ -57,6 +65,9 @@ impl BuildJob {
     /// Decides whether a build of `kind` is due and captures its inputs, leaving out segments
     /// another running build reads (`state.busy`), and marks its own inputs busy.
     pub fn plan(state: &mut WriterState, kind: BuildKind, dir: PathBuf) -> Option<BuildJob> {
+        if kind == BuildKind::Persist {
+            return Self::persist(state, dir);
+        }
         let config = state.config.clone();
         let opt = &config.optimizer_config;
         let needs_vacuum = |s: &Sealed| {
@@ -75,14 +86,14 @@ impl BuildJob {
         let due = match kind {
             BuildKind::Fresh => free.iter().any(|(_, s)| is_plain(s)),
             BuildKind::Merge => indexed.len() > 1 || indexed.iter().any(|(_, s)| needs_vacuum(s)),
+            BuildKind::Persist => false,
         };
         if !due {
             return None;
         }
         let base = indexed
             .iter()
-            .filter(|(_, s)| !needs_vacuum(s))
-            .max_by_key(|(_, s)| s.data.len())
+            .max_by_key(|(_, s)| s.data.len() - s.deleted.count())
             .map(|(id, _)| *id);
         let (mut base_entry, mut others) = (None, Vec::new());
         for (id, s) in free {
@@ -100,9 +111,31 @@ impl BuildJob {
             kind,
             spaces: state.spaces.clone(),
             dims: state.dims.clone(),
+            compact_base: base_entry.as_ref().is_some_and(|(_, s)| needs_vacuum(s)),
             base: base_entry,
             others,
             threads: config.hnsw_config.max_indexing_threads,
+            dir,
+        })
+    }
+
+    /// A job writing the file of an unpersisted segment that no other job reads, if any.
+    fn persist(state: &mut WriterState, dir: PathBuf) -> Option<BuildJob> {
+        let id = *state
+            .unpersisted
+            .iter()
+            .find(|id| !state.busy.contains(id))?;
+        let sealed = state.sealed.get(&id)?.clone();
+        state.busy.insert(id);
+        Some(BuildJob {
+            id,
+            kind: BuildKind::Persist,
+            spaces: state.spaces.clone(),
+            dims: state.dims.clone(),
+            base: Some((id, sealed)),
+            compact_base: false,
+            others: Vec::new(),
+            threads: 1,
             dir,
         })
     }
@@ -114,112 +147,99 @@ impl BuildJob {
     }
 }
 
-/// Nice value of index-build threads. Builds are throughput work that can wait; searches and
-/// write acknowledgements are latency work. At nice 10 the scheduler gives a build about a tenth
-/// of the CPU share of a search thread competing for the same core, so a sustained ingest does
-/// not stretch search latency, and an idle machine still gives builds every core.
-const BUILD_NICE: i32 = 10;
-
-/// Lowers the calling thread's scheduling priority to [`BUILD_NICE`] (Linux: nice is per thread).
-fn lower_thread_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: plain system calls on the calling thread's own id; failure leaves the
-        // priority unchanged, which is harmless.
-        let rc = unsafe {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, BUILD_NICE)
-        };
-        if rc != 0 {
-            tracing::debug!("could not lower the priority of an index-build thread");
-        }
-    }
-}
-
-/// Runs a build to completion, including the durable segment file.
+/// Runs a job to completion, including the durable segment file.
 pub fn run(job: BuildJob, collection: &str) -> Result<Built, String> {
     let start = Instant::now();
-    metrics::gauge!("vecdb_index_builds_running").increment(1.0);
-    lower_thread_priority();
-    // A pool of its own (all cores unless `max_indexing_threads` says otherwise) whose threads
-    // run at background priority too.
-    let result = rayon::ThreadPoolBuilder::new()
-        .num_threads(job.threads)
-        .thread_name(|i| format!("index-build-{i}"))
-        .start_handler(|_| lower_thread_priority())
-        .build()
-        .map_err(|e| e.to_string())
-        .and_then(|pool| pool.install(|| build(&job)));
-    metrics::gauge!("vecdb_index_builds_running").decrement(1.0);
-    let (segment, sources) = result?;
+    let (data, sources) = match &job.base {
+        Some((_, sealed)) if job.kind == BuildKind::Persist => (sealed.data.clone(), Vec::new()),
+        _ => {
+            let (segment, sources) = run_build(&job)?;
+            (Arc::new(SegmentData::Indexed(segment)), sources)
+        }
+    };
+    let SegmentData::Indexed(segment) = &*data else {
+        return Err("only indexed segments have files".into());
+    };
     std::fs::create_dir_all(&job.dir).map_err(|e| format!("{}: {e}", job.dir.display()))?;
     let path = job.dir.join(format!("{}.seg", job.id));
     files::write_atomic(&path, SEGMENT_FORMAT, &segment.encode())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let took = start.elapsed();
-    metrics::histogram!("vecdb_index_build_seconds", "collection" => collection.to_string())
-        .record(took.as_secs_f64());
-    metrics::counter!("vecdb_index_builds_total", "collection" => collection.to_string())
-        .increment(1);
     tracing::info!(
         collection,
         kind = ?job.kind,
         points = segment.ids.len(),
         secs = took.as_secs_f64(),
-        "index build finished"
+        "segment job finished"
     );
+    if job.kind == BuildKind::Persist {
+        return Ok(Built {
+            id: job.id,
+            data,
+            sources,
+            replaces: Vec::new(),
+            took,
+        });
+    }
+    metrics::histogram!("vecdb_index_build_seconds", "collection" => collection.to_string())
+        .record(took.as_secs_f64());
+    metrics::counter!("vecdb_index_builds_total", "collection" => collection.to_string())
+        .increment(1);
     let mut replaces: Vec<u64> = job.others.iter().map(|(id, _)| *id).collect();
     replaces.extend(job.base.as_ref().map(|(id, _)| *id));
     Ok(Built {
         id: job.id,
-        data: Arc::new(SegmentData::Indexed(segment)),
+        data,
         sources,
         replaces,
         took,
     })
 }
 
-/// Gathers the points (base first, all its offsets; then the others' live points) and the graphs.
+/// Builds the graphs on a pool of their own (all cores unless `max_indexing_threads` says
+/// otherwise), at normal priority. Builds are debt that writes have run up: at a lower priority
+/// (nice 10 was measured) a saturating search load starves them, the debt grows, and searches
+/// stay slow long after the load stops (the overload benchmark measured 90% of the search
+/// throughput back 60 s after its storm at nice 10, 45 s at normal priority); the write stall
+/// keeps the debt itself bounded.
+fn run_build(job: &BuildJob) -> Result<(IndexedSegment, Vec<Loc>), String> {
+    metrics::gauge!("vecdb_index_builds_running").increment(1.0);
+    let result = rayon::ThreadPoolBuilder::new()
+        .num_threads(job.threads)
+        .thread_name(|i| format!("index-build-{i}"))
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|pool| pool.install(|| build(job)));
+    metrics::gauge!("vecdb_index_builds_running").decrement(1.0);
+    result
+}
+
+/// Gathers the points (the base's first: all its offsets, or only the live ones when it is
+/// compacted; then the others' live points) and the graphs.
 fn build(job: &BuildJob) -> Result<(IndexedSegment, Vec<Loc>), String> {
     let spaces = job.dims.len();
-    let mut ids = Vec::new();
-    let mut versions = Vec::new();
-    let mut payloads: Vec<Payload> = Vec::new();
-    let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); spaces];
-    let mut sources = Vec::new();
+    let mut points = Gathered {
+        vectors: vec![Vec::new(); spaces],
+        ..Gathered::default()
+    };
     let base = match &job.base {
         Some((id, sealed)) => match &*sealed.data {
             SegmentData::Indexed(seg) => {
-                ids.extend_from_slice(&seg.ids);
-                versions.extend_from_slice(&seg.versions);
-                payloads.extend(seg.payloads.iter().cloned());
-                for (s, v) in vectors.iter_mut().enumerate() {
-                    v.extend_from_slice(&seg.vectors[s]);
-                }
-                sources.extend((0..seg.ids.len() as u32).map(|offset| Loc {
-                    segment: *id,
-                    offset,
-                }));
-                Some(seg)
+                let keep: Vec<u32> = (0..seg.ids.len() as u32)
+                    .filter(|&o| !job.compact_base || !sealed.deleted.get(o as usize))
+                    .collect();
+                points.take(*id, &sealed.data, &keep);
+                Some((seg, keep))
             }
             SegmentData::Plain(_) => None,
         },
         None => None,
     };
     for (id, sealed) in &job.others {
-        let data = &sealed.data;
-        for offset in (0..data.len() as u32).filter(|o| !sealed.deleted.get(*o as usize)) {
-            ids.push(data.id(offset));
-            versions.push(data.version(offset));
-            payloads.push(data.payload(offset).clone());
-            for (s, v) in vectors.iter_mut().enumerate() {
-                v.extend_from_slice(data.vector(s, offset));
-            }
-            sources.push(Loc {
-                segment: *id,
-                offset,
-            });
-        }
+        let live: Vec<u32> = (0..sealed.data.len() as u32)
+            .filter(|&o| !sealed.deleted.get(o as usize))
+            .collect();
+        points.take(*id, &sealed.data, &live);
     }
     let graphs = (0..spaces)
         .map(|s| {
@@ -229,25 +249,58 @@ fn build(job: &BuildJob) -> Result<(IndexedSegment, Vec<Loc>), String> {
                 ef_construct: space.hnsw.ef_construct,
                 seed: job.id ^ (s as u64) << 32,
             };
-            let metric = space.distance.metric();
-            match base {
-                // A graph built with another `m` (changed by PATCH) cannot be extended in place.
-                Some(seg) if seg.graphs[s].m() == params.m => {
-                    seg.graphs[s].extend(&vectors[s], space.size, metric, params)
-                }
-                _ => Graph::build(&vectors[s], space.size, metric, params),
+            let (metric, dim, all) = (space.distance.metric(), space.size, &points.vectors[s]);
+            // A graph built with another `m` (changed by PATCH) cannot be extended in place.
+            let start = base
+                .as_ref()
+                .filter(|(seg, _)| seg.graphs[s].m() == params.m);
+            let start = start.and_then(|(seg, keep)| match job.compact_base {
+                true => seg.graphs[s].compact(keep, &seg.vectors[s], dim, metric),
+                false => Some(seg.graphs[s].clone()),
+            });
+            match start {
+                Some(graph) => graph.extend(all, dim, metric, params),
+                None => Graph::build(all, dim, metric, params),
             }
         })
         .collect();
     let mut segment = IndexedSegment {
-        ids,
-        versions,
-        payloads,
-        vectors,
+        ids: points.ids,
+        versions: points.versions,
+        payloads: points.payloads,
+        vectors: points.vectors,
         dims: job.dims.clone(),
         graphs,
         quantized: Vec::new(),
     };
     segment.quantize(&job.spaces);
-    Ok((segment, sources))
+    Ok((segment, points.sources))
+}
+
+/// The points of a build's new segment, in offset order, and where each came from.
+#[derive(Default)]
+struct Gathered {
+    ids: Vec<crate::point_id::PointId>,
+    versions: Vec<u64>,
+    payloads: Vec<Payload>,
+    vectors: Vec<Vec<f32>>,
+    sources: Vec<Loc>,
+}
+
+impl Gathered {
+    /// Appends the points at `offsets` of segment `id`.
+    fn take(&mut self, id: u64, data: &SegmentData, offsets: &[u32]) {
+        for &offset in offsets {
+            self.ids.push(data.id(offset));
+            self.versions.push(data.version(offset));
+            self.payloads.push(data.payload(offset).clone());
+            for (s, v) in self.vectors.iter_mut().enumerate() {
+                v.extend_from_slice(data.vector(s, offset));
+            }
+            self.sources.push(Loc {
+                segment: id,
+                offset,
+            });
+        }
+    }
 }

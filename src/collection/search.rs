@@ -77,36 +77,26 @@ pub fn search(snapshot: &Snapshot, params: &SearchParams) -> Vec<Hit> {
         return Vec::new();
     }
     let space = &snapshot.spaces[params.space];
-    let full_scan_below = snapshot.config.full_scan_threshold_points(space);
+    // A collection this small is searched exactly, as Qdrant searches one below its indexing
+    // threshold (client test suites compare such results with exact ones).
+    let small = snapshot.points_count() < snapshot.config.full_scan_threshold_points(space);
+    let ef = params.tuning.ef.unwrap_or(space.hnsw.ef_construct).max(k);
     let mut all = Vec::new();
     for (i, seg) in snapshot.segments.iter().enumerate() {
         let accept =
             |o: u32| seg.is_live(o) && params.filter.is_none_or(|f| f.matches(&seg.point(o)));
-        let graph = seg.data.graph(params.space).filter(|_| {
-            !params.tuning.exact
-                && seg.live() >= full_scan_below
-                && params
-                    .filter
-                    .is_none_or(|f| selectivity(seg, f) >= SELECTIVE_FILTER)
-        });
-        let found = match graph {
-            Some(graph) => {
-                let ef = params.tuning.ef.unwrap_or(space.hnsw.ef_construct).max(k);
-                let SegmentData::Indexed(data) = &*seg.data else {
-                    continue;
-                };
-                let hits = graph_search(data, graph, params, k, ef, &accept);
-                // The graph can miss live points: tombstones all around the query, or a part of
-                // the graph its entry point does not reach. Fewer hits than the segment could
-                // give means that happened, so the segment is scanned exactly instead: a search
-                // never returns fewer than `limit` points when that many exist and match.
-                if hits.len() < k.min(seg.live()) {
-                    exact(seg, params, k, &accept)
-                } else {
-                    hits
-                }
-            }
-            None => exact(seg, params, k, &accept),
+        let use_graph = !params.tuning.exact
+            && !small
+            && params
+                .filter
+                .is_none_or(|f| selectivity(seg, f) >= SELECTIVE_FILTER);
+        let found = match use_graph.then(|| approximate(seg, params, k, ef, &accept)) {
+            // The graph can miss live points: tombstones all around the query, or a part of
+            // the graph its entry point does not reach. Fewer hits than the segment could
+            // give means that happened, so the segment is scanned exactly instead: a search
+            // never returns fewer than `limit` points when that many exist and match.
+            Some(Some(hits)) if hits.len() >= k.min(seg.live()) => hits,
+            _ => exact(seg, params, k, &accept),
         };
         all.extend(found.into_iter().map(|(offset, distance)| Hit {
             segment: i,
@@ -119,6 +109,23 @@ pub fn search(snapshot: &Snapshot, params: &SearchParams) -> Vec<Hit> {
         .skip(params.offset)
         .take(params.limit)
         .collect()
+}
+
+/// HNSW search of one segment, `None` if it has no graph for the space.
+fn approximate(
+    seg: &SegmentView,
+    params: &SearchParams,
+    k: usize,
+    ef: usize,
+    accept: &dyn Fn(u32) -> bool,
+) -> Option<Vec<(u32, f32)>> {
+    match &*seg.data {
+        SegmentData::Indexed(data) => {
+            let graph = data.graphs.get(params.space)?;
+            Some(graph_search(data, graph, params, k, ef, accept))
+        }
+        SegmentData::Plain(plain) => plain.search_live(params.space, params.vector, k, ef, accept),
+    }
 }
 
 /// HNSW search of one indexed segment: over int8 codes when the space is quantized (unless the

@@ -1,8 +1,10 @@
 //! Segments: the immutable units a snapshot is made of.
 //!
-//! - [`PlainSegment`]: append-only chunks, searched exactly. The writer appends to the last chunk
-//!   through `Arc::make_mut`, so a published snapshot keeps its own copy of that one chunk and
-//!   shares every full chunk.
+//! - [`PlainSegment`]: append-only chunks. The writer appends to the last chunk through
+//!   `Arc::make_mut`, so a published snapshot keeps its own copy of that one chunk and shares
+//!   every full chunk. While indexing is on, the writer also inserts each point into a
+//!   [`LiveGraph`] per vector space before it publishes, so the points are searched through
+//!   HNSW from the moment they are visible; once the segment is full it is sealed as it is.
 //! - [`IndexedSegment`]: contiguous vectors plus one HNSW graph per vector space; never mutated.
 //!
 //! Deletions never touch a segment: they are tombstones in the snapshot ([`super::bitset::Bitset`]).
@@ -10,7 +12,7 @@
 use std::sync::Arc;
 
 use super::config::VectorSpace;
-use crate::index::hnsw::Graph;
+use crate::index::hnsw::{Graph, HnswParams, LiveGraph, Rows};
 use crate::index::quant::Quantized;
 use crate::point_id::PointId;
 use crate::storage::codec::{Payload, Reader};
@@ -31,12 +33,43 @@ pub struct Chunk {
     vectors: Vec<Vec<f32>>,
 }
 
-/// An append-only segment searched by exact scan.
+/// An append-only segment, searched by exact scan or through its live graphs.
 #[derive(Clone, Debug)]
 pub struct PlainSegment {
     chunks: Vec<Arc<Chunk>>,
     dims: Arc<[usize]>,
     len: usize,
+    /// One graph per vector space, grown by the writer (`None`: the segment is only scanned).
+    /// Shared by every snapshot; each searches only the nodes it holds.
+    live: Option<Arc<[LiveGraph]>>,
+    /// Offsets below this are in the live graphs, whose entry points were these then.
+    indexed: usize,
+    entries: Arc<[Option<(u32, usize)>]>,
+}
+
+/// The vectors of one space of a plain segment, as graph rows.
+struct PlainRows<'a> {
+    segment: &'a PlainSegment,
+    space: usize,
+}
+
+impl Rows for PlainRows<'_> {
+    #[inline]
+    fn row(&self, id: u32) -> &[f32] {
+        let (chunk, i) = self.segment.at(id);
+        let d = self.segment.dims[self.space];
+        &chunk.vectors[self.space][i * d..(i + 1) * d]
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, id: u32, max_lines: usize) {
+        if let Some(chunk) = self.segment.chunks.get(id as usize / CHUNK) {
+            let d = self.segment.dims[self.space];
+            let start = (id as usize % CHUNK) * d;
+            let row = chunk.vectors[self.space].as_ptr().wrapping_add(start);
+            crate::index::hnsw::prefetch_row(row as *const u8, d * 4, max_lines);
+        }
+    }
 }
 
 impl PlainSegment {
@@ -46,7 +79,134 @@ impl PlainSegment {
             chunks: Vec::new(),
             dims,
             len: 0,
+            live: None,
+            indexed: 0,
+            entries: Arc::from([]),
         }
+    }
+
+    /// Number of offsets (live and deleted).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the segment holds no offsets.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the segment has live graphs.
+    pub fn is_indexed(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// Offsets the live graphs can hold (0 without graphs).
+    pub fn capacity(&self) -> usize {
+        self.live
+            .as_ref()
+            .and_then(|g| g.first())
+            .map_or(0, LiveGraph::capacity)
+    }
+
+    /// Starts live graphs for up to `capacity` points, one per space, and inserts the points
+    /// already here. `seed` varies the level draws between segments.
+    pub fn start_index(&mut self, spaces: &[VectorSpace], capacity: usize, seed: u64) {
+        let graphs = spaces.iter().enumerate().map(|(i, space)| {
+            let params = HnswParams {
+                m: space.hnsw.m,
+                ef_construct: space.hnsw.ef_construct,
+                seed: seed ^ (i as u64) << 32,
+            };
+            LiveGraph::new(space.distance.metric(), params, capacity.max(self.len))
+        });
+        self.live = Some(graphs.collect());
+        self.indexed = 0;
+        self.index_new();
+    }
+
+    /// Drops the live graphs: the segment is scanned from now on.
+    pub fn stop_index(&mut self) {
+        self.live = None;
+        self.indexed = 0;
+        self.entries = Arc::from([]);
+    }
+
+    /// Inserts the points appended since the last call into the live graphs, in parallel on
+    /// the current rayon pool.
+    pub fn index_new(&mut self) {
+        let Some(graphs) = &self.live else {
+            return;
+        };
+        if self.indexed == self.len {
+            return;
+        }
+        for (space, graph) in graphs.iter().enumerate() {
+            let rows = PlainRows {
+                segment: self,
+                space,
+            };
+            graph.insert_all(&rows, self.indexed..self.len);
+        }
+        self.indexed = self.len.min(self.capacity());
+        self.entries = graphs.iter().map(LiveGraph::entry).collect();
+    }
+
+    /// HNSW search of space `space` over the live graph, when every point is in it.
+    pub fn search_live(
+        &self,
+        space: usize,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Option<Vec<(u32, f32)>> {
+        let graph = self.live.as_ref()?.get(space)?;
+        if self.indexed < self.len {
+            return None;
+        }
+        let Some(entry) = self.entries.get(space).copied().flatten() else {
+            return Some(Vec::new());
+        };
+        let rows = PlainRows {
+            segment: self,
+            space,
+        };
+        Some(graph.search(&rows, self.indexed, entry, query, k, ef, accept))
+    }
+
+    /// The segment as an indexed one, its live graphs frozen, when every point is in them.
+    pub fn seal(&self, spaces: &[VectorSpace]) -> Option<IndexedSegment> {
+        let graphs = self.live.as_ref().filter(|_| self.indexed == self.len)?;
+        let mut segment = IndexedSegment {
+            ids: self
+                .chunks
+                .iter()
+                .flat_map(|c| c.ids.iter().copied())
+                .collect(),
+            versions: self
+                .chunks
+                .iter()
+                .flat_map(|c| c.versions.iter().copied())
+                .collect(),
+            payloads: self
+                .chunks
+                .iter()
+                .flat_map(|c| c.payloads.iter().cloned())
+                .collect(),
+            vectors: (0..self.dims.len())
+                .map(|s| {
+                    self.chunks
+                        .iter()
+                        .flat_map(|c| c.vectors[s].iter().copied())
+                        .collect()
+                })
+                .collect(),
+            dims: self.dims.clone(),
+            graphs: graphs.iter().map(|g| g.freeze(self.len)).collect(),
+            quantized: Vec::new(),
+        };
+        segment.quantize(spaces);
+        Some(segment)
     }
 
     /// Appends a point and returns its offset. `vectors` has one entry per space, of the right size.
@@ -139,7 +299,7 @@ impl SegmentData {
     /// Number of offsets (live and deleted).
     pub fn len(&self) -> usize {
         match self {
-            SegmentData::Plain(p) => p.len,
+            SegmentData::Plain(p) => p.len(),
             SegmentData::Indexed(s) => s.ids.len(),
         }
     }

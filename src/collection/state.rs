@@ -5,7 +5,7 @@
 //! *applied* here and *published* as a new snapshot. Nothing in this file touches RocksDB or
 //! HTTP, so the rules are tested directly.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -75,8 +75,21 @@ pub struct WriterState {
     pub next_segment_id: u64,
     pub generation: u64,
     /// Segments that running index builds read; no other build may take them.
-    pub busy: std::collections::BTreeSet<u64>,
+    pub busy: BTreeSet<u64>,
+    /// Indexed segments sealed from the append segment whose file is not written yet: the
+    /// stored segment list leaves them out, so after a crash their points are indexed again.
+    pub unpersisted: BTreeSet<u64>,
 }
+
+/// Points an unindexed append segment may hold and still be indexed in place, on the writer,
+/// when indexing starts (at start-up or when a PATCH turns it on); a bigger one goes to a
+/// background build instead, so writes are not held up.
+const CATCH_UP: usize = 2048;
+
+/// Points an append segment's live graphs have room for. Pages are allocated as points arrive,
+/// so room costs a pointer per 1,024 points; it only has to exceed what one group commit can
+/// add to a segment at its sealing size.
+const LIVE_CAPACITY: usize = 1 << 22;
 
 struct PendingView<'a> {
     id: PointId,
@@ -112,7 +125,8 @@ impl WriterState {
             lsn: 0,
             next_segment_id: next_segment_id + 1,
             generation: 0,
-            busy: Default::default(),
+            busy: BTreeSet::new(),
+            unpersisted: BTreeSet::new(),
         }
     }
 
@@ -355,7 +369,8 @@ impl WriterState {
         self.append.len() - self.append_deleted.count()
     }
 
-    /// Points not yet in an HNSW segment: the append segment's and the frozen ones'.
+    /// Points not in any HNSW graph: the frozen plain segments' and an unindexed append
+    /// segment's.
     pub fn unindexed_points(&self) -> usize {
         let frozen: usize = self
             .sealed
@@ -363,7 +378,19 @@ impl WriterState {
             .filter(|s| matches!(*s.data, SegmentData::Plain(_)))
             .map(|s| s.data.len() - s.deleted.count())
             .sum();
-        self.append_live() + frozen
+        match &self.append {
+            SegmentData::Plain(p) if p.is_indexed() => frozen,
+            _ => frozen + self.append_live(),
+        }
+    }
+
+    /// Indexed segments besides the largest: what merges have yet to fold in.
+    pub fn merge_backlog(&self) -> usize {
+        self.sealed
+            .values()
+            .filter(|s| matches!(*s.data, SegmentData::Indexed(_)))
+            .count()
+            .saturating_sub(1)
     }
 
     /// Whether frozen plain segments wait for indexing.
@@ -373,26 +400,86 @@ impl WriterState {
             .any(|s| matches!(*s.data, SegmentData::Plain(_)))
     }
 
-    /// Moves the append segment into the sealed set (to be indexed) and starts a new one.
-    pub fn freeze_append(&mut self) {
-        let fresh = SegmentData::Plain(PlainSegment::new(self.dims.clone()));
-        let old = std::mem::replace(&mut self.append, fresh);
+    /// Inserts the append segment's new points into its live graphs (on the current rayon pool).
+    pub fn index_appended(&mut self) {
+        self.append.plain_mut().index_new();
+    }
+
+    /// Keeps the append segment in step with the indexing threshold (on the current rayon pool):
+    /// - indexing off: the append segment has no graphs and is scanned;
+    /// - indexing on: it has live graphs; once it holds the threshold's worth of live points, or
+    ///   twice that counting overwritten and deleted ones, it is sealed as an indexed segment,
+    ///   whose id is returned, and a new one starts. Points from before indexing was on are
+    ///   indexed in place when few, else frozen for a background build.
+    pub fn tend_append(&mut self) -> Option<u64> {
+        let threshold = self.config.indexing_threshold_points();
+        if threshold == usize::MAX {
+            self.append.plain_mut().stop_index();
+            return None;
+        }
+        let live = self.append_live();
+        let plain = self.append.plain_mut();
+        let mut sealed = None;
+        if plain.is_indexed() {
+            let full =
+                plain.len() >= threshold.saturating_mul(2) || plain.len() >= plain.capacity();
+            if live >= threshold || full {
+                sealed = self.seal_append();
+                if sealed.is_none() {
+                    self.freeze_append();
+                }
+            }
+        } else if plain.len() > CATCH_UP || live >= threshold {
+            self.freeze_append();
+        }
+        let seed = self.append_id;
+        let spaces = self.spaces.clone();
+        let plain = self.append.plain_mut();
+        if !plain.is_indexed() {
+            plain.start_index(&spaces, LIVE_CAPACITY, seed);
+        }
+        sealed
+    }
+
+    /// Puts the append segment's data in the sealed set under its id and starts an empty one.
+    fn retire_append(&mut self, data: SegmentData) -> u64 {
         let deleted = std::mem::take(&mut self.append_deleted);
+        let id = self.append_id;
         self.sealed.insert(
-            self.append_id,
+            id,
             Sealed {
-                data: Arc::new(old),
+                data: Arc::new(data),
                 deleted,
             },
         );
+        self.append = SegmentData::Plain(PlainSegment::new(self.dims.clone()));
         self.append_id = self.next_segment_id;
         self.next_segment_id += 1;
+        id
     }
 
-    /// Ids of the indexed (HNSW) segments: what the stored segment list records.
+    /// Moves the append segment into the sealed set (to be indexed by a build) and starts a new one.
+    pub fn freeze_append(&mut self) {
+        let fresh = PlainSegment::new(self.dims.clone());
+        let mut old = std::mem::replace(self.append.plain_mut(), fresh);
+        old.stop_index();
+        self.retire_append(SegmentData::Plain(old));
+    }
+
+    /// Seals a fully indexed append segment as an indexed segment; its points keep their
+    /// locations (same segment id, same offsets). `None` if some point is not in the graphs.
+    fn seal_append(&mut self) -> Option<u64> {
+        let segment = self.append.plain_mut().seal(&self.spaces)?;
+        let id = self.retire_append(SegmentData::Indexed(segment));
+        self.unpersisted.insert(id);
+        Some(id)
+    }
+
+    /// Ids of the indexed (HNSW) segments with a file: what the stored segment list records.
     pub fn indexed_ids(&self) -> Vec<u64> {
         self.sealed
             .iter()
+            .filter(|(id, _)| !self.unpersisted.contains(id))
             .filter(|(_, s)| matches!(*s.data, SegmentData::Indexed(_)))
             .map(|(id, _)| *id)
             .collect()
@@ -425,6 +512,7 @@ impl WriterState {
         }
         for r in replaces {
             self.sealed.remove(r);
+            self.unpersisted.remove(r);
         }
         self.sealed.insert(
             id,

@@ -200,3 +200,85 @@ fn fresh_indexing_and_vacuum_run_on_disjoint_segments() {
     assert_eq!(s.indexed_ids().len(), 1);
     assert_eq!(s.snapshot().points_count(), 1000);
 }
+
+/// A state whose indexing threshold is `kb` (2-d points are 8 bytes, so 128 points per KB).
+fn state_with_threshold(kb: usize) -> WriterState {
+    let mut s = state();
+    let mut config = (*s.config).clone();
+    config.optimizer_config.indexing_threshold = Some(kb);
+    s.config = Arc::new(config);
+    s
+}
+
+fn append_plain(s: &WriterState) -> &PlainSegment {
+    match &s.append {
+        SegmentData::Plain(p) => p,
+        SegmentData::Indexed(_) => unreachable!(),
+    }
+}
+
+#[test]
+fn appended_points_are_indexed_as_they_arrive_and_sealed_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = state_with_threshold(1);
+    assert_eq!(s.tend_append(), None);
+    assert!(append_plain(&s).is_indexed());
+    run(&mut s, upsert(&(0..100).collect::<Vec<_>>())).unwrap();
+    s.index_appended();
+    assert_eq!(s.unindexed_points(), 0);
+    let hits = append_plain(&s)
+        .search_live(0, &[42.2, 0.0], 3, 16, &|_| true)
+        .expect("every point is in the live graph");
+    assert_eq!(
+        hits.iter().map(|h| h.0).collect::<Vec<_>>(),
+        vec![42, 43, 41]
+    );
+    assert_eq!(s.tend_append(), None, "below the threshold of 128 points");
+
+    run(&mut s, upsert(&(100..130).collect::<Vec<_>>())).unwrap();
+    s.index_appended();
+    let append_id = s.append_id;
+    assert_eq!(s.tend_append(), Some(append_id));
+    // Sealed under the same id, so every location still holds; no file yet.
+    assert!(matches!(
+        *s.sealed[&append_id].data,
+        SegmentData::Indexed(_)
+    ));
+    assert_eq!(s.locations[&PointId::Num(7)].segment, append_id);
+    assert!(s.indexed_ids().is_empty());
+    assert!(append_plain(&s).is_indexed() && s.append_id != append_id);
+
+    // Writing its file is a job of its own, after which the stored list names it.
+    let job = BuildJob::plan(&mut s, BuildKind::Persist, dir.path().into()).unwrap();
+    assert_eq!(job.inputs(), vec![append_id]);
+    assert!(BuildJob::plan(&mut s, BuildKind::Persist, dir.path().into()).is_none());
+    let done = super::optimizer::run(job, "test").unwrap();
+    assert!(done.replaces.is_empty());
+    assert!(dir.path().join(format!("{append_id}.seg")).exists());
+    s.unpersisted.remove(&done.id);
+    assert_eq!(s.indexed_ids(), vec![append_id]);
+}
+
+#[test]
+fn indexing_off_scans_and_points_from_before_are_indexed_in_place_or_frozen() {
+    let mut s = state_with_threshold(0);
+    run(&mut s, upsert(&(0..3000).collect::<Vec<_>>())).unwrap();
+    assert_eq!(s.tend_append(), None);
+    assert!(!append_plain(&s).is_indexed());
+    assert_eq!(s.unindexed_points(), 3000);
+
+    // Turned on with more points than are indexed in place: frozen for a background build.
+    s.config = state_with_threshold(1000).config;
+    assert_eq!(s.tend_append(), None);
+    assert!(s.frozen_waiting() && append_plain(&s).is_indexed());
+    assert_eq!(s.unindexed_points(), 3000);
+
+    // A few points (as after a restart) are indexed right away.
+    let mut s = state_with_threshold(0);
+    run(&mut s, upsert(&(0..50).collect::<Vec<_>>())).unwrap();
+    s.tend_append();
+    s.config = state_with_threshold(1000).config;
+    s.tend_append();
+    assert!(!s.frozen_waiting() && append_plain(&s).is_indexed());
+    assert_eq!(s.unindexed_points(), 0);
+}

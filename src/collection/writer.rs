@@ -122,42 +122,58 @@ impl Writer {
         }
     }
 
-    /// Waits for the running fresh build, if any, and installs it.
-    fn wait_for_fresh_build(&mut self) {
-        let Some(i) = self.builds.iter().position(|b| b.kind == BuildKind::Fresh) else {
-            return;
+    /// Waits for the running job of `kind`, if any, and installs it; false if none runs.
+    fn wait_for_build(&mut self, kind: BuildKind) -> bool {
+        let Some(i) = self.builds.iter().position(|b| b.kind == kind) else {
+            return false;
         };
         let result = self.builds[i]
             .result
             .recv()
             .unwrap_or_else(|_| Err("index build thread vanished".into()));
         self.finish(i, result);
+        true
     }
 
-    /// Frees build `i`'s inputs and installs its result.
+    /// Frees job `i`'s inputs and installs its result.
     fn finish(&mut self, i: usize, result: Result<Built, String>) {
         let build = self.builds.swap_remove(i);
         for id in &build.inputs {
             self.state.busy.remove(id);
         }
-        self.install(result);
+        match build.kind {
+            BuildKind::Persist => self.persisted(result),
+            BuildKind::Fresh | BuildKind::Merge => self.install(result),
+        }
     }
 
-    /// Write stall (as RocksDB stalls writes when compaction falls behind): while more points
-    /// wait unindexed than the limit, searches would scan them all exactly and slow down without
-    /// bound, so writes wait for the running fresh build (never for a merge) instead. Queued
-    /// writes then wait in the bounded queue; new ones get 503 with Retry-After once it is full.
+    /// Write stall (as RocksDB stalls writes when compaction falls behind): background work
+    /// must keep up with writes, or searches and memory pay for it without bound. While it is
+    /// behind, the writer waits for the running job instead, queued writes wait in the bounded
+    /// queue, and new ones get 503 with Retry-After once it is full. Behind means either
+    /// - more than `write_stall_factor` × the indexing threshold of points wait unindexed (they
+    ///   are scanned exactly); the writer waits for the fresh build; or
+    /// - more than `write_stall_factor` sealed segments wait to be merged into the largest
+    ///   (each is one more graph to search, and holds the old copies of overwritten points);
+    ///   the writer waits for the merge.
     fn stall_while_behind(&mut self) {
         let threshold = self.state.config.indexing_threshold_points();
-        let limit = threshold.saturating_mul(self.stall_factor);
         if self.stall_factor == 0 || threshold == usize::MAX {
             return;
         }
         let started = Instant::now();
-        while self.state.unindexed_points() > limit
-            && self.builds.iter().any(|b| b.kind == BuildKind::Fresh)
-        {
-            self.wait_for_fresh_build();
+        loop {
+            let kind =
+                if self.state.unindexed_points() > threshold.saturating_mul(self.stall_factor) {
+                    BuildKind::Fresh
+                } else if self.state.merge_backlog() > self.stall_factor {
+                    BuildKind::Merge
+                } else {
+                    break;
+                };
+            if !self.wait_for_build(kind) {
+                break;
+            }
         }
         let stalled = started.elapsed();
         if stalled > Duration::from_millis(1) {
@@ -268,6 +284,7 @@ impl Writer {
             }
         }
         self.state.apply(pending.changes);
+        in_insert_pool(|| self.state.index_appended());
         self.state.lsn = lsn;
         self.stats.operations.fetch_add(op_count, Ordering::Relaxed);
         self.stats
@@ -323,14 +340,18 @@ impl Writer {
         Ok(())
     }
 
-    /// Freezes a full append segment and starts the index builds that are due: at most one
-    /// fresh build and one merge at a time, on disjoint segments. Callers publish afterwards,
-    /// so the snapshot shows the builds (status yellow).
+    /// Seals or freezes a full append segment and starts the jobs that are due: at most one
+    /// segment file write, one fresh build and one merge at a time, on disjoint segments.
+    /// Callers publish afterwards, so the snapshot shows the builds (status yellow).
     fn maybe_optimize(&mut self) {
-        if self.state.append_live() >= self.state.config.indexing_threshold_points() {
-            self.state.freeze_append();
+        if let Some(id) = in_insert_pool(|| self.state.tend_append()) {
+            // Sealing a live-indexed segment completes its index as a build would.
+            self.stats.index_builds.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("vecdb_index_builds_total", "collection" => self.name.clone())
+                .increment(1);
+            tracing::debug!(collection = %self.name, segment = id, "append segment sealed");
         }
-        for kind in [BuildKind::Fresh, BuildKind::Merge] {
+        for kind in [BuildKind::Persist, BuildKind::Fresh, BuildKind::Merge] {
             if !self.builds.iter().any(|b| b.kind == kind) {
                 self.start_build(kind);
             }
@@ -372,6 +393,37 @@ impl Writer {
         }
     }
 
+    /// Records a segment whose file was written in the stored segment list.
+    fn persisted(&mut self, result: Result<Built, String>) {
+        match result {
+            Ok(built) => {
+                self.state.unpersisted.remove(&built.id);
+                // A failure is logged; the file is then an orphan removed at the next start.
+                let _ = self.record_segment_list();
+            }
+            // The segment stays out of the stored list (its points are indexed again after a
+            // restart); the write is retried on the next optimizer pass.
+            Err(e) => {
+                tracing::error!(collection = %self.name, error = %e, "could not write a segment file")
+            }
+        }
+        self.maybe_optimize();
+        self.publish(Instant::now());
+    }
+
+    /// Stores which segment files make up the collection.
+    fn record_segment_list(&self) -> Result<(), crate::storage::StorageError> {
+        let list = SegmentList {
+            next_id: self.state.next_segment_id,
+            sealed: self.state.indexed_ids(),
+        };
+        let recorded = self.store.put_segment_list(self.collection_id, &list);
+        if let Err(e) = &recorded {
+            tracing::error!(collection = %self.name, error = %e, "could not record the segment list");
+        }
+        recorded
+    }
+
     fn install(&mut self, result: Result<Built, String>) {
         let built = match result {
             Ok(b) => b,
@@ -383,29 +435,43 @@ impl Writer {
         };
         self.state
             .install(built.id, built.data, &built.sources, &built.replaces);
-        let list = SegmentList {
-            next_id: self.state.next_segment_id,
-            sealed: self.state.indexed_ids(),
-        };
-        let recorded = self.store.put_segment_list(self.collection_id, &list);
+        let recorded = self.record_segment_list();
         self.stats.index_builds.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(collection = %self.name, segment = built.id, build_secs = built.took.as_secs_f64(), "segment installed");
         self.maybe_optimize();
         self.publish(Instant::now());
-        match recorded {
-            // Old files go only once the durable list no longer names them.
-            Ok(()) => {
-                let dir = self.store.segment_dir(self.collection_id);
-                for old in &built.replaces {
-                    let _ = std::fs::remove_file(dir.join(format!("{old}.seg")));
-                }
-            }
-            // The stored list still names the old files, which stay; the new file is an orphan
-            // removed at the next start. Memory is consistent either way.
-            Err(e) => {
-                tracing::error!(collection = %self.name, error = %e, "could not record the new segment list")
+        // Old files go only once the durable list no longer names them. If it could not be
+        // stored, it still names them, so they stay, and the new file is an orphan removed at
+        // the next start. Memory is consistent either way.
+        if recorded.is_ok() {
+            let dir = self.store.segment_dir(self.collection_id);
+            for old in &built.replaces {
+                let _ = std::fs::remove_file(dir.join(format!("{old}.seg")));
             }
         }
+    }
+}
+
+/// Threads that insert new points into append segments' live graphs, shared by all
+/// collections: every core at normal priority, since this is on the write acknowledgement path
+/// (index builds are background work with pools of their own). `None` if they cannot start.
+fn insert_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("vecdb-insert-{i}"))
+            .build()
+            .map_err(|e| tracing::error!(error = %e, "no insert threads; inserting on the writer"))
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Runs `f` on the insert pool, or right here without one.
+fn in_insert_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    match insert_pool() {
+        Some(pool) => pool.install(f),
+        None => f(),
     }
 }
 

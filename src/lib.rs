@@ -20,6 +20,7 @@ pub mod config;
 pub mod filter;
 pub mod index;
 pub mod limits;
+pub mod memory;
 pub mod point_id;
 pub mod storage;
 pub mod telemetry;

@@ -45,6 +45,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    vecdb::memory::tune_allocator();
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref()).context("loading configuration")?;
     if let Some(host) = cli.host {

@@ -5,6 +5,7 @@ use std::ops::ControlFlow;
 
 use serde_json::{Map, Value};
 
+use super::geo::payload_point;
 use super::model::*;
 use super::path::{JsonPath, PathItem};
 use super::PointView;
@@ -73,6 +74,18 @@ impl FieldCondition {
         }
         if let Some(range) = &self.range {
             return any_value(&self.key, payload, |v| range.contains(v));
+        }
+        let geo = |inside: &dyn Fn(GeoPoint) -> bool| {
+            any_value(&self.key, payload, |v| payload_point(v).is_some_and(inside))
+        };
+        if let Some(area) = &self.geo_bounding_box {
+            return geo(&|p| area.contains(p));
+        }
+        if let Some(area) = &self.geo_radius {
+            return geo(&|p| area.contains(p));
+        }
+        if let Some(area) = &self.geo_polygon {
+            return geo(&|p| area.contains(p));
         }
         false
     }

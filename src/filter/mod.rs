@@ -4,10 +4,13 @@
 //! Semantics follow qdrant-client's local mode, which mirrors the server; see `eval.rs`.
 
 mod eval;
+mod geo;
 mod model;
 mod parse;
 mod path;
 
+#[cfg(test)]
+mod crosscheck_geo;
 #[cfg(test)]
 mod crosscheck_table;
 #[cfg(test)]
@@ -19,9 +22,10 @@ use serde::{de, Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 pub use model::{
-    AnyVariants, Condition, FieldCondition, Filter, HasIdCondition, HasVectorCondition,
-    IsEmptyCondition, IsNullCondition, Match, MatchAny, MatchExcept, MatchValue, MinShould, Nested,
-    NestedCondition, PayloadField, Range, ValueSet, ValueVariants, ValuesCount,
+    AnyVariants, Condition, FieldCondition, Filter, GeoBoundingBox, GeoLineString, GeoPoint,
+    GeoPolygon, GeoRadius, HasIdCondition, HasVectorCondition, IsEmptyCondition, IsNullCondition,
+    Match, MatchAny, MatchExcept, MatchValue, MinShould, Nested, NestedCondition, PayloadField,
+    Range, ValueSet, ValueVariants, ValuesCount,
 };
 pub use path::{parse_path, JsonPath, PathItem};
 

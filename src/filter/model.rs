@@ -14,6 +14,7 @@ use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder};
 use utoipa::openapi::{Ref, RefOr, Schema};
 use utoipa::ToSchema;
 
+pub use super::geo::{GeoBoundingBox, GeoLineString, GeoPoint, GeoPolygon, GeoRadius};
 use super::path::JsonPath;
 use crate::point_id::PointId;
 
@@ -103,6 +104,15 @@ pub struct FieldCondition {
     /// The field is (or, with `false`, is not) null.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_null: Option<bool>,
+    /// Some geo point of the field lies inside the box.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo_bounding_box: Option<Box<GeoBoundingBox>>,
+    /// Some geo point of the field lies within the radius.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo_radius: Option<Box<GeoRadius>>,
+    /// Some geo point of the field lies inside the polygon.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo_polygon: Option<Box<GeoPolygon>>,
 }
 
 /// A match condition on a field's values.

@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use super::geo;
 use super::model::*;
 use super::path::{parse_path, JsonPath};
 use crate::point_id::PointId;
@@ -12,7 +13,8 @@ type Object = Map<String, Value>;
 
 const FILTER_KEYS: [&str; 4] = ["must", "should", "must_not", "min_should"];
 const FILTER_FIELDS: &str = "expected must, should, must_not or min_should";
-const FIELD_CHECKS: &str = "match, range, values_count, is_empty, is_null";
+const FIELD_CHECKS: &str =
+    "match, range, values_count, is_empty, is_null, geo_bounding_box, geo_radius, geo_polygon";
 
 /// Where a value sits in the request; rendered only when an error needs it.
 #[derive(Clone, Copy)]
@@ -49,13 +51,13 @@ impl fmt::Display for Loc<'_> {
 }
 
 /// An error at `loc`.
-fn fail<T>(loc: &Loc, message: impl fmt::Display) -> Result<T, String> {
+pub(super) fn fail<T>(loc: &Loc, message: impl fmt::Display) -> Result<T, String> {
     Err(format!("{loc}: {message}"))
 }
 
 /// A short description of a value for messages: scalars as JSON (long strings cut),
 /// containers by kind, so a huge or deep value never ends up in an error.
-fn describe(value: &Value) -> String {
+pub(super) fn describe(value: &Value) -> String {
     match value {
         Value::Array(_) => "an array".to_owned(),
         Value::Object(_) => "an object".to_owned(),
@@ -67,7 +69,11 @@ fn describe(value: &Value) -> String {
     }
 }
 
-fn expect_object<'v>(value: &'v Value, loc: &Loc, what: &str) -> Result<&'v Object, String> {
+pub(super) fn expect_object<'v>(
+    value: &'v Value,
+    loc: &Loc,
+    what: &str,
+) -> Result<&'v Object, String> {
     value
         .as_object()
         .ok_or_else(|| format!("{loc}: expected {what}, got {}", describe(value)))
@@ -85,7 +91,7 @@ fn expect_bool(value: &Value, loc: &Loc) -> Result<bool, String> {
         .ok_or_else(|| format!("{loc}: expected true or false, got {}", describe(value)))
 }
 
-fn required<'v>(map: &'v Object, key: &str, loc: &Loc) -> Result<&'v Value, String> {
+pub(super) fn required<'v>(map: &'v Object, key: &str, loc: &Loc) -> Result<&'v Value, String> {
     map.get(key)
         .ok_or_else(|| format!("{loc}: missing field {key}"))
 }
@@ -273,6 +279,9 @@ fn parse_field_condition(map: &Object, loc: &Loc) -> Result<FieldCondition, Stri
         values_count: None,
         is_empty: None,
         is_null: None,
+        geo_bounding_box: None,
+        geo_radius: None,
+        geo_polygon: None,
     };
     let mut checks = Vec::new();
     for (name, value) in map
@@ -286,8 +295,12 @@ fn parse_field_condition(map: &Object, loc: &Loc) -> Result<FieldCondition, Stri
             "values_count" => condition.values_count = Some(parse_values_count(value, &here)?),
             "is_empty" => condition.is_empty = Some(expect_bool(value, &here)?),
             "is_null" => condition.is_null = Some(expect_bool(value, &here)?),
-            "geo_bounding_box" | "geo_radius" | "geo_polygon" => {
-                return fail(&here, "geo conditions are not supported yet")
+            "geo_bounding_box" => {
+                condition.geo_bounding_box = Some(Box::new(geo::parse_bounding_box(value, &here)?))
+            }
+            "geo_radius" => condition.geo_radius = Some(Box::new(geo::parse_radius(value, &here)?)),
+            "geo_polygon" => {
+                condition.geo_polygon = Some(Box::new(geo::parse_polygon(value, &here)?))
             }
             _ => {
                 let expected = format!("expected key plus one of {FIELD_CHECKS}");

@@ -8,6 +8,8 @@ import json
 
 from qdrant_client import QdrantClient, models
 
+from table import print_cases
+
 BERLIN = {"lon": 13.4050, "lat": 52.5200}
 POTSDAM = {"lon": 13.0645, "lat": 52.3906}
 MOSCOW = {"lon": 37.6173, "lat": 55.7558}
@@ -92,10 +94,7 @@ def main() -> None:
     print(']"#;')
     print()
     print("/// (filter JSON, ids local mode matched, ascending).")
-    print("pub(super) const CASES: &[(&str, &str)] = &[")
-    for flt, ids in expected():
-        print(f'    (\n        r#"{flt}"#,\n        r#"{ids}"#,\n    ),')
-    print("];")
+    print_cases(expected())
 
 
 if __name__ == "__main__":

@@ -46,13 +46,18 @@ def recompute() -> list[tuple[str, str]]:
     return out
 
 
+def print_cases(cases: list[tuple[str, str]]) -> None:
+    """Prints the `CASES` constant of a table file."""
+    print("pub(super) const CASES: &[(&str, &str)] = &[")
+    for flt, ids in cases:
+        print(f'    (\n        r#"{flt}"#,\n        r#"{ids}"#,\n    ),')
+    print("];")
+
+
 def main() -> None:
     text, _ = committed(TABLE)
     print(text[: text.index("pub(super) const CASES")], end="")
-    print("pub(super) const CASES: &[(&str, &str)] = &[")
-    for flt, ids in recompute():
-        print(f'    (\n        r#"{flt}"#,\n        r#"{ids}"#,\n    ),')
-    print("];")
+    print_cases(recompute())
 
 
 if __name__ == "__main__":

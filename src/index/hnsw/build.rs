@@ -102,7 +102,7 @@ fn draw_level(seed: u64, node: usize, m: usize) -> usize {
 }
 
 /// Number of whole rows, capped so every offset fits in a u32.
-pub(super) fn row_count(vectors: &[f32], dim: usize) -> usize {
+fn row_count(vectors: &[f32], dim: usize) -> usize {
     if dim == 0 {
         return 0;
     }
@@ -159,11 +159,6 @@ impl LiveGraph {
     /// How many nodes the graph can hold.
     pub fn capacity(&self) -> usize {
         self.pages.len() * PAGE
-    }
-
-    /// Upper-layer link capacity.
-    pub fn m(&self) -> usize {
-        self.m
     }
 
     /// The current entry point and its level, for searches of what is inserted now.

@@ -223,6 +223,28 @@ fn as_integer(value: &Value) -> Option<i64> {
     }
 }
 
+impl RangeInterface {
+    fn contains(&self, value: &Value) -> bool {
+        match self {
+            RangeInterface::Number(r) => r.contains(value),
+            RangeInterface::Datetime(r) => r.contains(value),
+        }
+    }
+}
+
+impl DatetimeRange {
+    /// Whether a payload value is a string that reads as a datetime within the bounds.
+    fn contains(&self, value: &Value) -> bool {
+        let Some(x) = value.as_str().and_then(Datetime::parse) else {
+            return false;
+        };
+        self.lt.is_none_or(|b| x < b)
+            && self.lte.is_none_or(|b| x <= b)
+            && self.gt.is_none_or(|b| x > b)
+            && self.gte.is_none_or(|b| x >= b)
+    }
+}
+
 impl Range {
     /// Whether a payload value is a number (integer or float, not bool) within the bounds.
     fn contains(&self, value: &Value) -> bool {

@@ -265,47 +265,15 @@ fn parse_ring(value: &Value, loc: &Loc) -> Result<GeoLineString, String> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{json, Map, Value};
+    use serde_json::json;
 
     use super::super::crosscheck_geo::{CASES, POINTS};
-    use crate::filter::{Filter, PointView};
-    use crate::point_id::PointId;
-
-    struct P(PointId, Map<String, Value>);
-
-    impl PointView for P {
-        fn id(&self) -> PointId {
-            self.0
-        }
-        fn payload(&self) -> Option<&Map<String, Value>> {
-            Some(&self.1)
-        }
-        fn has_vector(&self, _: &str) -> bool {
-            true
-        }
-    }
+    use super::super::tests_eval::check_table;
+    use crate::filter::Filter;
 
     #[test]
     fn geo_conditions_match_local_mode() {
-        let points: Vec<Value> = serde_json::from_str(POINTS).unwrap();
-        let points: Vec<P> = points
-            .iter()
-            .map(|p| {
-                let id = PointId::Num(p["id"].as_u64().unwrap());
-                P(id, p["payload"].as_object().unwrap().clone())
-            })
-            .collect();
-        for (filter, expected) in CASES {
-            let parsed = Filter::from_json(&serde_json::from_str(filter).unwrap())
-                .unwrap_or_else(|e| panic!("{filter}: {e}"));
-            let got: Vec<Value> = points
-                .iter()
-                .filter(|p| parsed.matches(*p))
-                .map(|p| json!(p.0))
-                .collect();
-            let expected: Vec<Value> = serde_json::from_str(expected).unwrap();
-            assert_eq!(got, expected, "{filter}");
-        }
+        check_table(POINTS, CASES);
     }
 
     #[test]

@@ -3,12 +3,15 @@
 //!
 //! Semantics follow qdrant-client's local mode, which mirrors the server; see `eval.rs`.
 
+mod datetime;
 mod eval;
 mod geo;
 mod model;
 mod parse;
 mod path;
 
+#[cfg(test)]
+mod crosscheck_datetime;
 #[cfg(test)]
 mod crosscheck_geo;
 #[cfg(test)]
@@ -22,10 +25,10 @@ use serde::{de, Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 pub use model::{
-    AnyVariants, Condition, FieldCondition, Filter, GeoBoundingBox, GeoLineString, GeoPoint,
-    GeoPolygon, GeoRadius, HasIdCondition, HasVectorCondition, IsEmptyCondition, IsNullCondition,
-    Match, MatchAny, MatchExcept, MatchValue, MinShould, Nested, NestedCondition, PayloadField,
-    Range, ValueSet, ValueVariants, ValuesCount,
+    AnyVariants, Condition, Datetime, DatetimeRange, FieldCondition, Filter, GeoBoundingBox,
+    GeoLineString, GeoPoint, GeoPolygon, GeoRadius, HasIdCondition, HasVectorCondition,
+    IsEmptyCondition, IsNullCondition, Match, MatchAny, MatchExcept, MatchValue, MinShould, Nested,
+    NestedCondition, PayloadField, Range, RangeInterface, ValueSet, ValueVariants, ValuesCount,
 };
 pub use path::{parse_path, JsonPath, PathItem};
 

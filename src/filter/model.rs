@@ -14,6 +14,7 @@ use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder};
 use utoipa::openapi::{Ref, RefOr, Schema};
 use utoipa::ToSchema;
 
+pub use super::datetime::Datetime;
 pub use super::geo::{GeoBoundingBox, GeoLineString, GeoPoint, GeoPolygon, GeoRadius};
 use super::path::JsonPath;
 use crate::point_id::PointId;
@@ -92,9 +93,9 @@ pub struct FieldCondition {
     /// Some value of the field equals the given one (or is in / not in a list).
     #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
     pub r#match: Option<Match>,
-    /// Some numeric value of the field lies in the range.
+    /// Some numeric (or, with datetime bounds, datetime) value of the field lies in the range.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub range: Option<Range>,
+    pub range: Option<RangeInterface>,
     /// The field's number of values lies in the range.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub values_count: Option<ValuesCount>,
@@ -192,6 +193,38 @@ pub struct Range {
     /// point.key <= range.lte
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lte: Option<f64>,
+}
+
+/// Numeric bounds, or datetime bounds (all given as RFC 3339 strings).
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum RangeInterface {
+    /// Numeric bounds.
+    Number(Range),
+    /// Datetime bounds.
+    Datetime(DatetimeRange),
+}
+
+/// Datetime bounds; a missing bound does not constrain.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatetimeRange {
+    /// point.key < range.lt
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub lt: Option<Datetime>,
+    /// point.key > range.gt
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub gt: Option<Datetime>,
+    /// point.key >= range.gte
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub gte: Option<Datetime>,
+    /// point.key <= range.lte
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub lte: Option<Datetime>,
 }
 
 /// Bounds on the number of values of a field.

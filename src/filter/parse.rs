@@ -450,32 +450,49 @@ fn parse_bounds<T>(
     Ok(bounds)
 }
 
-fn parse_range(value: &Value, loc: &Loc) -> Result<Range, String> {
+/// Numeric bounds, or datetime bounds when any bound is a string: all bounds are then
+/// datetimes, as the server reads them.
+fn parse_range(value: &Value, loc: &Loc) -> Result<RangeInterface, String> {
+    let datetime = value
+        .as_object()
+        .is_some_and(|m| m.values().any(Value::is_string));
+    if datetime {
+        let [lt, gt, gte, lte] = parse_bounds(value, loc, |bound, here| match bound {
+            Value::String(s) => Datetime::parse(s).map_or_else(
+                || {
+                    fail(
+                        here,
+                        format!(
+                            "{s:?} is not an RFC 3339 datetime (e.g. \"2024-05-01T12:00:00Z\")"
+                        ),
+                    )
+                },
+                Ok,
+            ),
+            other => fail(
+                here,
+                format!(
+                    "expected a datetime string like the other bounds, got {}",
+                    describe(other)
+                ),
+            ),
+        })?;
+        return Ok(RangeInterface::Datetime(DatetimeRange { lt, gt, gte, lte }));
+    }
     let [lt, gt, gte, lte] = parse_bounds(value, loc, |bound, here| match bound {
         // serde_json never yields NaN or infinities, and huge integers become finite f64s.
         Value::Number(n) => n
             .as_f64()
             .map_or_else(|| fail(here, "number out of range"), Ok),
-        Value::String(s) if looks_like_datetime(s) => {
-            fail(here, "datetime ranges are not supported yet")
-        }
-        other => fail(here, format!("expected a number, got {}", describe(other))),
+        other => fail(
+            here,
+            format!(
+                "expected a number or a datetime string, got {}",
+                describe(other)
+            ),
+        ),
     })?;
-    Ok(Range { lt, gt, gte, lte })
-}
-
-/// Whether `s` starts like an RFC 3339 date (`YYYY-MM-DD`), to tell datetime ranges from typos.
-fn looks_like_datetime(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits = |range: std::ops::Range<usize>| {
-        b.get(range)
-            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
-    };
-    digits(0..4)
-        && b.get(4) == Some(&b'-')
-        && digits(5..7)
-        && b.get(7) == Some(&b'-')
-        && digits(8..10)
+    Ok(RangeInterface::Number(Range { lt, gt, gte, lte }))
 }
 
 fn parse_values_count(value: &Value, loc: &Loc) -> Result<ValuesCount, String> {

@@ -383,10 +383,16 @@ fn paths_fan_out_only_at_brackets_and_the_end() {
     ));
 }
 
-/// Expected ids computed with qdrant-client local mode, crosscheck.py.
+/// Expected ids computed with qdrant-client local mode by tests/crosscheck/table.py.
 #[test]
 fn agrees_with_qdrant_client_local_mode() {
-    let points: Vec<Value> = serde_json::from_str(POINTS).unwrap();
+    check_table(POINTS, CASES);
+}
+
+/// Checks a generated crosscheck table: `points` as `[{id, payload, extra?}]` (`extra`: the
+/// point has vector "extra"), `cases` as (filter JSON, ids local mode matched).
+pub(super) fn check_table(points: &str, cases: &[(&str, &str)]) {
+    let points: Vec<Value> = serde_json::from_str(points).unwrap();
     let points: Vec<TestPoint> = points
         .iter()
         .map(|p| TestPoint {
@@ -400,8 +406,9 @@ fn agrees_with_qdrant_client_local_mode() {
         })
         .collect();
     let mut agreed = 0;
-    for (filter_json, expected_json) in CASES {
-        let filter = Filter::from_json(&serde_json::from_str(filter_json).unwrap()).unwrap();
+    for (filter_json, expected_json) in cases {
+        let filter = Filter::from_json(&serde_json::from_str(filter_json).unwrap())
+            .unwrap_or_else(|e| panic!("{filter_json}: {e}"));
         let expected: Vec<Value> = serde_json::from_str(expected_json).unwrap();
         let mut expected: Vec<PointId> = expected
             .iter()
@@ -422,6 +429,6 @@ fn agrees_with_qdrant_client_local_mode() {
             );
         }
     }
-    eprintln!("{agreed} of {} local-mode cases agree", CASES.len());
-    assert_eq!(agreed, CASES.len());
+    eprintln!("{agreed} of {} local-mode cases agree", cases.len());
+    assert_eq!(agreed, cases.len());
 }

@@ -6,6 +6,7 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "crosscheck"))
+import datetimes  # noqa: E402
 import geo  # noqa: E402
 import table  # noqa: E402
 
@@ -26,3 +27,9 @@ def test_geo_table_matches_local_mode():
     _, committed = table.committed(ROOT / "src" / "filter" / "crosscheck_geo.rs")
     assert len(committed) == len(geo.CONDITIONS)
     assert _normalised(geo.expected()) == _normalised(committed)
+
+
+def test_datetime_table_matches_local_mode():
+    _, committed = table.committed(ROOT / "src" / "filter" / "crosscheck_datetime.rs")
+    assert len(committed) == len(datetimes.CONDITIONS)
+    assert _normalised(datetimes.expected()) == _normalised(committed)

@@ -38,7 +38,7 @@ impl Datetime {
                 .or_else(|| parse_with(&body, &WITHOUT_SECONDS))
                 .or_else(|| {
                     let date = NaiveDate::parse_from_str(&body, "%Y-%m-%d").ok()?;
-                    Some(date.and_hms_opt(0, 0, 0)?)
+                    date.and_hms_opt(0, 0, 0)
                 })?,
         };
         let micros = naive.and_utc().timestamp_micros();

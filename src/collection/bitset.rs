@@ -1,6 +1,8 @@
-//! A growable bitset for tombstones: bit `i` set means offset `i` of a segment is deleted.
+//! A growable bitset over a segment's offsets: tombstones (bit `i` set means offset `i` is
+//! deleted), and the candidate sets payload indexes resolve filters into.
 
-/// Deleted-offset flags of one segment. Cloned (copy-on-write) when a published one changes.
+/// Offset flags of one segment. Tombstones are cloned (copy-on-write) when a published set
+/// changes.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Bitset {
     words: Vec<u64>,
@@ -33,6 +35,61 @@ impl Bitset {
     pub fn count(&self) -> usize {
         self.ones
     }
+
+    /// Bits `0..len` all set.
+    pub fn full(len: usize) -> Bitset {
+        let mut words = vec![u64::MAX; len / 64];
+        if len % 64 != 0 {
+            words.push((1u64 << (len % 64)) - 1);
+        }
+        Bitset { words, ones: len }
+    }
+
+    /// Keeps the bits also set in `other`.
+    pub fn and(&mut self, other: &Bitset) {
+        self.words.truncate(other.words.len());
+        for (w, o) in self.words.iter_mut().zip(&other.words) {
+            *w &= o;
+        }
+        self.recount();
+    }
+
+    /// Adds the bits set in `other`.
+    pub fn or(&mut self, other: &Bitset) {
+        if self.words.len() < other.words.len() {
+            self.words.resize(other.words.len(), 0);
+        }
+        for (w, o) in self.words.iter_mut().zip(&other.words) {
+            *w |= o;
+        }
+        self.recount();
+    }
+
+    /// Clears the bits set in `other`.
+    pub fn and_not(&mut self, other: &Bitset) {
+        for (w, o) in self.words.iter_mut().zip(&other.words) {
+            *w &= !o;
+        }
+        self.recount();
+    }
+
+    /// The set bits, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.words.iter().enumerate().flat_map(|(i, &w)| {
+            let mut rest = w;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let bit = rest.trailing_zeros();
+                    rest &= rest - 1;
+                    (i * 64) as u32 + bit
+                })
+            })
+        })
+    }
+
+    fn recount(&mut self) {
+        self.ones = self.words.iter().map(|w| w.count_ones() as usize).sum();
+    }
 }
 
 #[cfg(test)]
@@ -48,5 +105,22 @@ mod tests {
         b.set(130);
         assert!(b.get(3) && b.get(130) && !b.get(4));
         assert_eq!(b.count(), 2);
+    }
+
+    #[test]
+    fn set_algebra() {
+        let mut evens = Bitset::default();
+        (0..200).step_by(2).for_each(|i| evens.set(i));
+        let mut low = Bitset::full(70);
+        assert_eq!(low.count(), 70);
+        assert!(low.get(69) && !low.get(70));
+        low.and(&evens);
+        assert_eq!(low.iter().collect::<Vec<_>>(), (0..70).step_by(2).collect::<Vec<_>>());
+        let mut all = low.clone();
+        all.or(&evens);
+        assert_eq!(all.count(), 100);
+        all.and_not(&low);
+        assert_eq!(all.iter().next(), Some(70));
+        assert_eq!(all.count(), 65);
     }
 }

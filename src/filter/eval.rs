@@ -216,7 +216,7 @@ impl AnyVariants {
 
 /// A payload integer: written without fraction or exponent and within i64, as Qdrant's
 /// integer values are; `1.0` is a float and never equals `1`.
-fn as_integer(value: &Value) -> Option<i64> {
+pub(super) fn as_integer(value: &Value) -> Option<i64> {
     match value {
         Value::Number(n) if !n.is_f64() => n.as_i64(),
         _ => None,

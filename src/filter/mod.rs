@@ -6,6 +6,7 @@
 mod datetime;
 mod eval;
 mod geo;
+pub mod index;
 mod model;
 mod parse;
 mod path;

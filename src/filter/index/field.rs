@@ -1,0 +1,286 @@
+//! One field's index over one sealed segment: the values the field's path reaches, extracted
+//! once and arranged to answer conditions without reading payloads.
+//!
+//! Each index holds exactly the values evaluation compares (`eval.rs`): strings for string
+//! matches, `as_integer` values for integer matches, every JSON number for ranges, and so on.
+//! A condition an index answers therefore selects the same points as evaluating it would, and
+//! a query's plan never changes its result.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use serde_json::{Map, Value};
+
+use super::super::eval::as_integer;
+use super::super::geo::payload_point;
+use super::super::model::*;
+use super::schema::FieldType;
+use crate::filter::JsonPath;
+use crate::collection::bitset::Bitset;
+
+/// A field's index: its values in the arrangement its kind needs.
+pub struct FieldIndex {
+    values: Values,
+    /// Offsets where the path reaches at least one value of the indexed kind.
+    with_value: Bitset,
+}
+
+enum Values {
+    /// Keyword and uuid indexes.
+    Strings(Postings<Box<str>>),
+    /// Integer indexes: exact integers for matches, every number for ranges.
+    Integers {
+        exact: Postings<i64>,
+        numbers: Sorted<f64>,
+    },
+    /// Float indexes.
+    Numbers(Sorted<f64>),
+    Bools(Postings<bool>),
+    Datetimes(Sorted<Datetime>),
+    Geo(GeoPoints),
+}
+
+/// Offsets by value, ascending per value.
+struct Postings<K> {
+    map: HashMap<K, Vec<u32>>,
+    /// Offsets with a reached value that is neither null nor of the indexed kind: `except`
+    /// matches those whatever the list.
+    other: Vec<u32>,
+}
+
+/// (value, offset) pairs sorted by value, for ranges.
+struct Sorted<T> {
+    pairs: Vec<(T, u32)>,
+}
+
+/// (lat, lon, offset) sorted by latitude: an area's latitude band is a slice.
+struct GeoPoints {
+    by_lat: Vec<(f64, f64, u32)>,
+}
+
+impl FieldIndex {
+    /// Indexes `key` of `len` payloads (`payload(offset)`) as `kind`; `None` for text, which
+    /// has no index yet.
+    pub fn build<'a>(
+        kind: FieldType,
+        key: &JsonPath,
+        len: usize,
+        payload: impl Fn(u32) -> &'a Map<String, Value>,
+    ) -> Option<FieldIndex> {
+        let mut with_value = Bitset::default();
+        let mut each = |f: &mut dyn FnMut(u32, &Value) -> bool| {
+            for offset in 0..len as u32 {
+                for v in key.values(payload(offset)) {
+                    if f(offset, v) {
+                        with_value.set(offset as usize);
+                    }
+                }
+            }
+        };
+        let values = match kind {
+            FieldType::Keyword | FieldType::Uuid => {
+                Values::Strings(Postings::collect(&mut each, |v| v.as_str().map(Box::from)))
+            }
+            FieldType::Integer => {
+                let exact = Postings::collect(&mut each, as_integer);
+                let mut numbers = Vec::new();
+                each(&mut |o, v| v.as_f64().inspect(|x| numbers.push((*x, o))).is_some());
+                Values::Integers {
+                    exact,
+                    numbers: Sorted::new(numbers),
+                }
+            }
+            FieldType::Float => {
+                let mut pairs = Vec::new();
+                each(&mut |o, v| v.as_f64().inspect(|x| pairs.push((*x, o))).is_some());
+                Values::Numbers(Sorted::new(pairs))
+            }
+            FieldType::Bool => Values::Bools(Postings::collect(&mut each, Value::as_bool)),
+            FieldType::Datetime => {
+                let mut pairs = Vec::new();
+                each(&mut |o, v| {
+                    let at = v.as_str().and_then(Datetime::parse);
+                    at.inspect(|t| pairs.push((*t, o))).is_some()
+                });
+                Values::Datetimes(Sorted::new(pairs))
+            }
+            FieldType::Geo => {
+                let mut by_lat = Vec::new();
+                each(&mut |o, v| {
+                    let p = payload_point(v);
+                    p.inspect(|p| by_lat.push((p.lat, p.lon, o))).is_some()
+                });
+                by_lat.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
+                Values::Geo(GeoPoints { by_lat })
+            }
+            FieldType::Text => return None,
+        };
+        Some(FieldIndex { values, with_value })
+    }
+
+    /// Offsets with at least one value of the indexed kind.
+    pub fn with_value(&self) -> &Bitset {
+        &self.with_value
+    }
+
+    /// The offsets matching `condition`, if this index can tell without reading payloads.
+    pub fn answer(&self, condition: &FieldCondition) -> Option<Bitset> {
+        if let Some(m) = &condition.r#match {
+            return self.answer_match(m);
+        }
+        if let Some(range) = &condition.range {
+            return match (range, &self.values) {
+                (RangeInterface::Number(r), Values::Numbers(s))
+                | (RangeInterface::Number(r), Values::Integers { numbers: s, .. }) => {
+                    Some(s.within(r.gt, r.gte, r.lt, r.lte))
+                }
+                (RangeInterface::Datetime(r), Values::Datetimes(s)) => {
+                    Some(s.within(r.gt, r.gte, r.lt, r.lte))
+                }
+                _ => None,
+            };
+        }
+        let Values::Geo(points) = &self.values else {
+            return None;
+        };
+        if let Some(area) = &condition.geo_bounding_box {
+            let band = (area.bottom_right.lat, area.top_left.lat);
+            return Some(points.within(band, |p| area.contains(p)));
+        }
+        if let Some(area) = &condition.geo_radius {
+            // A degree of latitude is at least 110.5 km; the margin only widens the band.
+            let reach = area.radius.max(0.0) / 110_000.0 + 1e-9;
+            let band = (area.center.lat - reach, area.center.lat + reach);
+            return Some(points.within(band, |p| area.contains(p)));
+        }
+        if let Some(area) = &condition.geo_polygon {
+            let lats = area.exterior.points.iter().map(|p| p.lat);
+            let band = lats.fold((f64::MAX, f64::MIN), |(lo, hi), l| (lo.min(l), hi.max(l)));
+            return Some(points.within(band, |p| area.contains(p)));
+        }
+        None
+    }
+
+    fn answer_match(&self, m: &Match) -> Option<Bitset> {
+        match (&self.values, m) {
+            (Values::Strings(p), Match::Value(MatchValue { value })) => match value {
+                ValueVariants::String(s) => Some(p.union([s.as_str()])),
+                _ => None,
+            },
+            (Values::Strings(p), Match::Any(MatchAny { any })) => match any {
+                AnyVariants::Strings(set) => Some(p.union(set.as_slice().iter().map(String::as_str))),
+                AnyVariants::Integers(_) => None,
+            },
+            (Values::Strings(p), Match::Except(MatchExcept { except })) => match except {
+                AnyVariants::Strings(set) => Some(p.except(|k| set.contains(&**k))),
+                AnyVariants::Integers(_) => None,
+            },
+            (Values::Integers { exact, .. }, Match::Value(MatchValue { value })) => match value {
+                ValueVariants::Integer(i) => Some(exact.union([i])),
+                _ => None,
+            },
+            (Values::Integers { exact, .. }, Match::Any(MatchAny { any })) => match any {
+                AnyVariants::Integers(set) => Some(exact.union(set.as_slice())),
+                AnyVariants::Strings(_) => None,
+            },
+            (Values::Integers { exact, .. }, Match::Except(MatchExcept { except })) => {
+                match except {
+                    AnyVariants::Integers(set) => Some(exact.except(|k| set.contains(k))),
+                    AnyVariants::Strings(_) => None,
+                }
+            }
+            (Values::Bools(p), Match::Value(MatchValue { value })) => match value {
+                ValueVariants::Bool(b) => Some(p.union([b])),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+impl<K: Eq + Hash> Postings<K> {
+    /// Groups the offsets by `key` of each reached value; values without a key that are not
+    /// null go to `other`. Returns whether a value had a key (for `with_value`).
+    fn collect(
+        each: &mut dyn FnMut(&mut dyn FnMut(u32, &Value) -> bool),
+        mut key: impl FnMut(&Value) -> Option<K>,
+    ) -> Postings<K> {
+        let mut map: HashMap<K, Vec<u32>> = HashMap::new();
+        let mut other = Vec::new();
+        each(&mut |offset, v| match key(v) {
+            Some(k) => {
+                let list = map.entry(k).or_default();
+                // A value repeated within one point is listed once.
+                if list.last() != Some(&offset) {
+                    list.push(offset);
+                }
+                true
+            }
+            None => {
+                if !v.is_null() && other.last() != Some(&offset) {
+                    other.push(offset);
+                }
+                false
+            }
+        });
+        Postings { map, other }
+    }
+
+    /// Offsets holding any of `keys`.
+    fn union<'k, Q>(&self, keys: impl IntoIterator<Item = &'k Q>) -> Bitset
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized + 'k,
+    {
+        let mut out = Bitset::default();
+        for list in keys.into_iter().filter_map(|k| self.map.get(k)) {
+            list.iter().for_each(|&o| out.set(o as usize));
+        }
+        out
+    }
+
+    /// Offsets holding a value `excluded` rejects, or a value of another kind.
+    fn except(&self, excluded: impl Fn(&K) -> bool) -> Bitset {
+        let mut out = Bitset::default();
+        for (_, list) in self.map.iter().filter(|(k, _)| !excluded(k)) {
+            list.iter().for_each(|&o| out.set(o as usize));
+        }
+        self.other.iter().for_each(|&o| out.set(o as usize));
+        out
+    }
+}
+
+impl<T: PartialOrd + Copy> Sorted<T> {
+    fn new(mut pairs: Vec<(T, u32)>) -> Sorted<T> {
+        pairs.sort_unstable_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+        Sorted { pairs }
+    }
+
+    /// Offsets with a value above `gt` / at least `gte` and below `lt` / at most `lte`: one
+    /// run of the sorted pairs, found by binary search at both ends.
+    fn within(&self, gt: Option<T>, gte: Option<T>, lt: Option<T>, lte: Option<T>) -> Bitset {
+        let above_low = |x: T| gt.is_none_or(|b| x > b) && gte.is_none_or(|b| x >= b);
+        let below_high = |x: T| lt.is_none_or(|b| x < b) && lte.is_none_or(|b| x <= b);
+        let start = self.pairs.partition_point(|p| !above_low(p.0));
+        let end = self.pairs.partition_point(|p| below_high(p.0)).max(start);
+        let mut out = Bitset::default();
+        for &(_, o) in &self.pairs[start..end] {
+            out.set(o as usize);
+        }
+        out
+    }
+}
+
+impl GeoPoints {
+    /// Offsets with a point in the latitude band `(lo, hi)` for which `inside` holds.
+    fn within(&self, (lo, hi): (f64, f64), inside: impl Fn(GeoPoint) -> bool) -> Bitset {
+        let start = self.by_lat.partition_point(|p| p.0 < lo);
+        let mut out = Bitset::default();
+        for &(lat, lon, o) in self.by_lat[start..].iter().take_while(|p| p.0 <= hi) {
+            if inside(GeoPoint { lon, lat }) {
+                out.set(o as usize);
+            }
+        }
+        out
+    }
+}

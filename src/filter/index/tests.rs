@@ -1,0 +1,151 @@
+//! Index answers against evaluation: on every crosscheck table, each filter resolved through
+//! indexes on its fields selects a superset of what evaluation matches, and exactly that set
+//! when the resolution says it is exact.
+
+use serde_json::{json, Map, Value};
+
+use super::super::{crosscheck_datetime, crosscheck_geo, crosscheck_table};
+use super::*;
+use crate::filter::{Filter, PointView};
+use crate::point_id::PointId;
+
+struct P<'a>(PointId, &'a Map<String, Value>);
+
+impl PointView for P<'_> {
+    fn id(&self) -> PointId {
+        self.0
+    }
+    fn payload(&self) -> Option<&Map<String, Value>> {
+        Some(self.1)
+    }
+    fn has_vector(&self, _: &str) -> bool {
+        true
+    }
+}
+
+fn schema(fields: &[(&str, FieldType)]) -> PayloadSchema {
+    fields
+        .iter()
+        .map(|(name, t)| {
+            let spec = IndexSpec {
+                data_type: *t,
+                params: None,
+            };
+            (name.to_string(), spec)
+        })
+        .collect()
+}
+
+/// Checks every case of a table; returns how many resolved exactly.
+fn check(points: &str, cases: &[(&str, &str)], schema: &PayloadSchema) -> usize {
+    let points: Vec<Value> = serde_json::from_str(points).unwrap();
+    let empty = Map::new();
+    let payloads: Vec<&Map<String, Value>> = points
+        .iter()
+        .map(|p| p["payload"].as_object().unwrap_or(&empty))
+        .collect();
+    let ids: Vec<PointId> = points
+        .iter()
+        .map(|p| PointId::from_json(&p["id"]).unwrap())
+        .collect();
+    let indexes = SegmentIndexes::build(schema, payloads.len(), |o| payloads[o as usize]);
+    let has_id = |c: &crate::filter::HasIdCondition| {
+        let mut out = Bitset::default();
+        for (o, id) in ids.iter().enumerate() {
+            if c.has_id.contains(id) {
+                out.set(o);
+            }
+        }
+        out
+    };
+    let resolver = Resolver {
+        indexes: &indexes,
+        len: payloads.len(),
+        ids: &has_id,
+    };
+    let mut exact = 0;
+    for (filter_json, _) in cases {
+        let filter = Filter::from_json(&serde_json::from_str(filter_json).unwrap()).unwrap();
+        let matching: Vec<u32> = (0..payloads.len() as u32)
+            .filter(|&o| filter.matches(&P(ids[o as usize], payloads[o as usize])))
+            .collect();
+        let got = resolver.filter(&filter);
+        let candidates: Vec<u32> = match &got.set {
+            Some(set) => set.iter().filter(|&o| (o as usize) < payloads.len()).collect(),
+            None => (0..payloads.len() as u32).collect(),
+        };
+        if got.exact {
+            exact += 1;
+            assert_eq!(candidates, matching, "exact resolution differs: {filter_json}");
+        } else {
+            let missed: Vec<&u32> = matching.iter().filter(|o| !candidates.contains(o)).collect();
+            assert!(missed.is_empty(), "{filter_json}: candidates miss {missed:?}");
+        }
+    }
+    exact
+}
+
+#[test]
+fn main_table_resolves_like_evaluation() {
+    let both = [
+        ("city", FieldType::Keyword),
+        ("count", FieldType::Integer),
+        ("price", FieldType::Float),
+        ("flag", FieldType::Bool),
+        ("tags", FieldType::Keyword),
+    ];
+    let exact = check(crosscheck_table::POINTS, crosscheck_table::CASES, &schema(&both));
+    // Most of the table is conditions on these fields: resolution must be exact for many.
+    assert!(exact >= 30, "only {exact} cases resolved exactly");
+    // The same fields as other kinds: an index that cannot answer must not pretend to.
+    let swapped = [
+        ("city", FieldType::Integer),
+        ("count", FieldType::Keyword),
+        ("price", FieldType::Integer),
+        ("flag", FieldType::Float),
+    ];
+    check(crosscheck_table::POINTS, crosscheck_table::CASES, &schema(&swapped));
+}
+
+#[test]
+fn geo_and_datetime_tables_resolve_like_evaluation() {
+    let geo = schema(&[("loc", FieldType::Geo), ("trip.stops[].at", FieldType::Geo)]);
+    let exact = check(crosscheck_geo::POINTS, crosscheck_geo::CASES, &geo);
+    assert_eq!(exact, crosscheck_geo::CASES.len());
+    let at = schema(&[("at", FieldType::Datetime), ("trip.legs[].at", FieldType::Datetime)]);
+    let exact = check(crosscheck_datetime::POINTS, crosscheck_datetime::CASES, &at);
+    assert_eq!(exact, crosscheck_datetime::CASES.len());
+}
+
+#[test]
+fn clauses_combine_sets() {
+    let payloads: Vec<Map<String, Value>> = (0..100)
+        .map(|i| {
+            json!({"n": i, "even": i % 2 == 0, "c": format!("c{}", i % 10)})
+                .as_object()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    let s = schema(&[
+        ("n", FieldType::Integer),
+        ("even", FieldType::Bool),
+        ("c", FieldType::Keyword),
+    ]);
+    let indexes = SegmentIndexes::build(&s, 100, |o| &payloads[o as usize]);
+    let resolver = Resolver {
+        indexes: &indexes,
+        len: 100,
+        ids: &|_| Bitset::default(),
+    };
+    let filter = Filter::from_json(&json!({
+        "must": [{"key": "n", "range": {"gte": 10, "lt": 60}}],
+        "should": [{"key": "c", "match": {"value": "c3"}}, {"key": "c", "match": {"value": "c4"}}],
+        "must_not": [{"key": "even", "match": {"value": true}}]
+    }))
+    .unwrap();
+    let got = resolver.filter(&filter);
+    assert!(got.exact);
+    let set: Vec<u32> = got.set.unwrap().iter().collect();
+    assert_eq!(set, vec![13, 23, 33, 43, 53]);
+}

@@ -256,6 +256,7 @@ fn sample_snapshot() -> Vec<u8> {
     let header = vecdb::storage::snapshot_file::Header {
         collection: "c".into(),
         config,
+        payload_schema: Default::default(),
         lsn: 3,
         points: 2,
         written_by: "fuzz".into(),

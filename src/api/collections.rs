@@ -45,7 +45,7 @@ pub struct CollectionInfo {
     pub points_count: usize,
     pub segments_count: usize,
     pub config: CollectionConfig,
-    /// Payload indexes (none yet).
+    /// Indexed payload fields: their type, parameters and live point counts.
     #[schema(value_type = Object)]
     pub payload_schema: Map<String, Value>,
 }
@@ -86,7 +86,7 @@ pub async fn info(
         points_count: snap.points_count(),
         segments_count: snap.segments.len(),
         config: (*snap.config).clone(),
-        payload_schema: Map::new(),
+        payload_schema: super::indexes::payload_schema(&snap),
     }))
 }
 

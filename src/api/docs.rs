@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::AppState;
-use super::{collections, models, points, query, service, snapshots};
+use super::{collections, indexes, models, points, query, service, snapshots};
 
 /// vecdb's REST API.
 #[derive(OpenApi)]
@@ -15,7 +15,7 @@ use super::{collections, models, points, query, service, snapshots};
     paths(
         service::root, service::health, service::metrics, service::telemetry,
         collections::list, collections::info, collections::exists, collections::create,
-        collections::update, collections::delete,
+        collections::update, collections::delete, indexes::create_index, indexes::delete_index,
         points::upsert, points::retrieve, points::get_point, points::delete, points::set_payload,
         points::overwrite_payload, points::delete_payload, points::clear_payload, points::batch,
         points::scroll, points::count,
@@ -31,6 +31,7 @@ use super::{collections, models, points, query, service, snapshots};
     tags(
         (name = "service", description = "Identity, health, metrics"),
         (name = "collections", description = "Create, inspect and delete collections"),
+        (name = "indexes", description = "Payload indexes that answer filters without reading payloads"),
         (name = "points", description = "Write, read, list and count points"),
         (name = "search", description = "Nearest-neighbour search"),
         (name = "snapshots", description = "Back up and restore collections"),

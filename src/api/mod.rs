@@ -8,6 +8,7 @@ pub mod collections;
 pub mod convert;
 pub mod docs;
 pub mod error;
+pub mod indexes;
 pub mod models;
 pub mod points;
 pub mod query;
@@ -94,6 +95,7 @@ pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .merge(service::router())
         .merge(collections::router())
+        .merge(indexes::router())
         .merge(points::router())
         .merge(query::router())
         .merge(snapshots::router())

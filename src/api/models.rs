@@ -333,4 +333,6 @@ pub struct ReadParams {
     pub timeout: Option<u64>,
     /// Accepted for compatibility (a single node always reads its latest state).
     pub consistency: Option<String>,
+    /// Add `explain` to the response: how each segment was searched (single queries only).
+    pub explain: Option<bool>,
 }

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
-use serde::Deserialize;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -13,8 +14,9 @@ use super::convert::{check_with_payload, payload_out, prepare, vector_out};
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::models::{kind, parse_dense, ReadParams, ScoredPoint, WithPayload, WithVector};
 use super::{ok, run_search, ApiResult, AppState};
+use crate::collection::plan::SegmentPlan;
 use crate::collection::quantization::QuantizationSearchParams;
-use crate::collection::search::{search, SearchParams, Tuning};
+use crate::collection::search::{search, SearchParams, Searched, Tuning};
 use crate::collection::snapshot::Snapshot;
 use crate::collection::Collection;
 use crate::filter::Filter;
@@ -267,16 +269,20 @@ fn prepare_search(snapshot: &Snapshot, req: SearchRequest) -> Result<Prepared, A
     })
 }
 
+/// One query's answer and how its segments were searched.
+type Answer = (Vec<ScoredPoint>, Vec<SegmentPlan>);
+
 /// Runs a prepared search on a snapshot (blocking).
-fn execute(snapshot: &Snapshot, p: &Prepared) -> Vec<ScoredPoint> {
+fn execute(snapshot: &Snapshot, p: &Prepared) -> Answer {
     let distance = snapshot.spaces[p.space].distance;
     let Some(vector) = &p.vector else {
-        return snapshot
+        let points = snapshot
             .scan(None, p.filter.as_ref())
             .skip(p.offset)
             .take(p.limit)
             .map(|(id, point)| scored(snapshot, p, id, &point, 0.0))
             .collect();
+        return (points, Vec::new());
     };
     let extra = usize::from(p.exclude.is_some());
     let params = SearchParams {
@@ -288,8 +294,9 @@ fn execute(snapshot: &Snapshot, p: &Prepared) -> Vec<ScoredPoint> {
         tuning: p.tuning,
         metric: distance.metric(),
     };
-    let hits = search(snapshot, &params);
-    hits.into_iter()
+    let Searched { hits, plans } = search(snapshot, &params);
+    let points = hits
+        .into_iter()
         .filter_map(|hit| {
             let seg = &snapshot.segments[hit.segment];
             let point = seg.point(hit.offset);
@@ -308,7 +315,8 @@ fn execute(snapshot: &Snapshot, p: &Prepared) -> Vec<ScoredPoint> {
             passes.then(|| scored(snapshot, p, id, &point, score))
         })
         .take(p.limit)
-        .collect()
+        .collect();
+    (points, plans)
 }
 
 fn scored(
@@ -332,15 +340,14 @@ async fn run_all(
     collection: Arc<Collection>,
     snapshot: Arc<Snapshot>,
     prepared: Vec<Prepared>,
-) -> Result<Vec<Vec<ScoredPoint>>, ApiError> {
+) -> Result<Vec<Answer>, ApiError> {
     let started = std::time::Instant::now();
-    let count = prepared.len();
-    let results = run_search(state, move || {
+    let results: Vec<Answer> = run_search(state, move || {
         prepared.iter().map(|p| execute(&snapshot, p)).collect()
     })
     .await?;
-    for _ in 0..count {
-        collection.count_search();
+    for (_, plans) in &results {
+        collection.count_search(plans);
     }
     metrics::histogram!("vecdb_search_duration_seconds", "collection" => collection.name.clone())
         .record(started.elapsed().as_secs_f64());
@@ -355,12 +362,27 @@ async fn run_all(
 pub async fn query(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
+    Query(read): Query<ReadParams>,
     ApiJson(req): ApiJson<QueryRequest>,
-) -> ApiResult<QueryResponse> {
+) -> Result<Response, ApiError> {
     let mut results = answer(&state, &name, Batch::One(req), prepare_query).await?;
-    Ok(ok(QueryResponse {
-        points: results.pop().unwrap_or_default(),
-    }))
+    let (points, plans) = results.pop().unwrap_or_default();
+    explained(QueryResponse { points }, plans, &read)
+}
+
+/// The success envelope, with `explain` (the per-segment plans) beside `result` when asked.
+fn explained<T: Serialize>(
+    result: T,
+    plans: Vec<SegmentPlan>,
+    read: &ReadParams,
+) -> Result<Response, ApiError> {
+    if read.explain != Some(true) {
+        return Ok(ok(result).into_response());
+    }
+    let mut body = serde_json::to_value(ok(result).0)
+        .map_err(|e| ApiError::Internal(format!("response did not serialise: {e}")))?;
+    body["explain"] = serde_json::json!({ "segments": plans });
+    Ok(Json(body).into_response())
 }
 
 /// Several queries against one snapshot.
@@ -376,7 +398,7 @@ pub async fn query_batch(
     let results = answer(&state, &name, Batch::Many(req.searches), prepare_query).await?;
     Ok(ok(results
         .into_iter()
-        .map(|points| QueryResponse { points })
+        .map(|(points, _)| QueryResponse { points })
         .collect()))
 }
 
@@ -393,7 +415,7 @@ async fn answer<T>(
     name: &str,
     requests: Batch<T>,
     prepare: fn(&Snapshot, T) -> Result<Prepared, ApiError>,
-) -> Result<Vec<Vec<ScoredPoint>>, ApiError> {
+) -> Result<Vec<Answer>, ApiError> {
     let collection = state.registry.get(name)?;
     let snapshot = collection.snapshot();
     let (requests, batch) = match requests {
@@ -424,10 +446,12 @@ fn with_index(e: ApiError, i: usize) -> ApiError {
 pub async fn search_legacy(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
+    Query(read): Query<ReadParams>,
     ApiJson(req): ApiJson<SearchRequest>,
-) -> ApiResult<Vec<ScoredPoint>> {
+) -> Result<Response, ApiError> {
     let mut results = answer(&state, &name, Batch::One(req), prepare_search).await?;
-    Ok(ok(results.pop().unwrap_or_default()))
+    let (points, plans) = results.pop().unwrap_or_default();
+    explained(points, plans, &read)
 }
 
 /// Several searches against one snapshot (the older batch endpoint).
@@ -440,11 +464,6 @@ pub async fn search_batch(
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<SearchRequestBatch>,
 ) -> ApiResult<Vec<Vec<ScoredPoint>>> {
-    Ok(ok(answer(
-        &state,
-        &name,
-        Batch::Many(req.searches),
-        prepare_search,
-    )
-    .await?))
+    let results = answer(&state, &name, Batch::Many(req.searches), prepare_search).await?;
+    Ok(ok(results.into_iter().map(|(points, _)| points).collect()))
 }

@@ -1,5 +1,6 @@
 //! Service endpoints: identity, health probes, Prometheus metrics and telemetry.
 
+use crate::collection::plan::Plan;
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
@@ -77,6 +78,10 @@ pub struct CollectionTelemetry {
     pub points_upserted: u64,
     pub operations: u64,
     pub index_builds: u64,
+    /// Segment searches by plan (see `?explain=true` on a query for one query's plans).
+    pub search_plans: std::collections::BTreeMap<&'static str, u64>,
+    /// Searches whose filter read payloads because no payload index answered it.
+    pub unindexed_filter_searches: u64,
 }
 
 /// `GET /telemetry` result.
@@ -136,6 +141,11 @@ pub async fn telemetry(State(state): State<AppState>) -> ApiResult<Telemetry> {
                 points_upserted: stats.points_upserted.load(Ordering::Relaxed),
                 operations: stats.operations.load(Ordering::Relaxed),
                 index_builds: stats.index_builds.load(Ordering::Relaxed),
+                search_plans: Plan::ALL
+                    .iter()
+                    .map(|p| (p.name(), stats.plans[*p as usize].load(Ordering::Relaxed)))
+                    .collect(),
+                unindexed_filter_searches: stats.unindexed_filters.load(Ordering::Relaxed),
             }
         })
         .collect();

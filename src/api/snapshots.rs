@@ -321,6 +321,16 @@ async fn restore(state: &AppState, name: &str, path: &Path) -> Result<(), ApiErr
     let collection = state.registry.get(name)?;
     load_points(&collection, path).await?;
     collection.reconfigure(final_config, ADMIN_WAIT).await?;
+    for (field, spec) in header.payload_schema {
+        let key = crate::filter::parse_path(&field)
+            .map_err(|e| ApiError::BadRequest(format!("snapshot: indexed field {field:?}: {e}")))?;
+        let change = crate::collection::IndexChange::Create {
+            name: field,
+            key,
+            spec,
+        };
+        collection.change_index(change, ADMIN_WAIT).await?;
+    }
     tracing::info!(collection = %name, points = header.points, lsn = header.lsn, "recovered from snapshot");
     Ok(())
 }

@@ -117,10 +117,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let search = |codes: Option<&Quantized>, q: usize, ef: usize| -> f64 {
         let (base, query) = (&ds.base.data, ds.queries.row(q));
         let found = match codes {
-            Some(c) => {
-                graph.search_quantized(c, Some(base), dim, Metric::Dot, query, 10, ef, &|_| true)
-            }
-            None => graph.search(base, dim, Metric::Dot, query, 10, ef, &|_| true),
+            Some(c) => graph.search_quantized(
+                c,
+                Some(base),
+                dim,
+                Metric::Dot,
+                query,
+                10,
+                ef,
+                crate::index::hnsw::Accept::All,
+            ),
+            None => graph.search(
+                base,
+                dim,
+                Metric::Dot,
+                query,
+                10,
+                ef,
+                crate::index::hnsw::Accept::All,
+            ),
         };
         recall_of(&ds, q, &found)
     };

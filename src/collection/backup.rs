@@ -90,6 +90,7 @@ pub fn create(
     let header = Header {
         collection: collection.to_string(),
         config: (*snapshot.config).clone(),
+        payload_schema: (*snapshot.schema).clone(),
         lsn: snapshot.lsn,
         points: snapshot.points_count() as u64,
         written_by: format!("vecdb {}", env!("CARGO_PKG_VERSION")),

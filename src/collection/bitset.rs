@@ -39,7 +39,7 @@ impl Bitset {
     /// Bits `0..len` all set.
     pub fn full(len: usize) -> Bitset {
         let mut words = vec![u64::MAX; len / 64];
-        if len % 64 != 0 {
+        if !len.is_multiple_of(64) {
             words.push((1u64 << (len % 64)) - 1);
         }
         Bitset { words, ones: len }
@@ -115,7 +115,10 @@ mod tests {
         assert_eq!(low.count(), 70);
         assert!(low.get(69) && !low.get(70));
         low.and(&evens);
-        assert_eq!(low.iter().collect::<Vec<_>>(), (0..70).step_by(2).collect::<Vec<_>>());
+        assert_eq!(
+            low.iter().collect::<Vec<_>>(),
+            (0..70).step_by(2).collect::<Vec<_>>()
+        );
         let mut all = low.clone();
         all.or(&evens);
         assert_eq!(all.count(), 100);

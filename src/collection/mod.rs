@@ -10,6 +10,7 @@ pub mod bitset;
 pub mod config;
 pub mod ops;
 mod optimizer;
+pub mod plan;
 pub mod quantization;
 mod recover;
 pub mod registry;
@@ -33,6 +34,7 @@ use crate::telemetry::sync::{Queue, WaitError};
 use config::CollectionConfig;
 use ops::Operation;
 use snapshot::Snapshot;
+pub use writer::IndexChange;
 pub(crate) use writer::WriterMsg;
 
 /// Errors of the collection layer, classed by whose fault they are.
@@ -80,6 +82,10 @@ pub struct CollectionStats {
     pub points_upserted: AtomicU64,
     pub operations: AtomicU64,
     pub index_builds: AtomicU64,
+    /// Segment searches per plan, indexed by `Plan as usize`.
+    pub plans: [AtomicU64; plan::Plan::ALL.len()],
+    /// Searches whose filter read payloads in some segment (no index answered it).
+    pub unindexed_filters: AtomicU64,
 }
 
 /// A collection as handlers see it. Cheap to share (`Arc<Collection>`).
@@ -176,6 +182,19 @@ impl Collection {
         rx.await.map_err(|_| self.closed())?
     }
 
+    /// Creates or drops a payload index, durably; returns the LSN it follows. The indexes of
+    /// every sealed segment are rebuilt before it returns.
+    pub async fn change_index(
+        &self,
+        change: IndexChange,
+        time_left: Duration,
+    ) -> Result<u64, CollectionError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(WriterMsg::Index { change, reply }, time_left)
+            .await?;
+        rx.await.map_err(|_| self.closed())?
+    }
+
     /// Stops the writer after it finishes what is queued. Blocking; idempotent.
     pub fn close(&self) {
         let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -185,9 +204,18 @@ impl Collection {
         }
     }
 
-    /// Counts a served search.
-    pub fn count_search(&self) {
+    /// Counts a served search and the plan of each segment it searched.
+    pub fn count_search(&self, plans: &[plan::SegmentPlan]) {
         self.stats.searches.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("vecdb_searches_total", "collection" => self.name.clone()).increment(1);
+        for p in plans {
+            self.stats.plans[p.plan as usize].fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("vecdb_segment_searches_total", "collection" => self.name.clone(), "plan" => p.plan.name())
+                .increment(1);
+        }
+        if plans.iter().any(|p| p.plan.reads_payloads()) {
+            self.stats.unindexed_filters.fetch_add(1, Ordering::Relaxed);
+            plan::warn_unindexed(&self.name);
+        }
     }
 }

@@ -21,6 +21,7 @@ use crate::storage::{files, CollectionMeta, StorageError, Store};
 pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, StorageError> {
     let list = store.segment_list(meta.id)?;
     let mut state = WriterState::new(meta.config.clone(), list.next_id.max(1));
+    state.schema = Arc::new(meta.payload_schema.clone());
     let dir = store.segment_dir(meta.id);
     let mut segments = Vec::new();
     for seg_id in &list.sealed {
@@ -100,11 +101,7 @@ fn place_segment(
             }
         }
     }
-    state.sealed.insert(
-        seg_id,
-        Sealed {
-            data: Arc::new(SegmentData::Indexed(segment)),
-            deleted: Arc::new(deleted),
-        },
-    );
+    let data = Arc::new(SegmentData::Indexed(segment));
+    let sealed = Sealed::new(data, Arc::new(deleted), &state.schema);
+    state.sealed.insert(seg_id, sealed);
 }

@@ -139,6 +139,7 @@ impl Registry {
             id: self.store.allocate_collection_id()?,
             name: name.to_string(),
             config,
+            payload_schema: Default::default(),
         };
         self.store.put_collection(&meta)?;
         let state = WriterState::new(meta.config.clone(), 1);
@@ -157,6 +158,7 @@ impl Registry {
             id: collection.id,
             name: name.to_string(),
             config: (*collection.snapshot().config).clone(),
+            payload_schema: Default::default(),
         };
         self.store.delete_collection(&meta)?;
         Ok(true)

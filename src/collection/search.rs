@@ -1,12 +1,17 @@
-//! Nearest-neighbour search over one snapshot: HNSW on indexed segments, exact scan on the rest,
-//! merged into one ranking. Runs on a blocking thread; takes no lock.
+//! Nearest-neighbour search over one snapshot: each segment searched by the plan
+//! [`super::plan`] picks for it, the hits merged into one ranking. Runs on a blocking thread;
+//! takes no lock.
 
 use std::cmp::Ordering;
 
+use super::plan::{
+    resolve, sampled_selectivity, Plan, SegmentPlan, DENSE_CANDIDATES, SELECTIVE_FILTER,
+};
 use super::quantization::QuantizationSearchParams;
 use super::segment::{IndexedSegment, SegmentData};
 use super::snapshot::{SegmentView, Snapshot};
 use crate::filter::Filter;
+use crate::index::hnsw::Accept;
 use crate::index::{Metric, TopK};
 
 /// A search over one vector space of one snapshot.
@@ -62,53 +67,168 @@ impl Ord for Hit {
     }
 }
 
-/// A filter selecting fewer than this fraction of a segment is answered by exact scan of the
-/// matching points: graph search would visit mostly rejected nodes and lose recall.
-const SELECTIVE_FILTER: f64 = 0.05;
 /// Cap on the beam an `oversampling` factor can ask for.
 const MAX_OVERSAMPLED_EF: usize = 100_000;
-/// Points sampled to estimate a filter's selectivity.
-const SAMPLE: usize = 512;
 
-/// Runs a search; hits are ordered best first, `offset` already skipped.
-pub fn search(snapshot: &Snapshot, params: &SearchParams) -> Vec<Hit> {
+/// A search's hits and how each segment was searched.
+pub struct Searched {
+    /// Best first, `offset` already skipped.
+    pub hits: Vec<Hit>,
+    pub plans: Vec<SegmentPlan>,
+}
+
+/// Runs a search over every segment of the snapshot, each with its own plan.
+pub fn search(snapshot: &Snapshot, params: &SearchParams) -> Searched {
     let k = params.limit.saturating_add(params.offset);
     if k == 0 {
-        return Vec::new();
+        return Searched {
+            hits: Vec::new(),
+            plans: Vec::new(),
+        };
     }
     let space = &snapshot.spaces[params.space];
     // A collection this small is searched exactly, as Qdrant searches one below its indexing
     // threshold (client test suites compare such results with exact ones).
     let small = snapshot.points_count() < snapshot.config.full_scan_threshold_points(space);
-    let ef = params.tuning.ef.unwrap_or(space.hnsw.ef_construct).max(k);
+    let run = Run {
+        snapshot,
+        params,
+        k,
+        ef: params.tuning.ef.unwrap_or(space.hnsw.ef_construct).max(k),
+        scan_all: params.tuning.exact || small,
+        few: snapshot.config.full_scan_threshold_points(space),
+    };
     let mut all = Vec::new();
+    let mut plans = Vec::with_capacity(snapshot.segments.len());
     for (i, seg) in snapshot.segments.iter().enumerate() {
-        let accept =
-            |o: u32| seg.is_live(o) && params.filter.is_none_or(|f| f.matches(&seg.point(o)));
-        let use_graph = !params.tuning.exact
-            && !small
-            && params
-                .filter
-                .is_none_or(|f| selectivity(seg, f) >= SELECTIVE_FILTER);
-        let found = match use_graph.then(|| approximate(seg, params, k, ef, &accept)) {
-            // The graph can miss live points: tombstones all around the query, or a part of
-            // the graph its entry point does not reach. Fewer hits than the segment could
-            // give means that happened, so the segment is scanned exactly instead: a search
-            // never returns fewer than `limit` points when that many exist and match.
-            Some(Some(hits)) if hits.len() >= k.min(seg.live()) => hits,
-            _ => exact(seg, params, k, &accept),
-        };
+        let (found, plan) = run.segment(seg);
         all.extend(found.into_iter().map(|(offset, distance)| Hit {
             segment: i,
             offset,
             distance,
         }));
+        plans.push(plan);
     }
     all.sort_unstable();
-    all.into_iter()
+    let hits = all
+        .into_iter()
         .skip(params.offset)
         .take(params.limit)
-        .collect()
+        .collect();
+    Searched { hits, plans }
+}
+
+/// One search's settings, shared by its segments.
+struct Run<'a> {
+    snapshot: &'a Snapshot,
+    params: &'a SearchParams<'a>,
+    k: usize,
+    ef: usize,
+    /// Score every point exactly.
+    scan_all: bool,
+    /// Candidate counts up to this are scored one by one rather than searched in the graph.
+    few: usize,
+}
+
+impl Run<'_> {
+    /// Plans and runs the search of one segment.
+    fn segment(&self, seg: &SegmentView) -> (Vec<(u32, f32)>, SegmentPlan) {
+        let mut report = SegmentPlan {
+            segment: seg.id,
+            plan: Plan::Graph,
+            live_points: seg.live(),
+            candidates: None,
+            payload_checked: false,
+            fell_back_to_scan: false,
+        };
+        let filter = self.params.filter;
+        let resolved = filter.and_then(|f| resolve(self.snapshot, seg, f));
+        let live = |o: u32| seg.is_live(o);
+        let found = match (filter, resolved) {
+            (None, _) => {
+                report.plan = if self.scan_all {
+                    Plan::FullScan
+                } else {
+                    Plan::Graph
+                };
+                self.graph_or_scan(seg, &mut report, Accept::Check(&live), seg.live())
+            }
+            (Some(f), Some(r)) => {
+                let card = r.set.count();
+                report.candidates = Some(card);
+                report.payload_checked = !r.exact;
+                let set = &r.set;
+                let checked = |o: u32| set.get(o as usize) && f.matches(&seg.point(o));
+                let cheap = |o: u32| set.get(o as usize);
+                let accept: &dyn Fn(u32) -> bool = if r.exact { &cheap } else { &checked };
+                if self.scan_all || card <= self.few {
+                    report.plan = Plan::IndexedScan;
+                    self.scan(seg, set.iter(), accept)
+                } else {
+                    let dense = card as f64 >= DENSE_CANDIDATES * seg.live() as f64;
+                    let (plan, walk) = if dense || !r.exact {
+                        (Plan::IndexedGraph, Accept::Check(accept))
+                    } else {
+                        (Plan::IndexedGraphSparse, Accept::Sparse(accept))
+                    };
+                    report.plan = plan;
+                    self.graph_or_scan(seg, &mut report, walk, card)
+                }
+            }
+            (Some(f), None) => {
+                let accept = |o: u32| seg.is_live(o) && f.matches(&seg.point(o));
+                let selective = sampled_selectivity(seg, f) < SELECTIVE_FILTER;
+                report.plan = if self.scan_all || selective {
+                    Plan::PayloadScan
+                } else {
+                    Plan::PayloadGraph
+                };
+                self.graph_or_scan(seg, &mut report, Accept::Check(&accept), seg.live())
+            }
+        };
+        (found, report)
+    }
+
+    /// Runs `report.plan` when it is a graph plan (falling back to scanning when the graph
+    /// returns fewer than min(k, `most`) hits), else scans every offset through `accept`.
+    fn graph_or_scan(
+        &self,
+        seg: &SegmentView,
+        report: &mut SegmentPlan,
+        accept: Accept,
+        most: usize,
+    ) -> Vec<(u32, f32)> {
+        let graph_plan = !matches!(report.plan, Plan::FullScan | Plan::PayloadScan);
+        let test = |o: u32| accept.test(o);
+        if graph_plan {
+            // The graph can miss points: tombstones all around the query, or a part of the
+            // graph its entry point does not reach. Fewer hits than the segment could give
+            // means that happened, so it is scanned instead: a search never returns fewer
+            // than `limit` points when that many exist and match.
+            match approximate(seg, self.params, self.k, self.ef, accept) {
+                Some(hits) if hits.len() >= self.k.min(most) => return hits,
+                Some(_) => report.fell_back_to_scan = true,
+                None => {}
+            }
+        }
+        self.scan(seg, 0..seg.data.len() as u32, &test)
+    }
+
+    /// Exact top-k over `offsets` of one segment that `accept` takes.
+    fn scan(
+        &self,
+        seg: &SegmentView,
+        offsets: impl Iterator<Item = u32>,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        let params = self.params;
+        let mut top = TopK::new(self.k);
+        for o in offsets.filter(|&o| accept(o)) {
+            let v = seg.data.vector(params.space, o);
+            top.push(o, params.metric.distance(params.vector, v));
+        }
+        top.into_sorted_vec()
+    }
 }
 
 /// HNSW search of one segment, `None` if it has no graph for the space.
@@ -117,7 +237,7 @@ fn approximate(
     params: &SearchParams,
     k: usize,
     ef: usize,
-    accept: &dyn Fn(u32) -> bool,
+    accept: Accept,
 ) -> Option<Vec<(u32, f32)>> {
     match &*seg.data {
         SegmentData::Indexed(data) => {
@@ -136,7 +256,7 @@ fn graph_search(
     params: &SearchParams,
     k: usize,
     ef: usize,
-    accept: &dyn Fn(u32) -> bool,
+    accept: Accept,
 ) -> Vec<(u32, f32)> {
     let (space, dim) = (params.space, data.dims[params.space]);
     let vectors = &data.vectors[space];
@@ -159,51 +279,5 @@ fn graph_search(
             )
         }
         None => graph.search(vectors, dim, params.metric, params.vector, k, ef, accept),
-    }
-}
-
-/// Exact top-k over one segment.
-fn exact(
-    seg: &SegmentView,
-    params: &SearchParams,
-    k: usize,
-    accept: &dyn Fn(u32) -> bool,
-) -> Vec<(u32, f32)> {
-    let mut top = TopK::new(k);
-    let mut consider = |offset: u32, v: &[f32]| {
-        if accept(offset) {
-            top.push(offset, params.metric.distance(params.vector, v));
-        }
-    };
-    match &*seg.data {
-        SegmentData::Plain(plain) => plain.for_each_vector(params.space, consider),
-        SegmentData::Indexed(data) => {
-            let dim = data.dims[params.space];
-            for (o, v) in data.vectors[params.space].chunks_exact(dim).enumerate() {
-                consider(o as u32, v);
-            }
-        }
-    }
-    top.into_sorted_vec()
-}
-
-/// Fraction of a segment's live points a filter accepts, estimated on an even sample.
-fn selectivity(seg: &SegmentView, filter: &Filter) -> f64 {
-    let len = seg.data.len();
-    if len == 0 {
-        return 1.0;
-    }
-    let step = (len / SAMPLE).max(1);
-    let (mut seen, mut hit) = (0usize, 0usize);
-    for o in (0..len).step_by(step).map(|o| o as u32) {
-        if seg.is_live(o) {
-            seen += 1;
-            hit += usize::from(filter.matches(&seg.point(o)));
-        }
-    }
-    if seen == 0 {
-        1.0
-    } else {
-        hit as f64 / seen as f64
     }
 }

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use super::config::VectorSpace;
-use crate::index::hnsw::{Graph, HnswParams, LiveGraph, Rows};
+use crate::index::hnsw::{Accept, Graph, HnswParams, LiveGraph, Rows};
 use crate::index::quant::Quantized;
 use crate::point_id::PointId;
 use crate::storage::codec::{Payload, Reader};
@@ -158,7 +158,7 @@ impl PlainSegment {
         query: &[f32],
         k: usize,
         ef: usize,
-        accept: &dyn Fn(u32) -> bool,
+        accept: Accept,
     ) -> Option<Vec<(u32, f32)>> {
         let graph = self.live.as_ref()?.get(space)?;
         if self.indexed < self.len {

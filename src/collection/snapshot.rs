@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::bitset::Bitset;
 use super::config::{CollectionConfig, VectorSpace};
 use super::segment::SegmentData;
+use crate::filter::index::{PayloadSchema, SegmentIndexes};
 use crate::filter::{Filter, PointView};
 use crate::point_id::PointId;
 
@@ -24,6 +25,8 @@ pub struct SegmentView {
     pub id: u64,
     pub data: Arc<SegmentData>,
     pub deleted: Arc<Bitset>,
+    /// Payload indexes; `None` on the append segment, whose payloads are read instead.
+    pub indexes: Option<Arc<SegmentIndexes>>,
 }
 
 impl SegmentView {
@@ -53,6 +56,8 @@ pub struct Snapshot {
     pub lsn: u64,
     pub config: Arc<CollectionConfig>,
     pub spaces: Arc<[VectorSpace]>,
+    /// Indexed payload fields.
+    pub schema: Arc<PayloadSchema>,
     /// Sealed segments first, the append segment last.
     pub segments: Vec<SegmentView>,
     /// Every live point, ordered by id (scroll order).

@@ -16,6 +16,7 @@ use super::ops::{delete_key, set_at_key, Operation, Selector};
 use super::segment::{PlainSegment, SegmentData};
 use super::snapshot::{Loc, PointRef, SegmentView, Snapshot};
 use super::CollectionError;
+use crate::filter::index::{PayloadSchema, SegmentIndexes};
 use crate::filter::{Filter, PointView};
 use crate::point_id::PointId;
 use crate::storage::codec::StoredPoint;
@@ -56,6 +57,31 @@ impl Pending {
 pub struct Sealed {
     pub data: Arc<SegmentData>,
     pub deleted: Arc<Bitset>,
+    /// Payload indexes for the schema of the moment (none on a frozen plain segment, which
+    /// is scanned until its build).
+    pub indexes: Arc<SegmentIndexes>,
+}
+
+impl Sealed {
+    /// A sealed segment with its payload indexes built for `schema`.
+    pub fn new(data: Arc<SegmentData>, deleted: Arc<Bitset>, schema: &PayloadSchema) -> Sealed {
+        let indexes = Arc::new(index_segment(&data, schema));
+        Sealed {
+            data,
+            deleted,
+            indexes,
+        }
+    }
+}
+
+/// Builds the payload indexes of an indexed segment for `schema` (none for a plain one).
+pub fn index_segment(data: &SegmentData, schema: &PayloadSchema) -> SegmentIndexes {
+    match data {
+        SegmentData::Indexed(_) if !schema.is_empty() => {
+            SegmentIndexes::build(schema, data.len(), |o| &**data.payload(o))
+        }
+        _ => SegmentIndexes::default(),
+    }
 }
 
 /// Everything the writer owns. Only the writer thread touches it.
@@ -63,6 +89,8 @@ pub struct WriterState {
     pub config: Arc<CollectionConfig>,
     pub spaces: Arc<[VectorSpace]>,
     pub dims: Arc<[usize]>,
+    /// Indexed payload fields.
+    pub schema: Arc<PayloadSchema>,
     /// Indexed segments and frozen plain segments waiting to be indexed, by segment id.
     pub sealed: BTreeMap<u64, Sealed>,
     pub append_id: u64,
@@ -118,6 +146,7 @@ impl WriterState {
             append: SegmentData::Plain(PlainSegment::new(dims.clone())),
             spaces,
             dims,
+            schema: Arc::default(),
             sealed: BTreeMap::new(),
             append_id: next_segment_id,
             append_deleted: Arc::default(),
@@ -343,18 +372,21 @@ impl WriterState {
                 id: *id,
                 data: s.data.clone(),
                 deleted: s.deleted.clone(),
+                indexes: Some(s.indexes.clone()),
             })
             .collect();
         segments.push(SegmentView {
             id: self.append_id,
             data: Arc::new(self.append.clone_plain()),
             deleted: self.append_deleted.clone(),
+            indexes: None,
         });
         Snapshot {
             generation: self.generation,
             lsn: self.lsn,
             config: self.config.clone(),
             spaces: self.spaces.clone(),
+            schema: self.schema.clone(),
             segments,
             locations: self.locations.clone(),
             // An append segment over the threshold is about to be sealed: not green yet.
@@ -445,13 +477,8 @@ impl WriterState {
     fn retire_append(&mut self, data: SegmentData) -> u64 {
         let deleted = std::mem::take(&mut self.append_deleted);
         let id = self.append_id;
-        self.sealed.insert(
-            id,
-            Sealed {
-                data: Arc::new(data),
-                deleted,
-            },
-        );
+        let sealed = Sealed::new(Arc::new(data), deleted, &self.schema);
+        self.sealed.insert(id, sealed);
         self.append = SegmentData::Plain(PlainSegment::new(self.dims.clone()));
         self.append_id = self.next_segment_id;
         self.next_segment_id += 1;
@@ -514,12 +541,7 @@ impl WriterState {
             self.sealed.remove(r);
             self.unpersisted.remove(r);
         }
-        self.sealed.insert(
-            id,
-            Sealed {
-                data,
-                deleted: Arc::new(deleted),
-            },
-        );
+        let sealed = Sealed::new(data, Arc::new(deleted), &self.schema);
+        self.sealed.insert(id, sealed);
     }
 }

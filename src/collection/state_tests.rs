@@ -227,7 +227,7 @@ fn appended_points_are_indexed_as_they_arrive_and_sealed_in_place() {
     s.index_appended();
     assert_eq!(s.unindexed_points(), 0);
     let hits = append_plain(&s)
-        .search_live(0, &[42.2, 0.0], 3, 16, &|_| true)
+        .search_live(0, &[42.2, 0.0], 3, 16, crate::index::hnsw::Accept::All)
         .expect("every point is in the live graph");
     assert_eq!(
         hits.iter().map(|h| h.0).collect::<Vec<_>>(),

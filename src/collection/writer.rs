@@ -20,9 +20,11 @@ use super::config::CollectionConfig;
 use super::ops::Operation;
 use super::optimizer::{self, BuildJob, BuildKind, Built};
 use super::snapshot::Snapshot;
-use super::state::{Change, Pending, WriterState};
+use super::state::{index_segment, Change, Pending, Sealed, WriterState};
 use super::{CollectionError, CollectionStats};
 use crate::config::SyncPolicy;
+use crate::filter::index::{IndexSpec, PayloadSchema};
+use crate::filter::JsonPath;
 use crate::storage::{SegmentList, Store};
 use crate::telemetry::sync::Queue;
 
@@ -40,9 +42,26 @@ pub enum WriterMsg {
         config: Box<CollectionConfig>,
         reply: oneshot::Sender<Result<(), CollectionError>>,
     },
+    /// Creates or drops a payload index; replies with the LSN it was ordered at.
+    Index {
+        change: IndexChange,
+        reply: oneshot::Sender<Result<u64, CollectionError>>,
+    },
     /// An index build finished; its result waits in the writer's build channel.
     BuildFinished,
     Stop,
+}
+
+/// A change of the payload schema.
+pub enum IndexChange {
+    /// Index `key` (spelled `name`) as `spec`, replacing an index on the same path.
+    Create {
+        name: String,
+        key: JsonPath,
+        spec: IndexSpec,
+    },
+    /// Drop the index named `name` (nothing if there is none).
+    Drop { name: String },
 }
 
 type UpdateMsg = (
@@ -95,6 +114,9 @@ impl Writer {
                 WriterMsg::BuildFinished => self.collect_finished(),
                 WriterMsg::Configure { config, reply } => {
                     let _ = reply.send(self.configure(*config));
+                }
+                WriterMsg::Index { change, reply } => {
+                    let _ = reply.send(self.change_index(change));
                 }
                 WriterMsg::Update { ops, wait, reply } => {
                     self.stall_while_behind();
@@ -327,17 +349,57 @@ impl Writer {
     }
 
     fn configure(&mut self, config: CollectionConfig) -> Result<(), CollectionError> {
-        let meta = crate::storage::CollectionMeta {
-            id: self.collection_id,
-            name: self.name.clone(),
-            config: config.clone(),
-        };
-        self.store.put_collection(&meta)?;
+        self.store_meta(&config, &self.state.schema)?;
         self.state.spaces = config.spaces().into();
         self.state.config = Arc::new(config);
         self.maybe_optimize();
         self.publish(Instant::now());
         Ok(())
+    }
+
+    fn store_meta(
+        &self,
+        config: &CollectionConfig,
+        schema: &PayloadSchema,
+    ) -> Result<(), CollectionError> {
+        let meta = crate::storage::CollectionMeta {
+            id: self.collection_id,
+            name: self.name.clone(),
+            config: config.clone(),
+            payload_schema: schema.clone(),
+        };
+        Ok(self.store.put_collection(&meta)?)
+    }
+
+    /// Changes the payload schema durably, then rebuilds every sealed segment's indexes (in
+    /// parallel, between two group commits: searches go on with the old indexes meanwhile).
+    fn change_index(&mut self, change: IndexChange) -> Result<u64, CollectionError> {
+        let mut schema = (*self.state.schema).clone();
+        match change {
+            IndexChange::Create { name, key, spec } => {
+                // One index per path, whatever its spelling.
+                schema.retain(|n, _| crate::filter::parse_path(n).ok().as_ref() != Some(&key));
+                schema.insert(name, spec);
+            }
+            IndexChange::Drop { name } => {
+                schema.remove(&name);
+            }
+        }
+        if schema != *self.state.schema {
+            self.store_meta(&self.state.config, &schema)?;
+            let started = Instant::now();
+            let sealed: Vec<&mut Sealed> = self.state.sealed.values_mut().collect();
+            in_insert_pool(|| {
+                use rayon::prelude::*;
+                sealed.into_par_iter().for_each(|s| {
+                    s.indexes = Arc::new(index_segment(&s.data, &schema));
+                })
+            });
+            self.state.schema = Arc::new(schema);
+            tracing::info!(collection = %self.name, fields = self.state.schema.len(), took_ms = started.elapsed().as_millis() as u64, "payload indexes rebuilt");
+            self.publish(Instant::now());
+        }
+        Ok(self.state.lsn)
     }
 
     /// Seals or freezes a full append segment and starts the jobs that are due: at most one

@@ -27,6 +27,9 @@ pub struct Header {
     /// The collection it was taken from.
     pub collection: String,
     pub config: CollectionConfig,
+    /// Indexed payload fields (absent in snapshots from before payload indexes).
+    #[serde(default)]
+    pub payload_schema: crate::filter::index::PayloadSchema,
     /// The collection's LSN at the snapshot: every write up to it is included, none after.
     pub lsn: u64,
     pub points: u64,
@@ -219,6 +222,7 @@ mod tests {
         let header = Header {
             collection: "c".into(),
             config,
+            payload_schema: Default::default(),
             lsn: 9,
             points: points.len() as u64,
             written_by: "test".into(),

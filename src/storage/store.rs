@@ -44,6 +44,9 @@ pub struct CollectionMeta {
     pub id: u64,
     pub name: String,
     pub config: CollectionConfig,
+    /// Indexed payload fields.
+    #[serde(default)]
+    pub payload_schema: crate::filter::index::PayloadSchema,
 }
 
 /// The sealed segments that make up a collection's index, and the next segment id to hand out.

@@ -15,8 +15,8 @@ use super::super::eval::as_integer;
 use super::super::geo::payload_point;
 use super::super::model::*;
 use super::schema::FieldType;
-use crate::filter::JsonPath;
 use crate::collection::bitset::Bitset;
+use crate::filter::JsonPath;
 
 /// A field's index: its values in the arrangement its kind needs.
 pub struct FieldIndex {
@@ -39,6 +39,10 @@ enum Values {
     Datetimes(Sorted<Datetime>),
     Geo(GeoPoints),
 }
+
+/// Calls its argument on each (offset, reached value) of the segment; the argument says
+/// whether the value counts as one of the indexed kind.
+type EachValue<'e> = dyn FnMut(&mut dyn FnMut(u32, &Value) -> bool) + 'e;
 
 /// Offsets by value, ascending per value.
 struct Postings<K> {
@@ -162,38 +166,37 @@ impl FieldIndex {
     }
 
     fn answer_match(&self, m: &Match) -> Option<Bitset> {
-        match (&self.values, m) {
-            (Values::Strings(p), Match::Value(MatchValue { value })) => match value {
-                ValueVariants::String(s) => Some(p.union([s.as_str()])),
-                _ => None,
-            },
-            (Values::Strings(p), Match::Any(MatchAny { any })) => match any {
-                AnyVariants::Strings(set) => Some(p.union(set.as_slice().iter().map(String::as_str))),
-                AnyVariants::Integers(_) => None,
-            },
-            (Values::Strings(p), Match::Except(MatchExcept { except })) => match except {
-                AnyVariants::Strings(set) => Some(p.except(|k| set.contains(&**k))),
-                AnyVariants::Integers(_) => None,
-            },
-            (Values::Integers { exact, .. }, Match::Value(MatchValue { value })) => match value {
-                ValueVariants::Integer(i) => Some(exact.union([i])),
-                _ => None,
-            },
-            (Values::Integers { exact, .. }, Match::Any(MatchAny { any })) => match any {
-                AnyVariants::Integers(set) => Some(exact.union(set.as_slice())),
-                AnyVariants::Strings(_) => None,
-            },
-            (Values::Integers { exact, .. }, Match::Except(MatchExcept { except })) => {
-                match except {
-                    AnyVariants::Integers(set) => Some(exact.except(|k| set.contains(k))),
-                    AnyVariants::Strings(_) => None,
-                }
-            }
-            (Values::Bools(p), Match::Value(MatchValue { value })) => match value {
-                ValueVariants::Bool(b) => Some(p.union([b])),
-                _ => None,
-            },
+        use AnyVariants::{Integers, Strings};
+        use ValueVariants as V;
+        let value = |m: &Match| match m {
+            Match::Value(MatchValue { value }) => Some(value.clone()),
             _ => None,
+        };
+        match (&self.values, m) {
+            (Values::Strings(p), Match::Any(MatchAny { any: Strings(set) })) => {
+                Some(p.union(set.as_slice().iter().map(String::as_str)))
+            }
+            (
+                Values::Strings(p),
+                Match::Except(MatchExcept {
+                    except: Strings(set),
+                }),
+            ) => Some(p.except(|k| set.contains(&**k))),
+            (Values::Integers { exact, .. }, Match::Any(MatchAny { any: Integers(set) })) => {
+                Some(exact.union(set.as_slice()))
+            }
+            (
+                Values::Integers { exact, .. },
+                Match::Except(MatchExcept {
+                    except: Integers(set),
+                }),
+            ) => Some(exact.except(|k| set.contains(k))),
+            (values, m) => match (values, value(m)?) {
+                (Values::Strings(p), V::String(s)) => Some(p.union([s.as_str()])),
+                (Values::Integers { exact, .. }, V::Integer(i)) => Some(exact.union([&i])),
+                (Values::Bools(p), V::Bool(b)) => Some(p.union([&b])),
+                _ => None,
+            },
         }
     }
 }
@@ -201,10 +204,7 @@ impl FieldIndex {
 impl<K: Eq + Hash> Postings<K> {
     /// Groups the offsets by `key` of each reached value; values without a key that are not
     /// null go to `other`. Returns whether a value had a key (for `with_value`).
-    fn collect(
-        each: &mut dyn FnMut(&mut dyn FnMut(u32, &Value) -> bool),
-        mut key: impl FnMut(&Value) -> Option<K>,
-    ) -> Postings<K> {
+    fn collect(each: &mut EachValue, mut key: impl FnMut(&Value) -> Option<K>) -> Postings<K> {
         let mut map: HashMap<K, Vec<u32>> = HashMap::new();
         let mut other = Vec::new();
         each(&mut |offset, v| match key(v) {

@@ -35,8 +35,12 @@ impl FieldType {
     const NAMES: &'static str = "keyword, integer, float, geo, text, bool, datetime or uuid";
 
     fn parse(name: &str, place: &str) -> Result<FieldType, String> {
-        serde_json::from_value(Value::String(name.to_owned()))
-            .map_err(|_| format!("{place}: unknown index type {name:?}; expected {}", Self::NAMES))
+        serde_json::from_value(Value::String(name.to_owned())).map_err(|_| {
+            format!(
+                "{place}: unknown index type {name:?}; expected {}",
+                Self::NAMES
+            )
+        })
     }
 
     /// The optional parameters each kind accepts (stored and reported back; vecdb keeps every

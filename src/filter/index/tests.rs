@@ -71,15 +71,27 @@ fn check(points: &str, cases: &[(&str, &str)], schema: &PayloadSchema) -> usize 
             .collect();
         let got = resolver.filter(&filter);
         let candidates: Vec<u32> = match &got.set {
-            Some(set) => set.iter().filter(|&o| (o as usize) < payloads.len()).collect(),
+            Some(set) => set
+                .iter()
+                .filter(|&o| (o as usize) < payloads.len())
+                .collect(),
             None => (0..payloads.len() as u32).collect(),
         };
         if got.exact {
             exact += 1;
-            assert_eq!(candidates, matching, "exact resolution differs: {filter_json}");
+            assert_eq!(
+                candidates, matching,
+                "exact resolution differs: {filter_json}"
+            );
         } else {
-            let missed: Vec<&u32> = matching.iter().filter(|o| !candidates.contains(o)).collect();
-            assert!(missed.is_empty(), "{filter_json}: candidates miss {missed:?}");
+            let missed: Vec<&u32> = matching
+                .iter()
+                .filter(|o| !candidates.contains(o))
+                .collect();
+            assert!(
+                missed.is_empty(),
+                "{filter_json}: candidates miss {missed:?}"
+            );
         }
     }
     exact
@@ -94,7 +106,11 @@ fn main_table_resolves_like_evaluation() {
         ("flag", FieldType::Bool),
         ("tags", FieldType::Keyword),
     ];
-    let exact = check(crosscheck_table::POINTS, crosscheck_table::CASES, &schema(&both));
+    let exact = check(
+        crosscheck_table::POINTS,
+        crosscheck_table::CASES,
+        &schema(&both),
+    );
     // Most of the table is conditions on these fields: resolution must be exact for many.
     assert!(exact >= 30, "only {exact} cases resolved exactly");
     // The same fields as other kinds: an index that cannot answer must not pretend to.
@@ -104,7 +120,11 @@ fn main_table_resolves_like_evaluation() {
         ("price", FieldType::Integer),
         ("flag", FieldType::Float),
     ];
-    check(crosscheck_table::POINTS, crosscheck_table::CASES, &schema(&swapped));
+    check(
+        crosscheck_table::POINTS,
+        crosscheck_table::CASES,
+        &schema(&swapped),
+    );
 }
 
 #[test]
@@ -112,7 +132,10 @@ fn geo_and_datetime_tables_resolve_like_evaluation() {
     let geo = schema(&[("loc", FieldType::Geo), ("trip.stops[].at", FieldType::Geo)]);
     let exact = check(crosscheck_geo::POINTS, crosscheck_geo::CASES, &geo);
     assert_eq!(exact, crosscheck_geo::CASES.len());
-    let at = schema(&[("at", FieldType::Datetime), ("trip.legs[].at", FieldType::Datetime)]);
+    let at = schema(&[
+        ("at", FieldType::Datetime),
+        ("trip.legs[].at", FieldType::Datetime),
+    ]);
     let exact = check(crosscheck_datetime::POINTS, crosscheck_datetime::CASES, &at);
     assert_eq!(exact, crosscheck_datetime::CASES.len());
 }

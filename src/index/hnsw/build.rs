@@ -18,7 +18,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use rayon::prelude::*;
 
-use super::search::{self, Beam, Links, RowQuery, Rows, Scorer};
+use super::search::{self, Accept, Beam, Links, RowQuery, Rows, Scorer};
 use super::{Graph, HnswParams, MAX_LEVEL, MAX_M};
 use crate::index::distance::{Kernel, Metric};
 use crate::index::flat::{cmp_distance, Scored};
@@ -415,7 +415,7 @@ impl LiveGraph {
         query: &[f32],
         k: usize,
         ef: usize,
-        accept: &dyn Fn(u32) -> bool,
+        accept: Accept,
     ) -> Vec<(u32, f32)> {
         if k == 0 || entry.0 as usize >= len || rows.row(entry.0).len() != query.len() {
             return Vec::new();

@@ -15,7 +15,7 @@ use crate::index::flat::Scored;
 use crate::index::quant::Quantized;
 pub use build::LiveGraph;
 pub(crate) use search::prefetch_row;
-pub use search::Rows;
+pub use search::{Accept, Rows};
 use search::{Flat, Links, QuantScorer, RowQuery, Scorer};
 
 /// Construction parameters.
@@ -85,7 +85,7 @@ impl Graph {
         query: &[f32],
         k: usize,
         ef: usize,
-        accept: &dyn Fn(u32) -> bool,
+        accept: Accept,
     ) -> Vec<(u32, f32)> {
         let n = self.len();
         if n == 0 || k == 0 || dim == 0 || query.len() != dim || vectors.len() / dim < n {
@@ -115,7 +115,7 @@ impl Graph {
         query: &[f32],
         k: usize,
         ef: usize,
-        accept: &dyn Fn(u32) -> bool,
+        accept: Accept,
     ) -> Vec<(u32, f32)> {
         let n = self.len();
         let originals_fit = originals.is_none_or(|o| o.len() / dim.max(1) >= n);
@@ -154,7 +154,7 @@ impl Graph {
         k: usize,
         ef: usize,
         keep: usize,
-        accept: &dyn Fn(u32) -> bool,
+        accept: Accept,
     ) -> Vec<Scored> {
         let entry = (self.entry, self.max_level);
         search::query(self, entry, self.m0, scorer, k, ef, keep, accept)

@@ -167,6 +167,34 @@ pub(crate) struct Scratch {
     /// Best accepted nodes so far, worst on top; holds at most `ef`.
     pub results: BinaryHeap<Scored>,
     fresh: Vec<u32>,
+    /// Rejected neighbours whose own neighbours a sparse search looks at.
+    hops: Vec<u32>,
+}
+
+/// Which nodes a query may return, and how it gets past the others.
+#[derive(Clone, Copy)]
+pub enum Accept<'a> {
+    /// Every node.
+    All,
+    /// Nodes the check accepts. Rejected nodes are still walked through (they keep the graph
+    /// connected), which suits checks that accept most nodes or cost a payload read.
+    Check(&'a dyn Fn(u32) -> bool),
+    /// Nodes a cheap check (a bitset lookup) accepts, when it rejects many: only accepted
+    /// nodes are scored, and a rejected neighbour is looked through to its own neighbours
+    /// (ACORN-1's two-hop expansion), so the accepted subgraph stays connected without
+    /// paying a distance for every rejected node on the way.
+    Sparse(&'a dyn Fn(u32) -> bool),
+}
+
+impl Accept<'_> {
+    /// Whether `id` may be returned.
+    #[inline]
+    pub fn test(&self, id: u32) -> bool {
+        match self {
+            Accept::All => true,
+            Accept::Check(f) | Accept::Sparse(f) => f(id),
+        }
+    }
 }
 
 thread_local! {
@@ -322,6 +350,83 @@ pub(crate) fn beam_search<L: Links, S: Scorer>(
     }
 }
 
+/// Beam search of layer 0 that scores accepted nodes only (see [`Accept::Sparse`]): each
+/// expansion takes the unvisited accepted neighbours, then those two hops away through
+/// rejected neighbours, up to `m0` in all.
+pub(crate) fn beam_search_sparse<L: Links, S: Scorer>(
+    links: &L,
+    s: &mut Scratch,
+    q: &S,
+    accept: &dyn Fn(u32) -> bool,
+    entry: Scored,
+    beam: Beam,
+    m0: usize,
+) {
+    s.visited.reset(links.node_count());
+    s.candidates.clear();
+    s.results.clear();
+    s.visited.insert(entry.offset);
+    s.candidates.push(Reverse(entry));
+    if accept(entry.offset) {
+        s.results.push(entry);
+    }
+    let mut work = 0usize;
+    while let Some(Reverse(c)) = s.candidates.pop() {
+        if s.results.len() >= beam.ef && !improves(c.distance, s.results.peek()) {
+            break;
+        }
+        if (work > beam.soft_budget && s.results.len() >= beam.k) || work > beam.hard_budget {
+            break;
+        }
+        s.fresh.clear();
+        s.hops.clear();
+        links.for_each_neighbor(c.offset, 0, |nb| {
+            if s.visited.insert(nb) {
+                if accept(nb) {
+                    s.fresh.push(nb);
+                } else {
+                    s.hops.push(nb);
+                }
+            }
+        });
+        for &hop in &s.hops {
+            if s.fresh.len() >= m0 {
+                break;
+            }
+            links.for_each_neighbor(hop, 0, |nb| {
+                // Rejected nodes met here stay unmarked: they may still be looked through.
+                if s.fresh.len() < m0 && accept(nb) && s.visited.insert(nb) {
+                    s.fresh.push(nb);
+                }
+            });
+        }
+        work += s.fresh.len();
+        for &nb in s.fresh.iter().take(AHEAD) {
+            q.prefetch(nb, FULL_LINES);
+        }
+        for (i, &nb) in s.fresh.iter().enumerate() {
+            if let Some(&ahead) = s.fresh.get(i + AHEAD) {
+                q.prefetch(ahead, FULL_LINES);
+            }
+            let d = q.dist(nb);
+            let worst = (s.results.len() >= beam.ef)
+                .then(|| s.results.peek())
+                .flatten();
+            if improves(d, worst) {
+                let item = Scored {
+                    distance: d,
+                    offset: nb,
+                };
+                s.candidates.push(Reverse(item));
+                s.results.push(item);
+                if s.results.len() > beam.ef {
+                    s.results.pop();
+                }
+            }
+        }
+    }
+}
+
 /// A whole query: greedy descent from `entry` (a node and its level) through the upper layers,
 /// then a beam search of layer 0 with `m0` links per node; returns the best `keep` accepted
 /// nodes, closest first.
@@ -334,7 +439,7 @@ pub(crate) fn query<L: Links, S: Scorer>(
     k: usize,
     ef: usize,
     keep: usize,
-    accept: &dyn Fn(u32) -> bool,
+    accept: Accept,
 ) -> Vec<Scored> {
     let mut cur = Scored {
         distance: scorer.dist(entry.0),
@@ -345,7 +450,11 @@ pub(crate) fn query<L: Links, S: Scorer>(
     }
     let beam = Beam::query(ef.max(k), k, m0);
     with_scratch(|s| {
-        beam_search(links, s, scorer, accept, cur, beam);
+        match accept {
+            Accept::All => beam_search(links, s, scorer, |_| true, cur, beam),
+            Accept::Check(f) => beam_search(links, s, scorer, f, cur, beam),
+            Accept::Sparse(f) => beam_search_sparse(links, s, scorer, f, cur, beam, m0),
+        }
         let mut found: Vec<Scored> = s.results.drain().collect();
         found.sort_unstable();
         found.truncate(keep);

@@ -39,7 +39,7 @@ fn recall(g: &Graph, vectors: &[f32], queries: &[f32], dim: usize, metric: Metri
     let mut total = 0usize;
     for q in queries.chunks_exact(dim) {
         let truth = flat::top_k(vectors, dim, metric, q, k, |_| true);
-        let got = g.search(vectors, dim, metric, q, k, 64, &|_| true);
+        let got = g.search(vectors, dim, metric, q, k, 64, Accept::All);
         assert_eq!(got.len(), k);
         assert!(got.windows(2).all(|w| w[0].1 <= w[1].1), "not sorted");
         hits += got
@@ -95,7 +95,7 @@ fn filter_returns_only_accepted_and_fills_k() {
     let accept = |o: u32| o.is_multiple_of(10);
     let mut hits = 0;
     for q in queries.chunks_exact(dim) {
-        let got = g.search(&base, dim, Metric::L2, q, 10, 32, &accept);
+        let got = g.search(&base, dim, Metric::L2, q, 10, 32, Accept::Check(&accept));
         assert_eq!(got.len(), 10);
         assert!(got.iter().all(|(o, _)| accept(*o)));
         let truth = flat::top_k(&base, dim, Metric::L2, q, 10, accept);
@@ -107,11 +107,27 @@ fn filter_returns_only_accepted_and_fills_k() {
     println!("filtered recall@10 = {:.3}", hits as f64 / 500.0);
     // Very selective: 3 of 3000 accepted; all of them must still be found.
     let rare = |o: u32| o % 1000 == 7;
-    let got = g.search(&base, dim, Metric::L2, &queries[..dim], 10, 16, &rare);
+    let got = g.search(
+        &base,
+        dim,
+        Metric::L2,
+        &queries[..dim],
+        10,
+        16,
+        Accept::Check(&rare),
+    );
     assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>().len(), 3);
     // Nothing accepted: empty, and it must terminate.
     assert!(g
-        .search(&base, dim, Metric::L2, &queries[..dim], 10, 16, &|_| false)
+        .search(
+            &base,
+            dim,
+            Metric::L2,
+            &queries[..dim],
+            10,
+            16,
+            Accept::Check(&|_| false)
+        )
         .is_empty());
 }
 
@@ -126,8 +142,8 @@ fn serialisation_round_trip() {
     assert_eq!(back, g);
     let q = &base[..dim];
     assert_eq!(
-        back.search(&base, dim, Metric::L2, q, 5, 20, &|_| true),
-        g.search(&base, dim, Metric::L2, q, 5, 20, &|_| true)
+        back.search(&base, dim, Metric::L2, q, 5, 20, Accept::All),
+        g.search(&base, dim, Metric::L2, q, 5, 20, Accept::All)
     );
     assert!(g.memory_bytes() >= 700 * 12 * 4);
 }
@@ -161,7 +177,7 @@ fn corrupted_bytes_never_panic() {
                 reseal(&mut bad);
                 // Past the checksum: either rejected or a graph that is safe to search.
                 if let Ok(g2) = Graph::read_from(&bad) {
-                    let got = g2.search(&base, dim, Metric::L2, &base[..dim], 5, 10, &|_| true);
+                    let got = g2.search(&base, dim, Metric::L2, &base[..dim], 5, 10, Accept::All);
                     assert!(got.len() <= 5);
                 }
             }
@@ -178,7 +194,7 @@ fn edge_cases() {
     let empty = Graph::build(&[], dim, Metric::L2, params(16));
     assert!(empty.is_empty());
     assert!(empty
-        .search(&[], dim, Metric::L2, &[0.0; 3], 5, 10, &|_| true)
+        .search(&[], dim, Metric::L2, &[0.0; 3], 5, 10, Accept::All)
         .is_empty());
     let mut bytes = Vec::new();
     empty.write_to(&mut bytes);
@@ -187,17 +203,17 @@ fn edge_cases() {
     let one = [1.0, 2.0, 3.0];
     let g = Graph::build(&one, dim, Metric::L2, params(16));
     assert_eq!(
-        g.search(&one, dim, Metric::L2, &one, 5, 10, &|_| true),
+        g.search(&one, dim, Metric::L2, &one, 5, 10, Accept::All),
         vec![(0, 0.0)]
     );
 
     let base = random_vectors(30, dim, SEED ^ 6);
     let g = Graph::build(&base, dim, Metric::L1, params(4));
-    let got = g.search(&base, dim, Metric::L1, &base[..dim], 100, 1, &|_| true);
+    let got = g.search(&base, dim, Metric::L1, &base[..dim], 100, 1, Accept::All);
     assert_eq!(got.len(), 30, "k > len returns every node");
     // Mismatched query length or too few vectors are refused rather than misread.
     assert!(g
-        .search(&base, dim, Metric::L1, &[0.0; 2], 5, 10, &|_| true)
+        .search(&base, dim, Metric::L1, &[0.0; 2], 5, 10, Accept::All)
         .is_empty());
     assert!(g
         .search(
@@ -207,7 +223,7 @@ fn edge_cases() {
             &base[..dim],
             5,
             10,
-            &|_| true
+            Accept::All
         )
         .is_empty());
     // Extending with no new rows is a plain copy.
@@ -221,7 +237,7 @@ fn identical_vectors_terminate() {
     for metric in [Metric::Dot, Metric::L2, Metric::L1] {
         let g = Graph::build(&base, dim, metric, params(8));
         g.validate().expect("consistent");
-        let got = g.search(&base, dim, metric, &base[..dim], 10, 20, &|_| true);
+        let got = g.search(&base, dim, metric, &base[..dim], 10, 20, Accept::All);
         assert_eq!(got.len(), 10);
         let g2 = g.extend(
             &[base.clone(), vec![0.5; 50 * dim]].concat(),
@@ -256,7 +272,7 @@ fn live_recall(g: &LiveGraph, base: &[f32], queries: &[f32], dim: usize, len: us
     let (k, mut hits) = (10, 0usize);
     for q in queries.chunks_exact(dim) {
         let truth = flat::top_k(&base[..len * dim], dim, Metric::L2, q, k, |_| true);
-        let got = g.search(&rows, len, entry, q, k, 64, &|_| true);
+        let got = g.search(&rows, len, entry, q, k, 64, Accept::All);
         assert_eq!(got.len(), k.min(len));
         assert!(got.iter().all(|(o, _)| (*o as usize) < len));
         hits += got
@@ -317,7 +333,7 @@ fn searches_while_the_graph_grows_see_only_their_prefix() {
                         let (len, entry) = *published.lock().unwrap();
                         let Some(entry) = entry else { continue };
                         let q = rows.row((i % len) as u32);
-                        let got = g.search(rows, len, entry, q, 10, 32, &|_| true);
+                        let got = g.search(rows, len, entry, q, 10, 32, Accept::All);
                         assert_eq!(got.len(), 10.min(len));
                         assert!(got.iter().all(|(o, _)| (*o as usize) < len));
                         assert!(got.windows(2).all(|w| w[0].1 <= w[1].1));

@@ -1,0 +1,172 @@
+//! The query planner: for each segment, how a search is run, chosen from the payload indexes'
+//! estimate of the filter's cardinality.
+//!
+//! - No filter: HNSW over the live points.
+//! - The filter is resolved by payload indexes (see [`crate::filter::index`]) into the set of
+//!   candidate offsets, whose size is known exactly:
+//!   - few candidates (at most the space's `full_scan_threshold` in points): score each one
+//!     exactly: cheaper than a graph walk, and recall is 1;
+//!   - more, but a minority of the segment: HNSW that scores candidates only, reaching them
+//!     across other nodes in two hops ([`Accept::Sparse`], ACORN-1), so the walk neither pays
+//!     for rejected nodes nor loses the candidates' connectivity;
+//!   - most of the segment: plain filtered HNSW (rejected nodes are walked through).
+//! - The filter needs payloads (a field without an index, the append segment): sample its
+//!   selectivity; scan exactly when it is selective, else HNSW checking each node's payload.
+//!   Both are slower, and logged and counted as such.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::bitset::Bitset;
+use super::snapshot::{SegmentView, Snapshot};
+use crate::filter::index::{Candidates, Resolver};
+use crate::filter::{Filter, HasIdCondition};
+
+/// How one segment was searched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Plan {
+    /// HNSW, no filter.
+    Graph,
+    /// Every live point scored (a small collection, or `exact: true`).
+    FullScan,
+    /// Payload indexes gave few candidates; each was scored.
+    IndexedScan,
+    /// Payload indexes gave a minority of the segment; HNSW scoring only those (two-hop).
+    IndexedGraphSparse,
+    /// Payload indexes gave most of the segment; HNSW checking each node against them.
+    IndexedGraph,
+    /// The filter needs payloads and is selective: every point's payload read, matches scored.
+    PayloadScan,
+    /// The filter needs payloads: HNSW reading each visited node's payload.
+    PayloadGraph,
+}
+
+impl Plan {
+    pub const ALL: [Plan; 7] = [
+        Plan::Graph,
+        Plan::FullScan,
+        Plan::IndexedScan,
+        Plan::IndexedGraphSparse,
+        Plan::IndexedGraph,
+        Plan::PayloadScan,
+        Plan::PayloadGraph,
+    ];
+
+    /// The name metrics and telemetry use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Plan::Graph => "graph",
+            Plan::FullScan => "full_scan",
+            Plan::IndexedScan => "indexed_scan",
+            Plan::IndexedGraphSparse => "indexed_graph_sparse",
+            Plan::IndexedGraph => "indexed_graph",
+            Plan::PayloadScan => "payload_scan",
+            Plan::PayloadGraph => "payload_graph",
+        }
+    }
+
+    /// Whether the plan reads payloads to filter (no index could answer).
+    pub fn reads_payloads(self) -> bool {
+        matches!(self, Plan::PayloadScan | Plan::PayloadGraph)
+    }
+}
+
+/// What the planner decided for one segment, as `?explain=true` reports it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SegmentPlan {
+    pub segment: u64,
+    pub plan: Plan,
+    /// Live points in the segment.
+    pub live_points: usize,
+    /// Candidates the payload indexes left (live ones), when they could answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<usize>,
+    /// Whether the candidates still had their payloads checked (part of the filter has no index).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub payload_checked: bool,
+    /// Whether the graph found fewer than asked and the segment was then scanned exactly.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fell_back_to_scan: bool,
+}
+
+/// Live candidates from payload indexes, and whether each still needs a payload check.
+pub struct Resolved {
+    pub set: Bitset,
+    pub exact: bool,
+}
+
+/// A filter keeping less than this share of a segment, as estimated from payloads, is
+/// answered by scanning (graph search would visit mostly rejected nodes).
+pub const SELECTIVE_FILTER: f64 = 0.05;
+/// Above this share of candidates, the plain filtered walk beats two-hop expansion: most
+/// neighbours pass, so looking through the rest finds little.
+pub const DENSE_CANDIDATES: f64 = 0.5;
+/// Points sampled to estimate a filter's selectivity from payloads.
+const SAMPLE: usize = 512;
+
+/// The live offsets of `seg` a filter can match, from its payload indexes; `None` when they
+/// cannot narrow the filter down.
+pub fn resolve(snapshot: &Snapshot, seg: &SegmentView, filter: &Filter) -> Option<Resolved> {
+    let indexes = seg.indexes.as_ref()?;
+    let ids = |c: &HasIdCondition| {
+        let mut out = Bitset::default();
+        for id in c.has_id.as_slice() {
+            if let Some(loc) = snapshot.locations.get(id).filter(|l| l.segment == seg.id) {
+                out.set(loc.offset as usize);
+            }
+        }
+        out
+    };
+    let resolver = Resolver {
+        indexes,
+        len: seg.data.len(),
+        ids: &ids,
+    };
+    let Candidates { set, exact } = resolver.filter(filter);
+    let mut set = set?;
+    set.and_not(&seg.deleted);
+    Some(Resolved { set, exact })
+}
+
+/// Fraction of a segment's live points a filter accepts, estimated from an even sample of
+/// payloads.
+pub fn sampled_selectivity(seg: &SegmentView, filter: &Filter) -> f64 {
+    let len = seg.data.len();
+    if len == 0 {
+        return 1.0;
+    }
+    let step = (len / SAMPLE).max(1);
+    let (mut seen, mut hit) = (0usize, 0usize);
+    for o in (0..len).step_by(step).map(|o| o as u32) {
+        if seg.is_live(o) {
+            seen += 1;
+            hit += usize::from(filter.matches(&seg.point(o)));
+        }
+    }
+    if seen == 0 {
+        1.0
+    } else {
+        hit as f64 / seen as f64
+    }
+}
+
+/// Says, at most once a minute per process, that a filter read payloads because no index
+/// answered it: the fix (an index) is the user's to make.
+pub fn warn_unindexed(collection: &str) {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST.load(Ordering::Relaxed);
+    if now >= last + 60
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(collection, "a filtered search read payloads: no payload index answers its filter (counted in /telemetry as unindexed_filter_searches); create one with PUT /collections/{{name}}/index for speed");
+    }
+}

@@ -39,6 +39,8 @@ enum Command {
     Bench(vecdb::bench::inproc::Args),
     /// Load a dataset into a running server and measure recall@10, QPS and latency of /points/query.
     BenchHttp(vecdb::bench::http::Args),
+    /// Filtered search at 50%, 10%, 1% and 0.1% selectivity: plans, recall@10 and QPS.
+    BenchFilter(vecdb::bench::filtered::Args),
     /// Hundreds of keep-alive connections mixing searches and upserts against a running server:
     /// statuses, latency of admitted requests, RSS, and throughput before and after.
     BenchOverload(vecdb::bench::overload::Args),
@@ -68,6 +70,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Bench(args) => vecdb::bench::inproc::run(args),
         Command::BenchHttp(args) => vecdb::bench::http::run(args),
+        Command::BenchFilter(args) => vecdb::bench::filtered::run(args),
         Command::BenchOverload(args) => vecdb::bench::overload::run(args),
         Command::Serve => serve(config),
     }

@@ -80,7 +80,8 @@ pub struct CollectionTelemetry {
     pub index_builds: u64,
     /// Segment searches by plan (see `?explain=true` on a query for one query's plans).
     pub search_plans: std::collections::BTreeMap<&'static str, u64>,
-    /// Searches whose filter read payloads because no payload index answered it.
+    /// Searches whose filter read payloads in a sealed segment because no payload index
+    /// answered (all or part of) it.
     pub unindexed_filter_searches: u64,
 }
 

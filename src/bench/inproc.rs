@@ -17,15 +17,8 @@ use crate::index::Metric;
 /// What to measure.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
-    /// Folder with base/queries/ground truth (`.npy` or `.fvecs`/`.ivecs`).
-    #[arg(long)]
-    pub data: PathBuf,
-    /// HNSW links per node.
-    #[arg(long, default_value_t = 16)]
-    pub m: usize,
-    /// Beam width while building.
-    #[arg(long, default_value_t = 200)]
-    pub ef_construct: usize,
+    #[command(flatten)]
+    pub graph: GraphArgs,
     /// Build threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -47,6 +40,20 @@ pub struct Args {
     /// Central fraction of components the int8 range covers (Qdrant's `quantile`).
     #[arg(long, default_value_t = 0.99)]
     pub quantile: f32,
+}
+
+/// The dataset and the graph to build on it, shared by the in-process benchmarks.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GraphArgs {
+    /// Folder with base/queries/ground truth (`.npy` or `.fvecs`/`.ivecs`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// HNSW links per node.
+    #[arg(long, default_value_t = 16)]
+    pub m: usize,
+    /// Beam width while building.
+    #[arg(long, default_value_t = 200)]
+    pub ef_construct: usize,
 }
 
 /// Peak and current resident memory of this process, in bytes (Linux `/proc`).
@@ -84,7 +91,7 @@ fn qps_at(points: &[Point], target: f64, qps: impl Fn(&Point) -> f64) -> Option<
 
 /// Runs the benchmark and prints a table.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let ds = Dataset::load(&args.data)?;
+    let ds = Dataset::load(&args.graph.data)?;
     let (dim, n) = (ds.base.cols, ds.base.rows);
     let (_, rss_loaded) = rss();
     let threads = if args.threads == 0 {
@@ -96,8 +103,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .num_threads(threads)
         .build()?;
     let params = HnswParams {
-        m: args.m,
-        ef_construct: args.ef_construct,
+        m: args.graph.m,
+        ef_construct: args.graph.ef_construct,
         seed: 42,
     };
     let started = Instant::now();
@@ -108,7 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let vector_bytes = (n * dim * 4) as f64;
     println!(
         "build: {n} × {dim}, m={}, ef_construct={}, {threads} threads: {build_secs:.1} s ({:.0} vectors/s); peak RSS {:.0} MB; index {:.1} MB = {:.0} bytes/vector (vectors {:.0} + graph {:.0}); RSS growth while building {:.0} bytes/vector",
-        args.m, args.ef_construct, n as f64 / build_secs, peak as f64 / 1e6,
+        args.graph.m, args.graph.ef_construct, n as f64 / build_secs, peak as f64 / 1e6,
         (graph_bytes + vector_bytes) / 1e6, (graph_bytes + vector_bytes) / n as f64,
         vector_bytes / n as f64, graph_bytes / n as f64,
         rss_built.saturating_sub(rss_loaded) as f64 / n as f64,
@@ -140,7 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         recall_of(&ds, q, &found)
     };
     let mut report = json!({
-        "n": n, "dim": dim, "m": args.m, "ef_construct": args.ef_construct, "threads": threads,
+        "n": n, "dim": dim, "m": args.graph.m, "ef_construct": args.graph.ef_construct, "threads": threads,
         "build_seconds": build_secs, "peak_rss_bytes": peak,
         "index_bytes_per_vector": (graph_bytes + vector_bytes) / n as f64,
     });
@@ -177,7 +184,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         let title = format!(
             "{n} × {dim}, m={}, ef_construct={}, one query at a time, one thread",
-            args.m, args.ef_construct
+            args.graph.m, args.graph.ef_construct
         );
         std::fs::write(path, super::plot::svg(&title, &curves))?;
     }

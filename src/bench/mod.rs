@@ -2,10 +2,13 @@
 //! - `vecdb bench` ([`inproc`]): the HNSW index in-process, like the libraries it competes with;
 //! - `vecdb bench-http` ([`http`]): a running server over HTTP, recall@10, QPS and latency of
 //!   `/points/query` against exact search;
+//! - `vecdb bench-filter` ([`filtered`]): filtered search through the planner at several
+//!   selectivities, with and without payload indexes, against exact filtered search;
 //! - `vecdb bench-overload` ([`overload`]): hundreds of connections mixing searches and
 //!   upserts, then how the service recovers.
 
 pub mod dataset;
+pub mod filtered;
 pub mod http;
 pub mod inproc;
 pub mod overload;

@@ -213,7 +213,7 @@ impl Collection {
             metrics::counter!("vecdb_segment_searches_total", "collection" => self.name.clone(), "plan" => p.plan.name())
                 .increment(1);
         }
-        if plans.iter().any(|p| p.plan.reads_payloads()) {
+        if plans.iter().any(plan::SegmentPlan::missed_index) {
             self.stats.unindexed_filters.fetch_add(1, Ordering::Relaxed);
             plan::warn_unindexed(&self.name);
         }

@@ -135,6 +135,7 @@ impl Run<'_> {
     fn segment(&self, seg: &SegmentView) -> (Vec<(u32, f32)>, SegmentPlan) {
         let mut report = SegmentPlan {
             segment: seg.id,
+            appendable: seg.indexes.is_none(),
             plan: Plan::Graph,
             live_points: seg.live(),
             candidates: None,

@@ -378,6 +378,9 @@ pub(crate) fn beam_search_sparse<L: Links, S: Scorer>(
         if (work > beam.soft_budget && s.results.len() >= beam.k) || work > beam.hard_budget {
             break;
         }
+        if let Some(Reverse(next)) = s.candidates.peek() {
+            links.prefetch_links(next.offset);
+        }
         s.fresh.clear();
         s.hops.clear();
         links.for_each_neighbor(c.offset, 0, |nb| {
@@ -389,6 +392,10 @@ pub(crate) fn beam_search_sparse<L: Links, S: Scorer>(
                 }
             }
         });
+        // The hops' lists are cache misses: start loading them all before reading any.
+        for &hop in &s.hops {
+            links.prefetch_links(hop);
+        }
         for &hop in &s.hops {
             if s.fresh.len() >= m0 {
                 break;

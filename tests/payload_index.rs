@@ -1,0 +1,313 @@
+//! Payload indexes through the real server: creation and errors, `payload_schema` counts,
+//! the planner using them (`?explain=true`, `/telemetry`), persistence across restarts, and
+//! exactness under concurrent upserts, payload edits and deletes.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{error, Server};
+use serde_json::{json, Value};
+
+const C: &str = "/collections/idx";
+
+/// A collection whose segments are sealed and indexed after a few hundred points, and which
+/// is not searched exactly as a whole (so the planner's choices show).
+fn create(server: &Server) {
+    server.create(
+        "idx",
+        json!({
+            "vectors": {"size": 4, "distance": "Dot"},
+            "hnsw_config": {"full_scan_threshold": 1, "m": 8, "ef_construct": 64},
+            "optimizers_config": {"indexing_threshold": 8}
+        }),
+    );
+}
+
+fn vector(i: u64) -> Vec<f32> {
+    let x = i as f32;
+    vec![(x * 0.37).sin(), (x * 0.11).cos(), (x * 0.05).sin(), 1.0]
+}
+
+fn payload(i: u64, round: u64) -> Value {
+    json!({
+        "cat": format!("c{}", (i + round) % 7),
+        "n": (i * 7 + round) % 50,
+        "flag": (i + round).is_multiple_of(3),
+        "loc": {"lat": (i % 90) as f64 * 0.5, "lon": (i % 180) as f64 * 0.5},
+        "at": format!("2024-01-{:02}T00:00:00Z", (i + round) % 28 + 1),
+    })
+}
+
+fn upsert_range(server: &Server, ids: std::ops::Range<u64>, round: u64) {
+    let points: Vec<Value> = ids
+        .map(|i| json!({"id": i, "vector": vector(i), "payload": payload(i, round)}))
+        .collect();
+    for chunk in points.chunks(500) {
+        server.upsert("idx", json!(chunk));
+    }
+}
+
+fn index(server: &Server, field: &str, schema: Value) {
+    let body = json!({"field_name": field, "field_schema": schema});
+    let result = server.ok("PUT", &format!("{C}/index?wait=true"), Some(body));
+    assert_eq!(result["status"], "completed", "{result}");
+}
+
+/// Ids of every point the filter matches, by exact search with a limit above the collection.
+fn exact_ids(server: &Server, filter: &Value) -> BTreeSet<u64> {
+    let body = json!({"query": [0.0, 0.0, 0.0, 1.0], "filter": filter, "limit": 5000, "params": {"exact": true}});
+    let result = server.ok("POST", &format!("{C}/points/query"), Some(body));
+    ids(&result["points"])
+}
+
+fn ids(points: &Value) -> BTreeSet<u64> {
+    let list = points.as_array().expect("points");
+    list.iter().map(|p| p["id"].as_u64().expect("id")).collect()
+}
+
+/// Every live point's payload, by scrolling.
+fn all_payloads(server: &Server) -> Vec<(u64, Value)> {
+    let body = json!({"limit": 10000, "with_payload": true});
+    let result = server.ok("POST", &format!("{C}/points/scroll"), Some(body));
+    let points = result["points"].as_array().expect("points").clone();
+    points
+        .into_iter()
+        .map(|p| (p["id"].as_u64().unwrap(), p["payload"].clone()))
+        .collect()
+}
+
+/// The filters checked, with the predicate each stands for (written here independently).
+#[allow(clippy::type_complexity)]
+fn filters() -> Vec<(Value, Box<dyn Fn(&Value) -> bool>)> {
+    vec![
+        (
+            json!({"must": [{"key": "cat", "match": {"value": "c3"}}]}),
+            Box::new(|p: &Value| p["cat"] == "c3"),
+        ),
+        (
+            json!({"must": [{"key": "n", "range": {"gte": 10, "lt": 20}}]}),
+            Box::new(|p: &Value| p["n"].as_u64().is_some_and(|n| (10..20).contains(&n))),
+        ),
+        (
+            json!({"must": [{"key": "flag", "match": {"value": true}}, {"key": "cat", "match": {"any": ["c1", "c2"]}}]}),
+            Box::new(|p: &Value| p["flag"] == true && (p["cat"] == "c1" || p["cat"] == "c2")),
+        ),
+        (
+            json!({"must_not": [{"key": "cat", "match": {"except": ["c0", "c5"]}}]}),
+            // A point without `cat` has no value outside the list, so must_not keeps it.
+            Box::new(|p: &Value| p.get("cat").is_none() || p["cat"] == "c0" || p["cat"] == "c5"),
+        ),
+        (
+            json!({"should": [{"key": "n", "match": {"value": 7}}, {"key": "at", "range": {"gte": "2024-01-27T00:00:00Z"}}]}),
+            Box::new(|p: &Value| {
+                p["n"] == 7 || p["at"].as_str().is_some_and(|a| a >= "2024-01-27")
+            }),
+        ),
+        (
+            json!({"must": [{"key": "loc", "geo_bounding_box": {"top_left": {"lat": 20.0, "lon": 0.0}, "bottom_right": {"lat": 10.0, "lon": 30.0}}}]}),
+            Box::new(|p: &Value| {
+                let (lat, lon) = (p["loc"]["lat"].as_f64(), p["loc"]["lon"].as_f64());
+                lat.zip(lon)
+                    .is_some_and(|(lat, lon)| lat < 20.0 && lat > 10.0 && lon > 0.0 && lon < 30.0)
+            }),
+        ),
+    ]
+}
+
+/// Checks every filter's exact result against the predicate over scrolled payloads.
+fn check_filters(server: &Server, when: &str) {
+    let payloads = all_payloads(server);
+    for (filter, holds) in filters() {
+        let want: BTreeSet<u64> = payloads
+            .iter()
+            .filter(|(_, p)| holds(p))
+            .map(|(id, _)| *id)
+            .collect();
+        assert!(
+            !want.is_empty(),
+            "{when}: {filter} matches nothing; a weak check"
+        );
+        assert_eq!(exact_ids(server, &filter), want, "{when}: {filter}");
+        // The planner's own choice (graph plans included) returns only matching points, and
+        // as many as asked for.
+        let body = json!({"query": [0.3, 0.2, 0.1, 1.0], "filter": filter, "limit": 10});
+        let found = ids(&server.ok("POST", &format!("{C}/points/query"), Some(body))["points"]);
+        assert_eq!(found.len(), want.len().min(10), "{when}: {filter}");
+        assert!(found.is_subset(&want), "{when}: {filter}: {found:?}");
+    }
+}
+
+fn plans(server: &Server, filter: &Value) -> Vec<String> {
+    let body = json!({"query": [0.3, 0.2, 0.1, 1.0], "filter": filter, "limit": 10});
+    let (status, value) = server.call(
+        "POST",
+        &format!("{C}/points/query?explain=true"),
+        Some(body),
+    );
+    assert_eq!(status, 200, "{value}");
+    let segments = value["explain"]["segments"].as_array().expect("explain");
+    // The appendable segment has no payload indexes; its payloads are always read.
+    segments
+        .iter()
+        .filter(|s| s["live_points"].as_u64() > Some(0) && s["appendable"] == false)
+        .map(|s| s["plan"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn indexes_are_listed_counted_used_and_kept_across_restarts() {
+    let (server, dir) = Server::start();
+    create(&server);
+    upsert_range(&server, 0..3000, 0);
+    server.wait_green("idx");
+    let cat = json!({"must": [{"key": "cat", "match": {"value": "c3"}}]});
+    assert!(plans(&server, &cat)
+        .iter()
+        .all(|p| p.starts_with("payload")));
+
+    index(&server, "cat", json!("keyword"));
+    index(&server, "n", json!({"type": "integer", "range": true}));
+    index(&server, "flag", json!("bool"));
+    index(&server, "loc", json!("geo"));
+    index(&server, "at", json!("datetime"));
+    let info = server.ok("GET", C, None);
+    let schema = &info["payload_schema"];
+    assert_eq!(
+        schema["cat"],
+        json!({"data_type": "keyword", "points": 3000})
+    );
+    assert_eq!(schema["n"]["params"]["range"], json!(true));
+    assert_eq!(schema["loc"]["points"], 3000);
+    let unindexed = || {
+        let telemetry = server.ok("GET", "/telemetry", None);
+        telemetry["collections"][0]["unindexed_filter_searches"].clone()
+    };
+    let before = unindexed();
+    assert!(
+        before.as_u64() > Some(0),
+        "the unindexed search was not counted"
+    );
+    check_filters(&server, "indexed");
+    assert_eq!(unindexed(), before, "indexed filters counted as unindexed");
+    let used = plans(&server, &cat);
+    assert!(used.iter().all(|p| p.starts_with("indexed")), "{used:?}");
+    let telemetry = server.ok("GET", "/telemetry", None);
+    let counts = &telemetry["collections"][0]["search_plans"];
+    assert!(counts["indexed_scan"].as_u64() > Some(0), "{telemetry}");
+
+    // A point without the field, and one deleted: counts follow.
+    let bare = json!([{"id": 5000, "vector": vector(1), "payload": {"other": 1}}]);
+    server.upsert("idx", bare);
+    let del = json!({"points": [0, 1]});
+    server.ok("POST", &format!("{C}/points/delete?wait=true"), Some(del));
+    let info = server.ok("GET", C, None);
+    assert_eq!(info["payload_schema"]["cat"]["points"], 2998);
+
+    server.terminate();
+    let server = Server::start_in(dir.path(), &[]);
+    let info = server.ok("GET", C, None);
+    assert_eq!(info["payload_schema"]["cat"]["points"], 2998);
+    assert_eq!(info["payload_schema"]["at"]["data_type"], "datetime");
+    check_filters(&server, "after restart");
+    let used = plans(&server, &cat);
+    assert!(used.iter().all(|p| p.starts_with("indexed")), "{used:?}");
+
+    let gone = server.ok("DELETE", &format!("{C}/index/cat?wait=true"), None);
+    assert_eq!(gone["status"], "completed");
+    let info = server.ok("GET", C, None);
+    assert!(info["payload_schema"].get("cat").is_none(), "{info}");
+    assert!(plans(&server, &cat)
+        .iter()
+        .all(|p| p.starts_with("payload")));
+    check_filters(&server, "cat dropped");
+}
+
+#[test]
+fn bad_index_requests_say_what_is_wrong_and_change_nothing() {
+    let (server, _dir) = Server::start();
+    create(&server);
+    let cases = [
+        (
+            json!({"field_name": "a", "field_schema": "words"}),
+            "field_schema: unknown index type \"words\"",
+        ),
+        (json!({"field_name": "a"}), "field_schema is required"),
+        (
+            json!({"field_name": "a", "field_schema": {"type": "bool", "range": true}}),
+            "field_schema.range: not a parameter of bool indexes",
+        ),
+        (
+            json!({"field_name": "a[", "field_schema": "keyword"}),
+            "field_name: ",
+        ),
+        (
+            json!({"field_name": "a", "field_schema": "keyword", "extra": 1}),
+            "unknown field `extra`",
+        ),
+    ];
+    for (body, message) in cases {
+        let (status, value) = server.call("PUT", &format!("{C}/index"), Some(body.clone()));
+        assert_eq!(status, 400, "{body} -> {value}");
+        assert!(error(&value).contains(message), "{body} -> {value}");
+    }
+    let (status, _) = server.call(
+        "PUT",
+        "/collections/none/index",
+        Some(json!({"field_name": "a", "field_schema": "keyword"})),
+    );
+    assert_eq!(status, 404);
+    let info = server.ok("GET", C, None);
+    assert_eq!(info["payload_schema"], json!({}));
+}
+
+#[test]
+fn indexes_stay_exact_under_concurrent_writes() {
+    let (server, _dir) = Server::start();
+    create(&server);
+    upsert_range(&server, 0..1500, 0);
+    for (field, schema) in [
+        ("cat", "keyword"),
+        ("n", "integer"),
+        ("flag", "bool"),
+        ("loc", "geo"),
+        ("at", "datetime"),
+    ] {
+        index(&server, field, json!(schema));
+    }
+    std::thread::scope(|s| {
+        for writer in 0..3u64 {
+            let server = &server;
+            // Each writer owns 500 ids: it re-creates a window of them, edits the payload of
+            // some it just wrote, and deletes others, so its edits never miss a point.
+            s.spawn(move || {
+                let own = writer * 500;
+                for round in 1..=12u64 {
+                    let start = own + (round * 37) % 380;
+                    upsert_range(server, start..start + 120, round + writer);
+                    let ids: Vec<u64> = (0..40).map(|k| start + k * 3).collect();
+                    let set = json!({"payload": {"cat": format!("c{}", round % 7), "n": round}, "points": ids});
+                    server.ok("POST", &format!("{C}/points/payload?wait=true"), Some(set));
+                    let gone: Vec<u64> = (0..15).map(|k| own + (start + 1 + k * 29) % 500).collect();
+                    let del = json!({"points": gone});
+                    server.ok("POST", &format!("{C}/points/delete?wait=true"), Some(del));
+                }
+            });
+        }
+        s.spawn(|| {
+            for _ in 0..60 {
+                for (filter, _) in filters() {
+                    let body =
+                        json!({"query": [0.1, 0.2, 0.3, 1.0], "filter": filter, "limit": 10});
+                    server.ok("POST", &format!("{C}/points/query"), Some(body));
+                }
+            }
+        });
+    });
+    check_filters(&server, "right after the writes");
+    server.wait_green("idx");
+    check_filters(&server, "after merges");
+    let live = all_payloads(&server).len();
+    let info = server.ok("GET", C, None);
+    assert_eq!(info["payload_schema"]["cat"]["points"], live);
+}

@@ -47,11 +47,6 @@ pub async fn create_index(
     ApiJson(req): ApiJson<CreateFieldIndex>,
 ) -> ApiResult<UpdateResult> {
     let (key, spec) = req.resolve().map_err(ApiError::BadRequest)?;
-    if spec.data_type == FieldType::Text {
-        return Err(ApiError::BadRequest(
-            "field_schema: text indexes are not supported yet".into(),
-        ));
-    }
     let change = IndexChange::Create {
         name: req.field_name,
         key,

@@ -18,6 +18,8 @@ mod crosscheck_geo;
 #[cfg(test)]
 mod crosscheck_table;
 #[cfg(test)]
+mod crosscheck_text;
+#[cfg(test)]
 mod tests_eval;
 #[cfg(test)]
 mod tests_parse;

@@ -126,6 +126,36 @@ pub enum Match {
     Any(MatchAny),
     /// Some value is none of the given values.
     Except(MatchExcept),
+    /// Some string value contains every word of the text (any order).
+    Text(MatchText),
+    /// Some string value contains at least one word of the text.
+    TextAny(MatchTextAny),
+    /// Some string value contains the words of the phrase, consecutively and in order.
+    Phrase(MatchPhrase),
+}
+
+/// Full-text match: every word of `text` is a word of the value.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatchText {
+    /// The words, split and lowercased like the value's.
+    pub text: String,
+}
+
+/// Full-text match: some word of `text_any` is a word of the value.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatchTextAny {
+    /// The words, split and lowercased like the value's.
+    pub text_any: String,
+}
+
+/// Phrase match: the words of `phrase` appear in the value consecutively, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatchPhrase {
+    /// The words, split and lowercased like the value's.
+    pub phrase: String,
 }
 
 /// Exact match of the given value.

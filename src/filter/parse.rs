@@ -328,10 +328,11 @@ fn parse_field_condition(map: &Object, loc: &Loc) -> Result<FieldCondition, Stri
 }
 
 fn parse_match(value: &Value, loc: &Loc) -> Result<Match, String> {
-    let map = expect_object(value, loc, "an object with one of value, any, except")?;
+    let kinds = "value, any, except, text, text_any, phrase";
+    let map = expect_object(value, loc, &format!("an object with one of {kinds}"))?;
     let mut entries = map.iter();
     let (Some((kind, inner)), None) = (entries.next(), entries.next()) else {
-        return fail(loc, "expected exactly one of value, any, except");
+        return fail(loc, format!("expected exactly one of {kinds}"));
     };
     let here = Loc::Key(loc, kind);
     match kind.as_str() {
@@ -344,8 +345,21 @@ fn parse_match(value: &Value, loc: &Loc) -> Result<Match, String> {
         "except" => Ok(Match::Except(MatchExcept {
             except: parse_any_variants(inner, &here)?,
         })),
-        "text" | "text_any" | "phrase" => fail(&here, "full-text matching is not supported yet"),
-        _ => fail(&here, "unknown match kind; expected value, any or except"),
+        "text" | "text_any" | "phrase" => {
+            let Value::String(text) = inner else {
+                return fail(&here, format!("expected a string, got {}", describe(inner)));
+            };
+            let text = text.clone();
+            Ok(match kind.as_str() {
+                "text" => Match::Text(MatchText { text }),
+                "text_any" => Match::TextAny(MatchTextAny { text_any: text }),
+                _ => Match::Phrase(MatchPhrase { phrase: text }),
+            })
+        }
+        _ => fail(
+            &here,
+            "unknown match kind; expected value, any, except, text, text_any or phrase",
+        ),
     }
 }
 

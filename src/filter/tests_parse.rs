@@ -66,7 +66,7 @@ fn errors_name_the_place() {
         ),
         (
             must(json!({"key": "a", "match": {"value": 1, "any": [1]}})),
-            "filter.must[0].match: expected exactly one of value, any, except".to_owned(),
+            "filter.must[0].match: expected exactly one of value, any, except, text, text_any, phrase".to_owned(),
         ),
         (
             must(json!({"key": "a..b", "match": {"value": 1}})),
@@ -102,23 +102,15 @@ fn errors_name_the_place() {
 }
 
 #[test]
-fn later_features_say_not_supported_yet() {
-    let cases = [
-        (
-            json!({"key": "t", "match": {"text": "hello"}}),
-            "match.text: full-text matching is",
-        ),
-        (
-            json!({"key": "t", "match": {"phrase": "hello there"}}),
-            "match.phrase: full-text matching is",
-        ),
-    ];
-    for (condition, expected) in cases {
-        assert_eq!(
-            error(must(condition)),
-            format!("filter.must[0].{expected} not supported yet")
-        );
-    }
+fn text_matches_need_a_string() {
+    assert_eq!(
+        error(must(json!({"key": "t", "match": {"text": 5}}))),
+        "filter.must[0].match.text: expected a string, got 5"
+    );
+    assert_eq!(
+        error(must(json!({"key": "t", "match": {"prefix": "a"}}))),
+        "filter.must[0].match.prefix: unknown match kind; expected value, any, except, text, text_any or phrase"
+    );
 }
 
 /// `{"must": [{"must": [...]}]}`, `levels` filters deep.

@@ -9,6 +9,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "crosscheck
 import datetimes  # noqa: E402
 import geo  # noqa: E402
 import table  # noqa: E402
+import text  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -33,3 +34,9 @@ def test_datetime_table_matches_local_mode():
     _, committed = table.committed(ROOT / "src" / "filter" / "crosscheck_datetime.rs")
     assert len(committed) == len(datetimes.CONDITIONS)
     assert _normalised(datetimes.expected()) == _normalised(committed)
+
+
+def test_text_table_matches_local_mode():
+    _, committed = table.committed(ROOT / "src" / "filter" / "crosscheck_text.rs")
+    assert len(committed) == len(text.CONDITIONS)
+    assert _normalised(text.expected()) == _normalised(committed)

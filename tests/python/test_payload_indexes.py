@@ -11,6 +11,7 @@ from qdrant_client import QdrantClient, models
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "crosscheck"))
 import datetimes  # noqa: E402
 import geo  # noqa: E402
+import text  # noqa: E402
 
 # Points without payload pad the collection so that segments are sealed (and indexed) with
 # the crosscheck points in them; no condition matches them.
@@ -22,6 +23,7 @@ TABLES = {
         datetimes,
         {"at": models.PayloadSchemaType.DATETIME, "trip.legs[].at": models.PayloadSchemaType.DATETIME},
     ),
+    "text": (text, {"t": models.PayloadSchemaType.TEXT, "doc.title": models.PayloadSchemaType.TEXT}),
 }
 
 

@@ -11,7 +11,7 @@ use std::hash::Hash;
 
 use serde_json::{Map, Value};
 
-use super::super::eval::as_integer;
+use super::super::eval::{as_integer, words};
 use super::super::geo::payload_point;
 use super::super::model::*;
 use super::schema::FieldType;
@@ -38,6 +38,8 @@ enum Values {
     Bools(Postings<bool>),
     Datetimes(Sorted<Datetime>),
     Geo(GeoPoints),
+    /// Text indexes: offsets by word (the default word tokenizer).
+    Words(Postings<String>),
 }
 
 /// Calls its argument on each (offset, reached value) of the segment; the argument says
@@ -63,8 +65,7 @@ struct GeoPoints {
 }
 
 impl FieldIndex {
-    /// Indexes `key` of `len` payloads (`payload(offset)`) as `kind`; `None` for text, which
-    /// has no index yet.
+    /// Indexes `key` of `len` payloads (`payload(offset)`) as `kind`.
     pub fn build<'a>(
         kind: FieldType,
         key: &JsonPath,
@@ -117,7 +118,25 @@ impl FieldIndex {
                 by_lat.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
                 Values::Geo(GeoPoints { by_lat })
             }
-            FieldType::Text => return None,
+            FieldType::Text => {
+                let mut postings = Postings {
+                    map: HashMap::new(),
+                    other: Vec::new(),
+                };
+                each(&mut |o, v| {
+                    let Some(text) = v.as_str() else {
+                        return false;
+                    };
+                    for word in words(text) {
+                        let list: &mut Vec<u32> = postings.map.entry(word).or_default();
+                        if list.last() != Some(&o) {
+                            list.push(o);
+                        }
+                    }
+                    true
+                });
+                Values::Words(postings)
+            }
         };
         Some(FieldIndex { values, with_value })
     }
@@ -127,8 +146,16 @@ impl FieldIndex {
         &self.with_value
     }
 
-    /// The offsets matching `condition`, if this index can tell without reading payloads.
-    pub fn answer(&self, condition: &FieldCondition) -> Option<Bitset> {
+    /// The offsets matching `condition`, if this index can tell without reading payloads,
+    /// and whether all of them match (else they are candidates whose payloads must be read).
+    pub fn answer(&self, condition: &FieldCondition) -> Option<(Bitset, bool)> {
+        if let (Some(m), Values::Words(p)) = (&condition.r#match, &self.values) {
+            return p.answer_words(m);
+        }
+        self.answer_exact(condition).map(|set| (set, true))
+    }
+
+    fn answer_exact(&self, condition: &FieldCondition) -> Option<Bitset> {
         if let Some(m) = &condition.r#match {
             return self.answer_match(m);
         }
@@ -247,6 +274,28 @@ impl<K: Eq + Hash> Postings<K> {
         }
         self.other.iter().for_each(|&o| out.set(o as usize));
         out
+    }
+}
+
+impl Postings<String> {
+    /// Text matches: every word's offsets (a phrase: those, checked for order later), or any.
+    fn answer_words(&self, m: &Match) -> Option<(Bitset, bool)> {
+        let (text, all, exact) = match m {
+            Match::Text(t) => (&t.text, true, true),
+            Match::Phrase(p) => (&p.phrase, true, false),
+            Match::TextAny(t) => (&t.text_any, false, true),
+            _ => return None,
+        };
+        let query: Vec<String> = words(text).collect();
+        if !all {
+            return Some((self.union(query.iter().map(String::as_str)), true));
+        }
+        let mut sets = query.iter().map(|w| self.union([w.as_str()]));
+        let Some(mut out) = sets.next() else {
+            return Some((Bitset::default(), true)); // an empty query matches nothing
+        };
+        sets.for_each(|s| out.and(&s));
+        Some((out, exact))
     }
 }
 

@@ -60,8 +60,9 @@ impl SegmentIndexes {
         self.fields.is_empty()
     }
 
-    /// The offsets matching `condition`, if an index on its key can tell.
-    pub fn answer(&self, condition: &FieldCondition) -> Option<Bitset> {
+    /// The offsets matching `condition`, if an index on its key can tell, and whether all of
+    /// them match.
+    pub fn answer(&self, condition: &FieldCondition) -> Option<(Bitset, bool)> {
         self.fields
             .iter()
             .filter(|(_, key, _)| *key == condition.key)

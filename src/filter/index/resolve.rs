@@ -109,10 +109,13 @@ impl Resolver<'_> {
 
     fn condition(&self, condition: &Condition) -> Candidates {
         match condition {
-            Condition::Field(field) => self
-                .indexes
-                .answer(field)
-                .map_or(Candidates::ANY_UNCHECKED, Candidates::exact),
+            Condition::Field(field) => match self.indexes.answer(field) {
+                Some((set, exact)) => Candidates {
+                    set: Some(set),
+                    exact,
+                },
+                None => Candidates::ANY_UNCHECKED,
+            },
             Condition::HasId(c) => Candidates::exact((self.ids)(c)),
             Condition::Filter(f) => self.filter(f),
             _ => Candidates::ANY_UNCHECKED,

@@ -51,17 +51,8 @@ impl FieldType {
             FieldType::Integer => &["lookup", "range", "is_principal", "on_disk"],
             FieldType::Float | FieldType::Datetime => &["is_principal", "on_disk"],
             FieldType::Geo | FieldType::Bool => &["on_disk"],
-            FieldType::Text => &[
-                "tokenizer",
-                "min_token_len",
-                "max_token_len",
-                "lowercase",
-                "on_disk",
-                "phrase_matching",
-                "ascii_folding",
-                "stopwords",
-                "stemmer",
-            ],
+            // Only the default word tokenizer, lowercasing, is built yet.
+            FieldType::Text => &["tokenizer", "lowercase", "on_disk", "phrase_matching"],
         }
     }
 }
@@ -133,10 +124,33 @@ fn parse_params(map: &Map<String, Value>) -> Result<IndexSpec, String> {
             allowed.join(", ")
         ));
     }
+    if data_type == FieldType::Text {
+        check_text_params(map)?;
+    }
     Ok(IndexSpec {
         data_type,
         params: Some(map.clone()),
     })
+}
+
+/// Text indexes split words as filters on unindexed fields do; other tokenizers would change
+/// what a condition matches depending on whether the index is used.
+fn check_text_params(map: &Map<String, Value>) -> Result<(), String> {
+    match map.get("tokenizer") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(t)) if t == "word" => {}
+        Some(other) => {
+            return Err(format!(
+                "field_schema.tokenizer: {other} is not supported yet; only \"word\" is"
+            ))
+        }
+    }
+    match map.get("lowercase") {
+        None | Some(Value::Null) | Some(Value::Bool(true)) => Ok(()),
+        Some(other) => Err(format!(
+            "field_schema.lowercase: {other} is not supported yet; text indexes lowercase"
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::super::{crosscheck_datetime, crosscheck_geo, crosscheck_table};
+use super::super::{crosscheck_datetime, crosscheck_geo, crosscheck_table, crosscheck_text};
 use super::*;
 use crate::filter::{Filter, PointView};
 use crate::point_id::PointId;
@@ -138,6 +138,19 @@ fn geo_and_datetime_tables_resolve_like_evaluation() {
     ]);
     let exact = check(crosscheck_datetime::POINTS, crosscheck_datetime::CASES, &at);
     assert_eq!(exact, crosscheck_datetime::CASES.len());
+}
+
+#[test]
+fn text_table_resolves_like_evaluation() {
+    let text = schema(&[("t", FieldType::Text), ("doc.title", FieldType::Text)]);
+    let exact = check(crosscheck_text::POINTS, crosscheck_text::CASES, &text);
+    // Phrases are candidates checked against payloads (but an empty one matches nothing);
+    // text and text_any are exact.
+    let phrases = crosscheck_text::CASES
+        .iter()
+        .filter(|(f, _)| f.contains("phrase") && !f.contains(r#""phrase": """#))
+        .count();
+    assert_eq!(exact, crosscheck_text::CASES.len() - phrases);
 }
 
 #[test]

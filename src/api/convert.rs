@@ -276,5 +276,6 @@ pub fn record(
         id,
         payload: payload_out(point.payload_map(), with_payload, true),
         vector: vector_out(point, &snapshot.spaces, with_vector, false),
+        order_value: None,
     }
 }

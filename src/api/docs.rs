@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::AppState;
-use super::{collections, indexes, models, points, query, service, snapshots};
+use super::{aggregate, collections, indexes, models, points, query, service, snapshots};
 
 /// vecdb's REST API.
 #[derive(OpenApi)]
@@ -15,7 +15,7 @@ use super::{collections, indexes, models, points, query, service, snapshots};
     paths(
         service::root, service::health, service::metrics, service::telemetry,
         collections::list, collections::info, collections::exists, collections::create,
-        collections::update, collections::delete, indexes::create_index, indexes::delete_index,
+        collections::update, collections::delete, indexes::create_index, indexes::delete_index, aggregate::facet,
         points::upsert, points::retrieve, points::get_point, points::delete, points::set_payload,
         points::overwrite_payload, points::delete_payload, points::clear_payload, points::batch,
         points::scroll, points::count,

@@ -3,6 +3,7 @@
 //! Every success is `{"result": ..., "status": "ok", "time": seconds}`; every error is
 //! `{"status": {"error": "..."}, "time": seconds}` ([`error::ApiError`]).
 
+pub mod aggregate;
 pub mod auth;
 pub mod collections;
 pub mod convert;
@@ -96,6 +97,7 @@ pub fn app(state: AppState) -> Router {
         .merge(service::router())
         .merge(collections::router())
         .merge(indexes::router())
+        .merge(aggregate::router())
         .merge(points::router())
         .merge(query::router())
         .merge(snapshots::router())

@@ -248,6 +248,9 @@ pub struct Record {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<VectorInput>)]
     pub vector: Option<Value>,
+    /// The value the point was listed by, when scrolling with `order_by`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_value: Option<crate::collection::aggregate::OrderValue>,
 }
 
 /// A search result.
@@ -312,7 +315,8 @@ pub struct ScrollResult {
 #[serde(deny_unknown_fields)]
 pub struct CountRequest {
     pub filter: Option<Filter>,
-    /// Accepted; counts are always exact.
+    /// Count every match (the default), or estimate from payload indexes (their candidate
+    /// counts, an upper bound when part of the filter has no index) and payload samples.
     pub exact: Option<bool>,
     #[schema(value_type = Option<Object>)]
     pub shard_key: Option<Value>,

@@ -13,6 +13,7 @@ use super::convert::{check_with_payload, point_writes, record, selector};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, OptionalJson};
 use super::models::*;
 use super::{ok, run_search, ApiResult, AppState};
+use crate::collection::aggregate::ordered;
 use crate::collection::ops::Operation;
 use crate::collection::Collection;
 use crate::point_id::PointId;
@@ -374,11 +375,6 @@ pub async fn scroll(
     ApiPath(name): ApiPath<String>,
     OptionalJson(req): OptionalJson<ScrollRequest>,
 ) -> ApiResult<ScrollResult> {
-    if req.order_by.as_ref().is_some_and(|v| !v.is_null()) {
-        return Err(ApiError::BadRequest(
-            "`order_by` is not supported yet".into(),
-        ));
-    }
     check_with_payload(&req.with_payload)?;
     let limit = req.limit.unwrap_or(DEFAULT_SCROLL);
     let max = crate::limits::get().max_limit;
@@ -388,6 +384,39 @@ pub async fn scroll(
         )));
     }
     let snapshot = state.registry.get(&name)?.snapshot();
+    if let Some(order) = req.order_by.as_ref().filter(|v| !v.is_null()) {
+        let order = super::aggregate::order_by(&snapshot, order)?;
+        if req.offset.is_some() {
+            return Err(ApiError::BadRequest(
+                "offset cannot be combined with order_by; page with order_by.start_from".into(),
+            ));
+        }
+        let result = run_search(&state, move || {
+            let rows = ordered(&snapshot, &order, req.filter.as_ref(), limit);
+            let points = rows
+                .into_iter()
+                .map(|(s, o, value)| {
+                    let seg = &snapshot.segments[s];
+                    let point = seg.point(o);
+                    let mut r = record(
+                        &snapshot,
+                        seg.data.id(o),
+                        &point,
+                        &req.with_payload,
+                        &req.with_vector,
+                    );
+                    r.order_value = Some(value);
+                    r
+                })
+                .collect();
+            ScrollResult {
+                points,
+                next_page_offset: None,
+            }
+        })
+        .await?;
+        return Ok(ok(result));
+    }
     let result = run_search(&state, move || {
         let mut page: Vec<Record> = Vec::with_capacity(limit.min(1024));
         let mut next = None;
@@ -424,10 +453,14 @@ pub async fn count(
     OptionalJson(req): OptionalJson<CountRequest>,
 ) -> ApiResult<CountResult> {
     let snapshot: Arc<_> = state.registry.get(&name)?.snapshot();
+    let exact = req.exact.unwrap_or(true);
     let count = match req.filter {
         None => snapshot.points_count(),
         Some(filter) => {
-            run_search(&state, move || snapshot.scan(None, Some(&filter)).count()).await?
+            run_search(&state, move || {
+                crate::collection::aggregate::count(&snapshot, Some(&filter), exact)
+            })
+            .await?
         }
     };
     Ok(ok(CountResult { count }))

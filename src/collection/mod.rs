@@ -5,6 +5,7 @@
 //! commit → apply → publish snapshot) → reply. Readers call [`Collection::snapshot`] (one
 //! `ArcSwap::load_full`) and never wait for the writer.
 
+pub mod aggregate;
 pub mod backup;
 pub mod bitset;
 pub mod config;

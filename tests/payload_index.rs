@@ -139,7 +139,13 @@ fn check_filters(server: &Server, when: &str) {
 }
 
 fn plans(server: &Server, filter: &Value) -> Vec<String> {
-    let body = json!({"query": [0.3, 0.2, 0.1, 1.0], "filter": filter, "limit": 10});
+    plans_with(server, filter, json!({}))
+}
+
+/// The plans of sealed segments that hold points, for a query with search `params`.
+fn plans_with(server: &Server, filter: &Value, params: Value) -> Vec<String> {
+    let body =
+        json!({"query": [0.3, 0.2, 0.1, 1.0], "filter": filter, "limit": 10, "params": params});
     let (status, value) = server.call(
         "POST",
         &format!("{C}/points/query?explain=true"),
@@ -192,6 +198,32 @@ fn indexes_are_listed_counted_used_and_kept_across_restarts() {
     assert_eq!(unindexed(), before, "indexed filters counted as unindexed");
     let used = plans(&server, &cat);
     assert!(used.iter().all(|p| p.starts_with("indexed")), "{used:?}");
+    // A third of each segment: the plain filtered walk by default, two-hop when asked for.
+    let flag = json!({"must": [{"key": "flag", "match": {"value": true}}]});
+    let walk = plans_with(&server, &flag, json!({}));
+    assert!(walk.iter().all(|p| p == "indexed_graph"), "{walk:?}");
+    let two_hop = plans_with(
+        &server,
+        &flag,
+        json!({"acorn": {"enable": true, "max_selectivity": 1.0}}),
+    );
+    assert!(
+        two_hop.iter().all(|p| p == "indexed_graph_sparse"),
+        "{two_hop:?}"
+    );
+    let off = plans_with(
+        &server,
+        &flag,
+        json!({"acorn": {"enable": false, "max_selectivity": 1.0}}),
+    );
+    assert!(off.iter().all(|p| p == "indexed_graph"), "{off:?}");
+    let body = json!({"query": [0.0, 0.0, 0.0, 1.0], "params": {"acorn": {"max_selectivity": 2}}});
+    let (status, value) = server.call("POST", &format!("{C}/points/query"), Some(body));
+    assert_eq!(status, 400);
+    assert!(
+        error(&value).contains("params.acorn.max_selectivity must be between 0 and 1"),
+        "{value}"
+    );
     let telemetry = server.ok("GET", "/telemetry", None);
     let counts = &telemetry["collections"][0]["search_plans"];
     assert!(counts["indexed_scan"].as_u64() > Some(0), "{telemetry}");

@@ -44,8 +44,19 @@ pub struct SearchParamsBody {
     /// Int8 traversal knobs: `ignore`, `rescore`, `oversampling`.
     pub quantization: Option<QuantizationSearchParams>,
     pub indexed_only: Option<bool>,
-    #[schema(value_type = Option<Object>)]
-    pub acorn: Option<Value>,
+    /// Two-hop (ACORN-1) expansion for filters answered by payload indexes: `enable: false`
+    /// never uses it; `max_selectivity` sets the share of a segment below which it is used
+    /// (vecdb's default, 0.2, applies when absent).
+    pub acorn: Option<AcornParams>,
+}
+
+/// `params.acorn`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcornParams {
+    pub enable: Option<bool>,
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub max_selectivity: Option<f64>,
 }
 
 /// `POST .../points/query` body (the nearest-neighbour subset of Qdrant's universal query).
@@ -154,7 +165,24 @@ fn check_params(
     quantization
         .validate("params.quantization")
         .map_err(ApiError::BadRequest)?;
-    unsupported(&p.acorn, "params.acorn")?;
+    let two_hop_below = match p.acorn {
+        None => None,
+        Some(AcornParams {
+            enable: Some(false),
+            ..
+        }) => Some(0.0),
+        Some(AcornParams {
+            max_selectivity: Some(s),
+            ..
+        }) if !(0.0..=1.0).contains(&s) => {
+            return Err(ApiError::BadRequest(format!(
+                "params.acorn.max_selectivity must be between 0 and 1, got {s}"
+            )))
+        }
+        Some(AcornParams {
+            max_selectivity, ..
+        }) => max_selectivity,
+    };
     let max = crate::limits::get().max_limit;
     if limit.saturating_add(offset) > max {
         return Err(ApiError::BadRequest(format!(
@@ -170,6 +198,7 @@ fn check_params(
         ef: p.hnsw_ef,
         exact: p.exact.unwrap_or(false),
         quantization,
+        two_hop_below,
     })
 }
 

@@ -66,13 +66,17 @@ fn payload(row: u64) -> Map<String, Value> {
     value.as_object().cloned().unwrap_or_default()
 }
 
-/// (label, filter) pairs at about 50%, 10%, 1% and 0.1% of the points.
+/// (label, filter) pairs at about 50%, 30%, 10%, 1% and 0.1% of the points.
 fn filters() -> Vec<(&'static str, Filter)> {
     let cats: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
     let cases = [
         (
             "50% flag=true",
             json!({"must": [{"key": "flag", "match": {"value": true}}]}),
+        ),
+        (
+            "30% n<300000",
+            json!({"must": [{"key": "n", "range": {"lt": 300_000}}]}),
         ),
         (
             "10% cat in 10 values",
@@ -142,65 +146,67 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let indexed = snapshot(&ds, graph, &payloads, &args)?;
     let mut plain = clone_view(&indexed);
     plain.segments[0].indexes = None;
+    let few = indexed
+        .config
+        .full_scan_threshold_points(&indexed.spaces[0]);
     let mut rows = Vec::new();
-    let unfiltered = sweep_filter(
-        &ds,
-        &indexed,
-        None,
-        &args.ef,
-        ds.queries.rows,
-        &exact_all(&ds),
-    );
-    for (ef, recall, qps, plans) in unfiltered {
-        rows.push(Row {
-            filter: "none",
-            kept: n,
-            indexed: true,
-            ef,
-            recall,
-            qps,
-            plans,
-        });
-    }
+    let mut add = |filter: &'static str, kept: usize, indexed: bool, sweep: Vec<Measured>| {
+        for (ef, recall, qps, plans) in sweep {
+            let row = Row {
+                filter,
+                kept,
+                indexed,
+                ef,
+                recall,
+                qps,
+                plans,
+            };
+            rows.push(row);
+        }
+    };
+    let all = Sweep {
+        ds: &ds,
+        efs: &args.ef,
+        queries: ds.queries.rows,
+        two_hop_below: None,
+    };
+    add("none", n, true, all.run(&indexed, None, &exact_all(&ds)));
     for (label, filter) in filters() {
         let keep: Vec<u32> = (0..n as u32)
             .filter(|&o| filter.matches(&indexed.segments[0].point(o)))
             .collect();
         let truth = exact_filtered(&ds, &keep);
-        let sweep = sweep_filter(
-            &ds,
-            &indexed,
-            Some(&filter),
-            &args.ef,
-            ds.queries.rows,
-            &truth,
-        );
-        for (ef, recall, qps, plans) in sweep {
-            rows.push(Row {
-                filter: label,
-                kept: keep.len(),
-                indexed: true,
-                ef,
-                recall,
-                qps,
-                plans,
-            });
+        // Graph plans are measured both ways: the plain filtered walk and two-hop expansion.
+        let walks: &[Option<f64>] = if keep.len() > few {
+            &[Some(0.0), Some(1.0)]
+        } else {
+            &[None]
+        };
+        for &two_hop_below in walks {
+            let sweep = Sweep {
+                two_hop_below,
+                ..all
+            };
+            add(
+                label,
+                keep.len(),
+                true,
+                sweep.run(&indexed, Some(&filter), &truth),
+            );
         }
         let mid = [args.ef[args.ef.len() / 2]];
         let queries = args.unindexed_queries.min(ds.queries.rows);
-        for (ef, recall, qps, plans) in
-            sweep_filter(&ds, &plain, Some(&filter), &mid, queries, &truth)
-        {
-            rows.push(Row {
-                filter: label,
-                kept: keep.len(),
-                indexed: false,
-                ef,
-                recall,
-                qps,
-                plans,
-            });
-        }
+        let sweep = Sweep {
+            efs: &mid,
+            queries,
+            ..all
+        };
+        add(
+            label,
+            keep.len(),
+            false,
+            sweep.run(&plain, Some(&filter), &truth),
+        );
     }
     print_table(&rows, n);
     if let Some(path) = &args.out {
@@ -326,53 +332,65 @@ fn exact_all(ds: &Dataset) -> Vec<Vec<u32>> {
 
 type Measured = (usize, f64, f64, Vec<(&'static str, usize)>);
 
-/// Recall@10 and one-thread QPS of the first `queries` queries at each `ef`, with the plans used.
-fn sweep_filter(
-    ds: &Dataset,
-    snapshot: &Snapshot,
-    filter: Option<&Filter>,
-    efs: &[usize],
+/// A sweep over `ef`: the first `queries` queries at each, one thread.
+#[derive(Clone, Copy)]
+struct Sweep<'a> {
+    ds: &'a Dataset,
+    efs: &'a [usize],
     queries: usize,
-    truth: &[Vec<u32>],
-) -> Vec<Measured> {
-    efs.iter()
-        .map(|&ef| {
-            let mut plans = [0usize; Plan::ALL.len()];
-            let mut recall = 0.0;
-            let started = Instant::now();
-            for (q, want) in truth.iter().enumerate().take(queries) {
-                let params = SearchParams {
-                    space: 0,
-                    vector: ds.queries.row(q),
-                    limit: 10,
-                    offset: 0,
-                    filter,
-                    tuning: Tuning {
-                        ef: Some(ef),
-                        ..Tuning::default()
-                    },
-                    metric: Metric::Dot,
-                };
-                let found = search(snapshot, &params);
-                for p in &found.plans {
-                    plans[p.plan as usize] += 1;
+    /// See [`Tuning::two_hop_below`].
+    two_hop_below: Option<f64>,
+}
+
+impl Sweep<'_> {
+    /// Recall@10 against `truth` and QPS at each `ef`, with the plans used.
+    fn run(
+        &self,
+        snapshot: &Snapshot,
+        filter: Option<&Filter>,
+        truth: &[Vec<u32>],
+    ) -> Vec<Measured> {
+        self.efs
+            .iter()
+            .map(|&ef| {
+                let mut plans = [0usize; Plan::ALL.len()];
+                let mut recall = 0.0;
+                let started = Instant::now();
+                for (q, want) in truth.iter().enumerate().take(self.queries) {
+                    let params = SearchParams {
+                        space: 0,
+                        vector: self.ds.queries.row(q),
+                        limit: 10,
+                        offset: 0,
+                        filter,
+                        tuning: Tuning {
+                            ef: Some(ef),
+                            two_hop_below: self.two_hop_below,
+                            ..Tuning::default()
+                        },
+                        metric: Metric::Dot,
+                    };
+                    let found = search(snapshot, &params);
+                    for p in &found.plans {
+                        plans[p.plan as usize] += 1;
+                    }
+                    let hits = found
+                        .hits
+                        .iter()
+                        .filter(|h| want.contains(&h.offset))
+                        .count();
+                    recall += hits as f64 / want.len().clamp(1, 10) as f64;
                 }
-                let hits = found
-                    .hits
+                let qps = self.queries as f64 / started.elapsed().as_secs_f64();
+                let used = Plan::ALL
                     .iter()
-                    .filter(|h| want.contains(&h.offset))
-                    .count();
-                recall += hits as f64 / want.len().clamp(1, 10) as f64;
-            }
-            let qps = queries as f64 / started.elapsed().as_secs_f64();
-            let used = Plan::ALL
-                .iter()
-                .filter(|p| plans[**p as usize] > 0)
-                .map(|p| (p.name(), plans[*p as usize]))
-                .collect();
-            (ef, recall / queries as f64, qps, used)
-        })
-        .collect()
+                    .filter(|p| plans[**p as usize] > 0)
+                    .map(|p| (p.name(), plans[*p as usize]))
+                    .collect();
+                (ef, recall / self.queries as f64, qps, used)
+            })
+            .collect()
+    }
 }
 
 fn print_table(rows: &[Row], n: usize) {

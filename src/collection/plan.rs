@@ -6,10 +6,10 @@
 //!   candidate offsets, whose size is known exactly:
 //!   - few candidates (at most the space's `full_scan_threshold` in points): score each one
 //!     exactly: cheaper than a graph walk, and recall is 1;
-//!   - more, but a minority of the segment: HNSW that scores candidates only, reaching them
+//!   - more, but under a fifth of the segment: HNSW that scores candidates only, reaching them
 //!     across other nodes in two hops ([`Accept::Sparse`], ACORN-1), so the walk neither pays
 //!     for rejected nodes nor loses the candidates' connectivity;
-//!   - a large share (30% and up): plain filtered HNSW (rejected nodes are walked through).
+//!   - a large share (20% and up): plain filtered HNSW (rejected nodes are walked through).
 //! - The filter needs payloads (a field without an index, the append segment): sample its
 //!   selectivity; scan exactly when it is selective, else HNSW checking each node's payload.
 //!   Both are slower, and logged and counted as such.
@@ -35,7 +35,7 @@ pub enum Plan {
     FullScan,
     /// Payload indexes gave few candidates; each was scored.
     IndexedScan,
-    /// Payload indexes gave a minority of the segment; HNSW scoring only those (two-hop).
+    /// Payload indexes gave under 20% of the segment; HNSW scoring only those (two-hop).
     IndexedGraphSparse,
     /// Payload indexes gave a large share of the segment; HNSW checking each node against them.
     IndexedGraph,
@@ -114,10 +114,10 @@ pub struct Resolved {
 /// answered by scanning (graph search would visit mostly rejected nodes).
 pub const SELECTIVE_FILTER: f64 = 0.05;
 /// From this share of candidates up, the plain filtered walk beats two-hop expansion: enough
-/// neighbours pass that looking through the rest costs more than it finds (measured with
-/// `vecdb bench-filter`: at 50% the walk reached recall 0.978 at 1,590 QPS where two-hop
-/// reached 0.952 at 1,371).
-pub const DENSE_CANDIDATES: f64 = 0.3;
+/// neighbours pass that looking through the rest costs more than it finds. `vecdb
+/// bench-filter` measures both: at 30% and 50% the walk was ahead at every recall, at 10%
+/// two-hop was (by 1.5–3×).
+pub const DENSE_CANDIDATES: f64 = 0.2;
 /// Points sampled to estimate a filter's selectivity from payloads.
 const SAMPLE: usize = 512;
 

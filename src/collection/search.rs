@@ -37,6 +37,9 @@ pub struct Tuning {
     pub exact: bool,
     /// Whether and how int8 codes are used on quantized segments.
     pub quantization: QuantizationSearchParams,
+    /// Share of a segment below which indexed candidates are searched with two-hop expansion
+    /// (Qdrant's `acorn.max_selectivity`); `None`: the planner's default.
+    pub two_hop_below: Option<f64>,
 }
 
 /// One result: where the point is and its index distance (lower is closer).
@@ -166,7 +169,8 @@ impl Run<'_> {
                     report.plan = Plan::IndexedScan;
                     self.scan(seg, set.iter(), accept)
                 } else {
-                    let dense = card as f64 >= DENSE_CANDIDATES * seg.live() as f64;
+                    let below = self.params.tuning.two_hop_below.unwrap_or(DENSE_CANDIDATES);
+                    let dense = card as f64 >= below * seg.live() as f64;
                     let (plan, walk) = if dense || !r.exact {
                         (Plan::IndexedGraph, Accept::Check(accept))
                     } else {

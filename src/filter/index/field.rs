@@ -46,12 +46,40 @@ enum Values {
 /// whether the value counts as one of the indexed kind.
 type EachValue<'e> = dyn FnMut(&mut dyn FnMut(u32, &Value) -> bool) + 'e;
 
-/// Offsets by value, ascending per value.
+/// Offsets by value.
 struct Postings<K> {
-    map: HashMap<K, Vec<u32>>,
+    map: HashMap<K, Posting>,
     /// Offsets with a reached value that is neither null nor of the indexed kind: `except`
     /// matches those whatever the list.
     other: Vec<u32>,
+}
+
+/// The offsets holding one value: a list, or a bitset once that is smaller (more than one
+/// offset in 32 holds the value), which also makes the common values' sets a copy rather
+/// than one bit at a time per query.
+enum Posting {
+    List(Vec<u32>),
+    Bits(Bitset),
+}
+
+impl Posting {
+    fn new(list: Vec<u32>, len: usize) -> Posting {
+        if list.len() * 32 > len {
+            let mut bits = Bitset::default();
+            bits.set_all(list);
+            Posting::Bits(bits)
+        } else {
+            Posting::List(list)
+        }
+    }
+
+    /// Sets this posting's offsets in `out`.
+    fn add_to(&self, out: &mut Bitset) {
+        match self {
+            Posting::List(list) => out.set_all(list.iter().copied()),
+            Posting::Bits(bits) => out.or(bits),
+        }
+    }
 }
 
 /// (value, offset) pairs sorted by value, for ranges.
@@ -84,10 +112,12 @@ impl FieldIndex {
         };
         let values = match kind {
             FieldType::Keyword | FieldType::Uuid => {
-                Values::Strings(Postings::collect(&mut each, |v| v.as_str().map(Box::from)))
+                Values::Strings(Postings::collect(&mut each, len, |v| {
+                    v.as_str().map(Box::from)
+                }))
             }
             FieldType::Integer => {
-                let exact = Postings::collect(&mut each, as_integer);
+                let exact = Postings::collect(&mut each, len, as_integer);
                 let mut numbers = Vec::new();
                 each(&mut |o, v| v.as_f64().inspect(|x| numbers.push((*x, o))).is_some());
                 Values::Integers {
@@ -100,7 +130,7 @@ impl FieldIndex {
                 each(&mut |o, v| v.as_f64().inspect(|x| pairs.push((*x, o))).is_some());
                 Values::Numbers(Sorted::new(pairs))
             }
-            FieldType::Bool => Values::Bools(Postings::collect(&mut each, Value::as_bool)),
+            FieldType::Bool => Values::Bools(Postings::collect(&mut each, len, Value::as_bool)),
             FieldType::Datetime => {
                 let mut pairs = Vec::new();
                 each(&mut |o, v| {
@@ -119,23 +149,20 @@ impl FieldIndex {
                 Values::Geo(GeoPoints { by_lat })
             }
             FieldType::Text => {
-                let mut postings = Postings {
-                    map: HashMap::new(),
-                    other: Vec::new(),
-                };
+                let mut map: HashMap<String, Vec<u32>> = HashMap::new();
                 each(&mut |o, v| {
                     let Some(text) = v.as_str() else {
                         return false;
                     };
                     for word in words(text) {
-                        let list: &mut Vec<u32> = postings.map.entry(word).or_default();
+                        let list = map.entry(word).or_default();
                         if list.last() != Some(&o) {
                             list.push(o);
                         }
                     }
                     true
                 });
-                Values::Words(postings)
+                Values::Words(Postings::new(map, Vec::new(), len))
             }
         };
         Some(FieldIndex { values, with_value })
@@ -231,7 +258,11 @@ impl FieldIndex {
 impl<K: Eq + Hash> Postings<K> {
     /// Groups the offsets by `key` of each reached value; values without a key that are not
     /// null go to `other`. Returns whether a value had a key (for `with_value`).
-    fn collect(each: &mut EachValue, mut key: impl FnMut(&Value) -> Option<K>) -> Postings<K> {
+    fn collect(
+        each: &mut EachValue,
+        len: usize,
+        mut key: impl FnMut(&Value) -> Option<K>,
+    ) -> Postings<K> {
         let mut map: HashMap<K, Vec<u32>> = HashMap::new();
         let mut other = Vec::new();
         each(&mut |offset, v| match key(v) {
@@ -250,6 +281,14 @@ impl<K: Eq + Hash> Postings<K> {
                 false
             }
         });
+        Postings::new(map, other, len)
+    }
+
+    fn new(map: HashMap<K, Vec<u32>>, other: Vec<u32>, len: usize) -> Postings<K> {
+        let map = map
+            .into_iter()
+            .map(|(k, list)| (k, Posting::new(list, len)))
+            .collect();
         Postings { map, other }
     }
 
@@ -260,8 +299,8 @@ impl<K: Eq + Hash> Postings<K> {
         Q: Eq + Hash + ?Sized + 'k,
     {
         let mut out = Bitset::default();
-        for list in keys.into_iter().filter_map(|k| self.map.get(k)) {
-            list.iter().for_each(|&o| out.set(o as usize));
+        for posting in keys.into_iter().filter_map(|k| self.map.get(k)) {
+            posting.add_to(&mut out);
         }
         out
     }
@@ -269,10 +308,10 @@ impl<K: Eq + Hash> Postings<K> {
     /// Offsets holding a value `excluded` rejects, or a value of another kind.
     fn except(&self, excluded: impl Fn(&K) -> bool) -> Bitset {
         let mut out = Bitset::default();
-        for (_, list) in self.map.iter().filter(|(k, _)| !excluded(k)) {
-            list.iter().for_each(|&o| out.set(o as usize));
+        for (_, posting) in self.map.iter().filter(|(k, _)| !excluded(k)) {
+            posting.add_to(&mut out);
         }
-        self.other.iter().for_each(|&o| out.set(o as usize));
+        out.set_all(self.other.iter().copied());
         out
     }
 }
@@ -313,9 +352,7 @@ impl<T: PartialOrd + Copy> Sorted<T> {
         let start = self.pairs.partition_point(|p| !above_low(p.0));
         let end = self.pairs.partition_point(|p| below_high(p.0)).max(start);
         let mut out = Bitset::default();
-        for &(_, o) in &self.pairs[start..end] {
-            out.set(o as usize);
-        }
+        out.set_all(self.pairs[start..end].iter().map(|p| p.1));
         out
     }
 }

@@ -145,6 +145,14 @@ impl Visited {
         }
     }
 
+    /// Whether `id` is marked.
+    #[inline(always)]
+    fn contains(&self, id: u32) -> bool {
+        self.marks
+            .get(id as usize)
+            .is_none_or(|m| *m == self.generation)
+    }
+
     /// Marks `id`; true if it was not marked yet.
     #[inline(always)]
     fn insert(&mut self, id: u32) -> bool {
@@ -383,13 +391,15 @@ pub(crate) fn beam_search_sparse<L: Links, S: Scorer>(
         }
         s.fresh.clear();
         s.hops.clear();
+        // Rejected neighbours are marked only once looked through: one left for lack of room
+        // here can still be looked through from another node.
         links.for_each_neighbor(c.offset, 0, |nb| {
-            if s.visited.insert(nb) {
-                if accept(nb) {
+            if accept(nb) {
+                if s.visited.insert(nb) {
                     s.fresh.push(nb);
-                } else {
-                    s.hops.push(nb);
                 }
+            } else if !s.visited.contains(nb) {
+                s.hops.push(nb);
             }
         });
         // The hops' lists are cache misses: start loading them all before reading any.
@@ -399,6 +409,9 @@ pub(crate) fn beam_search_sparse<L: Links, S: Scorer>(
         for &hop in &s.hops {
             if s.fresh.len() >= m0 {
                 break;
+            }
+            if !s.visited.insert(hop) {
+                continue;
             }
             links.for_each_neighbor(hop, 0, |nb| {
                 // Rejected nodes met here stay unmarked: they may still be looked through.

@@ -153,10 +153,10 @@ fn plans_with(server: &Server, filter: &Value, params: Value) -> Vec<String> {
     );
     assert_eq!(status, 200, "{value}");
     let segments = value["explain"]["segments"].as_array().expect("explain");
-    // The appendable segment has no payload indexes; its payloads are always read.
+    // The segment new writes go to has no payload indexes; its payloads are always read.
     segments
         .iter()
-        .filter(|s| s["live_points"].as_u64() > Some(0) && s["appendable"] == false)
+        .filter(|s| s["live_points"].as_u64() > Some(0) && s["has_payload_indexes"] == true)
         .map(|s| s["plan"].as_str().unwrap().to_string())
         .collect()
 }
@@ -195,6 +195,12 @@ fn indexes_are_listed_counted_used_and_kept_across_restarts() {
         "the unindexed search was not counted"
     );
     check_filters(&server, "indexed");
+    // A filter without conditions needs no index either.
+    let everything = plans(&server, &json!({"must": []}));
+    assert!(
+        everything.iter().all(|p| p == "indexed_graph"),
+        "{everything:?}"
+    );
     assert_eq!(unindexed(), before, "indexed filters counted as unindexed");
     let used = plans(&server, &cat);
     assert!(used.iter().all(|p| p.starts_with("indexed")), "{used:?}");
@@ -342,4 +348,70 @@ fn indexes_stay_exact_under_concurrent_writes() {
     let live = all_payloads(&server).len();
     let info = server.ok("GET", C, None);
     assert_eq!(info["payload_schema"]["cat"]["points"], live);
+}
+
+#[test]
+fn text_index_tokenizers_apply_to_every_segment() {
+    let (server, _dir) = Server::start();
+    create(&server);
+    let texts = [
+        "Quick-brown fox,",
+        "hello world",
+        "HELLO there",
+        "fox and hound",
+    ];
+    let points: Vec<Value> = (0..800u64)
+        .map(|i| {
+            let t = texts[i as usize % texts.len()];
+            json!({"id": i, "vector": vector(i), "payload": {"t": t, "p": t}})
+        })
+        .collect();
+    for chunk in points.chunks(200) {
+        server.upsert("idx", json!(chunk));
+    }
+    server.wait_green("idx");
+    // Later points stay in the segment new writes go to, which has no indexes.
+    let late: Vec<Value> = (800..900u64)
+        .map(|i| json!({"id": i, "vector": vector(i), "payload": {"t": texts[i as usize % 4], "p": texts[i as usize % 4]}}))
+        .collect();
+    server.upsert("idx", json!(late));
+    index(
+        &server,
+        "t",
+        json!({"type": "text", "tokenizer": "whitespace"}),
+    );
+    index(
+        &server,
+        "p",
+        json!({"type": "text", "tokenizer": "prefix", "min_token_len": 2, "lowercase": true}),
+    );
+    let count = |key: &str, m: Value| {
+        let filter = json!({"must": [{"key": key, "match": m}]});
+        let body = json!({"filter": filter, "exact": true});
+        let result = server.ok("POST", &format!("{C}/points/count"), Some(body));
+        // The same filter through search must find as many (the planner's own route).
+        let query = json!({"query": [0.0, 0.0, 0.0, 1.0], "filter": filter, "limit": 1000});
+        let found = server.ok("POST", &format!("{C}/points/query"), Some(query));
+        assert_eq!(
+            found["points"].as_array().unwrap().len(),
+            result["count"].as_u64().unwrap() as usize
+        );
+        result["count"].as_u64().unwrap()
+    };
+    // 900 points, a quarter each text.
+    assert_eq!(count("t", json!({"text": "quick-brown"})), 225);
+    assert_eq!(
+        count("t", json!({"text": "fox"})),
+        225,
+        "\"fox,\" is not \"fox\" when split on whitespace"
+    );
+    assert_eq!(count("t", json!({"text_any": "fox hello"})), 675);
+    assert_eq!(count("p", json!({"text": "hel"})), 450, "prefix tokens");
+    assert_eq!(count("p", json!({"text": "h"})), 0, "below min_token_len");
+    assert_eq!(count("p", json!({"phrase": "hello world"})), 225);
+    let bad =
+        json!({"field_name": "q", "field_schema": {"type": "text", "tokenizer": "multilingual"}});
+    let (status, value) = server.call("PUT", &format!("{C}/index"), Some(bad));
+    assert_eq!(status, 400);
+    assert!(error(&value).contains("field_schema.tokenizer"), "{value}");
 }

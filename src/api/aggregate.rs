@@ -73,8 +73,9 @@ pub async fn facet(
             req.key
         ))
     })?;
+    let filter = snapshot.bind(req.filter);
     let hits = run_search(&state, move || {
-        count_values(&snapshot, &key, kind, req.filter.as_ref(), limit)
+        count_values(&snapshot, &key, kind, filter.as_ref(), limit)
     })
     .await?;
     Ok(ok(FacetResponse { hits }))

@@ -1,14 +1,14 @@
 //! `/collections/{name}/index`: create and drop payload indexes, and the `payload_schema`
 //! that `GET /collections/{name}` reports.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::{delete, put};
 use axum::Router;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiJson, ApiPath};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::models::UpdateResult;
 use super::points::WriteParams;
 use super::{ok, ApiResult, AppState};
@@ -43,7 +43,7 @@ pub struct PayloadIndexInfo {
 pub async fn create_index(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
-    Query(_params): Query<WriteParams>,
+    ApiQuery(_params): ApiQuery<WriteParams>,
     ApiJson(req): ApiJson<CreateFieldIndex>,
 ) -> ApiResult<UpdateResult> {
     let (key, spec) = req.resolve().map_err(ApiError::BadRequest)?;
@@ -62,7 +62,7 @@ pub async fn create_index(
 pub async fn delete_index(
     State(state): State<AppState>,
     ApiPath((name, field)): ApiPath<(String, String)>,
-    Query(_params): Query<WriteParams>,
+    ApiQuery(_params): ApiQuery<WriteParams>,
 ) -> ApiResult<UpdateResult> {
     change_index(&state, &name, IndexChange::Drop { name: field }).await
 }

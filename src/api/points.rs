@@ -384,6 +384,8 @@ pub async fn scroll(
         )));
     }
     let snapshot = state.registry.get(&name)?.snapshot();
+    let mut req = req;
+    req.filter = snapshot.bind(req.filter.take());
     if let Some(order) = req.order_by.as_ref().filter(|v| !v.is_null()) {
         let order = super::aggregate::order_by(&snapshot, order)?;
         if req.offset.is_some() {
@@ -454,7 +456,7 @@ pub async fn count(
 ) -> ApiResult<CountResult> {
     let snapshot: Arc<_> = state.registry.get(&name)?.snapshot();
     let exact = req.exact.unwrap_or(true);
-    let count = match req.filter {
+    let count = match snapshot.bind(req.filter) {
         None => snapshot.points_count(),
         Some(filter) => {
             run_search(&state, move || {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::convert::{check_with_payload, payload_out, prepare, vector_out};
-use super::error::{ApiError, ApiJson, ApiPath};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::models::{kind, parse_dense, ReadParams, ScoredPoint, WithPayload, WithVector};
 use super::{ok, run_search, ApiResult, AppState};
 use crate::collection::plan::SegmentPlan;
@@ -255,7 +255,7 @@ fn prepare_query(snapshot: &Snapshot, req: QueryRequest) -> Result<Prepared, Api
         vector,
         limit,
         offset,
-        filter: req.filter,
+        filter: snapshot.bind(req.filter),
         tuning,
         score_threshold: req.score_threshold,
         with_payload: req.with_payload,
@@ -289,7 +289,7 @@ fn prepare_search(snapshot: &Snapshot, req: SearchRequest) -> Result<Prepared, A
         vector: Some(prepare(&snapshot.spaces[space], raw, "vector")?),
         limit: req.limit,
         offset,
-        filter: req.filter,
+        filter: snapshot.bind(req.filter),
         tuning,
         score_threshold: req.score_threshold,
         with_payload: req.with_payload,
@@ -391,7 +391,7 @@ async fn run_all(
 pub async fn query(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
-    Query(read): Query<ReadParams>,
+    ApiQuery(read): ApiQuery<ReadParams>,
     ApiJson(req): ApiJson<QueryRequest>,
 ) -> Result<Response, ApiError> {
     let mut results = answer(&state, &name, Batch::One(req), prepare_query).await?;
@@ -475,7 +475,7 @@ fn with_index(e: ApiError, i: usize) -> ApiError {
 pub async fn search_legacy(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
-    Query(read): Query<ReadParams>,
+    ApiQuery(read): ApiQuery<ReadParams>,
     ApiJson(req): ApiJson<SearchRequest>,
 ) -> Result<Response, ApiError> {
     let mut results = answer(&state, &name, Batch::One(req), prepare_search).await?;

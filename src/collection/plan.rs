@@ -79,9 +79,10 @@ impl Plan {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct SegmentPlan {
     pub segment: u64,
-    /// Whether this is the segment new writes go to, which has no payload indexes: its points
-    /// are at most the indexing threshold, and their payloads are read.
-    pub appendable: bool,
+    /// Whether the segment has payload indexes. The segment new writes go to (at most the
+    /// indexing threshold of points) and one waiting for its index build have none; their
+    /// payloads are read.
+    pub has_payload_indexes: bool,
     pub plan: Plan,
     /// Live points in the segment.
     pub live_points: usize,
@@ -97,10 +98,10 @@ pub struct SegmentPlan {
 }
 
 impl SegmentPlan {
-    /// Whether payloads were read for want of an index (not merely because the segment is
-    /// the appendable one).
+    /// Whether payloads were read for want of an index on a field (not because the segment
+    /// has no indexes at all).
     pub fn missed_index(&self) -> bool {
-        !self.appendable && (self.plan.reads_payloads() || self.payload_checked)
+        self.has_payload_indexes && (self.plan.reads_payloads() || self.payload_checked)
     }
 }
 
@@ -140,7 +141,12 @@ pub fn resolve(snapshot: &Snapshot, seg: &SegmentView, filter: &Filter) -> Optio
         ids: &ids,
     };
     let Candidates { set, exact } = resolver.filter(filter);
-    let mut set = set?;
+    let mut set = match set {
+        Some(set) => set,
+        // A filter that matches everything (no conditions): every offset, nothing to check.
+        None if exact => Bitset::full(seg.data.len()),
+        None => return None,
+    };
     set.and_not(&seg.deleted);
     Some(Resolved { set, exact })
 }

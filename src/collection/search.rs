@@ -138,7 +138,7 @@ impl Run<'_> {
     fn segment(&self, seg: &SegmentView) -> (Vec<(u32, f32)>, SegmentPlan) {
         let mut report = SegmentPlan {
             segment: seg.id,
-            appendable: seg.indexes.is_none(),
+            has_payload_indexes: seg.indexes.is_some(),
             plan: Plan::Graph,
             live_points: seg.live(),
             candidates: None,

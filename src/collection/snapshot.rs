@@ -78,6 +78,15 @@ impl Snapshot {
         Some(self.segment(loc.segment)?.point(loc.offset))
     }
 
+    /// `filter` ready to run on this snapshot: full-text conditions take the tokenizer of the
+    /// text index on their key (see [`crate::filter::index::bind_text`]).
+    pub fn bind(&self, filter: Option<Filter>) -> Option<Filter> {
+        filter.map(|mut f| {
+            crate::filter::index::bind_text(&mut f, &self.schema);
+            f
+        })
+    }
+
     /// Number of live points.
     pub fn points_count(&self) -> usize {
         self.locations.len()

@@ -217,6 +217,8 @@ impl WriterState {
     }
 
     fn select_filter(&self, filter: &Filter, layers: &[&Pending]) -> Vec<PointId> {
+        let mut filter = filter.clone();
+        crate::filter::index::bind_text(&mut filter, &self.schema);
         let shadowed = |id: &PointId| layers.iter().any(|l| l.points.contains_key(id));
         let mut out: Vec<PointId> = self
             .locations
@@ -372,7 +374,8 @@ impl WriterState {
                 id: *id,
                 data: s.data.clone(),
                 deleted: s.deleted.clone(),
-                indexes: Some(s.indexes.clone()),
+                // A frozen plain segment, waiting for its build, is read like the append one.
+                indexes: matches!(*s.data, SegmentData::Indexed(_)).then(|| s.indexes.clone()),
             })
             .collect();
         segments.push(SegmentView {

@@ -188,30 +188,17 @@ impl Match {
             Match::Value(m) => m.value.matches(value),
             Match::Any(m) => m.any.contains(value),
             Match::Except(m) => !value.is_null() && !m.except.contains(value),
-            Match::Text(m) => value.as_str().is_some_and(|v| {
-                let doc: Vec<String> = words(v).collect();
-                let mut query = words(&m.text).peekable();
-                query.peek().is_some() && query.all(|w| doc.contains(&w))
-            }),
-            Match::TextAny(m) => value.as_str().is_some_and(|v| {
-                let doc: Vec<String> = words(v).collect();
-                words(&m.text_any).any(|w| doc.contains(&w))
-            }),
-            Match::Phrase(m) => value.as_str().is_some_and(|v| {
-                let doc: Vec<String> = words(v).collect();
-                let phrase: Vec<String> = words(&m.phrase).collect();
-                !phrase.is_empty() && doc.windows(phrase.len()).any(|w| w == phrase)
-            }),
+            Match::Text(m) => value
+                .as_str()
+                .is_some_and(|v| m.tokenizer.matches_all(v, &m.text)),
+            Match::TextAny(m) => value
+                .as_str()
+                .is_some_and(|v| m.tokenizer.matches_any(v, &m.text_any)),
+            Match::Phrase(m) => value
+                .as_str()
+                .is_some_and(|v| m.tokenizer.matches_phrase(v, &m.phrase)),
         }
     }
-}
-
-/// The words of a text, as the server's default word tokenizer makes them: runs of letters
-/// and digits (underscore splits), lowercased.
-pub(super) fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
 }
 
 impl ValueVariants {

@@ -10,6 +10,7 @@ pub mod index;
 mod model;
 mod parse;
 mod path;
+pub mod text;
 
 #[cfg(test)]
 mod crosscheck_datetime;

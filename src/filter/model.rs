@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 pub use super::datetime::Datetime;
 pub use super::geo::{GeoBoundingBox, GeoLineString, GeoPoint, GeoPolygon, GeoRadius};
 use super::path::JsonPath;
+use super::text::Tokenizer;
 use crate::point_id::PointId;
 
 /// A filter: every `must` holds, no `must_not` holds, some `should` holds (if any are
@@ -140,6 +141,9 @@ pub enum Match {
 pub struct MatchText {
     /// The words, split and lowercased like the value's.
     pub text: String,
+    /// How the value and `text` are split: the text index's tokenizer, once bound.
+    #[serde(skip)]
+    pub tokenizer: Tokenizer,
 }
 
 /// Full-text match: some word of `text_any` is a word of the value.
@@ -148,6 +152,9 @@ pub struct MatchText {
 pub struct MatchTextAny {
     /// The words, split and lowercased like the value's.
     pub text_any: String,
+    /// How the value and `text_any` are split: the text index's tokenizer, once bound.
+    #[serde(skip)]
+    pub tokenizer: Tokenizer,
 }
 
 /// Phrase match: the words of `phrase` appear in the value consecutively, in order.
@@ -156,6 +163,9 @@ pub struct MatchTextAny {
 pub struct MatchPhrase {
     /// The words, split and lowercased like the value's.
     pub phrase: String,
+    /// How the value and `phrase` are split: the text index's tokenizer, once bound.
+    #[serde(skip)]
+    pub tokenizer: Tokenizer,
 }
 
 /// Exact match of the given value.

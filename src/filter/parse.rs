@@ -350,10 +350,17 @@ fn parse_match(value: &Value, loc: &Loc) -> Result<Match, String> {
                 return fail(&here, format!("expected a string, got {}", describe(inner)));
             };
             let text = text.clone();
+            let tokenizer = Default::default();
             Ok(match kind.as_str() {
-                "text" => Match::Text(MatchText { text }),
-                "text_any" => Match::TextAny(MatchTextAny { text_any: text }),
-                _ => Match::Phrase(MatchPhrase { phrase: text }),
+                "text" => Match::Text(MatchText { text, tokenizer }),
+                "text_any" => Match::TextAny(MatchTextAny {
+                    text_any: text,
+                    tokenizer,
+                }),
+                _ => Match::Phrase(MatchPhrase {
+                    phrase: text,
+                    tokenizer,
+                }),
             })
         }
         _ => fail(

@@ -11,10 +11,11 @@ use std::hash::Hash;
 
 use serde_json::{Map, Value};
 
-use super::super::eval::{as_integer, words};
+use super::super::eval::as_integer;
 use super::super::geo::payload_point;
 use super::super::model::*;
-use super::schema::FieldType;
+use super::super::text::Tokenizer;
+use super::schema::{FieldType, IndexSpec};
 use crate::collection::bitset::Bitset;
 use crate::filter::JsonPath;
 
@@ -38,8 +39,8 @@ enum Values {
     Bools(Postings<bool>),
     Datetimes(Sorted<Datetime>),
     Geo(GeoPoints),
-    /// Text indexes: offsets by word (the default word tokenizer).
-    Words(Postings<String>),
+    /// Text indexes: offsets by stored token, and the tokenizer that made them.
+    Words(Postings<String>, Tokenizer),
 }
 
 /// Calls its argument on each (offset, reached value) of the segment; the argument says
@@ -95,7 +96,7 @@ struct GeoPoints {
 impl FieldIndex {
     /// Indexes `key` of `len` payloads (`payload(offset)`) as `kind`.
     pub fn build<'a>(
-        kind: FieldType,
+        spec: &IndexSpec,
         key: &JsonPath,
         len: usize,
         payload: impl Fn(u32) -> &'a Map<String, Value>,
@@ -110,7 +111,7 @@ impl FieldIndex {
                 }
             }
         };
-        let values = match kind {
+        let values = match spec.data_type {
             FieldType::Keyword | FieldType::Uuid => {
                 Values::Strings(Postings::collect(&mut each, len, |v| {
                     v.as_str().map(Box::from)
@@ -149,12 +150,15 @@ impl FieldIndex {
                 Values::Geo(GeoPoints { by_lat })
             }
             FieldType::Text => {
+                let params = spec.params.clone().unwrap_or_default();
+                // Stored parameters were checked when the index was created.
+                let tokenizer = Tokenizer::from_params(&params).unwrap_or_default();
                 let mut map: HashMap<String, Vec<u32>> = HashMap::new();
                 each(&mut |o, v| {
                     let Some(text) = v.as_str() else {
                         return false;
                     };
-                    for word in words(text) {
+                    for word in tokenizer.stored_tokens(text) {
                         let list = map.entry(word).or_default();
                         if list.last() != Some(&o) {
                             list.push(o);
@@ -162,7 +166,7 @@ impl FieldIndex {
                     }
                     true
                 });
-                Values::Words(Postings::new(map, Vec::new(), len))
+                Values::Words(Postings::new(map, Vec::new(), len), tokenizer)
             }
         };
         Some(FieldIndex { values, with_value })
@@ -176,8 +180,8 @@ impl FieldIndex {
     /// The offsets matching `condition`, if this index can tell without reading payloads,
     /// and whether all of them match (else they are candidates whose payloads must be read).
     pub fn answer(&self, condition: &FieldCondition) -> Option<(Bitset, bool)> {
-        if let (Some(m), Values::Words(p)) = (&condition.r#match, &self.values) {
-            return p.answer_words(m);
+        if let (Some(m), Values::Words(p, tokenizer)) = (&condition.r#match, &self.values) {
+            return p.answer_words(m, tokenizer);
         }
         self.answer_exact(condition).map(|set| (set, true))
     }
@@ -318,14 +322,14 @@ impl<K: Eq + Hash> Postings<K> {
 
 impl Postings<String> {
     /// Text matches: every word's offsets (a phrase: those, checked for order later), or any.
-    fn answer_words(&self, m: &Match) -> Option<(Bitset, bool)> {
+    fn answer_words(&self, m: &Match, tokenizer: &Tokenizer) -> Option<(Bitset, bool)> {
         let (text, all, exact) = match m {
             Match::Text(t) => (&t.text, true, true),
             Match::Phrase(p) => (&p.phrase, true, false),
             Match::TextAny(t) => (&t.text_any, false, true),
             _ => return None,
         };
-        let query: Vec<String> = words(text).collect();
+        let query = tokenizer.words(text);
         if !all {
             return Some((self.union(query.iter().map(String::as_str)), true));
         }

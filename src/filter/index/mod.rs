@@ -18,7 +18,8 @@ pub use field::FieldIndex;
 pub use resolve::{Candidates, Resolver};
 pub use schema::{CreateFieldIndex, FieldType, IndexSpec, PayloadSchema};
 
-use super::{parse_path, FieldCondition, JsonPath};
+use super::text::Tokenizer;
+use super::{parse_path, Condition, FieldCondition, Filter, JsonPath, Match};
 use crate::collection::bitset::Bitset;
 
 /// The payload indexes of one segment, one per indexed field.
@@ -48,7 +49,7 @@ impl SegmentIndexes {
             .filter_map(|(name, spec)| {
                 // Stored names were checked when the index was created.
                 let key = parse_path(name).ok()?;
-                let index = FieldIndex::build(spec.data_type, &key, len, payload)?;
+                let index = FieldIndex::build(spec, &key, len, payload)?;
                 Some((name.clone(), key, index))
             })
             .collect();
@@ -78,5 +79,40 @@ impl SegmentIndexes {
     /// Whether some index could answer a condition on `key`.
     pub fn covers(&self, key: &JsonPath) -> bool {
         self.fields.iter().any(|(_, k, _)| k == key)
+    }
+}
+
+/// Gives each full-text condition the tokenizer of the text index on its key (the default
+/// word tokenizer where there is none), so segments read through the index and segments whose
+/// payloads are read split text alike. Conditions inside `nested` keep the default: their keys
+/// are relative to array elements.
+pub fn bind_text(filter: &mut Filter, schema: &PayloadSchema) {
+    if !schema.values().any(|s| s.data_type == FieldType::Text) {
+        return;
+    }
+    let clauses = [&mut filter.must, &mut filter.should, &mut filter.must_not];
+    let min_should = filter.min_should.as_mut().map(|m| &mut m.conditions);
+    for condition in clauses.into_iter().chain(min_should).flatten() {
+        match condition {
+            Condition::Field(field) => bind_field(field, schema),
+            Condition::Filter(inner) => bind_text(inner, schema),
+            _ => {}
+        }
+    }
+}
+
+fn bind_field(field: &mut FieldCondition, schema: &PayloadSchema) {
+    let slot = match &mut field.r#match {
+        Some(Match::Text(m)) => &mut m.tokenizer,
+        Some(Match::TextAny(m)) => &mut m.tokenizer,
+        Some(Match::Phrase(m)) => &mut m.tokenizer,
+        _ => return,
+    };
+    let spec = schema.iter().find(|(name, spec)| {
+        spec.data_type == FieldType::Text && parse_path(name).ok().as_ref() == Some(&field.key)
+    });
+    if let Some((_, spec)) = spec {
+        let params = spec.params.clone().unwrap_or_default();
+        *slot = Tokenizer::from_params(&params).unwrap_or_default();
     }
 }

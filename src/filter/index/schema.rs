@@ -51,8 +51,14 @@ impl FieldType {
             FieldType::Integer => &["lookup", "range", "is_principal", "on_disk"],
             FieldType::Float | FieldType::Datetime => &["is_principal", "on_disk"],
             FieldType::Geo | FieldType::Bool => &["on_disk"],
-            // Only the default word tokenizer, lowercasing, is built yet.
-            FieldType::Text => &["tokenizer", "lowercase", "on_disk", "phrase_matching"],
+            FieldType::Text => &[
+                "tokenizer",
+                "min_token_len",
+                "max_token_len",
+                "lowercase",
+                "on_disk",
+                "phrase_matching",
+            ],
         }
     }
 }
@@ -125,32 +131,12 @@ fn parse_params(map: &Map<String, Value>) -> Result<IndexSpec, String> {
         ));
     }
     if data_type == FieldType::Text {
-        check_text_params(map)?;
+        super::super::text::Tokenizer::from_params(map)?;
     }
     Ok(IndexSpec {
         data_type,
         params: Some(map.clone()),
     })
-}
-
-/// Text indexes split words as filters on unindexed fields do; other tokenizers would change
-/// what a condition matches depending on whether the index is used.
-fn check_text_params(map: &Map<String, Value>) -> Result<(), String> {
-    match map.get("tokenizer") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(t)) if t == "word" => {}
-        Some(other) => {
-            return Err(format!(
-                "field_schema.tokenizer: {other} is not supported yet; only \"word\" is"
-            ))
-        }
-    }
-    match map.get("lowercase") {
-        None | Some(Value::Null) | Some(Value::Bool(true)) => Ok(()),
-        Some(other) => Err(format!(
-            "field_schema.lowercase: {other} is not supported yet; text indexes lowercase"
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use super::config::VectorSpace;
 use super::segment::{IndexedSegment, SegmentData, SEGMENT_FORMAT};
 use super::snapshot::Loc;
-use super::state::{Sealed, WriterState};
+use super::state::{index_segment, Sealed, WriterState};
+use crate::filter::index::{PayloadSchema, SegmentIndexes};
 use crate::index::hnsw::{Graph, HnswParams};
 use crate::storage::codec::Payload;
 use crate::storage::files;
@@ -35,6 +36,8 @@ pub struct BuildJob {
     others: Vec<(u64, Sealed)>,
     threads: usize,
     dir: PathBuf,
+    /// The payload schema when the job started: a build indexes its result's payloads too.
+    schema: Arc<PayloadSchema>,
 }
 
 /// The kinds of job, which run side by side on disjoint segments.
@@ -58,6 +61,8 @@ pub struct Built {
     pub sources: Vec<Loc>,
     /// Segments the new one replaces.
     pub replaces: Vec<u64>,
+    /// The new segment's payload indexes, for the schema the job started with.
+    pub indexes: Option<(Arc<PayloadSchema>, SegmentIndexes)>,
     pub took: Duration,
 }
 
@@ -116,6 +121,7 @@ impl BuildJob {
             others,
             threads: config.hnsw_config.max_indexing_threads,
             dir,
+            schema: state.schema.clone(),
         })
     }
 
@@ -137,6 +143,7 @@ impl BuildJob {
             others: Vec::new(),
             threads: 1,
             dir,
+            schema: state.schema.clone(),
         })
     }
 
@@ -178,6 +185,7 @@ pub fn run(job: BuildJob, collection: &str) -> Result<Built, String> {
             data,
             sources,
             replaces: Vec::new(),
+            indexes: None,
             took,
         });
     }
@@ -187,11 +195,14 @@ pub fn run(job: BuildJob, collection: &str) -> Result<Built, String> {
         .increment(1);
     let mut replaces: Vec<u64> = job.others.iter().map(|(id, _)| *id).collect();
     replaces.extend(job.base.as_ref().map(|(id, _)| *id));
+    // Indexing payloads here keeps it off the writer, which would hold writes meanwhile.
+    let indexes = index_segment(&data, &job.schema);
     Ok(Built {
         id: job.id,
         data,
         sources,
         replaces,
+        indexes: Some((job.schema.clone(), indexes)),
         took,
     })
 }

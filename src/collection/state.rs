@@ -524,7 +524,15 @@ impl WriterState {
 
     /// Puts a built segment in place of its sources. `sources[i]` says where offset `i` of the new
     /// segment came from; it is live only if that is still where its point lives.
-    pub fn install(&mut self, id: u64, data: Arc<SegmentData>, sources: &[Loc], replaces: &[u64]) {
+    /// `indexes` are used when built for the current schema (else they are built here).
+    pub fn install(
+        &mut self,
+        id: u64,
+        data: Arc<SegmentData>,
+        sources: &[Loc],
+        replaces: &[u64],
+        indexes: Option<(Arc<PayloadSchema>, SegmentIndexes)>,
+    ) {
         let mut deleted = Bitset::default();
         for (i, source) in sources.iter().enumerate() {
             let point = data.id(i as u32);
@@ -544,7 +552,14 @@ impl WriterState {
             self.sealed.remove(r);
             self.unpersisted.remove(r);
         }
-        let sealed = Sealed::new(data, Arc::new(deleted), &self.schema);
+        let sealed = match indexes {
+            Some((schema, indexes)) if *schema == *self.schema => Sealed {
+                data,
+                deleted: Arc::new(deleted),
+                indexes: Arc::new(indexes),
+            },
+            _ => Sealed::new(data, Arc::new(deleted), &self.schema),
+        };
         self.sealed.insert(id, sealed);
     }
 }

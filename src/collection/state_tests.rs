@@ -125,6 +125,7 @@ fn install_keeps_only_points_unchanged_since_the_build_started() {
         Arc::new(SegmentData::Plain(built)),
         &sources,
         &[frozen_id],
+        None,
     );
     let snap = s.snapshot();
     assert_eq!(snap.points_count(), 2);
@@ -159,7 +160,13 @@ fn build_once(s: &mut WriterState, kind: BuildKind, dir: &std::path::Path) -> Ve
     let job = BuildJob::plan(s, kind, dir.to_path_buf()).expect("a build is due");
     let built = super::optimizer::run(job, "test").unwrap();
     s.busy.clear();
-    s.install(built.id, built.data, &built.sources, &built.replaces);
+    s.install(
+        built.id,
+        built.data,
+        &built.sources,
+        &built.replaces,
+        built.indexes,
+    );
     built.replaces
 }
 
@@ -188,7 +195,13 @@ fn fresh_indexing_and_vacuum_run_on_disjoint_segments() {
     assert!(BuildJob::plan(&mut s, BuildKind::Fresh, dir.path().into()).is_none());
     for job in [fresh, vacuum] {
         let built = super::optimizer::run(job, "test").unwrap();
-        s.install(built.id, built.data, &built.sources, &built.replaces);
+        s.install(
+            built.id,
+            built.data,
+            &built.sources,
+            &built.replaces,
+            built.indexes,
+        );
     }
     s.busy.clear();
     assert_eq!(s.unindexed_points(), 0);

@@ -495,8 +495,13 @@ impl Writer {
                 return;
             }
         };
-        self.state
-            .install(built.id, built.data, &built.sources, &built.replaces);
+        self.state.install(
+            built.id,
+            built.data,
+            &built.sources,
+            &built.replaces,
+            built.indexes,
+        );
         let recorded = self.record_segment_list();
         self.stats.index_builds.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(collection = %self.name, segment = built.id, build_secs = built.took.as_secs_f64(), "segment installed");

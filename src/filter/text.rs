@@ -52,9 +52,11 @@ impl Tokenizer {
             Some(Value::String(s)) if s == "word" => {}
             Some(Value::String(s)) if s == "whitespace" => t.split = Split::Whitespace,
             Some(Value::String(s)) if s == "prefix" => t.split = Split::Prefix,
-            Some(other) => return Err(format!(
+            Some(other) => {
+                return Err(format!(
                 "field_schema.tokenizer: {other} is not supported; use word, whitespace or prefix"
-            )),
+            ))
+            }
         }
         let length = |name: &str| match params.get(name) {
             None | Some(Value::Null) => Ok(None),

@@ -93,6 +93,14 @@ pub fn facet(
     let mut counts: HashMap<FacetValue, usize> = HashMap::new();
     let mut seen: Vec<FacetValue> = Vec::new();
     for seg in &snapshot.segments {
+        if let Some(found) = counts_from_postings(snapshot, seg, key, kind, filter) {
+            for (value, n) in found.into_iter().filter(|(_, n)| *n > 0) {
+                if let Some(value) = facet_value(&value, kind) {
+                    *counts.entry(value).or_default() += n;
+                }
+            }
+            continue;
+        }
         for_each_match(snapshot, seg, filter, |o| {
             seen.clear();
             let payload = seg.data.payload(o);
@@ -116,6 +124,31 @@ pub fn facet(
     hits.sort_unstable_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
     hits.truncate(limit);
     hits
+}
+
+/// A segment's value counts read from its index on `key` (each posting intersected with the
+/// matching offsets), when it has one and the filter resolves exactly. Uuid indexes keep values
+/// as written and are counted from payloads, where spellings of one UUID are merged.
+fn counts_from_postings(
+    snapshot: &Snapshot,
+    seg: &SegmentView,
+    key: &JsonPath,
+    kind: FieldType,
+    filter: Option<&Filter>,
+) -> Option<Vec<(Value, usize)>> {
+    if kind == FieldType::Uuid {
+        return None;
+    }
+    let index = seg.indexes.as_ref()?.field(key)?;
+    let matching = match filter {
+        None => {
+            let mut all = crate::collection::bitset::Bitset::full(seg.data.len());
+            all.and_not(&seg.deleted);
+            all
+        }
+        Some(f) => resolve(snapshot, seg, f).filter(|r| r.exact)?.set,
+    };
+    index.value_counts(&matching)
 }
 
 /// The value an index of `kind` keeps for a payload value, if any.

@@ -86,6 +86,12 @@ impl Bitset {
         self.recount();
     }
 
+    /// Number of bits set in both.
+    pub fn and_count(&self, other: &Bitset) -> usize {
+        let both = self.words.iter().zip(&other.words);
+        both.map(|(a, b)| (a & b).count_ones() as usize).sum()
+    }
+
     /// The set bits, ascending.
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.words.iter().enumerate().flat_map(|(i, &w)| {

@@ -74,6 +74,14 @@ impl Posting {
         }
     }
 
+    /// How many of this posting's offsets are in `among`.
+    fn count_in(&self, among: &Bitset) -> usize {
+        match self {
+            Posting::List(list) => list.iter().filter(|&&o| among.get(o as usize)).count(),
+            Posting::Bits(bits) => bits.and_count(among),
+        }
+    }
+
     /// Sets this posting's offsets in `out`.
     fn add_to(&self, out: &mut Bitset) {
         match self {
@@ -184,6 +192,27 @@ impl FieldIndex {
             return p.answer_words(m, tokenizer);
         }
         self.answer_exact(condition).map(|set| (set, true))
+    }
+
+    /// Each value this index holds with the number of `among`'s offsets holding it, for
+    /// keyword, integer and bool indexes (`None` for the others).
+    pub fn value_counts(&self, among: &Bitset) -> Option<Vec<(Value, usize)>> {
+        fn counts<K>(
+            p: &Postings<K>,
+            among: &Bitset,
+            key: impl Fn(&K) -> Value,
+        ) -> Vec<(Value, usize)> {
+            p.map
+                .iter()
+                .map(|(k, posting)| (key(k), posting.count_in(among)))
+                .collect()
+        }
+        match &self.values {
+            Values::Strings(p) => Some(counts(p, among, |k| Value::String(k.to_string()))),
+            Values::Integers { exact, .. } => Some(counts(exact, among, |k| Value::from(*k))),
+            Values::Bools(p) => Some(counts(p, among, |k| Value::Bool(*k))),
+            _ => None,
+        }
     }
 
     fn answer_exact(&self, condition: &FieldCondition) -> Option<Bitset> {

@@ -76,6 +76,14 @@ impl SegmentIndexes {
         found.map(|(_, _, index)| index.with_value())
     }
 
+    /// The index on `key`, if there is one.
+    pub fn field(&self, key: &JsonPath) -> Option<&FieldIndex> {
+        self.fields
+            .iter()
+            .find(|(_, k, _)| k == key)
+            .map(|(_, _, i)| i)
+    }
+
     /// Whether some index could answer a condition on `key`.
     pub fn covers(&self, key: &JsonPath) -> bool {
         self.fields.iter().any(|(_, k, _)| k == key)

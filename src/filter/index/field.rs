@@ -108,7 +108,7 @@ impl FieldIndex {
         key: &JsonPath,
         len: usize,
         payload: impl Fn(u32) -> &'a Map<String, Value>,
-    ) -> Option<FieldIndex> {
+    ) -> FieldIndex {
         let mut with_value = Bitset::default();
         let mut each = |f: &mut dyn FnMut(u32, &Value) -> bool| {
             for offset in 0..len as u32 {
@@ -177,7 +177,7 @@ impl FieldIndex {
                 Values::Words(Postings::new(map, Vec::new(), len), tokenizer)
             }
         };
-        Some(FieldIndex { values, with_value })
+        FieldIndex { values, with_value }
     }
 
     /// Offsets with at least one value of the indexed kind.

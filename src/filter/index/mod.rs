@@ -49,16 +49,11 @@ impl SegmentIndexes {
             .filter_map(|(name, spec)| {
                 // Stored names were checked when the index was created.
                 let key = parse_path(name).ok()?;
-                let index = FieldIndex::build(spec, &key, len, payload)?;
+                let index = FieldIndex::build(spec, &key, len, payload);
                 Some((name.clone(), key, index))
             })
             .collect();
         SegmentIndexes { fields }
-    }
-
-    /// Whether no field is indexed.
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
     }
 
     /// The offsets matching `condition`, if an index on its key can tell, and whether all of
@@ -82,11 +77,6 @@ impl SegmentIndexes {
             .iter()
             .find(|(_, k, _)| k == key)
             .map(|(_, _, i)| i)
-    }
-
-    /// Whether some index could answer a condition on `key`.
-    pub fn covers(&self, key: &JsonPath) -> bool {
-        self.fields.iter().any(|(_, k, _)| k == key)
     }
 }
 

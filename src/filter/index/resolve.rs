@@ -21,6 +21,14 @@ impl Candidates {
         exact: false,
     };
 
+    /// Every offset, no check needed (an empty clause list).
+    fn exact_all() -> Candidates {
+        Candidates {
+            set: None,
+            exact: true,
+        }
+    }
+
     fn exact(set: Bitset) -> Candidates {
         Candidates {
             set: Some(set),
@@ -119,16 +127,6 @@ impl Resolver<'_> {
             Condition::HasId(c) => Candidates::exact((self.ids)(c)),
             Condition::Filter(f) => self.filter(f),
             _ => Candidates::ANY_UNCHECKED,
-        }
-    }
-}
-
-impl Candidates {
-    /// Every offset, no check needed (an empty clause list).
-    fn exact_all() -> Candidates {
-        Candidates {
-            set: None,
-            exact: true,
         }
     }
 }

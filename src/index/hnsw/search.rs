@@ -299,63 +299,15 @@ pub(crate) fn beam_search<L: Links, S: Scorer>(
     entry: Scored,
     beam: Beam,
 ) {
-    s.visited.reset(links.node_count());
-    s.candidates.clear();
-    s.results.clear();
-    s.visited.insert(entry.offset);
-    s.candidates.push(Reverse(entry));
-    if accept(entry.offset) {
-        s.results.push(entry);
-    }
-    let mut work = 0usize;
-    while let Some(Reverse(c)) = s.candidates.pop() {
-        let full = s.results.len() >= beam.ef;
-        if full && !improves(c.distance, s.results.peek()) {
-            break; // Nothing left in the frontier can enter the results.
-        }
-        if (work > beam.soft_budget && s.results.len() >= beam.k) || work > beam.hard_budget {
-            break;
-        }
-        if let Some(Reverse(next)) = s.candidates.peek() {
-            links.prefetch_links(next.offset);
-        }
-        s.fresh.clear();
-        links.for_each_neighbor(c.offset, beam.level, |nb| {
+    let level = beam.level;
+    beam_search_with(links, s, q, &accept, entry, beam, |s, c| {
+        links.for_each_neighbor(c, level, |nb| {
             if s.visited.insert(nb) {
                 q.prefetch(nb, FIRST_LINES);
                 s.fresh.push(nb);
             }
         });
-        work += s.fresh.len();
-        for &nb in s.fresh.iter().take(AHEAD) {
-            q.prefetch(nb, FULL_LINES);
-        }
-        for (i, &nb) in s.fresh.iter().enumerate() {
-            if let Some(&ahead) = s.fresh.get(i + AHEAD) {
-                q.prefetch(ahead, FULL_LINES);
-            }
-            let d = q.dist(nb);
-            let worst = if s.results.len() >= beam.ef {
-                s.results.peek()
-            } else {
-                None
-            };
-            if !improves(d, worst) {
-                continue;
-            }
-            let item = Scored {
-                distance: d,
-                offset: nb,
-            };
-            s.candidates.push(Reverse(item));
-            if accept(nb) {
-                s.results.push(item);
-                if s.results.len() > beam.ef {
-                    s.results.pop();
-                }
-            }
-        }
-    }
+    });
 }
 
 /// Beam search of layer 0 that scores accepted nodes only (see [`Accept::Sparse`]): each
@@ -370,30 +322,11 @@ pub(crate) fn beam_search_sparse<L: Links, S: Scorer>(
     beam: Beam,
     m0: usize,
 ) {
-    s.visited.reset(links.node_count());
-    s.candidates.clear();
-    s.results.clear();
-    s.visited.insert(entry.offset);
-    s.candidates.push(Reverse(entry));
-    if accept(entry.offset) {
-        s.results.push(entry);
-    }
-    let mut work = 0usize;
-    while let Some(Reverse(c)) = s.candidates.pop() {
-        if s.results.len() >= beam.ef && !improves(c.distance, s.results.peek()) {
-            break;
-        }
-        if (work > beam.soft_budget && s.results.len() >= beam.k) || work > beam.hard_budget {
-            break;
-        }
-        if let Some(Reverse(next)) = s.candidates.peek() {
-            links.prefetch_links(next.offset);
-        }
-        s.fresh.clear();
+    beam_search_with(links, s, q, accept, entry, beam, |s, c| {
         s.hops.clear();
         // Rejected neighbours are marked only once looked through: one left for lack of room
         // here can still be looked through from another node.
-        links.for_each_neighbor(c.offset, 0, |nb| {
+        links.for_each_neighbor(c, 0, |nb| {
             if accept(nb) {
                 if s.visited.insert(nb) {
                     s.fresh.push(nb);
@@ -420,6 +353,43 @@ pub(crate) fn beam_search_sparse<L: Links, S: Scorer>(
                 }
             });
         }
+    });
+}
+
+/// The beam search both walks share: `gather(s, node)` puts the nodes an expansion of `node`
+/// scores into `s.fresh` (marking them visited); each is scored, kept as a candidate if it can
+/// improve the results, and added to them if accepted.
+fn beam_search_with<L: Links, S: Scorer>(
+    links: &L,
+    s: &mut Scratch,
+    q: &S,
+    accept: &dyn Fn(u32) -> bool,
+    entry: Scored,
+    beam: Beam,
+    mut gather: impl FnMut(&mut Scratch, u32),
+) {
+    s.visited.reset(links.node_count());
+    s.candidates.clear();
+    s.results.clear();
+    s.visited.insert(entry.offset);
+    s.candidates.push(Reverse(entry));
+    if accept(entry.offset) {
+        s.results.push(entry);
+    }
+    let mut work = 0usize;
+    while let Some(Reverse(c)) = s.candidates.pop() {
+        let full = s.results.len() >= beam.ef;
+        if full && !improves(c.distance, s.results.peek()) {
+            break; // Nothing left in the frontier can enter the results.
+        }
+        if (work > beam.soft_budget && s.results.len() >= beam.k) || work > beam.hard_budget {
+            break;
+        }
+        if let Some(Reverse(next)) = s.candidates.peek() {
+            links.prefetch_links(next.offset);
+        }
+        s.fresh.clear();
+        gather(s, c.offset);
         work += s.fresh.len();
         for &nb in s.fresh.iter().take(AHEAD) {
             q.prefetch(nb, FULL_LINES);
@@ -432,12 +402,15 @@ pub(crate) fn beam_search_sparse<L: Links, S: Scorer>(
             let worst = (s.results.len() >= beam.ef)
                 .then(|| s.results.peek())
                 .flatten();
-            if improves(d, worst) {
-                let item = Scored {
-                    distance: d,
-                    offset: nb,
-                };
-                s.candidates.push(Reverse(item));
+            if !improves(d, worst) {
+                continue;
+            }
+            let item = Scored {
+                distance: d,
+                offset: nb,
+            };
+            s.candidates.push(Reverse(item));
+            if accept(nb) {
                 s.results.push(item);
                 if s.results.len() > beam.ef {
                     s.results.pop();

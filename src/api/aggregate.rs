@@ -12,7 +12,7 @@ use super::error::{ApiError, ApiJson, ApiPath};
 use super::{ok, run_search, ApiResult, AppState};
 use crate::collection::aggregate::{facet as count_values, FacetHit, OrderBy, OrderValue};
 use crate::collection::snapshot::Snapshot;
-use crate::filter::index::FieldType;
+use crate::filter::index::{names_path, FieldType};
 use crate::filter::{parse_path, Filter, JsonPath};
 
 pub fn router() -> Router<AppState> {
@@ -53,13 +53,7 @@ pub async fn facet(
     ApiJson(req): ApiJson<FacetRequest>,
 ) -> ApiResult<FacetResponse> {
     let key = parse_path(&req.key).map_err(|e| ApiError::BadRequest(format!("key: {e}")))?;
-    let limit = req.limit.unwrap_or(10);
-    let max = crate::limits::get().max_limit;
-    if !(1..=max).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and {max} (limits.max_limit), got {limit}"
-        )));
-    }
+    let limit = super::points::page_limit(req.limit, 10)?;
     let snapshot = state.registry.get(&name)?.snapshot();
     let faceted = [
         FieldType::Keyword,
@@ -86,7 +80,7 @@ fn index_kind(snapshot: &Snapshot, key: &JsonPath, kinds: &[FieldType]) -> Optio
     snapshot
         .schema
         .iter()
-        .filter(|(field, _)| parse_path(field).ok().as_ref() == Some(key))
+        .filter(|(field, _)| names_path(field, key))
         .map(|(_, spec)| spec.data_type)
         .find(|t| kinds.contains(t))
 }

@@ -365,6 +365,18 @@ pub async fn batch(
     ))
 }
 
+/// A page size (`default` when absent), checked against `limits.max_limit`.
+pub(super) fn page_limit(limit: Option<usize>, default: usize) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(default);
+    let max = crate::limits::get().max_limit;
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {max} (limits.max_limit), got {limit}"
+        )));
+    }
+    Ok(limit)
+}
+
 /// List points in id order, a page at a time.
 #[utoipa::path(post, path = "/collections/{name}/points/scroll", tag = "points",
     params(("name" = String, Path, description = "Collection name"), ReadParams),
@@ -376,13 +388,7 @@ pub async fn scroll(
     OptionalJson(req): OptionalJson<ScrollRequest>,
 ) -> ApiResult<ScrollResult> {
     check_with_payload(&req.with_payload)?;
-    let limit = req.limit.unwrap_or(DEFAULT_SCROLL);
-    let max = crate::limits::get().max_limit;
-    if !(1..=max).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and {max} (limits.max_limit), got {limit}"
-        )));
-    }
+    let limit = page_limit(req.limit, DEFAULT_SCROLL)?;
     let snapshot = state.registry.get(&name)?.snapshot();
     let mut req = req;
     req.filter = snapshot.bind(req.filter.take());

@@ -378,7 +378,7 @@ impl Writer {
         match change {
             IndexChange::Create { name, key, spec } => {
                 // One index per path, whatever its spelling.
-                schema.retain(|n, _| crate::filter::parse_path(n).ok().as_ref() != Some(&key));
+                schema.retain(|n, _| !crate::filter::index::names_path(n, &key));
                 schema.insert(name, spec);
             }
             IndexChange::Drop { name } => {

@@ -88,23 +88,26 @@ impl Tokenizer {
         Ok(t)
     }
 
-    /// The words of a text, in order, normalised and within the length bounds.
-    pub fn words(&self, text: &str) -> Vec<String> {
+    /// The words of a text, in order, normalised, before the length bounds.
+    fn pieces<'a>(&self, text: &'a str) -> impl Iterator<Item = String> + 'a {
         let pieces: Box<dyn Iterator<Item = &str>> = match self.split {
             Split::Whitespace => Box::new(text.split_whitespace()),
             Split::Word | Split::Prefix => Box::new(text.split(|c: char| !c.is_alphanumeric())),
         };
-        pieces
-            .filter(|w| !w.is_empty())
-            .map(|w| {
-                if self.lowercase {
-                    w.to_lowercase()
-                } else {
-                    w.to_owned()
-                }
-            })
-            .filter(|w| self.fits(w.chars().count()))
-            .collect()
+        let lowercase = self.lowercase;
+        pieces.filter(|w| !w.is_empty()).map(move |w| {
+            if lowercase {
+                w.to_lowercase()
+            } else {
+                w.to_owned()
+            }
+        })
+    }
+
+    /// The words of a text, in order, normalised and within the length bounds.
+    pub fn words(&self, text: &str) -> Vec<String> {
+        let words = self.pieces(text);
+        words.filter(|w| self.fits(w.chars().count())).collect()
     }
 
     /// The tokens a stored text is found by: its words, and with the prefix tokenizer every
@@ -113,14 +116,8 @@ impl Tokenizer {
         if self.split != Split::Prefix {
             return self.words(text);
         }
-        let pieces = text.split(|c: char| !c.is_alphanumeric());
         let mut out = Vec::new();
-        for word in pieces.filter(|w| !w.is_empty()) {
-            let word = if self.lowercase {
-                word.to_lowercase()
-            } else {
-                word.to_owned()
-            };
+        for word in self.pieces(text) {
             for (count, (end, c)) in word.char_indices().enumerate() {
                 if self.fits(count + 1) {
                     out.push(word[..end + c.len_utf8()].to_owned());

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 pub use field::FieldIndex;
 pub use resolve::{Candidates, Resolver};
-pub use schema::{CreateFieldIndex, FieldType, IndexSpec, PayloadSchema};
+pub use schema::{names_path, CreateFieldIndex, FieldType, IndexSpec, PayloadSchema};
 
 use super::text::Tokenizer;
 use super::{parse_path, Condition, FieldCondition, Filter, JsonPath, Match};
@@ -106,9 +106,9 @@ fn bind_field(field: &mut FieldCondition, schema: &PayloadSchema) {
         Some(Match::Phrase(m)) => &mut m.tokenizer,
         _ => return,
     };
-    let spec = schema.iter().find(|(name, spec)| {
-        spec.data_type == FieldType::Text && parse_path(name).ok().as_ref() == Some(&field.key)
-    });
+    let spec = schema
+        .iter()
+        .find(|(name, spec)| spec.data_type == FieldType::Text && names_path(name, &field.key));
     if let Some((_, spec)) = spec {
         let params = spec.params.clone().unwrap_or_default();
         *slot = Tokenizer::from_params(&params).unwrap_or_default();

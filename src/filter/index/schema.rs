@@ -75,6 +75,11 @@ pub struct IndexSpec {
 /// The indexed fields of a collection, by field name as given.
 pub type PayloadSchema = BTreeMap<String, IndexSpec>;
 
+/// Whether the schema's field `name` is the path `key` (spellings of one path are one field).
+pub fn names_path(name: &str, key: &JsonPath) -> bool {
+    parse_path(name).ok().as_ref() == Some(key)
+}
+
 /// `PUT /collections/{name}/index` body.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

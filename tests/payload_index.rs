@@ -415,3 +415,107 @@ fn text_index_tokenizers_apply_to_every_segment() {
     assert_eq!(status, 400);
     assert!(error(&value).contains("field_schema.tokenizer"), "{value}");
 }
+
+/// A collection `name` of 3,000 points in 64 dimensions with `cat` indexed (twenty values, a
+/// twentieth of the points each), sealed into segments of about 1,000 points (250 KiB), far
+/// above the full-scan threshold.
+fn many_candidates(server: &Server, name: &str, distance: &str) {
+    server.create(
+        name,
+        json!({
+            "vectors": {"size": 64, "distance": distance},
+            "hnsw_config": {"full_scan_threshold": 1, "m": 8, "ef_construct": 32},
+            "optimizers_config": {"indexing_threshold": 250}
+        }),
+    );
+    let body = json!({"field_name": "cat", "field_schema": "keyword"});
+    server.ok(
+        "PUT",
+        &format!("/collections/{name}/index?wait=true"),
+        Some(body),
+    );
+    let points: Vec<Value> = (0..3000u64)
+        .map(
+            |i| json!({"id": i, "vector": wave(i, 64), "payload": {"cat": format!("c{}", i % 20)}}),
+        )
+        .collect();
+    for chunk in points.chunks(500) {
+        server.upsert(name, json!(chunk));
+    }
+    server.wait_green(name);
+}
+
+/// A deterministic, well-spread vector.
+fn wave(i: u64, dim: usize) -> Vec<f32> {
+    (0..dim)
+        .map(|d| ((i as f32 + 1.0) * (d as f32 * 0.618 + 0.3)).sin())
+        .collect()
+}
+
+/// Ids and plans of a filtered query on collection `name`.
+fn query_plans(server: &Server, name: &str, body: Value) -> (Vec<u64>, Vec<String>) {
+    let path = format!("/collections/{name}/points/query?explain=true");
+    let (status, value) = server.call("POST", &path, Some(body));
+    assert_eq!(status, 200, "{value}");
+    let ids = value["result"]["points"].as_array().expect("points");
+    let ids = ids.iter().map(|p| p["id"].as_u64().unwrap()).collect();
+    let segments = value["explain"]["segments"].as_array().expect("explain");
+    let plans = segments
+        .iter()
+        .filter(|s| s["has_payload_indexes"] == true && s["live_points"].as_u64() > Some(0))
+        .map(|s| s["plan"].as_str().unwrap().to_string())
+        .collect();
+    (ids, plans)
+}
+
+#[test]
+fn many_candidates_are_ranked_by_sign_code_in_dot_spaces() {
+    let (server, _dir) = Server::start();
+    many_candidates(&server, "dot", "Dot");
+    many_candidates(&server, "l2", "Euclid");
+    let filter = json!({"must": [{"key": "cat", "match": {"any": ["c3", "c4"]}}]});
+    let (mut recall, mut asked) = (0usize, 0usize);
+    for q in 0..20u64 {
+        let vector = wave(10_000 + q * 7, 64);
+        let exact =
+            json!({"query": vector, "filter": filter, "limit": 10, "params": {"exact": true}});
+        let (want, _) = query_plans(&server, "dot", exact);
+        assert_eq!(want.len(), 10);
+        assert!(want.iter().all(|id| id % 20 == 3 || id % 20 == 4));
+        // A wide beam rescores every candidate: the exact answer, in order.
+        let wide =
+            json!({"query": vector, "filter": filter, "limit": 10, "params": {"hnsw_ef": 500}});
+        let (got, plans) = query_plans(&server, "dot", wide);
+        assert!(
+            !plans.is_empty() && plans.iter().all(|p| p == "indexed_code_scan"),
+            "{plans:?} {}",
+            server.ok("GET", "/collections/dot", None)
+        );
+        assert_eq!(got, want, "query {q}");
+        // A narrow one rescores 32 of about 100 candidates per segment: the ranking by code
+        // must find most of the answer (one unrelated to the query would find about a third).
+        let narrow =
+            json!({"query": vector, "filter": filter, "limit": 10, "params": {"hnsw_ef": 8}});
+        let (got, _) = query_plans(&server, "dot", narrow);
+        assert_eq!(got.len(), 10);
+        assert!(got.iter().all(|id| id % 20 == 3 || id % 20 == 4), "{got:?}");
+        recall += got.iter().filter(|id| want.contains(id)).count();
+        asked += 10;
+    }
+    let recall = recall as f64 / asked as f64;
+    assert!(recall >= 0.6, "recall@10 {recall} at hnsw_ef 8");
+    // Setting `acorn` asks for the graph; Euclidean spaces have no sign codes.
+    let vector = wave(1, 64);
+    let acorn = json!({"query": vector, "filter": filter, "params": {"acorn": {"enable": true}}});
+    let (_, plans) = query_plans(&server, "dot", acorn);
+    assert!(
+        plans.iter().all(|p| p == "indexed_graph_sparse"),
+        "{plans:?}"
+    );
+    let l2 = json!({"query": vector, "filter": filter});
+    let (_, plans) = query_plans(&server, "l2", l2);
+    assert!(
+        !plans.is_empty() && plans.iter().all(|p| p == "indexed_graph_sparse"),
+        "{plans:?}"
+    );
+}

@@ -165,6 +165,8 @@ fn check_params(
     quantization
         .validate("params.quantization")
         .map_err(ApiError::BadRequest)?;
+    // A query that sets `acorn` chooses how the graph is searched, so it gets the graph.
+    let code_scan_below = p.acorn.is_some().then_some(0.0);
     let two_hop_below = match p.acorn {
         None => None,
         Some(AcornParams {
@@ -198,6 +200,7 @@ fn check_params(
         ef: p.hnsw_ef,
         exact: p.exact.unwrap_or(false),
         quantization,
+        code_scan_below,
         two_hop_below,
     })
 }

@@ -169,6 +169,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         efs: &args.ef,
         queries: ds.queries.rows,
         two_hop_below: None,
+        code_scan_below: None,
     };
     add("none", n, true, all.run(&indexed, None, &exact_all(&ds)));
     for (label, filter) in filters() {
@@ -176,15 +177,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .filter(|&o| filter.matches(&indexed.segments[0].point(o)))
             .collect();
         let truth = exact_filtered(&ds, &keep);
-        // Graph plans are measured both ways: the plain filtered walk and two-hop expansion.
+        // Beside the planner's choice, candidates too many to scan are also searched in the
+        // graph both ways: the plain filtered walk and two-hop expansion.
         let walks: &[Option<f64>] = if keep.len() > few {
-            &[Some(0.0), Some(1.0)]
+            &[None, Some(0.0), Some(1.0)]
         } else {
             &[None]
         };
         for &two_hop_below in walks {
             let sweep = Sweep {
                 two_hop_below,
+                code_scan_below: two_hop_below.map(|_| 0.0),
                 ..all
             };
             add(
@@ -235,7 +238,7 @@ fn snapshot(
     let config = CollectionConfig::from_request(req, &defaults, crate::config::SyncPolicy::Os, 0)
         .map_err(anyhow::Error::msg)?;
     let spaces: Arc<[_]> = config.spaces().into();
-    let segment = IndexedSegment {
+    let mut segment = IndexedSegment {
         ids: (0..n as u64).map(PointId::Num).collect(),
         versions: vec![1; n],
         payloads: payloads.iter().map(|p| Arc::new(p.clone())).collect(),
@@ -243,7 +246,9 @@ fn snapshot(
         dims: Arc::from([ds.base.cols]),
         graphs: vec![graph],
         quantized: vec![None],
+        signs: Vec::new(),
     };
+    segment.quantize(&spaces);
     let data = Arc::new(SegmentData::Indexed(segment));
     let schema: PayloadSchema = [
         ("cat", FieldType::Keyword),
@@ -340,6 +345,8 @@ struct Sweep<'a> {
     queries: usize,
     /// See [`Tuning::two_hop_below`].
     two_hop_below: Option<f64>,
+    /// See [`Tuning::code_scan_below`].
+    code_scan_below: Option<f64>,
 }
 
 impl Sweep<'_> {
@@ -366,6 +373,7 @@ impl Sweep<'_> {
                         tuning: Tuning {
                             ef: Some(ef),
                             two_hop_below: self.two_hop_below,
+                            code_scan_below: self.code_scan_below,
                             ..Tuning::default()
                         },
                         metric: Metric::Dot,

@@ -93,6 +93,11 @@ impl Bitset {
     }
 
     /// The set bits, ascending.
+    /// The bits as words: bit `i % 64` of word `i / 64` is bit `i`.
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.words.iter().enumerate().flat_map(|(i, &w)| {
             let mut rest = w;
@@ -107,8 +112,31 @@ impl Bitset {
     }
 
     fn recount(&mut self) {
-        self.ones = self.words.iter().map(|w| w.count_ones() as usize).sum();
+        self.ones = count_ones(&self.words);
     }
+}
+
+/// Set bits in `words`. Candidate sets are recounted after every union or intersection, and
+/// without the popcnt instruction (not in the x86_64 baseline) counting is a dozen operations
+/// a word: a tenth of a 10%-selective query's time went there.
+fn count_ones(words: &[u64]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the CPU was just checked to support popcnt.
+        return unsafe { count_ones_popcnt(words) };
+    }
+    count_ones_portable(words)
+}
+
+#[inline(always)]
+fn count_ones_portable(words: &[u64]) -> usize {
+    words.iter().map(|w| w.count_ones() as usize).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+unsafe fn count_ones_popcnt(words: &[u64]) -> usize {
+    count_ones_portable(words)
 }
 
 #[cfg(test)]

@@ -283,6 +283,7 @@ fn build(job: &BuildJob) -> Result<(IndexedSegment, Vec<Loc>), String> {
         dims: job.dims.clone(),
         graphs,
         quantized: Vec::new(),
+        signs: Vec::new(),
     };
     segment.quantize(&job.spaces);
     Ok((segment, points.sources))

@@ -5,13 +5,14 @@
 use std::cmp::Ordering;
 
 use super::plan::{
-    resolve, sampled_selectivity, Plan, SegmentPlan, DENSE_CANDIDATES, SELECTIVE_FILTER,
+    resolve, sampled_selectivity, Plan, Resolved, SegmentPlan, DENSE_CANDIDATES, RESCORED_PER_EF,
+    SELECTIVE_FILTER,
 };
 use super::quantization::QuantizationSearchParams;
 use super::segment::{IndexedSegment, SegmentData};
 use super::snapshot::{SegmentView, Snapshot};
 use crate::filter::Filter;
-use crate::index::hnsw::Accept;
+use crate::index::hnsw::{prefetch_row, Accept};
 use crate::index::{Metric, TopK};
 
 /// A search over one vector space of one snapshot.
@@ -40,6 +41,9 @@ pub struct Tuning {
     /// Share of a segment below which indexed candidates are searched with two-hop expansion
     /// (Qdrant's `acorn.max_selectivity`); `None`: the planner's default.
     pub two_hop_below: Option<f64>,
+    /// Share of a segment below which indexed candidates are ranked by sign code rather than
+    /// searched in the graph; `None`: the planner's default ([`DENSE_CANDIDATES`]).
+    pub code_scan_below: Option<f64>,
 }
 
 /// One result: where the point is and its index distance (lower is closer).
@@ -174,6 +178,9 @@ impl Run<'_> {
                 if self.scan_all || card <= self.few {
                     report.plan = Plan::IndexedScan;
                     self.scan(seg, set.iter(), accept)
+                } else if let Some(found) = self.code_scan(seg, &r, card) {
+                    report.plan = Plan::IndexedCodeScan;
+                    found
                 } else {
                     let below = self.params.tuning.two_hop_below.unwrap_or(DENSE_CANDIDATES);
                     let dense = card as f64 >= below * seg.live() as f64;
@@ -200,6 +207,27 @@ impl Run<'_> {
         (found, report)
     }
 
+    /// The exact distances of the candidates whose sign codes are closest to the query's, the
+    /// best `k`; `None` when codes do not apply (the space has none, the candidates need
+    /// payload checks, or they are too large a share of the segment).
+    fn code_scan(&self, seg: &SegmentView, r: &Resolved, card: usize) -> Option<Vec<(u32, f32)>> {
+        let below = self
+            .params
+            .tuning
+            .code_scan_below
+            .unwrap_or(DENSE_CANDIDATES);
+        if !r.exact || card as f64 >= below * seg.live() as f64 {
+            return None;
+        }
+        let SegmentData::Indexed(data) = &*seg.data else {
+            return None;
+        };
+        let codes = data.signs(self.params.space)?;
+        let keep = self.ef.saturating_mul(RESCORED_PER_EF).max(self.k);
+        let closest = codes.closest(&codes.query(self.params.vector), r.set.words(), keep);
+        Some(self.rescore(seg, &closest))
+    }
+
     /// Runs `report.plan` when it is a graph plan (falling back to scanning when the graph
     /// returns fewer than min(k, `most`) hits), else scans every offset through `accept`.
     fn graph_or_scan(
@@ -223,6 +251,22 @@ impl Run<'_> {
             }
         }
         self.scan(seg, 0..seg.data.len() as u32, &test)
+    }
+
+    /// Exact top-k of `offsets` of one segment, loading each vector a few ahead of its use.
+    fn rescore(&self, seg: &SegmentView, offsets: &[u32]) -> Vec<(u32, f32)> {
+        const AHEAD: usize = 4;
+        let params = self.params;
+        let row = |o: u32| seg.data.vector(params.space, o);
+        let mut top = TopK::new(self.k);
+        for (i, &o) in offsets.iter().enumerate() {
+            if let Some(&next) = offsets.get(i + AHEAD) {
+                let ahead = row(next);
+                prefetch_row(ahead.as_ptr() as *const u8, ahead.len() * 4, 32);
+            }
+            top.push(o, params.metric.distance(params.vector, row(o)));
+        }
+        top.into_sorted_vec()
     }
 
     /// Exact top-k over `offsets` of one segment that `accept` takes.

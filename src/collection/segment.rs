@@ -14,6 +14,8 @@ use std::sync::Arc;
 use super::config::VectorSpace;
 use crate::index::hnsw::{Accept, Graph, HnswParams, LiveGraph, Rows};
 use crate::index::quant::Quantized;
+use crate::index::signs::SignCodes;
+use crate::index::Metric;
 use crate::point_id::PointId;
 use crate::storage::codec::{Payload, Reader};
 
@@ -204,6 +206,7 @@ impl PlainSegment {
             dims: self.dims.clone(),
             graphs: graphs.iter().map(|g| g.freeze(self.len)).collect(),
             quantized: Vec::new(),
+            signs: Vec::new(),
         };
         segment.quantize(spaces);
         Some(segment)
@@ -270,6 +273,9 @@ pub struct IndexedSegment {
     /// Per vector space, int8 codes when the space is quantized. Not stored in the segment
     /// file: encoding is fast and depends only on the vectors and the configuration.
     pub quantized: Vec<Option<Quantized>>,
+    /// Per vector space, one-bit sign codes of dot-product (and cosine) spaces, which rank a
+    /// filter's many candidates (see [`SignCodes`]). Made like `quantized`, never stored.
+    pub signs: Vec<Option<SignCodes>>,
 }
 
 /// The data of a segment, either kind.
@@ -379,8 +385,17 @@ impl SegmentData {
 }
 
 impl IndexedSegment {
-    /// Encodes the vectors of every quantized space (on the current rayon pool).
+    /// Encodes the vectors of every quantized space, and the sign codes of every dot-product
+    /// space (on the current rayon pool).
     pub fn quantize(&mut self, spaces: &[VectorSpace]) {
+        self.signs = spaces
+            .iter()
+            .enumerate()
+            .map(|(i, space)| {
+                let dot = space.distance.metric() == Metric::Dot;
+                dot.then(|| SignCodes::new(&self.vectors[i], space.size))
+            })
+            .collect();
         self.quantized = spaces
             .iter()
             .enumerate()
@@ -396,6 +411,11 @@ impl IndexedSegment {
                 ))
             })
             .collect();
+    }
+
+    /// Sign codes of space `space`, if it has them.
+    pub fn signs(&self, space: usize) -> Option<&SignCodes> {
+        self.signs.get(space)?.as_ref()
     }
 
     /// Int8 codes of space `space`, if it is quantized.
@@ -476,6 +496,7 @@ impl IndexedSegment {
             dims: expected_dims.into(),
             graphs,
             quantized: Vec::new(),
+            signs: Vec::new(),
         })
     }
 }

@@ -250,17 +250,9 @@ mod avx2 {
 mod tests {
     use super::*;
 
-    /// Small deterministic generator so the tests need no dependency.
+    /// `len` deterministic values in [-1, 1).
     fn random_vec(seed: u64, len: usize) -> Vec<f32> {
-        let mut s = seed;
-        (0..len)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
+        crate::index::testing::random_vectors(1, len, seed)
     }
 
     fn check(name: &str, got: f32, want: f64, scale: f64) {

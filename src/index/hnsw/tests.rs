@@ -1,20 +1,8 @@
 use super::*;
 use crate::index::flat;
+use crate::index::testing::random_vectors;
 
 const SEED: u64 = 0x5EED_2024;
-
-/// Deterministic uniform vectors in [-1, 1).
-fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..n * dim)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 /// Scales every row to unit length, as the service does for cosine collections.
 fn normalize(vectors: &mut [f32], dim: usize) {

@@ -504,6 +504,27 @@ fn many_candidates_are_ranked_by_sign_code_in_dot_spaces() {
     }
     let recall = recall as f64 / asked as f64;
     assert!(recall >= 0.6, "recall@10 {recall} at hnsw_ef 8");
+    // The codes' memory is reported: a u64 per point here (64 dimensions), none for L2.
+    let telemetry = server.ok("GET", "/telemetry", None);
+    let collections = telemetry["collections"].as_array().expect("collections");
+    let bytes = |name: &str| {
+        let c = collections.iter().find(|c| c["name"] == name).expect(name);
+        c["sign_code_memory_bytes"]
+            .as_u64()
+            .expect("sign_code_memory_bytes")
+    };
+    assert!(
+        (3000 * 8..3000 * 8 + 4096).contains(&bytes("dot")),
+        "{telemetry}"
+    );
+    assert_eq!(bytes("l2"), 0);
+    // Facets count the same candidates, under either path.
+    let body = json!({"key": "cat", "filter": filter, "limit": 5});
+    let facet = server.ok("POST", "/collections/dot/facet", Some(body.clone()));
+    let want = json!([{"value": "c3", "count": 150}, {"value": "c4", "count": 150}]);
+    assert_eq!(facet["hits"], want, "{facet}");
+    let points_facet = server.ok("POST", "/collections/dot/points/facet", Some(body));
+    assert_eq!(points_facet, facet);
     // Setting `acorn` asks for the graph; Euclidean spaces have no sign codes.
     let vector = wave(1, 64);
     let acorn = json!({"query": vector, "filter": filter, "params": {"acorn": {"enable": true}}});

@@ -16,7 +16,9 @@ use crate::filter::index::{names_path, FieldType};
 use crate::filter::{parse_path, Filter, JsonPath};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/collections/{name}/facet", post(facet))
+    Router::new()
+        .route("/collections/{name}/facet", post(facet))
+        .route("/collections/{name}/points/facet", post(facet_points))
 }
 
 /// `POST .../facet` body.
@@ -48,6 +50,27 @@ pub struct FacetResponse {
     request_body = FacetRequest,
     responses((status = 200, body = inline(super::Envelope<FacetResponse>)), (status = 400, body = super::error::ErrorResponse), (status = 404, body = super::error::ErrorResponse)))]
 pub async fn facet(
+    state: State<AppState>,
+    name: ApiPath<String>,
+    req: ApiJson<FacetRequest>,
+) -> ApiResult<FacetResponse> {
+    count_facet(state, name, req).await
+}
+
+/// The same as `POST /collections/{name}/facet`, beside the other point operations.
+#[utoipa::path(post, path = "/collections/{name}/points/facet", tag = "points",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = FacetRequest,
+    responses((status = 200, body = inline(super::Envelope<FacetResponse>)), (status = 400, body = super::error::ErrorResponse), (status = 404, body = super::error::ErrorResponse)))]
+pub async fn facet_points(
+    state: State<AppState>,
+    name: ApiPath<String>,
+    req: ApiJson<FacetRequest>,
+) -> ApiResult<FacetResponse> {
+    count_facet(state, name, req).await
+}
+
+async fn count_facet(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<FacetRequest>,

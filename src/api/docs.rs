@@ -15,7 +15,7 @@ use super::{aggregate, collections, indexes, models, points, query, service, sna
     paths(
         service::root, service::health, service::metrics, service::telemetry,
         collections::list, collections::info, collections::exists, collections::create,
-        collections::update, collections::delete, indexes::create_index, indexes::delete_index, aggregate::facet,
+        collections::update, collections::delete, indexes::create_index, indexes::delete_index, aggregate::facet, aggregate::facet_points,
         points::upsert, points::retrieve, points::get_point, points::delete, points::set_payload,
         points::overwrite_payload, points::delete_payload, points::clear_payload, points::batch,
         points::scroll, points::count,

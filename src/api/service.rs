@@ -12,7 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{ok, ApiResult, AppState};
-use crate::collection::segment::SegmentData;
+use crate::collection::segment::{IndexedSegment, SegmentData};
 use crate::collection::snapshot::Snapshot;
 use crate::index::hnsw::Graph;
 
@@ -70,6 +70,9 @@ pub struct CollectionTelemetry {
     pub graph_memory_bytes: usize,
     /// Heap bytes held by int8 codes of quantized vector spaces.
     pub quantized_memory_bytes: usize,
+    /// Heap bytes held by the one-bit sign codes of dot-product and cosine spaces, which rank
+    /// a filter's candidates.
+    pub sign_code_memory_bytes: usize,
     pub snapshot_generation: u64,
     pub lsn: u64,
     pub writer_queue_depth: usize,
@@ -100,15 +103,27 @@ fn graphs(snap: &Snapshot) -> impl Iterator<Item = &Graph> {
         .flat_map(|s| (0..snap.spaces.len()).filter_map(move |i| s.data.graph(i)))
 }
 
-/// Bytes of int8 codes over every indexed segment and vector space of a snapshot.
-fn quantized_bytes(snap: &Snapshot) -> usize {
-    let indexed = snap.segments.iter().filter_map(|s| match &*s.data {
+/// The indexed segments of a snapshot.
+fn indexed(snap: &Snapshot) -> impl Iterator<Item = &IndexedSegment> {
+    snap.segments.iter().filter_map(|s| match &*s.data {
         SegmentData::Indexed(data) => Some(data),
         SegmentData::Plain(_) => None,
-    });
-    indexed
+    })
+}
+
+/// Bytes of int8 codes over every indexed segment and vector space of a snapshot.
+fn quantized_bytes(snap: &Snapshot) -> usize {
+    indexed(snap)
         .flat_map(|d| d.quantized.iter().flatten())
         .map(|q| q.memory_bytes())
+        .sum()
+}
+
+/// Bytes of sign codes over every indexed segment and vector space of a snapshot.
+fn sign_code_bytes(snap: &Snapshot) -> usize {
+    indexed(snap)
+        .flat_map(|d| d.signs.iter().flatten())
+        .map(|c| c.memory_bytes())
         .sum()
 }
 
@@ -134,6 +149,7 @@ pub async fn telemetry(State(state): State<AppState>) -> ApiResult<Telemetry> {
                 graph_nodes: graphs(&snap).map(|g| g.len()).sum(),
                 graph_memory_bytes: graphs(&snap).map(|g| g.memory_bytes()).sum(),
                 quantized_memory_bytes: quantized_bytes(&snap),
+                sign_code_memory_bytes: sign_code_bytes(&snap),
                 snapshot_generation: snap.generation,
                 lsn: snap.lsn,
                 writer_queue_depth: c.queue_depth(),

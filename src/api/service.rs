@@ -119,12 +119,15 @@ fn quantized_bytes(snap: &Snapshot) -> usize {
         .sum()
 }
 
-/// Bytes of sign codes over every indexed segment and vector space of a snapshot.
+/// Bytes of sign codes over every indexed segment and vector space of a snapshot, with their
+/// copies in payload indexes' orders.
 fn sign_code_bytes(snap: &Snapshot) -> usize {
-    indexed(snap)
+    let codes: usize = indexed(snap)
         .flat_map(|d| d.signs.iter().flatten())
         .map(|c| c.memory_bytes())
-        .sum()
+        .sum();
+    let arranged = snap.segments.iter().filter_map(|s| s.indexes.as_ref());
+    codes + arranged.map(|i| i.arranged_bytes()).sum::<usize>()
 }
 
 /// Counts per collection, read from atomics and the published snapshots (no locks).

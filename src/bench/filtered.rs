@@ -22,7 +22,7 @@ use crate::collection::plan::Plan;
 use crate::collection::search::{search, SearchParams, Tuning};
 use crate::collection::segment::{IndexedSegment, SegmentData};
 use crate::collection::snapshot::{Loc, SegmentView, Snapshot};
-use crate::filter::index::{FieldType, IndexSpec, PayloadSchema, SegmentIndexes};
+use crate::filter::index::{FieldType, IndexSpec, PayloadSchema};
 use crate::filter::Filter;
 use crate::index::hnsw::{Graph, HnswParams};
 use crate::index::{Metric, TopK};
@@ -177,17 +177,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .filter(|&o| filter.matches(&indexed.segments[0].point(o)))
             .collect();
         let truth = exact_filtered(&ds, &keep);
-        // Beside the planner's choice, candidates too many to scan are also searched in the
-        // graph both ways: the plain filtered walk and two-hop expansion.
-        let walks: &[Option<f64>] = if keep.len() > few {
-            &[None, Some(0.0), Some(1.0)]
+        // Beside the planner's choice, candidates too many to score one by one are searched
+        // every other way: ranked by sign code, and in the graph by the plain filtered walk
+        // and by two-hop expansion. Each is (two_hop_below, code_scan_below).
+        let ways: &[(Option<f64>, Option<f64>)] = if keep.len() > few {
+            &[
+                (None, None),
+                (None, Some(1.0)),
+                (Some(0.0), Some(0.0)),
+                (Some(1.0), Some(0.0)),
+            ]
         } else {
-            &[None]
+            &[(None, None)]
         };
-        for &two_hop_below in walks {
+        for &(two_hop_below, code_scan_below) in ways {
             let sweep = Sweep {
                 two_hop_below,
-                code_scan_below: two_hop_below.map(|_| 0.0),
+                code_scan_below,
                 ..all
             };
             add(
@@ -267,10 +273,11 @@ fn snapshot(
     })
     .collect();
     let started = Instant::now();
-    let indexes = SegmentIndexes::build(&schema, n, |o| &**data.payload(o));
+    let indexes = crate::collection::state::index_segment(&data, &schema);
     println!(
-        "payload indexes on cat, n, flag built in {:.2} s",
-        started.elapsed().as_secs_f64()
+        "payload indexes on cat, n, flag built in {:.2} s (sign codes in their orders: {:.1} MiB)",
+        started.elapsed().as_secs_f64(),
+        indexes.arranged_bytes() as f64 / (1 << 20) as f64
     );
     let locations = (0..n as u64)
         .map(|i| {

@@ -6,14 +6,15 @@
 //!   candidate offsets, whose size is known exactly:
 //!   - few candidates (at most the space's `full_scan_threshold` in points): score each one
 //!     exactly: cheaper than a graph walk, and recall is 1;
-//!   - more, but under a fifth of the segment, in a dot-product (or cosine) space: every
-//!     candidate ranked by its one-bit sign code ([`crate::index::signs`]), the closest few
-//!     scored exactly. It reads a 32nd of the floats' memory and never loses a candidate to a
-//!     graph that the filter has thinned out;
-//!   - the same in other spaces: HNSW that scores candidates only, reaching them across other
-//!     nodes in two hops ([`Accept::Sparse`], ACORN-1), so the walk neither pays for rejected
-//!     nodes nor loses the candidates' connectivity;
-//!   - a large share (20% and up): plain filtered HNSW (rejected nodes are walked through).
+//!   - more, in a dot-product (or cosine) space, unless the walk below is cheaper at this
+//!     `ef` ([`CODE_SCAN_WORK_PER_EF`]): every candidate ranked by its one-bit sign code
+//!     ([`crate::index::signs`]), read in the order of the filter's most selective indexed
+//!     field, and the closest few scored exactly. It reads a 32nd of the floats' memory and
+//!     never loses a candidate to a graph that the filter has thinned out;
+//!   - under a fifth of the segment otherwise: HNSW that scores candidates only, reaching them
+//!     across other nodes in two hops ([`Accept::Sparse`], ACORN-1), so the walk neither pays
+//!     for rejected nodes nor loses the candidates' connectivity;
+//!   - a larger share: plain filtered HNSW (rejected nodes are walked through).
 //! - The filter needs payloads (a field without an index, the append segment): sample its
 //!   selectivity; scan exactly when it is selective, else HNSW checking each node's payload.
 //!   Both are slower, and logged and counted as such.
@@ -123,11 +124,18 @@ pub struct Resolved {
 /// A filter keeping less than this share of a segment, as estimated from payloads, is
 /// answered by scanning (graph search would visit mostly rejected nodes).
 pub const SELECTIVE_FILTER: f64 = 0.05;
-/// From this share of candidates up, the plain filtered walk beats both ranking by sign code
-/// and two-hop expansion: enough neighbours pass that the walk stays short, while a scan's
-/// cost grows with the candidates. `vecdb bench-filter` measures all three: at 30% and 50%
-/// the walk was ahead at every recall, at 10% sign codes were (2–8× the walk, 1.5–5× two-hop).
+/// From this share of candidates up, the plain filtered walk beats two-hop expansion: enough
+/// neighbours pass that looking through the rest costs more than it finds. `vecdb
+/// bench-filter` measures both: at 30% and 50% the walk was ahead at every recall, at 10%
+/// two-hop was.
 pub const DENSE_CANDIDATES: f64 = 0.2;
+/// When ranking by sign code beats the filtered walk: a scan costs in proportion to the
+/// candidates `c`, a walk to `ef / s` (it must pass about `1/s` nodes per accepted one, `s`
+/// being the candidates' share of the segment), so codes win while `c · s < W · ef`. `vecdb
+/// bench-filter` put one code comparison at about 1/600 of a walk's cost per unit of `ef`
+/// (116,659 × 384: codes won at 10% from ef 16, at 30% from about ef 32, at 50% from about
+/// ef 64). Both costs grow alike with the dimension; a larger segment favours the walk.
+pub const CODE_SCAN_WORK_PER_EF: f64 = 600.0;
 /// Candidates scored exactly after ranking by sign code, per unit of `ef` (the knob users
 /// already turn for recall): at 4, `ef` 16 / 32 / 64 gave recall@10 0.92 / 0.97 / 0.99 on the
 /// benchmark dataset.

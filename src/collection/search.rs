@@ -5,8 +5,8 @@
 use std::cmp::Ordering;
 
 use super::plan::{
-    resolve, sampled_selectivity, Plan, Resolved, SegmentPlan, DENSE_CANDIDATES, RESCORED_PER_EF,
-    SELECTIVE_FILTER,
+    resolve, sampled_selectivity, Plan, Resolved, SegmentPlan, CODE_SCAN_WORK_PER_EF,
+    DENSE_CANDIDATES, RESCORED_PER_EF, SELECTIVE_FILTER,
 };
 use super::quantization::QuantizationSearchParams;
 use super::segment::{IndexedSegment, SegmentData};
@@ -42,7 +42,7 @@ pub struct Tuning {
     /// (Qdrant's `acorn.max_selectivity`); `None`: the planner's default.
     pub two_hop_below: Option<f64>,
     /// Share of a segment below which indexed candidates are ranked by sign code rather than
-    /// searched in the graph; `None`: the planner's default ([`DENSE_CANDIDATES`]).
+    /// searched in the graph; `None`: the planner's cost rule ([`CODE_SCAN_WORK_PER_EF`]).
     pub code_scan_below: Option<f64>,
 }
 
@@ -131,6 +131,10 @@ pub fn search(snapshot: &Snapshot, params: &SearchParams) -> Searched {
     Searched { hits, plans }
 }
 
+/// Entries of a field's order, per candidate, up to which reading the candidates' codes in
+/// that order beats reading them in offset order.
+const RUNS_PER_CANDIDATE: usize = 4;
+
 /// One search's settings, shared by its segments.
 struct Run<'a> {
     snapshot: &'a Snapshot,
@@ -209,14 +213,14 @@ impl Run<'_> {
 
     /// The exact distances of the candidates whose sign codes are closest to the query's, the
     /// best `k`; `None` when codes do not apply (the space has none, the candidates need
-    /// payload checks, or they are too large a share of the segment).
+    /// payload checks) or the graph is cheaper for this many candidates at this `ef`.
     fn code_scan(&self, seg: &SegmentView, r: &Resolved, card: usize) -> Option<Vec<(u32, f32)>> {
-        let below = self
-            .params
-            .tuning
-            .code_scan_below
-            .unwrap_or(DENSE_CANDIDATES);
-        if !r.exact || card as f64 >= below * seg.live() as f64 {
+        let share = card as f64 / seg.live().max(1) as f64;
+        let pays = match self.params.tuning.code_scan_below {
+            Some(below) => share < below,
+            None => card as f64 * share < CODE_SCAN_WORK_PER_EF * self.ef as f64,
+        };
+        if !r.exact || !pays {
             return None;
         }
         let SegmentData::Indexed(data) = &*seg.data else {
@@ -224,7 +228,22 @@ impl Run<'_> {
         };
         let codes = data.signs(self.params.space)?;
         let keep = self.ef.saturating_mul(RESCORED_PER_EF).max(self.k);
-        let closest = codes.closest(&codes.query(self.params.vector), r.set.words(), keep);
+        let query = codes.query(self.params.vector);
+        let filter = self.params.filter?;
+        let runs = seg.indexes.as_ref()?.code_runs(self.params.space, filter);
+        // Runs are streamed, scattered candidates each cost a miss: runs win unless they hold
+        // many times more entries than there are candidates.
+        let closest = match runs.filter(|runs| runs.len <= RUNS_PER_CANDIDATE * card) {
+            Some(runs) => codes.closest_in_runs(
+                &query,
+                runs.arranged,
+                runs.order,
+                &runs.runs,
+                r.set.words(),
+                keep,
+            ),
+            None => codes.closest(&query, r.set.words(), keep),
+        };
         Some(self.rescore(seg, &closest))
     }
 

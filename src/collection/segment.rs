@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::config::VectorSpace;
 use crate::index::hnsw::{Accept, Graph, HnswParams, LiveGraph, Rows};
 use crate::index::quant::Quantized;
-use crate::index::signs::SignCodes;
+use crate::index::signs::{self, SignCodes};
 use crate::index::Metric;
 use crate::point_id::PointId;
 use crate::storage::codec::{Payload, Reader};
@@ -386,14 +386,15 @@ impl SegmentData {
 
 impl IndexedSegment {
     /// Encodes the vectors of every quantized space, and the sign codes of every dot-product
-    /// space (on the current rayon pool).
+    /// space of at least [`signs::MIN_DIM`] dimensions (on the current rayon pool).
     pub fn quantize(&mut self, spaces: &[VectorSpace]) {
         self.signs = spaces
             .iter()
             .enumerate()
             .map(|(i, space)| {
                 let dot = space.distance.metric() == Metric::Dot;
-                dot.then(|| SignCodes::new(&self.vectors[i], space.size))
+                let codes = dot && space.size >= signs::MIN_DIM;
+                codes.then(|| SignCodes::new(&self.vectors[i], space.size))
             })
             .collect();
         self.quantized = spaces

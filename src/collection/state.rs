@@ -77,8 +77,10 @@ impl Sealed {
 /// Builds the payload indexes of an indexed segment for `schema` (none for a plain one).
 pub fn index_segment(data: &SegmentData, schema: &PayloadSchema) -> SegmentIndexes {
     match data {
-        SegmentData::Indexed(_) if !schema.is_empty() => {
-            SegmentIndexes::build(schema, data.len(), |o| &**data.payload(o))
+        SegmentData::Indexed(segment) if !schema.is_empty() => {
+            let mut indexes = SegmentIndexes::build(schema, data.len(), |o| &**data.payload(o));
+            indexes.arrange(&segment.signs);
+            indexes
         }
         _ => SegmentIndexes::default(),
     }

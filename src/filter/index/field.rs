@@ -8,8 +8,11 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::ops::Range;
 
 use serde_json::{Map, Value};
+
+mod order;
 
 use super::super::eval::as_integer;
 use super::super::geo::payload_point;
@@ -24,6 +27,7 @@ pub struct FieldIndex {
     values: Values,
     /// Offsets where the path reaches at least one value of the indexed kind.
     with_value: Bitset,
+    order: Option<order::Order>,
 }
 
 enum Values {
@@ -79,6 +83,14 @@ impl Posting {
         match self {
             Posting::List(list) => list.iter().filter(|&&o| among.get(o as usize)).count(),
             Posting::Bits(bits) => bits.and_count(among),
+        }
+    }
+
+    /// Appends this posting's offsets to `out`, ascending.
+    fn extend_into(&self, out: &mut Vec<u32>) {
+        match self {
+            Posting::List(list) => out.extend_from_slice(list),
+            Posting::Bits(bits) => out.extend(bits.iter()),
         }
     }
 
@@ -177,7 +189,12 @@ impl FieldIndex {
                 Values::Words(Postings::new(map, Vec::new(), len), tokenizer)
             }
         };
-        FieldIndex { values, with_value }
+        let order = order::Order::of(&values);
+        FieldIndex {
+            values,
+            with_value,
+            order,
+        }
     }
 
     /// Offsets with at least one value of the indexed kind.
@@ -380,13 +397,20 @@ impl<T: PartialOrd + Copy> Sorted<T> {
     /// Offsets with a value above `gt` / at least `gte` and below `lt` / at most `lte`: one
     /// run of the sorted pairs, found by binary search at both ends.
     fn within(&self, gt: Option<T>, gte: Option<T>, lt: Option<T>, lte: Option<T>) -> Bitset {
+        let run = self.bounds(gt, gte, lt, lte);
+        let mut out = Bitset::default();
+        out.set_all(self.pairs[run].iter().map(|p| p.1));
+        out
+    }
+
+    /// The run of pairs with a value above `gt` / at least `gte` and below `lt` / at most
+    /// `lte`, found by binary search at both ends.
+    fn bounds(&self, gt: Option<T>, gte: Option<T>, lt: Option<T>, lte: Option<T>) -> Range<usize> {
         let above_low = |x: T| gt.is_none_or(|b| x > b) && gte.is_none_or(|b| x >= b);
         let below_high = |x: T| lt.is_none_or(|b| x < b) && lte.is_none_or(|b| x <= b);
         let start = self.pairs.partition_point(|p| !above_low(p.0));
         let end = self.pairs.partition_point(|p| below_high(p.0)).max(start);
-        let mut out = Bitset::default();
-        out.set_all(self.pairs[start..end].iter().map(|p| p.1));
-        out
+        start..end
     }
 }
 

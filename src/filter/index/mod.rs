@@ -18,14 +18,29 @@ pub use field::FieldIndex;
 pub use resolve::{Candidates, Resolver};
 pub use schema::{names_path, CreateFieldIndex, FieldType, IndexSpec, PayloadSchema};
 
+use std::ops::Range;
+
 use super::text::Tokenizer;
 use super::{parse_path, Condition, FieldCondition, Filter, JsonPath, Match};
 use crate::collection::bitset::Bitset;
+use crate::index::signs::SignCodes;
 
 /// The payload indexes of one segment, one per indexed field.
 #[derive(Default)]
 pub struct SegmentIndexes {
     fields: Vec<(String, JsonPath, FieldIndex)>,
+    /// Per vector space with sign codes, per field: the codes in the field's order (see
+    /// [`SegmentIndexes::arrange`]).
+    arranged: Vec<Option<Vec<Vec<u64>>>>,
+}
+
+/// Where a filter's candidates lie in one field's order, with the sign codes in that order.
+pub struct CodeRuns<'a> {
+    pub order: &'a [u32],
+    pub arranged: &'a [u64],
+    pub runs: Vec<Range<usize>>,
+    /// Entries of `order` the runs cover.
+    pub len: usize,
 }
 
 impl std::fmt::Debug for SegmentIndexes {
@@ -53,7 +68,60 @@ impl SegmentIndexes {
                 Some((name.clone(), key, index))
             })
             .collect();
-        SegmentIndexes { fields }
+        SegmentIndexes {
+            fields,
+            arranged: Vec::new(),
+        }
+    }
+
+    /// Copies each space's sign codes into every field's order, so a filtered search reads
+    /// its candidates' codes in runs ([`SegmentIndexes::code_runs`]).
+    pub fn arrange(&mut self, signs: &[Option<SignCodes>]) {
+        self.arranged = signs
+            .iter()
+            .map(|codes| {
+                let codes = codes.as_ref()?;
+                Some(
+                    self.fields
+                        .iter()
+                        .map(|(_, _, f)| codes.arrange(f.order()))
+                        .collect(),
+                )
+            })
+            .collect();
+    }
+
+    /// Bytes of the arranged sign codes (for telemetry).
+    pub fn arranged_bytes(&self) -> usize {
+        let all = self.arranged.iter().flatten().flatten();
+        all.map(|codes| codes.capacity() * 8).sum()
+    }
+
+    /// The runs of one field's order holding every candidate of `filter` in `space`: those of
+    /// the `must` condition whose runs are shortest, if any has runs.
+    pub fn code_runs(&self, space: usize, filter: &Filter) -> Option<CodeRuns<'_>> {
+        let arranged = self.arranged.get(space)?.as_ref()?;
+        let mut best: Option<CodeRuns> = None;
+        for condition in &filter.must {
+            let Condition::Field(c) = condition else {
+                continue;
+            };
+            for (i, (_, key, index)) in self.fields.iter().enumerate() {
+                let Some(runs) = (*key == c.key).then(|| index.runs(c)).flatten() else {
+                    continue;
+                };
+                let len = runs.iter().map(|r| r.len()).sum();
+                if best.as_ref().is_none_or(|b| len < b.len) {
+                    best = Some(CodeRuns {
+                        order: index.order(),
+                        arranged: &arranged[i],
+                        runs,
+                        len,
+                    });
+                }
+            }
+        }
+        best
     }
 
     /// The offsets matching `condition`, if an index on its key can tell, and whether all of

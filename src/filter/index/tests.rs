@@ -77,6 +77,7 @@ fn check(points: &str, cases: &[(&str, &str)], schema: &PayloadSchema) -> usize 
                 .collect(),
             None => (0..payloads.len() as u32).collect(),
         };
+        RUNS_CHECKED.set(RUNS_CHECKED.get() + runs_hold(&indexes, &filter, &matching, filter_json));
         if got.exact {
             exact += 1;
             assert_eq!(
@@ -97,6 +98,40 @@ fn check(points: &str, cases: &[(&str, &str)], schema: &PayloadSchema) -> usize 
     exact
 }
 
+thread_local! {
+    /// `must` conditions whose runs [`check`] compared with the matches.
+    static RUNS_CHECKED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Checks that the runs of each `must` condition's index order hold every point the filter
+/// matches (sign codes read there would otherwise miss candidates); returns how many
+/// conditions had runs.
+fn runs_hold(indexes: &SegmentIndexes, filter: &Filter, matching: &[u32], case: &str) -> usize {
+    let mut checked = 0;
+    for condition in &filter.must {
+        let Condition::Field(c) = condition else {
+            continue;
+        };
+        let Some(runs) = indexes.field(&c.key).and_then(|i| Some((i, i.runs(c)?))) else {
+            continue;
+        };
+        let (index, runs) = runs;
+        let order = index.order();
+        let covered: std::collections::HashSet<u32> = runs
+            .iter()
+            .flat_map(|r| order[r.clone()].iter().copied())
+            .collect();
+        let missed: Vec<&u32> = matching.iter().filter(|o| !covered.contains(o)).collect();
+        assert!(
+            missed.is_empty(),
+            "{case}: runs of {:?} miss {missed:?}",
+            c.key
+        );
+        checked += 1;
+    }
+    checked
+}
+
 #[test]
 fn main_table_resolves_like_evaluation() {
     let both = [
@@ -113,6 +148,8 @@ fn main_table_resolves_like_evaluation() {
     );
     // Most of the table is conditions on these fields: resolution must be exact for many.
     assert!(exact >= 30, "only {exact} cases resolved exactly");
+    let runs = RUNS_CHECKED.get();
+    assert!(runs >= 15, "only {runs} conditions had runs to check");
     // The same fields as other kinds: an index that cannot answer must not pretend to.
     let swapped = [
         ("city", FieldType::Integer),
@@ -138,6 +175,8 @@ fn geo_and_datetime_tables_resolve_like_evaluation() {
     ]);
     let exact = check(crosscheck_datetime::POINTS, crosscheck_datetime::CASES, &at);
     assert_eq!(exact, crosscheck_datetime::CASES.len());
+    let runs = RUNS_CHECKED.get();
+    assert!(runs >= 5, "only {runs} datetime ranges had runs to check");
 }
 
 #[test]

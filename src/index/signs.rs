@@ -240,7 +240,9 @@ fn run_distances(words: usize, query: &SignQuery, runs: &Runs, out: &mut Vec<(u1
         for i in run.start.min(end)..end {
             let o = runs.order[i];
             if is_candidate(o) {
-                let row = &runs.arranged[i * words..(i + 1) * words];
+                let Some(row) = runs.arranged.get(i * words..(i + 1) * words) else {
+                    return; // an arrangement shorter than its order: nothing more to read
+                };
                 out.push((hamming(row, q) as u16, o));
             }
         }

@@ -34,6 +34,10 @@ pub struct SegmentIndexes {
     arranged: Vec<Option<Vec<Vec<u64>>>>,
 }
 
+/// Fields per vector space whose order gets a copy of the sign codes: each copy is a 32nd of
+/// the float vectors, so eight cost at most a quarter more memory.
+pub const MAX_ARRANGED_FIELDS: usize = 8;
+
 /// Where a filter's candidates lie in one field's order, with the sign codes in that order.
 pub struct CodeRuns<'a> {
     pub order: &'a [u32],
@@ -74,19 +78,25 @@ impl SegmentIndexes {
         }
     }
 
-    /// Copies each space's sign codes into every field's order, so a filtered search reads
-    /// its candidates' codes in runs ([`SegmentIndexes::code_runs`]).
+    /// Copies each space's sign codes into the order of each field that has one (the first
+    /// [`MAX_ARRANGED_FIELDS`] by name), so a filtered search reads its candidates' codes in
+    /// runs ([`SegmentIndexes::code_runs`]).
     pub fn arrange(&mut self, signs: &[Option<SignCodes>]) {
         self.arranged = signs
             .iter()
             .map(|codes| {
                 let codes = codes.as_ref()?;
-                Some(
-                    self.fields
-                        .iter()
-                        .map(|(_, _, f)| codes.arrange(f.order()))
-                        .collect(),
-                )
+                let mut ordered = 0;
+                let copies = self.fields.iter().map(|(_, _, f)| {
+                    let wanted = !f.order().is_empty() && ordered < MAX_ARRANGED_FIELDS;
+                    ordered += usize::from(wanted);
+                    if wanted {
+                        codes.arrange(f.order())
+                    } else {
+                        Vec::new()
+                    }
+                });
+                Some(copies.collect())
             })
             .collect();
     }
@@ -107,7 +117,10 @@ impl SegmentIndexes {
                 continue;
             };
             for (i, (_, key, index)) in self.fields.iter().enumerate() {
-                let Some(runs) = (*key == c.key).then(|| index.runs(c)).flatten() else {
+                if *key != c.key || arranged[i].is_empty() {
+                    continue;
+                }
+                let Some(runs) = index.runs(c) else {
                     continue;
                 };
                 let len = runs.iter().map(|r| r.len()).sum();

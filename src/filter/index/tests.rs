@@ -224,3 +224,45 @@ fn clauses_combine_sets() {
     let set: Vec<u32> = got.set.unwrap().iter().collect();
     assert_eq!(set, vec![13, 23, 33, 43, 53]);
 }
+
+#[test]
+fn sign_codes_are_arranged_for_the_first_fields_only() {
+    let n = 50;
+    let names: Vec<String> = (0..MAX_ARRANGED_FIELDS + 2)
+        .map(|i| format!("f{i:02}"))
+        .collect();
+    let payloads: Vec<Map<String, Value>> = (0..n)
+        .map(|o| {
+            names
+                .iter()
+                .map(|f| (f.clone(), json!(format!("v{}", o % 3))))
+                .collect()
+        })
+        .collect();
+    let fields: Vec<(&str, FieldType)> = names
+        .iter()
+        .map(|f| (f.as_str(), FieldType::Keyword))
+        .collect();
+    let mut indexes = SegmentIndexes::build(&schema(&fields), n, |o| &payloads[o as usize]);
+    let vectors = crate::index::testing::random_vectors(n, 64, 1);
+    indexes.arrange(&[Some(SignCodes::new(&vectors, 64)), None]);
+    // One u64 per point (64 dimensions) per arranged field.
+    assert_eq!(indexes.arranged_bytes(), MAX_ARRANGED_FIELDS * n * 8);
+    let on = |field: &str| {
+        let f = json!({"must": [{"key": field, "match": {"value": "v1"}}]});
+        Filter::from_json(&f).unwrap()
+    };
+    let first = indexes
+        .code_runs(0, &on(&names[0]))
+        .expect("first field arranged");
+    assert_eq!(first.len, (0..n).filter(|o| o % 3 == 1).count());
+    assert!(first
+        .runs
+        .iter()
+        .all(|r| first.order[r.clone()].iter().all(|o| o % 3 == 1)));
+    assert!(indexes
+        .code_runs(0, &on(&names[MAX_ARRANGED_FIELDS]))
+        .is_none());
+    // A space without codes has nothing arranged.
+    assert!(indexes.code_runs(1, &on(&names[0])).is_none());
+}

@@ -31,6 +31,16 @@ fn sigterm_flushes_and_restart_recovers_without_rebuilding() {
         );
         assert_eq!(r["status"], "acknowledged");
     }
+    // The query to compare across the restart must see every acknowledged write: they are
+    // applied shortly after the acknowledgement, not before it.
+    let started = std::time::Instant::now();
+    while s.ok("GET", "/collections/d", None)["points_count"] != 607 {
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "acknowledged writes never applied"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let q = rng.vector(8);
     let before = s.ok(
         "POST",

@@ -28,6 +28,7 @@ use crate::index::signs::SignCodes;
 /// The payload indexes of one segment, one per indexed field.
 #[derive(Default)]
 pub struct SegmentIndexes {
+    /// By name, principal fields (see [`IndexSpec::is_principal`]) first.
     fields: Vec<(String, JsonPath, FieldIndex)>,
     /// Per vector space with sign codes, per field: the codes in the field's order (see
     /// [`SegmentIndexes::arrange`]).
@@ -63,8 +64,10 @@ impl SegmentIndexes {
         len: usize,
         payload: impl Fn(u32) -> &'a Map<String, Value> + Copy,
     ) -> SegmentIndexes {
-        let fields = schema
-            .iter()
+        let principal_first = schema.iter().filter(|(_, spec)| spec.is_principal());
+        let others = schema.iter().filter(|(_, spec)| !spec.is_principal());
+        let fields = principal_first
+            .chain(others)
             .filter_map(|(name, spec)| {
                 // Stored names were checked when the index was created.
                 let key = parse_path(name).ok()?;
@@ -79,8 +82,8 @@ impl SegmentIndexes {
     }
 
     /// Copies each space's sign codes into the order of each field that has one (the first
-    /// [`MAX_ARRANGED_FIELDS`] by name), so a filtered search reads its candidates' codes in
-    /// runs ([`SegmentIndexes::code_runs`]).
+    /// [`MAX_ARRANGED_FIELDS`]: principal fields, then by name), so a filtered search reads
+    /// its candidates' codes in runs ([`SegmentIndexes::code_runs`]).
     pub fn arrange(&mut self, signs: &[Option<SignCodes>]) {
         self.arranged = signs
             .iter()

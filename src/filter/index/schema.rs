@@ -44,7 +44,8 @@ impl FieldType {
     }
 
     /// The optional parameters each kind accepts (stored and reported back; vecdb keeps every
-    /// index in memory, so `on_disk` and the tenant hints change nothing yet).
+    /// index in memory, so `on_disk` changes nothing; `is_tenant` and `is_principal` put the
+    /// field first for sign codes in its order, see [`IndexSpec::is_principal`]).
     fn params(self) -> &'static [&'static str] {
         match self {
             FieldType::Keyword | FieldType::Uuid => &["is_tenant", "on_disk"],
@@ -70,6 +71,21 @@ pub struct IndexSpec {
     /// The object form of `field_schema`, when that was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<Map<String, Value>>,
+}
+
+impl IndexSpec {
+    /// Whether the field was marked as the one most filters use (Qdrant's `is_tenant` for
+    /// keyword and uuid indexes, `is_principal` for numeric and datetime ones).
+    pub fn is_principal(&self) -> bool {
+        let flag = |name: &str| {
+            self.params
+                .as_ref()
+                .and_then(|p| p.get(name))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        };
+        flag("is_tenant") || flag("is_principal")
+    }
 }
 
 /// The indexed fields of a collection, by field name as given.

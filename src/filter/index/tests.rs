@@ -226,7 +226,7 @@ fn clauses_combine_sets() {
 }
 
 #[test]
-fn sign_codes_are_arranged_for_the_first_fields_only() {
+fn sign_codes_are_arranged_for_principal_fields_then_the_first_by_name() {
     let n = 50;
     let names: Vec<String> = (0..MAX_ARRANGED_FIELDS + 2)
         .map(|i| format!("f{i:02}"))
@@ -243,7 +243,13 @@ fn sign_codes_are_arranged_for_the_first_fields_only() {
         .iter()
         .map(|f| (f.as_str(), FieldType::Keyword))
         .collect();
-    let mut indexes = SegmentIndexes::build(&schema(&fields), n, |o| &payloads[o as usize]);
+    // The last field by name is marked as the tenant: it goes first, and the eighth by name
+    // is left out instead.
+    let mut schema = schema(&fields);
+    let last = names.last().unwrap();
+    let params = json!({"type": "keyword", "is_tenant": true});
+    schema.get_mut(last).unwrap().params = params.as_object().cloned();
+    let mut indexes = SegmentIndexes::build(&schema, n, |o| &payloads[o as usize]);
     let vectors = crate::index::testing::random_vectors(n, 64, 1);
     indexes.arrange(&[Some(SignCodes::new(&vectors, 64)), None]);
     // One u64 per point (64 dimensions) per arranged field.
@@ -260,9 +266,12 @@ fn sign_codes_are_arranged_for_the_first_fields_only() {
         .runs
         .iter()
         .all(|r| first.order[r.clone()].iter().all(|o| o % 3 == 1)));
+    assert!(indexes.code_runs(0, &on(last)).is_some());
+    let eighth = &names[MAX_ARRANGED_FIELDS - 1];
+    assert!(indexes.code_runs(0, &on(eighth)).is_none());
     assert!(indexes
-        .code_runs(0, &on(&names[MAX_ARRANGED_FIELDS]))
-        .is_none());
+        .code_runs(0, &on(&names[MAX_ARRANGED_FIELDS - 2]))
+        .is_some());
     // A space without codes has nothing arranged.
     assert!(indexes.code_runs(1, &on(&names[0])).is_none());
 }

@@ -2,8 +2,9 @@
 //!
 //! The dataset's vectors get a synthetic payload drawn independently of them: `cat`, one of 100
 //! keywords; `n`, an integer uniform in 0..1,000,000; `flag`, a fair boolean. Filters keeping
-//! about 50%, 10%, 1% and 0.1% of the points are searched over one HNSW segment with payload
-//! indexes on those fields (the plans `?explain=true` reports), and, on a sample of queries,
+//! about 50%, 30%, 10%, 1% and 0.1% of the points are searched over one HNSW segment with
+//! payload indexes on those fields (the plans `?explain=true` reports; where candidates are
+//! too many to score one by one, each other plan forced too), and, on a sample of queries,
 //! without indexes (reading payloads). Recall@10 is against an exact filtered scan computed
 //! here by brute force; throughput is one query at a time on one thread, beside unfiltered
 //! search on the same graph at the same `ef`.

@@ -102,19 +102,7 @@ impl SignCodes {
     /// stands for offset `o`) whose codes differ least from `query`'s, ascending; at a tie
     /// across the cut the lowest offsets are kept. Offsets past the rows are skipped.
     pub fn closest(&self, query: &SignQuery, candidates: &[u64], keep: usize) -> Vec<u32> {
-        SCORED.with_borrow_mut(|scored| {
-            scored.clear();
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("popcnt") {
-                // SAFETY: the CPU was just checked to support popcnt.
-                unsafe { distances_popcnt(self, query, candidates, scored) };
-            } else {
-                distances(self, query, candidates, scored);
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            distances(self, query, candidates, scored);
-            cut(scored, keep, self.words * 64)
-        })
+        self.rank(query, &Source::Offsets(candidates), keep)
     }
 
     /// The rows at `order`, in that order, for [`SignCodes::closest_in_runs`]. Offsets past
@@ -146,27 +134,32 @@ impl SignCodes {
         candidates: &[u64],
         keep: usize,
     ) -> Vec<u32> {
+        let source = Source::Runs {
+            arranged,
+            order,
+            runs,
+            candidates,
+        };
+        let mut out = self.rank(query, &source, keep);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The offsets of the `keep` candidates of `source` closest by code, in the order read.
+    fn rank(&self, query: &SignQuery, source: &Source, keep: usize) -> Vec<u32> {
         SCORED.with_borrow_mut(|scored| {
             scored.clear();
-            let runs = Runs {
-                arranged,
-                order,
-                runs,
-                candidates,
-            };
             #[cfg(target_arch = "x86_64")]
             if std::arch::is_x86_feature_detected!("popcnt") {
                 // SAFETY: the CPU was just checked to support popcnt.
-                unsafe { run_distances_popcnt(self.words, query, &runs, scored) };
+                unsafe { distances_popcnt(self, query, source, scored) };
             } else {
-                run_distances(self.words, query, &runs, scored);
+                distances(self, query, source, scored);
             }
             #[cfg(not(target_arch = "x86_64"))]
-            run_distances(self.words, query, &runs, scored);
-            let mut out = cut(scored, keep, self.words * 64);
-            out.sort_unstable();
-            out.dedup();
-            out
+            distances(self, query, source, scored);
+            cut(scored, keep, self.words * 64)
         })
     }
 
@@ -177,88 +170,64 @@ impl SignCodes {
     }
 }
 
-/// Pushes (differing bits, offset) of each candidate of the bitmap onto `out`, in offset order.
-#[inline(always)]
-fn distances(codes: &SignCodes, query: &SignQuery, candidates: &[u64], out: &mut Vec<(u16, u32)>) {
-    // A fixed row width lets the compiler unroll the comparison into straight-line code.
-    match codes.words {
-        1 => distances_n::<1>(codes, query, candidates, out),
-        2 => distances_n::<2>(codes, query, candidates, out),
-        3 => distances_n::<3>(codes, query, candidates, out),
-        4 => distances_n::<4>(codes, query, candidates, out),
-        6 => distances_n::<6>(codes, query, candidates, out),
-        8 => distances_n::<8>(codes, query, candidates, out),
-        12 => distances_n::<12>(codes, query, candidates, out),
-        16 => distances_n::<16>(codes, query, candidates, out),
-        _ => distances_n::<0>(codes, query, candidates, out),
-    }
+/// Where a ranking reads its candidates' codes.
+enum Source<'a> {
+    /// In offset order: the set bits of a bitmap (bit `o % 64` of word `o / 64` is offset `o`).
+    Offsets(&'a [u64]),
+    /// In runs of an arrangement (the rows of `order`), testing each entry against the bitmap.
+    Runs {
+        arranged: &'a [u64],
+        order: &'a [u32],
+        runs: &'a [Range<usize>],
+        candidates: &'a [u64],
+    },
 }
 
-/// [`distances`] for rows of `N` words (`0`: any width).
+/// Pushes (differing bits, offset) of each candidate of `source` onto `out`, in the order read.
 #[inline(always)]
-fn distances_n<const N: usize>(
-    codes: &SignCodes,
-    query: &SignQuery,
-    candidates: &[u64],
-    out: &mut Vec<(u16, u32)>,
-) {
-    let words = if N == 0 { codes.words } else { N };
+fn distances(codes: &SignCodes, query: &SignQuery, source: &Source, out: &mut Vec<(u16, u32)>) {
+    let words = codes.words;
     let q = &query.0[..words];
-    let rows = codes.codes.len() / words.max(1);
-    for (i, &bits) in candidates.iter().enumerate() {
-        let mut rest = bits;
-        while rest != 0 {
-            let o = i * 64 + rest.trailing_zeros() as usize;
-            rest &= rest - 1;
-            if o >= rows {
-                return;
+    match *source {
+        Source::Offsets(candidates) => {
+            let rows = codes.codes.len() / words.max(1);
+            for (i, &bits) in candidates.iter().enumerate() {
+                let mut rest = bits;
+                while rest != 0 {
+                    let o = i * 64 + rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    if o >= rows {
+                        return;
+                    }
+                    let row = &codes.codes[o * words..(o + 1) * words];
+                    out.push((hamming(row, q) as u16, o as u32));
+                }
             }
-            let row = &codes.codes[o * words..(o + 1) * words];
-            out.push((hamming(row, q) as u16, o as u32));
         }
-    }
-}
-
-/// Runs of an arrangement to read, and the candidates among them.
-struct Runs<'a> {
-    arranged: &'a [u64],
-    order: &'a [u32],
-    runs: &'a [Range<usize>],
-    candidates: &'a [u64],
-}
-
-/// Pushes (differing bits, offset) of each candidate in the runs onto `out`.
-#[inline(always)]
-fn run_distances(words: usize, query: &SignQuery, runs: &Runs, out: &mut Vec<(u16, u32)>) {
-    let q = &query.0[..words];
-    let is_candidate = |o: u32| {
-        let w = runs.candidates.get(o as usize / 64).copied().unwrap_or(0);
-        w & (1 << (o % 64)) != 0
-    };
-    for run in runs.runs {
-        let end = run.end.min(runs.order.len());
-        for i in run.start.min(end)..end {
-            let o = runs.order[i];
-            if is_candidate(o) {
-                let Some(row) = runs.arranged.get(i * words..(i + 1) * words) else {
-                    return; // an arrangement shorter than its order: nothing more to read
-                };
-                out.push((hamming(row, q) as u16, o));
+        Source::Runs {
+            arranged,
+            order,
+            runs,
+            candidates,
+        } => {
+            let is_candidate = |o: u32| {
+                let w = candidates.get(o as usize / 64).copied().unwrap_or(0);
+                w & (1 << (o % 64)) != 0
+            };
+            for run in runs {
+                let end = run.end.min(order.len());
+                let start = run.start.min(end);
+                for (i, &o) in (start..).zip(&order[start..end]) {
+                    if is_candidate(o) {
+                        let Some(row) = arranged.get(i * words..(i + 1) * words) else {
+                            return; // an arrangement shorter than its order: nothing more to read
+                        };
+                        out.push((hamming(row, q) as u16, o));
+                    }
+                }
             }
         }
     }
-}
-
-/// [`run_distances`] compiled to use the popcnt instruction.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "popcnt")]
-unsafe fn run_distances_popcnt(
-    words: usize,
-    query: &SignQuery,
-    runs: &Runs,
-    out: &mut Vec<(u16, u32)>,
-) {
-    run_distances(words, query, runs, out)
 }
 
 /// [`distances`] compiled to use the popcnt instruction (not in the x86_64 baseline).
@@ -267,10 +236,10 @@ unsafe fn run_distances_popcnt(
 unsafe fn distances_popcnt(
     codes: &SignCodes,
     query: &SignQuery,
-    candidates: &[u64],
+    source: &Source,
     out: &mut Vec<(u16, u32)>,
 ) {
-    distances(codes, query, candidates, out)
+    distances(codes, query, source, out)
 }
 
 thread_local! {

@@ -70,6 +70,23 @@ fn sorted<T>(s: &Sorted<T>) -> Order {
     }
 }
 
+/// Where the points of `key` are (nowhere if no point holds it).
+fn span<K, Q>(spans: &HashMap<K, Range<usize>>, key: &Q) -> Range<usize>
+where
+    K: std::borrow::Borrow<Q> + Eq + std::hash::Hash,
+    Q: Eq + std::hash::Hash + ?Sized,
+{
+    spans.get(key).cloned().unwrap_or_default()
+}
+
+impl Sorted<f64> {
+    /// The run of pairs whose number equals `i`.
+    fn exactly(&self, i: i64) -> Range<usize> {
+        let x = Some(i as f64);
+        self.bounds(None, x, None, x)
+    }
+}
+
 impl FieldIndex {
     /// Every offset with a value, in this index's order; a point with several values appears
     /// once per value. Empty for geo and text indexes.
@@ -95,45 +112,42 @@ impl FieldIndex {
             return Some(vec![s.bounds(r.gt, r.gte, r.lt, r.lte)]);
         }
         let m = condition.r#match.as_ref()?;
-        match (&order.spans, &self.values) {
-            (Some(Spans::Strings(spans)), _) => {
-                let run = |s: &String| spans.get(s.as_str()).cloned().unwrap_or_default();
-                match m {
-                    Match::Value(v) => match &v.value {
-                        ValueVariants::String(s) => Some(vec![run(s)]),
-                        _ => None,
-                    },
-                    Match::Any(MatchAny {
-                        any: AnyVariants::Strings(set),
-                    }) => Some(set.as_slice().iter().map(run).collect()),
-                    _ => None,
-                }
+        use ValueVariants as V;
+        let value = match m {
+            Match::Value(v) => Some(&v.value),
+            _ => None,
+        };
+        match (m, value, &order.spans, &self.values) {
+            (_, Some(V::String(s)), Some(Spans::Strings(spans)), _) => {
+                Some(vec![span(spans, s.as_str())])
             }
-            (Some(Spans::Bools(spans)), _) => match m {
-                Match::Value(v) => match &v.value {
-                    ValueVariants::Bool(b) => Some(vec![spans.get(b).cloned().unwrap_or_default()]),
-                    _ => None,
-                },
-                _ => None,
-            },
+            (
+                Match::Any(MatchAny {
+                    any: AnyVariants::Strings(set),
+                }),
+                _,
+                Some(Spans::Strings(spans)),
+                _,
+            ) => Some(
+                set.as_slice()
+                    .iter()
+                    .map(|s| span(spans, s.as_str()))
+                    .collect(),
+            ),
+            (_, Some(V::Bool(b)), Some(Spans::Bools(spans)), _) => Some(vec![span(spans, b)]),
             // Integers are in numeric order: a matched integer is the run of that number
             // (floats equal to it included; candidates decide).
-            (None, Values::Integers { numbers: s, .. }) => {
-                let run = |i: &i64| {
-                    let x = Some(*i as f64);
-                    s.bounds(None, x, None, x)
-                };
-                match m {
-                    Match::Value(v) => match &v.value {
-                        ValueVariants::Integer(i) => Some(vec![run(i)]),
-                        _ => None,
-                    },
-                    Match::Any(MatchAny {
-                        any: AnyVariants::Integers(set),
-                    }) => Some(set.as_slice().iter().map(run).collect()),
-                    _ => None,
-                }
+            (_, Some(V::Integer(i)), None, Values::Integers { numbers, .. }) => {
+                Some(vec![numbers.exactly(*i)])
             }
+            (
+                Match::Any(MatchAny {
+                    any: AnyVariants::Integers(set),
+                }),
+                _,
+                None,
+                Values::Integers { numbers, .. },
+            ) => Some(set.as_slice().iter().map(|i| numbers.exactly(*i)).collect()),
             _ => None,
         }
     }

@@ -160,6 +160,13 @@ fn build_once(s: &mut WriterState, kind: BuildKind, dir: &std::path::Path) -> Ve
     let job = BuildJob::plan(s, kind, dir.to_path_buf()).expect("a build is due");
     let built = super::optimizer::run(job, "test").unwrap();
     s.busy.clear();
+    let replaces = built.replaces.clone();
+    install(s, built);
+    replaces
+}
+
+/// Installs a finished build the way the writer does.
+fn install(s: &mut WriterState, built: super::optimizer::Built) {
     s.install(
         built.id,
         built.data,
@@ -167,7 +174,6 @@ fn build_once(s: &mut WriterState, kind: BuildKind, dir: &std::path::Path) -> Ve
         &built.replaces,
         built.indexes,
     );
-    built.replaces
 }
 
 #[test]
@@ -194,14 +200,7 @@ fn fresh_indexing_and_vacuum_run_on_disjoint_segments() {
     assert!(!fresh.inputs().contains(&big), "{:?}", fresh.inputs());
     assert!(BuildJob::plan(&mut s, BuildKind::Fresh, dir.path().into()).is_none());
     for job in [fresh, vacuum] {
-        let built = super::optimizer::run(job, "test").unwrap();
-        s.install(
-            built.id,
-            built.data,
-            &built.sources,
-            &built.replaces,
-            built.indexes,
-        );
+        install(&mut s, super::optimizer::run(job, "test").unwrap());
     }
     s.busy.clear();
     assert_eq!(s.unindexed_points(), 0);

@@ -202,6 +202,7 @@ fn check_params(
         quantization,
         code_scan_below,
         two_hop_below,
+        exact_routing: false,
     })
 }
 

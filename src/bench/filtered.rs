@@ -106,6 +106,8 @@ fn filters() -> Vec<(&'static str, Filter)> {
 /// One measured setting.
 struct Row {
     filter: &'static str,
+    /// How the plan was chosen: "planner", or the plan forced.
+    way: &'static str,
     kept: usize,
     indexed: bool,
     ef: usize,
@@ -151,10 +153,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .config
         .full_scan_threshold_points(&indexed.spaces[0]);
     let mut rows = Vec::new();
-    let mut add = |filter: &'static str, kept: usize, indexed: bool, sweep: Vec<Measured>| {
+    let mut add = |filter: &'static str,
+                   way: &'static str,
+                   kept: usize,
+                   indexed: bool,
+                   sweep: Vec<Measured>| {
         for (ef, recall, qps, plans) in sweep {
             let row = Row {
                 filter,
+                way,
                 kept,
                 indexed,
                 ef,
@@ -169,36 +176,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ds: &ds,
         efs: &args.ef,
         queries: ds.queries.rows,
-        two_hop_below: None,
-        code_scan_below: None,
+        way: Way::PLANNER,
     };
-    add("none", n, true, all.run(&indexed, None, &exact_all(&ds)));
+    add(
+        "none",
+        "planner",
+        n,
+        true,
+        all.run(&indexed, None, &exact_all(&ds)),
+    );
     for (label, filter) in filters() {
         let keep: Vec<u32> = (0..n as u32)
             .filter(|&o| filter.matches(&indexed.segments[0].point(o)))
             .collect();
         let truth = exact_filtered(&ds, &keep);
         // Beside the planner's choice, candidates too many to score one by one are searched
-        // every other way: ranked by sign code, and in the graph by the plain filtered walk
-        // and by two-hop expansion. Each is (two_hop_below, code_scan_below).
-        let ways: &[(Option<f64>, Option<f64>)] = if keep.len() > few {
-            &[
-                (None, None),
-                (None, Some(1.0)),
-                (Some(0.0), Some(0.0)),
-                (Some(1.0), Some(0.0)),
-            ]
+        // every other way: ranked by sign code, and in the graph by the filtered walk (routed
+        // by code estimates, then scoring every node it passes exactly) and by two-hop
+        // expansion.
+        let ways: &[Way] = if keep.len() > few {
+            &Way::ALL
         } else {
-            &[(None, None)]
+            &[Way::PLANNER]
         };
-        for &(two_hop_below, code_scan_below) in ways {
-            let sweep = Sweep {
-                two_hop_below,
-                code_scan_below,
-                ..all
-            };
+        for &way in ways {
+            let sweep = Sweep { way, ..all };
             add(
                 label,
+                way.name,
                 keep.len(),
                 true,
                 sweep.run(&indexed, Some(&filter), &truth),
@@ -213,6 +218,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         add(
             label,
+            "planner",
             keep.len(),
             false,
             sweep.run(&plain, Some(&filter), &truth),
@@ -222,7 +228,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(path) = &args.out {
         let json: Vec<Value> = rows
             .iter()
-            .map(|r| json!({"filter": r.filter, "kept": r.kept, "indexed": r.indexed, "ef": r.ef, "recall_at_10": r.recall, "qps_one_thread": r.qps, "plans": r.plans.iter().map(|(p, c)| json!({"plan": p, "segments": c})).collect::<Vec<_>>()}))
+            .map(|r| json!({"filter": r.filter, "way": r.way, "kept": r.kept, "indexed": r.indexed, "ef": r.ef, "recall_at_10": r.recall, "qps_one_thread": r.qps, "plans": r.plans.iter().map(|(p, c)| json!({"plan": p, "segments": c})).collect::<Vec<_>>()}))
             .collect();
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
     }
@@ -351,10 +357,54 @@ struct Sweep<'a> {
     ds: &'a Dataset,
     efs: &'a [usize],
     queries: usize,
+    way: Way,
+}
+
+/// A way to pick the plan: the planner's, or one forced through [`Tuning`].
+#[derive(Clone, Copy)]
+struct Way {
+    name: &'static str,
     /// See [`Tuning::two_hop_below`].
     two_hop_below: Option<f64>,
     /// See [`Tuning::code_scan_below`].
     code_scan_below: Option<f64>,
+    /// See [`Tuning::exact_routing`].
+    exact_routing: bool,
+}
+
+impl Way {
+    const PLANNER: Way = Way {
+        name: "planner",
+        two_hop_below: None,
+        code_scan_below: None,
+        exact_routing: false,
+    };
+    const ALL: [Way; 5] = [
+        Way::PLANNER,
+        Way {
+            name: "code scan",
+            code_scan_below: Some(1.0),
+            ..Way::PLANNER
+        },
+        Way {
+            name: "walk",
+            two_hop_below: Some(0.0),
+            code_scan_below: Some(0.0),
+            exact_routing: false,
+        },
+        Way {
+            name: "walk, exact routing",
+            two_hop_below: Some(0.0),
+            code_scan_below: Some(0.0),
+            exact_routing: true,
+        },
+        Way {
+            name: "two-hop",
+            two_hop_below: Some(1.0),
+            code_scan_below: Some(0.0),
+            exact_routing: false,
+        },
+    ];
 }
 
 impl Sweep<'_> {
@@ -380,8 +430,9 @@ impl Sweep<'_> {
                         filter,
                         tuning: Tuning {
                             ef: Some(ef),
-                            two_hop_below: self.two_hop_below,
-                            code_scan_below: self.code_scan_below,
+                            two_hop_below: self.way.two_hop_below,
+                            code_scan_below: self.way.code_scan_below,
+                            exact_routing: self.way.exact_routing,
                             ..Tuning::default()
                         },
                         metric: Metric::Dot,
@@ -410,8 +461,8 @@ impl Sweep<'_> {
 }
 
 fn print_table(rows: &[Row], n: usize) {
-    println!("\n| filter | kept | indexes | plan | ef | recall@10 | QPS (1 thread) | × unfiltered at that recall |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("\n| filter | kept | indexes | way | plan | ef | recall@10 | QPS (1 thread) | × unfiltered at that recall |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let unfiltered: Vec<(f64, f64)> = rows
         .iter()
         .filter(|r| r.filter == "none")
@@ -434,10 +485,11 @@ fn print_table(rows: &[Row], n: usize) {
         let plans: Vec<String> = r.plans.iter().map(|(p, _)| p.to_string()).collect();
         let ratio = base(r.recall).map_or("-".into(), |b| format!("{:.2}", r.qps / b));
         println!(
-            "| {} | {:.2}% | {} | {} | {} | {:.4} | {:.0} | {} |",
+            "| {} | {:.2}% | {} | {} | {} | {} | {:.4} | {:.0} | {} |",
             r.filter,
             100.0 * r.kept as f64 / n as f64,
             if r.indexed { "yes" } else { "no" },
+            r.way,
             plans.join(", "),
             r.ef,
             r.recall,

@@ -14,7 +14,9 @@
 //!   - under a fifth of the segment otherwise: HNSW that scores candidates only, reaching them
 //!     across other nodes in two hops ([`Accept::Sparse`], ACORN-1), so the walk neither pays
 //!     for rejected nodes nor loses the candidates' connectivity;
-//!   - a larger share: plain filtered HNSW (rejected nodes are walked through).
+//!   - a larger share: filtered HNSW, walking through rejected nodes; where the space has sign
+//!     codes, it scores those by an estimate from their code ([`Accept::Routed`]) and reads
+//!     the floats of accepted nodes only.
 //! - The filter needs payloads (a field without an index, the append segment): sample its
 //!   selectivity; scan exactly when it is selective, else HNSW checking each node's payload.
 //!   Both are slower, and logged and counted as such.
@@ -132,10 +134,11 @@ pub const DENSE_CANDIDATES: f64 = 0.2;
 /// When ranking by sign code beats the filtered walk: a scan costs in proportion to the
 /// candidates `c`, a walk to `ef / s` (it must pass about `1/s` nodes per accepted one, `s`
 /// being the candidates' share of the segment), so codes win while `c · s < W · ef`. `vecdb
-/// bench-filter` put one code comparison at about 1/600 of a walk's cost per unit of `ef`
-/// (116,659 × 384: codes won at 10% from ef 16, at 30% from about ef 32, at 50% from about
-/// ef 64). Both costs grow alike with the dimension; a larger segment favours the walk.
-pub const CODE_SCAN_WORK_PER_EF: f64 = 600.0;
+/// bench-filter` put one code comparison at about 1/300 of a walk's cost per unit of `ef`, the
+/// walk routed by code estimates (116,659 × 384: codes won at 10% from ef 16, at 30% from
+/// about ef 32, at 50% from about ef 128). Both costs grow alike with the dimension; a larger
+/// segment favours the walk.
+pub const CODE_SCAN_WORK_PER_EF: f64 = 300.0;
 /// Candidates scored exactly after ranking by sign code, per unit of `ef` (the knob users
 /// already turn for recall): at 4, `ef` 16 / 32 / 64 gave recall@10 0.92 / 0.97 / 0.99 on the
 /// benchmark dataset.

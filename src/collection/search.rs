@@ -13,6 +13,7 @@ use super::segment::{IndexedSegment, SegmentData};
 use super::snapshot::{SegmentView, Snapshot};
 use crate::filter::Filter;
 use crate::index::hnsw::{prefetch_row, Accept};
+use crate::index::signs::Estimator;
 use crate::index::{Metric, TopK};
 
 /// A search over one vector space of one snapshot.
@@ -44,6 +45,9 @@ pub struct Tuning {
     /// Share of a segment below which indexed candidates are ranked by sign code rather than
     /// searched in the graph; `None`: the planner's cost rule ([`CODE_SCAN_WORK_PER_EF`]).
     pub code_scan_below: Option<f64>,
+    /// Filtered walks score the nodes they pass through exactly, not by sign-code estimate
+    /// (see [`Accept::Routed`]); for comparing the two in benchmarks.
+    pub exact_routing: bool,
 }
 
 /// One result: where the point is and its index distance (lower is closer).
@@ -188,12 +192,18 @@ impl Run<'_> {
                 } else {
                     let below = self.params.tuning.two_hop_below.unwrap_or(DENSE_CANDIDATES);
                     let dense = card as f64 >= below * seg.live() as f64;
-                    let (plan, walk) = if dense || !r.exact {
-                        (Plan::IndexedGraph, Accept::Check(accept))
+                    let estimator;
+                    let walk = if !r.exact {
+                        report.plan = Plan::IndexedGraph;
+                        Accept::Check(accept)
+                    } else if dense {
+                        report.plan = Plan::IndexedGraph;
+                        estimator = self.estimator(seg);
+                        routed(accept, estimator.as_ref())
                     } else {
-                        (Plan::IndexedGraphSparse, Accept::Sparse(accept))
+                        report.plan = Plan::IndexedGraphSparse;
+                        Accept::Sparse(accept)
                     };
-                    report.plan = plan;
                     self.graph_or_scan(seg, &mut report, walk, card)
                 }
             }
@@ -209,6 +219,19 @@ impl Run<'_> {
             }
         };
         (found, report)
+    }
+
+    /// Sign-code estimates of the query's distances in `seg`, if its space has codes.
+    fn estimator<'s>(&self, seg: &'s SegmentView) -> Option<Estimator<'s>> {
+        if self.params.tuning.exact_routing {
+            return None;
+        }
+        let SegmentData::Indexed(data) = &*seg.data else {
+            return None;
+        };
+        let codes = data.signs(self.params.space)?;
+        let query = codes.query(self.params.vector);
+        Some(Estimator { codes, query })
     }
 
     /// The exact distances of the candidates whose sign codes are closest to the query's, the
@@ -305,6 +328,17 @@ impl Run<'_> {
     }
 }
 
+/// The filtered walk through `accept`: routed by sign-code estimates when there are codes.
+/// Only for cheap checks (a bitset): a routed walk checks every neighbour it meets, where the
+/// plain walk checks only those close enough to enter the results, which matters when a check
+/// reads a payload.
+fn routed<'a>(accept: &'a dyn Fn(u32) -> bool, estimator: Option<&'a Estimator>) -> Accept<'a> {
+    match estimator {
+        Some(e) => Accept::Routed(accept, e),
+        None => Accept::Check(accept),
+    }
+}
+
 /// HNSW search of one segment, `None` if it has no graph for the space.
 fn approximate(
     seg: &SegmentView,
@@ -341,6 +375,8 @@ fn graph_search(
             // Oversampling widens the beam so at least limit × oversampling are rescored.
             let wide = (k as f64 * q.oversampling.unwrap_or(1.0)).ceil() as usize;
             let ef = ef.max(wide.min(MAX_OVERSAMPLED_EF));
+            // Int8 distances are approximate already: estimates are not mixed in with them.
+            let accept = accept.exact();
             graph.search_quantized(
                 codes,
                 originals,

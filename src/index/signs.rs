@@ -26,11 +26,24 @@ pub const MIN_DIM: usize = 64;
 pub struct SignCodes {
     /// Per-dimension mean the signs are taken against.
     mean: Vec<f32>,
-    /// u64 words per row.
+    /// mean · mean, a term of every estimate.
+    mean_sq: f32,
+    /// Dimensions (bits of a code that count).
+    dim: usize,
+    /// u64 words of a code.
     words: usize,
-    /// `len × words`, row-major.
-    codes: Vec<u64>,
+    /// Cache lines a row takes in `rows`.
+    lines: usize,
+    /// Row-major, each row starting on a cache line: its code's `words`, then one word holding
+    /// |row − mean| and row · mean as two f32 (the terms [`SignCodes::estimate`] needs), then
+    /// padding. One line per row up to 448 dimensions, so a walk estimating a row reads one line.
+    rows: Vec<Line>,
 }
+
+/// One cache line of [`SignCodes::rows`]: its alignment puts every row on a line boundary.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u64; 8]);
 
 impl std::fmt::Debug for SignCodes {
     /// A summary: the codes are far too long to print.
@@ -42,8 +55,15 @@ impl std::fmt::Debug for SignCodes {
     }
 }
 
-/// A query's code for one [`SignCodes`] set.
-pub struct SignQuery(Vec<u64>);
+/// A query prepared for one [`SignCodes`] set.
+pub struct SignQuery {
+    code: Vec<u64>,
+    /// |query − mean| × cos(π·h / dim) for each Hamming distance h: a code's estimate of the
+    /// centred rows' dot product.
+    centred: Vec<f32>,
+    /// query · mean − mean · mean: the rest of every estimate but the row's own term.
+    offset: f32,
+}
 
 impl SignCodes {
     /// Encodes `vectors` (`len × dim`, row-major) in parallel on the current rayon pool.
@@ -71,31 +91,92 @@ impl SignCodes {
             .map(|s| (s / len.max(1) as f64) as f32)
             .collect();
         let words = dim.div_ceil(64);
-        let codes = vectors
+        let lines = (words + 1).div_ceil(8);
+        let rows = vectors
             .par_chunks_exact(dim)
-            .flat_map_iter(|row| encode(row, &mean, words))
+            .flat_map_iter(|row| encode_row(row, &mean, words, lines))
             .collect();
-        SignCodes { mean, words, codes }
+        let mean_sq = dot(&mean, &mean);
+        SignCodes {
+            mean,
+            mean_sq,
+            dim,
+            words,
+            lines,
+            rows,
+        }
     }
 
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.codes.len() / self.words.max(1)
+        self.rows.len() / self.lines
     }
 
     /// True when there are no rows.
     pub fn is_empty(&self) -> bool {
-        self.codes.is_empty()
+        self.rows.is_empty()
     }
 
     /// Bytes of heap memory held (for telemetry).
     pub fn memory_bytes(&self) -> usize {
-        self.codes.capacity() * 8 + self.mean.capacity() * 4
+        self.rows.capacity() * std::mem::size_of::<Line>() + self.mean.capacity() * 4
     }
 
-    /// The code of `query`, which must have the rows' dimension.
+    /// Prepares `query`, which must have the rows' dimension.
     pub fn query(&self, query: &[f32]) -> SignQuery {
-        SignQuery(encode(query, &self.mean, self.words).collect())
+        let norm = query
+            .iter()
+            .zip(&self.mean)
+            .map(|(x, m)| (x - m) * (x - m))
+            .sum::<f32>()
+            .sqrt();
+        let centred = (0..=self.words * 64)
+            .map(|h| norm * (std::f32::consts::PI * h as f32 / self.dim as f32).cos())
+            .collect();
+        SignQuery {
+            code: encode(query, &self.mean, self.words).collect(),
+            centred,
+            offset: dot(query, &self.mean) - self.mean_sq,
+        }
+    }
+
+    /// An estimate of the dot product's distance (its negation) between `query` and row `o`,
+    /// from one cache line: query · row = (query − mean) · (row − mean) + query · mean +
+    /// row · mean − mean · mean, where the centred rows' dot product is their norms times the
+    /// cosine of the angle the differing signs suggest (π × differing bits / dimensions). On
+    /// the benchmark dataset its error has a standard deviation of about 0.05 (cosine), with
+    /// no bias: too coarse to rank results, enough to choose which nodes a walk goes through.
+    #[inline]
+    pub fn estimate(&self, query: &SignQuery, o: u32) -> f32 {
+        let Some(row) = self.row(o as usize) else {
+            return f32::INFINITY;
+        };
+        let differing = hamming(&row[..self.words], &query.code) as usize;
+        let [norm, mean_dot] = unpack(row[self.words]);
+        let centred = query.centred.get(differing).copied().unwrap_or(0.0);
+        -(norm * centred + mean_dot + query.offset)
+    }
+
+    /// Starts loading row `o` (for [`SignCodes::estimate`]).
+    #[inline(always)]
+    pub fn prefetch(&self, o: u32) {
+        let row = self.rows.as_ptr().wrapping_add(o as usize * self.lines);
+        crate::index::hnsw::prefetch_row(row as *const u8, self.lines * 64, self.lines);
+    }
+
+    /// Row `o`'s words (code, packed terms, padding), if there is such a row.
+    #[inline(always)]
+    fn row(&self, o: usize) -> Option<&[u64]> {
+        let lines = self.rows.get(o * self.lines..(o + 1) * self.lines)?;
+        // SAFETY: `Line` is `repr(C)` around `[u64; 8]` and exactly 64 bytes (its alignment,
+        // so no padding), hence `n` lines are `8n` contiguous initialised u64s.
+        Some(unsafe { std::slice::from_raw_parts(lines.as_ptr().cast::<u64>(), lines.len() * 8) })
+    }
+
+    /// Row `o`'s code, if there is such a row.
+    #[inline(always)]
+    fn code(&self, o: usize) -> Option<&[u64]> {
+        self.row(o).map(|row| &row[..self.words])
     }
 
     /// The (at most) `keep` rows among `candidates` (a bitmap: bit `o % 64` of word `o / 64`
@@ -110,10 +191,7 @@ impl SignCodes {
     pub fn arrange(&self, order: &[u32]) -> Vec<u64> {
         let mut out = Vec::with_capacity(order.len() * self.words);
         for &o in order {
-            match self
-                .codes
-                .get(o as usize * self.words..(o as usize + 1) * self.words)
-            {
+            match self.code(o as usize) {
                 Some(row) => out.extend_from_slice(row),
                 None => out.extend(std::iter::repeat_n(0, self.words)),
             }
@@ -162,11 +240,24 @@ impl SignCodes {
             cut(scored, keep, self.words * 64)
         })
     }
+}
 
-    #[cfg(test)]
-    fn row(&self, offset: u32) -> &[u64] {
-        let start = offset as usize * self.words;
-        &self.codes[start..start + self.words]
+/// An [`Estimate`](crate::index::hnsw::Estimate) for a walk: a query and the codes of the rows
+/// it walks through.
+pub struct Estimator<'a> {
+    pub codes: &'a SignCodes,
+    pub query: SignQuery,
+}
+
+impl crate::index::hnsw::Estimate for Estimator<'_> {
+    #[inline]
+    fn estimate(&self, id: u32) -> f32 {
+        self.codes.estimate(&self.query, id)
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, id: u32) {
+        self.codes.prefetch(id);
     }
 }
 
@@ -187,19 +278,17 @@ enum Source<'a> {
 #[inline(always)]
 fn distances(codes: &SignCodes, query: &SignQuery, source: &Source, out: &mut Vec<(u16, u32)>) {
     let words = codes.words;
-    let q = &query.0[..words];
+    let q = &query.code[..words];
     match *source {
         Source::Offsets(candidates) => {
-            let rows = codes.codes.len() / words.max(1);
             for (i, &bits) in candidates.iter().enumerate() {
                 let mut rest = bits;
                 while rest != 0 {
                     let o = i * 64 + rest.trailing_zeros() as usize;
                     rest &= rest - 1;
-                    if o >= rows {
-                        return;
-                    }
-                    let row = &codes.codes[o * words..(o + 1) * words];
+                    let Some(row) = codes.code(o) else {
+                        return; // past the rows: so is every later candidate
+                    };
                     out.push((hamming(row, q) as u16, o as u32));
                 }
             }
@@ -277,6 +366,30 @@ fn cut(scored: &[(u16, u32)], keep: usize, max: usize) -> Vec<u32> {
     out
 }
 
+/// Row `row`'s lines: its code, |row − mean| and row · mean packed in one word, padding.
+fn encode_row(row: &[f32], mean: &[f32], words: usize, lines: usize) -> Vec<Line> {
+    let centred_sq: f32 = row.iter().zip(mean).map(|(x, m)| (x - m) * (x - m)).sum();
+    let terms = pack([centred_sq.sqrt(), dot(row, mean)]);
+    let mut out = vec![Line([0; 8]); lines];
+    let words_out = encode(row, mean, words).chain(std::iter::once(terms));
+    for (i, w) in words_out.enumerate() {
+        out[i / 8].0[i % 8] = w;
+    }
+    out
+}
+
+fn pack([a, b]: [f32; 2]) -> u64 {
+    u64::from(a.to_bits()) | (u64::from(b.to_bits()) << 32)
+}
+
+fn unpack(w: u64) -> [f32; 2] {
+    [f32::from_bits(w as u32), f32::from_bits((w >> 32) as u32)]
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 /// The sign bits of `row - mean`, packed into `words` words.
 fn encode<'a>(row: &'a [f32], mean: &'a [f32], words: usize) -> impl Iterator<Item = u64> + 'a {
     (0..words).map(move |w| {
@@ -316,10 +429,10 @@ mod tests {
         let codes = SignCodes::new(&v, 3);
         assert_eq!(codes.len(), 2);
         // Mean (1.5, -0.5, 0.25).
-        assert_eq!(codes.row(0), &[0b100]);
-        assert_eq!(codes.row(1), &[0b011]);
+        assert_eq!(codes.code(0).unwrap(), &[0b100]);
+        assert_eq!(codes.code(1).unwrap(), &[0b011]);
         let q = codes.query(&[9.0, 9.0, -9.0]);
-        assert_eq!(q.0, vec![0b011]);
+        assert_eq!(q.code, vec![0b011]);
     }
 
     #[test]
@@ -329,7 +442,7 @@ mod tests {
         let codes = SignCodes::new(&v, dim);
         let q = codes.query(&v[..dim]);
         let all: Vec<(u32, u32)> = (0..500u32)
-            .map(|o| (hamming(codes.row(o), &q.0), o))
+            .map(|o| (hamming(codes.code(o as usize).unwrap(), &q.code), o))
             .collect();
         let mut sorted = all.clone();
         sorted.sort_unstable();
@@ -356,7 +469,7 @@ mod tests {
         let q = codes.query(&v[5 * dim..6 * dim]);
         let candidates = bitmap((0..400).filter(|o: &u32| !o.is_multiple_of(3)));
         let is_candidate = |o: u32| !o.is_multiple_of(3);
-        let d = |o: u32| hamming(codes.row(o), &q.0);
+        let d = |o: u32| hamming(codes.code(o as usize).unwrap(), &q.code);
         let sorted_distances = |list: &[u32]| {
             let mut ds: Vec<u32> = list.iter().map(|&o| d(o)).collect();
             ds.sort_unstable();
@@ -395,5 +508,54 @@ mod tests {
         let worst = got.iter().map(|&o| d(o)).max().unwrap();
         let closer = (0..400).filter(|&o| is_candidate(o) && d(o) < worst);
         assert!(closer.into_iter().all(|o| got.contains(&o)));
+    }
+
+    #[test]
+    fn estimates_follow_the_dot_product_without_bias() {
+        // Unit rows in 40 clusters, as cosine spaces keep embeddings: the estimate must track
+        // the exact distance closely enough to steer a walk (its error spread well under the
+        // distances' own spread) and must not lean either way.
+        let dim = 256;
+        let centres = random_vectors(40, dim, 9);
+        let mut v = random_vectors(2000, dim, 5);
+        for (i, row) in v.chunks_exact_mut(dim).enumerate() {
+            let centre = &centres[(i % 40) * dim..(i % 40 + 1) * dim];
+            row.iter_mut()
+                .zip(centre)
+                .for_each(|(x, c)| *x = c + 0.6 * *x);
+            let norm = dot(row, row).sqrt();
+            row.iter_mut().for_each(|x| *x /= norm);
+        }
+        let codes = SignCodes::new(&v, dim);
+        assert_eq!(
+            codes.lines, 1,
+            "256 dimensions fit one line with their terms"
+        );
+        let (mut err, mut err_sq, mut exact_sq, mut exact_sum) = (0f64, 0f64, 0f64, 0f64);
+        let mut n = 0f64;
+        for q in v.chunks_exact(dim).take(20) {
+            let query = codes.query(q);
+            for (o, row) in v.chunks_exact(dim).enumerate() {
+                let exact = -dot(q, row) as f64;
+                let e = codes.estimate(&query, o as u32) as f64 - exact;
+                err += e;
+                err_sq += e * e;
+                exact_sum += exact;
+                exact_sq += exact * exact;
+                n += 1.0;
+            }
+        }
+        let bias = err / n;
+        let spread = (err_sq / n - bias * bias).sqrt();
+        let exact_spread = (exact_sq / n - (exact_sum / n).powi(2)).sqrt();
+        assert!(bias.abs() < 0.02, "bias {bias}");
+        assert!(
+            spread < 0.6 * exact_spread,
+            "error {spread} vs {exact_spread}"
+        );
+        // A row compared with itself: every sign agrees, so the estimate is the exact −1.
+        let query = codes.query(&v[..dim]);
+        assert!((codes.estimate(&query, 0) + 1.0).abs() < 1e-4);
+        assert_eq!(codes.estimate(&query, 2000), f32::INFINITY);
     }
 }

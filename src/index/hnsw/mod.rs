@@ -15,7 +15,7 @@ use crate::index::flat::Scored;
 use crate::index::quant::Quantized;
 pub use build::LiveGraph;
 pub(crate) use search::prefetch_row;
-pub use search::{Accept, Rows};
+pub use search::{Accept, Estimate, Rows};
 use search::{Flat, Links, QuantScorer, RowQuery, Scorer};
 
 /// Construction parameters.

@@ -119,6 +119,75 @@ fn filter_returns_only_accepted_and_fills_k() {
         .is_empty());
 }
 
+/// `n` unit rows around 30 centres (the same for every `seed`), as embeddings come.
+fn clustered(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let centres = random_vectors(30, dim, SEED ^ 6);
+    let mut rows = random_vectors(n, dim, seed);
+    for (i, row) in rows.chunks_exact_mut(dim).enumerate() {
+        let centre = &centres[(i % 30) * dim..(i % 30 + 1) * dim];
+        row.iter_mut()
+            .zip(centre)
+            .for_each(|(x, c)| *x = c + 0.7 * *x);
+    }
+    normalize(&mut rows, dim);
+    rows
+}
+
+/// Says every node is as far as can be: a walk routed by it never goes through a rejected one.
+struct Blind;
+
+impl crate::index::hnsw::Estimate for Blind {
+    fn estimate(&self, _: u32) -> f32 {
+        f32::INFINITY
+    }
+    fn prefetch(&self, _: u32) {}
+}
+
+#[test]
+fn routed_walk_keeps_the_recall_of_exact_routing() {
+    use crate::index::signs::{Estimator, SignCodes};
+    let dim = 128;
+    let base = clustered(4000, dim, SEED ^ 7);
+    let queries = clustered(150, dim, SEED ^ 8);
+    let g = Graph::build(&base, dim, Metric::Dot, params(8));
+    let codes = SignCodes::new(&base, dim);
+    let accept = |o: u32| o.is_multiple_of(2);
+    let mut hits = [0usize; 3]; // exact routing, estimated, blind
+    for q in queries.chunks_exact(dim) {
+        let truth = flat::top_k(&base, dim, Metric::Dot, q, 10, accept);
+        let estimator = Estimator {
+            codes: &codes,
+            query: codes.query(q),
+        };
+        let walks = [
+            Accept::Check(&accept),
+            Accept::Routed(&accept, &estimator),
+            Accept::Routed(&accept, &Blind),
+        ];
+        for (i, walk) in walks.into_iter().enumerate() {
+            let got = g.search(&base, dim, Metric::Dot, q, 10, 12, walk);
+            assert_eq!(got.len(), 10);
+            // Only accepted nodes, best first, each with its exact distance.
+            assert!(got.windows(2).all(|w| w[0].1 <= w[1].1));
+            for &(o, d) in &got {
+                assert!(accept(o));
+                let row = &base[o as usize * dim..(o as usize + 1) * dim];
+                assert_eq!(d, Metric::Dot.distance(q, row));
+            }
+            hits[i] += got
+                .iter()
+                .filter(|(o, _)| truth.iter().any(|t| t.0 == *o))
+                .count();
+        }
+    }
+    let recall = hits.map(|h| h as f64 / (10 * queries.len() / dim) as f64);
+    println!("recall@10 exact routing / estimated / blind: {recall:?}");
+    // The estimate steers as well as exact distances do, and it is what keeps the walk going
+    // through rejected nodes: without it the walk is stuck among accepted ones.
+    assert!(recall[1] >= recall[0] - 0.05, "{recall:?}");
+    assert!(recall[1] >= recall[2] + 0.05, "{recall:?}");
+}
+
 #[test]
 fn serialisation_round_trip() {
     let dim = 8;

@@ -92,12 +92,19 @@ impl Bitset {
         both.map(|(a, b)| (a & b).count_ones() as usize).sum()
     }
 
-    /// The set bits, ascending.
     /// The bits as words: bit `i % 64` of word `i / 64` is bit `i`.
     pub fn words(&self) -> &[u64] {
         &self.words
     }
 
+    /// The set whose words (as [`Bitset::words`] gives them) are `words`.
+    pub fn from_words(words: Vec<u64>) -> Bitset {
+        let mut bits = Bitset { words, ones: 0 };
+        bits.recount();
+        bits
+    }
+
+    /// The set bits, ascending.
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.words.iter().enumerate().flat_map(|(i, &w)| {
             let mut rest = w;

@@ -9,6 +9,7 @@ pub mod aggregate;
 pub mod backup;
 pub mod bitset;
 pub mod config;
+mod index_files;
 pub mod ops;
 mod optimizer;
 pub mod plan;

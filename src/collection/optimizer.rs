@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::config::VectorSpace;
+use super::index_files;
 use super::segment::{IndexedSegment, SegmentData, SEGMENT_FORMAT};
 use super::snapshot::Loc;
 use super::state::{index_segment, Sealed, WriterState};
@@ -180,6 +181,9 @@ pub fn run(job: BuildJob, collection: &str) -> Result<Built, String> {
         "segment job finished"
     );
     if job.kind == BuildKind::Persist {
+        if let Some((_, sealed)) = &job.base {
+            index_files::write(&job.dir, job.id, &sealed.indexes, collection);
+        }
         return Ok(Built {
             id: job.id,
             data,
@@ -197,6 +201,7 @@ pub fn run(job: BuildJob, collection: &str) -> Result<Built, String> {
     replaces.extend(job.base.as_ref().map(|(id, _)| *id));
     // Indexing payloads here keeps it off the writer, which would hold writes meanwhile.
     let indexes = index_segment(&data, &job.schema);
+    index_files::write(&job.dir, job.id, &indexes, collection);
     Ok(Built {
         id: job.id,
         data,

@@ -4,12 +4,15 @@
 //! A stored point is live in a sealed segment exactly when the segment holds the same version
 //! (LSN) of it; every other stored point goes to the append segment. A segment file that cannot
 //! be read is skipped with a warning naming it: its points are all still in RocksDB, so they
-//! land in the append segment and are indexed again.
+//! land in the append segment and are indexed again. Payload indexes are read from each
+//! segment's index file, or rebuilt where it cannot give them (see [`index_files`]).
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use super::bitset::Bitset;
+use super::index_files;
 use super::segment::{IndexedSegment, SegmentData, SEGMENT_FORMAT};
 use super::snapshot::Loc;
 use super::state::{Change, Sealed, WriterState};
@@ -59,13 +62,18 @@ pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, Stor
     })?;
     for ((seg_id, mut segment), found) in segments.into_iter().zip(payloads) {
         segment.quantize(&state.spaces);
-        place_segment(&mut state, seg_id, segment, found);
+        let loaded = Loaded {
+            dir: &dir,
+            collection: &meta.name,
+            id: seg_id,
+        };
+        place_segment(&mut state, loaded, segment, found);
     }
     // Segment files no stored list names (and half-written `.tmp` files) are left by a crash.
     let keep: Vec<String> = state
         .indexed_ids()
         .iter()
-        .map(|id| format!("{id}.seg"))
+        .flat_map(|id| [format!("{id}.seg"), format!("{id}.idx")])
         .collect();
     files::remove_unlisted(&dir, &keep);
     rest.sort_by_key(|(id, _)| *id);
@@ -74,14 +82,23 @@ pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, Stor
     Ok(state)
 }
 
+/// Where a segment was loaded from.
+struct Loaded<'a> {
+    dir: &'a Path,
+    collection: &'a str,
+    id: u64,
+}
+
 /// Installs a loaded segment: offsets whose stored record has the same version are live and
-/// take its payload (`found`); the rest are dead.
+/// take its payload (`found`); the rest are dead. Its payload indexes come from its index file
+/// as far as that holds them.
 fn place_segment(
     state: &mut WriterState,
-    seg_id: u64,
+    from: Loaded,
     mut segment: IndexedSegment,
     found: Vec<Option<Payload>>,
 ) {
+    let seg_id = from.id;
     let mut deleted = Bitset::default();
     let empty: Payload = Arc::default();
     segment.payloads = Vec::with_capacity(found.len());
@@ -102,6 +119,11 @@ fn place_segment(
         }
     }
     let data = Arc::new(SegmentData::Indexed(segment));
-    let sealed = Sealed::new(data, Arc::new(deleted), &state.schema);
+    let indexes = index_files::load(from.dir, seg_id, &data, &state.schema, from.collection);
+    let sealed = Sealed {
+        data,
+        deleted: Arc::new(deleted),
+        indexes: Arc::new(indexes),
+    };
     state.sealed.insert(seg_id, sealed);
 }

@@ -17,8 +17,10 @@ use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, oneshot};
 
 use super::config::CollectionConfig;
+use super::index_files;
 use super::ops::Operation;
 use super::optimizer::{self, BuildJob, BuildKind, Built};
+use super::segment::SegmentData;
 use super::snapshot::Snapshot;
 use super::state::{index_segment, Change, Pending, Sealed, WriterState};
 use super::{CollectionError, CollectionStats};
@@ -388,11 +390,20 @@ impl Writer {
         if schema != *self.state.schema {
             self.store_meta(&self.state.config, &schema)?;
             let started = Instant::now();
-            let sealed: Vec<&mut Sealed> = self.state.sealed.values_mut().collect();
+            // Segments with a file get an index file too (an unpersisted one gets it with its
+            // segment file).
+            let dir = self.store.segment_dir(self.collection_id);
+            let unpersisted = &self.state.unpersisted;
+            let sealed: Vec<(&u64, &mut Sealed)> = self.state.sealed.iter_mut().collect();
+            let name = &self.name;
             in_insert_pool(|| {
                 use rayon::prelude::*;
-                sealed.into_par_iter().for_each(|s| {
+                sealed.into_par_iter().for_each(|(id, s)| {
                     s.indexes = Arc::new(index_segment(&s.data, &schema));
+                    let filed = matches!(*s.data, SegmentData::Indexed(_));
+                    if filed && !unpersisted.contains(id) {
+                        index_files::write(&dir, *id, &s.indexes, name);
+                    }
                 })
             });
             self.state.schema = Arc::new(schema);
@@ -514,6 +525,7 @@ impl Writer {
             let dir = self.store.segment_dir(self.collection_id);
             for old in &built.replaces {
                 let _ = std::fs::remove_file(dir.join(format!("{old}.seg")));
+                let _ = std::fs::remove_file(index_files::path(&dir, *old));
             }
         }
     }

@@ -90,6 +90,11 @@ impl<'a> Reader<'a> {
             .collect())
     }
 
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Whether every byte was consumed.
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()

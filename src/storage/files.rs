@@ -14,7 +14,10 @@ const HEADER: usize = 8 + 4 + 8 + 4;
 
 /// Writes `payload` to `path` durably and atomically.
 pub fn write_atomic(path: &Path, version: u32, payload: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    // `1.seg` goes through `1.seg.tmp`: files of one segment never share a temporary name.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
     let mut file = File::create(&tmp)?;
     file.write_all(MAGIC)?;
     file.write_all(&version.to_le_bytes())?;

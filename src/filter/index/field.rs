@@ -13,6 +13,7 @@ use std::ops::Range;
 use serde_json::{Map, Value};
 
 mod order;
+mod stored;
 
 use super::super::eval::as_integer;
 use super::super::geo::payload_point;
@@ -24,6 +25,8 @@ use crate::filter::JsonPath;
 
 /// A field's index: its values in the arrangement its kind needs.
 pub struct FieldIndex {
+    /// What the index was built as.
+    spec: IndexSpec,
     values: Values,
     /// Offsets where the path reaches at least one value of the indexed kind.
     with_value: Bitset,
@@ -191,10 +194,16 @@ impl FieldIndex {
         };
         let order = order::Order::of(&values);
         FieldIndex {
+            spec: spec.clone(),
             values,
             with_value,
             order,
         }
+    }
+
+    /// What the index was built as.
+    pub fn spec(&self) -> &IndexSpec {
+        &self.spec
     }
 
     /// Offsets with at least one value of the indexed kind.

@@ -9,6 +9,7 @@
 mod field;
 mod resolve;
 mod schema;
+mod stored;
 #[cfg(test)]
 mod tests;
 
@@ -17,6 +18,7 @@ use serde_json::{Map, Value};
 pub use field::FieldIndex;
 pub use resolve::{Candidates, Resolver};
 pub use schema::{names_path, CreateFieldIndex, FieldType, IndexSpec, PayloadSchema};
+pub use stored::{Restored, INDEX_FORMAT};
 
 use std::ops::Range;
 
@@ -64,6 +66,17 @@ impl SegmentIndexes {
         len: usize,
         payload: impl Fn(u32) -> &'a Map<String, Value> + Copy,
     ) -> SegmentIndexes {
+        Self::assemble(schema, |spec, key, _| {
+            FieldIndex::build(spec, key, len, payload)
+        })
+    }
+
+    /// The indexes of `schema`'s fields, principal ones first, each made by
+    /// `make(spec, path, name)`.
+    fn assemble(
+        schema: &PayloadSchema,
+        mut make: impl FnMut(&IndexSpec, &JsonPath, &str) -> FieldIndex,
+    ) -> SegmentIndexes {
         let principal_first = schema.iter().filter(|(_, spec)| spec.is_principal());
         let others = schema.iter().filter(|(_, spec)| !spec.is_principal());
         let fields = principal_first
@@ -71,7 +84,7 @@ impl SegmentIndexes {
             .filter_map(|(name, spec)| {
                 // Stored names were checked when the index was created.
                 let key = parse_path(name).ok()?;
-                let index = FieldIndex::build(spec, &key, len, payload);
+                let index = make(spec, &key, name);
                 Some((name.clone(), key, index))
             })
             .collect();

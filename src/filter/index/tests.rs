@@ -48,7 +48,27 @@ fn check(points: &str, cases: &[(&str, &str)], schema: &PayloadSchema) -> usize 
         .iter()
         .map(|p| PointId::from_json(&p["id"]).unwrap())
         .collect();
-    let indexes = SegmentIndexes::build(schema, payloads.len(), |o| payloads[o as usize]);
+    // Every case runs through the indexes as built and as restored from their bytes.
+    let len = payloads.len();
+    let built = SegmentIndexes::build(schema, len, |o| payloads[o as usize]);
+    let restored = SegmentIndexes::restore(&built.encode(), schema, len, |o| payloads[o as usize])
+        .expect("indexes restore from their own bytes");
+    assert!(restored.rebuilt.is_empty() && !restored.stale);
+    let exact = check_cases(&built, &payloads, &ids, cases);
+    assert_eq!(
+        check_cases(&restored.indexes, &payloads, &ids, cases),
+        exact
+    );
+    exact
+}
+
+/// Checks every case through `indexes`; returns how many resolved exactly.
+fn check_cases(
+    indexes: &SegmentIndexes,
+    payloads: &[&Map<String, Value>],
+    ids: &[PointId],
+    cases: &[(&str, &str)],
+) -> usize {
     let has_id = |c: &crate::filter::HasIdCondition| {
         let mut out = Bitset::default();
         for (o, id) in ids.iter().enumerate() {
@@ -59,7 +79,7 @@ fn check(points: &str, cases: &[(&str, &str)], schema: &PayloadSchema) -> usize 
         out
     };
     let resolver = Resolver {
-        indexes: &indexes,
+        indexes,
         len: payloads.len(),
         ids: &has_id,
     };
@@ -77,7 +97,7 @@ fn check(points: &str, cases: &[(&str, &str)], schema: &PayloadSchema) -> usize 
                 .collect(),
             None => (0..payloads.len() as u32).collect(),
         };
-        RUNS_CHECKED.set(RUNS_CHECKED.get() + runs_hold(&indexes, &filter, &matching, filter_json));
+        RUNS_CHECKED.set(RUNS_CHECKED.get() + runs_hold(indexes, &filter, &matching, filter_json));
         if got.exact {
             exact += 1;
             assert_eq!(
@@ -274,4 +294,70 @@ fn sign_codes_are_arranged_for_principal_fields_then_the_first_by_name() {
         .is_some());
     // A space without codes has nothing arranged.
     assert!(indexes.code_runs(1, &on(&names[0])).is_none());
+}
+
+/// The offsets `indexes` give for one condition (JSON), if they can answer it.
+fn answer(indexes: &SegmentIndexes, condition: Value) -> Option<Vec<u32>> {
+    let filter = Filter::from_json(&json!({ "must": [condition] })).unwrap();
+    let Some(Condition::Field(c)) = filter.must.first() else {
+        panic!("not a field condition");
+    };
+    indexes.answer(c).map(|(set, _)| set.iter().collect())
+}
+
+#[test]
+fn restoring_rebuilds_fields_built_otherwise_and_rejects_damaged_bytes() {
+    let payloads: Vec<Map<String, Value>> = (0..200)
+        .map(|i| {
+            let p = json!({"t": format!("w{}-a x{}", i % 7, i % 3), "n": i, "c": format!("c{}", i % 5)});
+            p.as_object().cloned().unwrap()
+        })
+        .collect();
+    let payload = |o: u32| &payloads[o as usize];
+    let text = |tokenizer: &str| IndexSpec {
+        data_type: FieldType::Text,
+        params: json!({ "tokenizer": tokenizer }).as_object().cloned(),
+    };
+    let mut first = schema(&[("n", FieldType::Integer), ("c", FieldType::Keyword)]);
+    first.insert("t".into(), text("word"));
+    let bytes = SegmentIndexes::build(&first, 200, payload).encode();
+    let same = SegmentIndexes::restore(&bytes, &first, 200, payload).unwrap();
+    assert!(same.rebuilt.is_empty() && !same.stale);
+    let word_a = json!({"key": "t", "match": {"text": "a"}});
+    assert_eq!(
+        answer(&same.indexes, word_a.clone()).map(|s| s.len()),
+        Some(200)
+    );
+    // `t` now split on whitespace, `c` dropped, `flag` new: `t` and `flag` are built from
+    // payloads, `n` is read from the bytes.
+    let mut second = first.clone();
+    second.insert("t".into(), text("whitespace"));
+    second.remove("c");
+    second.insert(
+        "flag".into(),
+        schema(&[("flag", FieldType::Bool)])["flag"].clone(),
+    );
+    let r = SegmentIndexes::restore(&bytes, &second, 200, payload).unwrap();
+    let mut rebuilt = r.rebuilt.clone();
+    rebuilt.sort();
+    assert_eq!(rebuilt, ["flag", "t"]);
+    assert!(r.stale);
+    // "a" is no whitespace-separated word of any text; ranges on `n` still answer.
+    assert_eq!(answer(&r.indexes, word_a), Some(vec![]));
+    let low = json!({"key": "n", "range": {"lt": 10}});
+    assert_eq!(answer(&r.indexes, low), Some((0..10).collect()));
+    assert!(r.indexes.field(&parse_path("c").unwrap()).is_none());
+    // A field dropped and nothing else: nothing to build, yet the file no longer fits.
+    let mut third = first.clone();
+    third.remove("c");
+    let r = SegmentIndexes::restore(&bytes, &third, 200, payload).unwrap();
+    assert!(r.rebuilt.is_empty() && r.stale);
+    // Damage fails the whole restore: a byte short, a byte over, offsets past the segment.
+    let short = &bytes[..bytes.len() - 1];
+    assert!(SegmentIndexes::restore(short, &first, 200, payload).is_err());
+    let mut long = bytes.clone();
+    long.push(0);
+    assert!(SegmentIndexes::restore(&long, &first, 200, payload).is_err());
+    let past = SegmentIndexes::restore(&bytes, &first, 150, payload);
+    assert!(past.is_err_and(|e| e.contains("past the segment")));
 }

@@ -47,6 +47,9 @@ pub struct Args {
     /// Keep the built graph in this file and reuse it on later runs with the same settings.
     #[arg(long)]
     pub graph: Option<PathBuf>,
+    /// Run only the filters whose label contains this (e.g. `10%`).
+    #[arg(long, default_value = "")]
+    pub only: String,
 }
 
 /// splitmix64: a fixed, well-mixed stream, so payloads are the same on every run.
@@ -185,7 +188,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         true,
         all.run(&indexed, None, &exact_all(&ds)),
     );
-    for (label, filter) in filters() {
+    for (label, filter) in filters()
+        .into_iter()
+        .filter(|(l, _)| l.contains(&args.only))
+    {
         let keep: Vec<u32> = (0..n as u32)
             .filter(|&o| filter.matches(&indexed.segments[0].point(o)))
             .collect();

@@ -262,7 +262,8 @@ impl Run<'_> {
                 runs.arranged,
                 runs.order,
                 &runs.runs,
-                r.set.words(),
+                // Runs holding every candidate and as many entries hold nothing else.
+                (runs.len != card).then(|| r.set.words()),
                 keep,
             ),
             None => codes.closest(&query, r.set.words(), keep),

@@ -526,7 +526,8 @@ impl WriterState {
 
     /// Puts a built segment in place of its sources. `sources[i]` says where offset `i` of the new
     /// segment came from; it is live only if that is still where its point lives.
-    /// `indexes` are used when built for the current schema (else they are built here).
+    /// `indexes` are used when built for the current schema (else they are built here, and
+    /// this returns true).
     pub fn install(
         &mut self,
         id: u64,
@@ -534,7 +535,7 @@ impl WriterState {
         sources: &[Loc],
         replaces: &[u64],
         indexes: Option<(Arc<PayloadSchema>, SegmentIndexes)>,
-    ) {
+    ) -> bool {
         let mut deleted = Bitset::default();
         for (i, source) in sources.iter().enumerate() {
             let point = data.id(i as u32);
@@ -554,14 +555,18 @@ impl WriterState {
             self.sealed.remove(r);
             self.unpersisted.remove(r);
         }
-        let sealed = match indexes {
-            Some((schema, indexes)) if *schema == *self.schema => Sealed {
-                data,
-                deleted: Arc::new(deleted),
-                indexes: Arc::new(indexes),
-            },
-            _ => Sealed::new(data, Arc::new(deleted), &self.schema),
+        let (sealed, rebuilt) = match indexes {
+            Some((schema, indexes)) if *schema == *self.schema => {
+                let sealed = Sealed {
+                    data,
+                    deleted: Arc::new(deleted),
+                    indexes: Arc::new(indexes),
+                };
+                (sealed, false)
+            }
+            _ => (Sealed::new(data, Arc::new(deleted), &self.schema), true),
         };
         self.sealed.insert(id, sealed);
+        rebuilt
     }
 }

@@ -506,13 +506,18 @@ impl Writer {
                 return;
             }
         };
-        self.state.install(
+        let rebuilt = self.state.install(
             built.id,
             built.data,
             &built.sources,
             &built.replaces,
             built.indexes,
         );
+        let dir = self.store.segment_dir(self.collection_id);
+        if let Some(sealed) = self.state.sealed.get(&built.id).filter(|_| rebuilt) {
+            // The build's index file is for the schema it started with.
+            index_files::write(&dir, built.id, &sealed.indexes, &self.name);
+        }
         let recorded = self.record_segment_list();
         self.stats.index_builds.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(collection = %self.name, segment = built.id, build_secs = built.took.as_secs_f64(), "segment installed");
@@ -522,7 +527,6 @@ impl Writer {
         // stored, it still names them, so they stay, and the new file is an orphan removed at
         // the next start. Memory is consistent either way.
         if recorded.is_ok() {
-            let dir = self.store.segment_dir(self.collection_id);
             for old in &built.replaces {
                 let _ = std::fs::remove_file(dir.join(format!("{old}.seg")));
                 let _ = std::fs::remove_file(index_files::path(&dir, *old));

@@ -203,13 +203,15 @@ impl SignCodes {
     /// the rows of `order`, from [`SignCodes::arrange`]) that hold every candidate: the rows
     /// a filter can match lie together there, so they are read as a stream rather than one
     /// cache miss each. The result has no repeats, though `order` may hold an offset twice.
+    /// `candidates` is `None` when the runs hold the candidates and nothing else (each entry
+    /// is then ranked without testing it).
     pub fn closest_in_runs(
         &self,
         query: &SignQuery,
         arranged: &[u64],
         order: &[u32],
         runs: &[Range<usize>],
-        candidates: &[u64],
+        candidates: Option<&[u64]>,
         keep: usize,
     ) -> Vec<u32> {
         let source = Source::Runs {
@@ -265,12 +267,13 @@ impl crate::index::hnsw::Estimate for Estimator<'_> {
 enum Source<'a> {
     /// In offset order: the set bits of a bitmap (bit `o % 64` of word `o / 64` is offset `o`).
     Offsets(&'a [u64]),
-    /// In runs of an arrangement (the rows of `order`), testing each entry against the bitmap.
+    /// In runs of an arrangement (the rows of `order`), testing each entry against the bitmap
+    /// if there is one.
     Runs {
         arranged: &'a [u64],
         order: &'a [u32],
         runs: &'a [Range<usize>],
-        candidates: &'a [u64],
+        candidates: Option<&'a [u64]>,
     },
 }
 
@@ -300,8 +303,10 @@ fn distances(codes: &SignCodes, query: &SignQuery, source: &Source, out: &mut Ve
             candidates,
         } => {
             let is_candidate = |o: u32| {
-                let w = candidates.get(o as usize / 64).copied().unwrap_or(0);
-                w & (1 << (o % 64)) != 0
+                candidates.is_none_or(|c| {
+                    let w = c.get(o as usize / 64).copied().unwrap_or(0);
+                    w & (1 << (o % 64)) != 0
+                })
             };
             for run in runs {
                 let end = run.end.min(order.len());
@@ -482,7 +487,7 @@ mod tests {
         let skipped: Vec<u32> = order[..10].to_vec();
         let runs = [10..150, 150..order.len()];
         for keep in [1, 7, 50, 300] {
-            let got = codes.closest_in_runs(&q, &arranged, &order, &runs, &candidates, keep);
+            let got = codes.closest_in_runs(&q, &arranged, &order, &runs, Some(&candidates), keep);
             let reachable: Vec<u32> = (0..400)
                 .filter(|&o| is_candidate(o) && !skipped.contains(&o))
                 .collect();
@@ -499,11 +504,21 @@ mod tests {
                 .iter()
                 .all(|&o| is_candidate(o) && !skipped.contains(&o)));
         }
+        // Runs holding exactly the candidates need no bitmap: the same ranking without one.
+        let only: Vec<u32> = (0..400).filter(|&o| is_candidate(o)).collect();
+        let arranged_only = codes.arrange(&only);
+        let whole: Vec<Range<usize>> = std::iter::once(0..only.len()).collect();
+        for keep in [1, 50, 300] {
+            let tested =
+                codes.closest_in_runs(&q, &arranged_only, &only, &whole, Some(&candidates), keep);
+            let untested = codes.closest_in_runs(&q, &arranged_only, &only, &whole, None, keep);
+            assert_eq!(tested, untested, "keep {keep}");
+        }
         // Offsets listed twice (a point with two values) come back once.
         let twice: Vec<u32> = (0..400).chain(0..400).collect();
         let arranged = codes.arrange(&twice);
         let all: Vec<Range<usize>> = std::iter::once(0..800).collect();
-        let got = codes.closest_in_runs(&q, &arranged, &twice, &all, &candidates, 40);
+        let got = codes.closest_in_runs(&q, &arranged, &twice, &all, Some(&candidates), 40);
         assert!(got.windows(2).all(|w| w[0] < w[1]) && got.len() >= 20);
         let worst = got.iter().map(|&o| d(o)).max().unwrap();
         let closer = (0..400).filter(|&o| is_candidate(o) && d(o) < worst);

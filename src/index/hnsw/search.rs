@@ -391,7 +391,6 @@ pub(crate) fn beam_search_routed<L: Links, S: Scorer>(
     beam: Beam,
 ) {
     beam_search_with(links, s, q, accept, Some(estimate), entry, beam, |s, c| {
-        s.rejected.clear();
         links.for_each_neighbor(c, 0, |nb| {
             if !s.visited.insert(nb) {
                 return;

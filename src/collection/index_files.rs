@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::segment::SegmentData;
+use super::state::index_segment;
 use crate::filter::index::{PayloadSchema, SegmentIndexes, INDEX_FORMAT};
 use crate::storage::files;
 
@@ -47,23 +48,24 @@ pub fn load(
     let payload = |o: u32| &**data.payload(o);
     let restored = files::read_checked(&path, INDEX_FORMAT)
         .and_then(|bytes| SegmentIndexes::restore(&bytes, schema, data.len(), payload));
-    let mut indexes = match restored {
+    let indexes = match restored {
         Ok(r) => {
             if r.stale {
                 tracing::info!(collection, segment = id, rebuilt = ?r.rebuilt, "payload indexes built for other specs were rebuilt");
                 write(dir, id, &r.indexes, collection);
             }
-            r.indexes
+            let mut indexes = r.indexes;
+            indexes.arrange(&segment.signs);
+            indexes
         }
         Err(e) => {
             // A missing file is the normal case after an upgrade from a version without them.
             tracing::info!(collection, segment = id, reason = %e, "payload indexes rebuilt from payloads");
-            let built = SegmentIndexes::build(schema, data.len(), payload);
+            let built = index_segment(data, schema);
             write(dir, id, &built, collection);
             built
         }
     };
-    indexes.arrange(&segment.signs);
     tracing::debug!(
         collection,
         segment = id,

@@ -17,6 +17,8 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use super::distance::{dot, l2_squared};
+
 /// Fewest dimensions worth a code: at 64, ranking by code found 89% of the exact top 10 among
 /// about 100 candidates by rescoring 32 (the server tests' case).
 pub const MIN_DIM: usize = 64;
@@ -124,12 +126,7 @@ impl SignCodes {
 
     /// Prepares `query`, which must have the rows' dimension.
     pub fn query(&self, query: &[f32]) -> SignQuery {
-        let norm = query
-            .iter()
-            .zip(&self.mean)
-            .map(|(x, m)| (x - m) * (x - m))
-            .sum::<f32>()
-            .sqrt();
+        let norm = l2_squared(query, &self.mean).sqrt();
         let centred = (0..=self.words * 64)
             .map(|h| norm * (std::f32::consts::PI * h as f32 / self.dim as f32).cos())
             .collect();
@@ -373,8 +370,7 @@ fn cut(scored: &[(u16, u32)], keep: usize, max: usize) -> Vec<u32> {
 
 /// Row `row`'s lines: its code, |row − mean| and row · mean packed in one word, padding.
 fn encode_row(row: &[f32], mean: &[f32], words: usize, lines: usize) -> Vec<Line> {
-    let centred_sq: f32 = row.iter().zip(mean).map(|(x, m)| (x - m) * (x - m)).sum();
-    let terms = pack([centred_sq.sqrt(), dot(row, mean)]);
+    let terms = pack([l2_squared(row, mean).sqrt(), dot(row, mean)]);
     let mut out = vec![Line([0; 8]); lines];
     let words_out = encode(row, mean, words).chain(std::iter::once(terms));
     for (i, w) in words_out.enumerate() {
@@ -389,10 +385,6 @@ fn pack([a, b]: [f32; 2]) -> u64 {
 
 fn unpack(w: u64) -> [f32; 2] {
     [f32::from_bits(w as u32), f32::from_bits((w >> 32) as u32)]
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// The sign bits of `row - mean`, packed into `words` words.

@@ -5,10 +5,8 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::time::SystemTime;
 
-use common::{error, Server};
+use common::{error, segment_companions, Server};
 use serde_json::{json, Value};
 
 const C: &str = "/collections/idx";
@@ -140,25 +138,6 @@ fn check_filters(server: &Server, when: &str) {
     }
 }
 
-/// Each segment's index file (`<id>.idx` beside `<id>.seg`): path, bytes and modification
-/// time, by path.
-fn index_files(data_dir: &std::path::Path) -> Vec<(PathBuf, Vec<u8>, SystemTime)> {
-    let mut files = Vec::new();
-    for collection in std::fs::read_dir(data_dir.join("segments")).unwrap() {
-        for entry in std::fs::read_dir(collection.unwrap().path()).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "seg") {
-                let idx = path.with_extension("idx");
-                let modified = std::fs::metadata(&idx).and_then(|m| m.modified());
-                let modified = modified.unwrap_or_else(|e| panic!("{}: {e}", idx.display()));
-                files.push((idx.clone(), std::fs::read(&idx).unwrap(), modified));
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 fn plans(server: &Server, filter: &Value) -> Vec<String> {
     plans_with(server, filter, json!({}))
 }
@@ -265,7 +244,7 @@ fn indexes_are_listed_counted_used_and_kept_across_restarts() {
 
     server.terminate();
     // Every segment file has its index file beside it.
-    let written = index_files(dir.path());
+    let written = segment_companions(dir.path(), "idx");
     assert!(!written.is_empty());
     let server = Server::start_in(dir.path(), &[]);
     let info = server.ok("GET", C, None);
@@ -275,7 +254,7 @@ fn indexes_are_listed_counted_used_and_kept_across_restarts() {
     let used = plans(&server, &cat);
     assert!(used.iter().all(|p| p.starts_with("indexed")), "{used:?}");
     // The indexes were read, not rebuilt: a rebuild writes its file again.
-    assert_eq!(index_files(dir.path()), written);
+    assert_eq!(segment_companions(dir.path(), "idx"), written);
 
     // One index file damaged, another of a future format: both are rebuilt from payloads,
     // and written again.
@@ -288,10 +267,10 @@ fn indexes_are_listed_counted_used_and_kept_across_restarts() {
     let mut bytes = std::fs::read(future).unwrap();
     bytes[8..12].copy_from_slice(&999u32.to_le_bytes()); // the header's format version
     std::fs::write(future, &bytes).unwrap();
-    let before = index_files(dir.path());
+    let before = segment_companions(dir.path(), "idx");
     let server = Server::start_in(dir.path(), &[]);
     check_filters(&server, "after index files were damaged");
-    let after = index_files(dir.path());
+    let after = segment_companions(dir.path(), "idx");
     for (path, bytes, _) in &after {
         let was = before
             .iter()
@@ -312,10 +291,10 @@ fn indexes_are_listed_counted_used_and_kept_across_restarts() {
     check_filters(&server, "cat dropped");
     // Dropping the index wrote the files anew: the next start reads them as they are.
     server.terminate();
-    let dropped = index_files(dir.path());
+    let dropped = segment_companions(dir.path(), "idx");
     let server = Server::start_in(dir.path(), &[]);
     check_filters(&server, "cat dropped, after restart");
-    assert_eq!(index_files(dir.path()), dropped);
+    assert_eq!(segment_companions(dir.path(), "idx"), dropped);
 }
 
 #[test]

@@ -70,6 +70,10 @@ pub struct CollectionTelemetry {
     pub graph_memory_bytes: usize,
     /// Heap bytes held by int8 codes of quantized vector spaces.
     pub quantized_memory_bytes: usize,
+    /// Graphs per tenant (values of keyword fields indexed with `is_tenant`) built so far.
+    pub tenant_graphs: usize,
+    /// Heap bytes those graphs hold.
+    pub tenant_graph_memory_bytes: usize,
     /// Heap bytes held by the one-bit sign codes of dot-product and cosine spaces, which rank
     /// a filter's candidates.
     pub sign_code_memory_bytes: usize,
@@ -152,6 +156,12 @@ pub async fn telemetry(State(state): State<AppState>) -> ApiResult<Telemetry> {
                 graph_nodes: graphs(&snap).map(|g| g.len()).sum(),
                 graph_memory_bytes: graphs(&snap).map(|g| g.memory_bytes()).sum(),
                 quantized_memory_bytes: quantized_bytes(&snap),
+                tenant_graphs: snap.segments.iter().map(|s| s.tenants.graphs.len()).sum(),
+                tenant_graph_memory_bytes: snap
+                    .segments
+                    .iter()
+                    .map(|s| s.tenants.memory_bytes())
+                    .sum(),
                 sign_code_memory_bytes: sign_code_bytes(&snap),
                 snapshot_generation: snap.generation,
                 lsn: snap.lsn,

@@ -8,6 +8,7 @@
 //!   upserts, then how the service recovers.
 
 pub mod dataset;
+mod filter_data;
 pub mod filtered;
 pub mod http;
 pub mod inproc;

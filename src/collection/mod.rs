@@ -22,6 +22,9 @@ pub mod snapshot;
 pub mod state;
 #[cfg(test)]
 mod state_tests;
+pub mod tenants;
+#[cfg(test)]
+mod tenants_tests;
 mod writer;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,6 @@
 //! Background segment work: index builds that fold frozen append segments (and indexed
-//! segments) into one HNSW segment, and writing the files of segments sealed from a live-indexed
-//! append segment.
+//! segments) into one HNSW segment, writing the files of segments sealed from a live-indexed
+//! append segment, and building the graphs per tenant of indexed segments.
 //!
 //! A job runs on its own thread with rayon inside, reading only immutable inputs, so searches
 //! and writes go on meanwhile. A build extends the graph of the indexed segment with the most
@@ -18,6 +18,7 @@ use super::index_files;
 use super::segment::{IndexedSegment, SegmentData, SEGMENT_FORMAT};
 use super::snapshot::Loc;
 use super::state::{index_segment, Sealed, WriterState};
+use super::tenants::{self, TenantGraphs};
 use crate::filter::index::{PayloadSchema, SegmentIndexes};
 use crate::index::hnsw::{Graph, HnswParams};
 use crate::storage::codec::Payload;
@@ -39,6 +40,9 @@ pub struct BuildJob {
     dir: PathBuf,
     /// The payload schema when the job started: a build indexes its result's payloads too.
     schema: Arc<PayloadSchema>,
+    /// Values of a tenant field with at most this many live points get no graph of their own
+    /// (the smallest full-scan threshold among the spaces).
+    tenant_min_points: usize,
 }
 
 /// The kinds of job, which run side by side on disjoint segments.
@@ -52,6 +56,9 @@ pub enum BuildKind {
     /// Vacuums and merges indexed segments: takes time in proportion to the collection, so
     /// it must never hold up fresh indexing.
     Merge,
+    /// Builds the graphs per tenant of an indexed segment that lacks some (see
+    /// [`super::tenants`]), writing them to its tenant graph file.
+    Tenants,
 }
 
 /// A finished build, for the writer to install.
@@ -64,6 +71,8 @@ pub struct Built {
     pub replaces: Vec<u64>,
     /// The new segment's payload indexes, for the schema the job started with.
     pub indexes: Option<(Arc<PayloadSchema>, SegmentIndexes)>,
+    /// A tenant job's graphs, for the schema the job started with.
+    pub tenants: Option<TenantGraphs>,
     pub took: Duration,
 }
 
@@ -71,8 +80,10 @@ impl BuildJob {
     /// Decides whether a build of `kind` is due and captures its inputs, leaving out segments
     /// another running build reads (`state.busy`), and marks its own inputs busy.
     pub fn plan(state: &mut WriterState, kind: BuildKind, dir: PathBuf) -> Option<BuildJob> {
-        if kind == BuildKind::Persist {
-            return Self::persist(state, dir);
+        match kind {
+            BuildKind::Persist => return Self::persist(state, dir),
+            BuildKind::Tenants => return Self::tenants(state, dir),
+            BuildKind::Fresh | BuildKind::Merge => {}
         }
         let config = state.config.clone();
         let opt = &config.optimizer_config;
@@ -92,7 +103,7 @@ impl BuildJob {
         let due = match kind {
             BuildKind::Fresh => free.iter().any(|(_, s)| is_plain(s)),
             BuildKind::Merge => indexed.len() > 1 || indexed.iter().any(|(_, s)| needs_vacuum(s)),
-            BuildKind::Persist => false,
+            BuildKind::Persist | BuildKind::Tenants => false,
         };
         if !due {
             return None;
@@ -123,6 +134,7 @@ impl BuildJob {
             threads: config.hnsw_config.max_indexing_threads,
             dir,
             schema: state.schema.clone(),
+            tenant_min_points: 0,
         })
     }
 
@@ -145,6 +157,39 @@ impl BuildJob {
             threads: 1,
             dir,
             schema: state.schema.clone(),
+            tenant_min_points: 0,
+        })
+    }
+
+    /// A job building the missing tenant graphs of a persisted indexed segment that no other
+    /// job reads, if any.
+    fn tenants(state: &mut WriterState, dir: PathBuf) -> Option<BuildJob> {
+        let (id, sealed) = state.sealed.iter().find(|(id, s)| {
+            matches!(*s.data, SegmentData::Indexed(_))
+                && !state.busy.contains(id)
+                && !state.unpersisted.contains(id)
+                && s.tenants.missing(&state.schema)
+        })?;
+        let (id, sealed) = (*id, sealed.clone());
+        state.busy.insert(id);
+        let config = &state.config;
+        let min_points = state
+            .spaces
+            .iter()
+            .map(|s| config.full_scan_threshold_points(s))
+            .min();
+        Some(BuildJob {
+            id,
+            kind: BuildKind::Tenants,
+            spaces: state.spaces.clone(),
+            dims: state.dims.clone(),
+            base: Some((id, sealed)),
+            compact_base: false,
+            others: Vec::new(),
+            threads: config.hnsw_config.max_indexing_threads,
+            dir,
+            schema: state.schema.clone(),
+            tenant_min_points: min_points.unwrap_or(0),
         })
     }
 
@@ -158,6 +203,9 @@ impl BuildJob {
 /// Runs a job to completion, including the durable segment file.
 pub fn run(job: BuildJob, collection: &str) -> Result<Built, String> {
     let start = Instant::now();
+    if job.kind == BuildKind::Tenants {
+        return run_tenants(&job, collection);
+    }
     let (data, sources) = match &job.base {
         Some((_, sealed)) if job.kind == BuildKind::Persist => (sealed.data.clone(), Vec::new()),
         _ => {
@@ -190,6 +238,7 @@ pub fn run(job: BuildJob, collection: &str) -> Result<Built, String> {
             sources,
             replaces: Vec::new(),
             indexes: None,
+            tenants: None,
             took,
         });
     }
@@ -208,6 +257,46 @@ pub fn run(job: BuildJob, collection: &str) -> Result<Built, String> {
         sources,
         replaces,
         indexes: Some((job.schema.clone(), indexes)),
+        tenants: None,
+        took,
+    })
+}
+
+/// Builds a segment's missing tenant graphs and writes its tenant graph file.
+fn run_tenants(job: &BuildJob, collection: &str) -> Result<Built, String> {
+    let start = Instant::now();
+    let Some((id, sealed)) = &job.base else {
+        return Err("a tenant job without its segment".into());
+    };
+    let SegmentData::Indexed(segment) = &*sealed.data else {
+        return Err("only indexed segments get tenant graphs".into());
+    };
+    let inputs = tenants::Inputs {
+        segment,
+        deleted: &sealed.deleted,
+        indexes: &sealed.indexes,
+        schema: &job.schema,
+        spaces: &job.spaces,
+        min_points: job.tenant_min_points,
+        seed: *id,
+    };
+    let graphs = in_build_pool(job, || tenants::build(&inputs, &sealed.tenants))?;
+    tenants::write(&job.dir, *id, &graphs, collection);
+    let took = start.elapsed();
+    tracing::info!(
+        collection,
+        segment = id,
+        graphs = graphs.graphs.len(),
+        secs = took.as_secs_f64(),
+        "tenant graphs built"
+    );
+    Ok(Built {
+        id: *id,
+        data: sealed.data.clone(),
+        sources: Vec::new(),
+        replaces: Vec::new(),
+        indexes: None,
+        tenants: Some(graphs),
         took,
     })
 }
@@ -219,13 +308,18 @@ pub fn run(job: BuildJob, collection: &str) -> Result<Built, String> {
 /// throughput back 60 s after its storm at nice 10, 45 s at normal priority); the write stall
 /// keeps the debt itself bounded.
 fn run_build(job: &BuildJob) -> Result<(IndexedSegment, Vec<Loc>), String> {
+    in_build_pool(job, || build(job))?
+}
+
+/// Runs `f` on a pool of the job's threads, counted as a running build.
+fn in_build_pool<R: Send>(job: &BuildJob, f: impl FnOnce() -> R + Send) -> Result<R, String> {
     metrics::gauge!("vecdb_index_builds_running").increment(1.0);
     let result = rayon::ThreadPoolBuilder::new()
         .num_threads(job.threads)
         .thread_name(|i| format!("index-build-{i}"))
         .build()
         .map_err(|e| e.to_string())
-        .and_then(|pool| pool.install(|| build(job)));
+        .map(|pool| pool.install(f));
     metrics::gauge!("vecdb_index_builds_running").decrement(1.0);
     result
 }

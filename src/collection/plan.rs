@@ -17,6 +17,10 @@
 //!   - a larger share: filtered HNSW, walking through rejected nodes; where the space has sign
 //!     codes, it scores those by an estimate from their code ([`Accept::Routed`]) and reads
 //!     the floats of accepted nodes only.
+//!
+//!   Where the filter keeps one tenant that has a graph of its own ([`super::tenants`]), the
+//!   choice between codes and a walk, and between walks, is made against that tenant's points
+//!   instead of the segment's, and the walk is of the tenant's graph.
 //! - The filter needs payloads (a field without an index, the append segment): sample its
 //!   selectivity; scan exactly when it is selective, else HNSW checking each node's payload.
 //!   Both are slower, and logged and counted as such.
@@ -46,6 +50,9 @@ pub enum Plan {
     IndexedGraphSparse,
     /// Payload indexes gave a large share of the segment; HNSW checking each node against them.
     IndexedGraph,
+    /// The filter keeps one tenant (a value of a field indexed with `is_tenant`): HNSW over
+    /// that tenant's own points, checking each against the candidates.
+    IndexedTenantGraph,
     /// Payload indexes gave more candidates than are scored one by one: all ranked by their
     /// one-bit sign codes, the closest scored exactly.
     IndexedCodeScan,
@@ -56,12 +63,13 @@ pub enum Plan {
 }
 
 impl Plan {
-    pub const ALL: [Plan; 8] = [
+    pub const ALL: [Plan; 9] = [
         Plan::Graph,
         Plan::FullScan,
         Plan::IndexedScan,
         Plan::IndexedGraphSparse,
         Plan::IndexedGraph,
+        Plan::IndexedTenantGraph,
         Plan::IndexedCodeScan,
         Plan::PayloadScan,
         Plan::PayloadGraph,
@@ -75,6 +83,7 @@ impl Plan {
             Plan::IndexedScan => "indexed_scan",
             Plan::IndexedGraphSparse => "indexed_graph_sparse",
             Plan::IndexedGraph => "indexed_graph",
+            Plan::IndexedTenantGraph => "indexed_tenant_graph",
             Plan::IndexedCodeScan => "indexed_code_scan",
             Plan::PayloadScan => "payload_scan",
             Plan::PayloadGraph => "payload_graph",

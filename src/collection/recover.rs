@@ -5,7 +5,8 @@
 //! (LSN) of it; every other stored point goes to the append segment. A segment file that cannot
 //! be read is skipped with a warning naming it: its points are all still in RocksDB, so they
 //! land in the append segment and are indexed again. Payload indexes are read from each
-//! segment's index file, or rebuilt where it cannot give them (see [`index_files`]).
+//! segment's index file, or rebuilt where it cannot give them (see [`index_files`]); tenant
+//! graphs from the tenant graph file, or built again by a job (see [`tenants`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,6 +17,7 @@ use super::index_files;
 use super::segment::{IndexedSegment, SegmentData, SEGMENT_FORMAT};
 use super::snapshot::Loc;
 use super::state::{Change, Sealed, WriterState};
+use super::tenants;
 use crate::point_id::PointId;
 use crate::storage::codec::{self, Payload, StoredPoint};
 use crate::storage::{files, CollectionMeta, StorageError, Store};
@@ -73,7 +75,7 @@ pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, Stor
     let keep: Vec<String> = state
         .indexed_ids()
         .iter()
-        .flat_map(|id| [format!("{id}.seg"), format!("{id}.idx")])
+        .flat_map(|id| [format!("{id}.seg"), format!("{id}.idx"), format!("{id}.tg")])
         .collect();
     files::remove_unlisted(&dir, &keep);
     rest.sort_by_key(|(id, _)| *id);
@@ -120,10 +122,20 @@ fn place_segment(
     }
     let data = Arc::new(SegmentData::Indexed(segment));
     let indexes = index_files::load(from.dir, seg_id, &data, &state.schema, from.collection);
+    let (len, spaces) = (data.len(), state.spaces.len());
+    let tenants = tenants::load(
+        from.dir,
+        seg_id,
+        len,
+        spaces,
+        &state.schema,
+        from.collection,
+    );
     let sealed = Sealed {
         data,
         deleted: Arc::new(deleted),
         indexes: Arc::new(indexes),
+        tenants: Arc::new(tenants),
     };
     state.sealed.insert(seg_id, sealed);
 }

@@ -11,8 +11,9 @@ use super::plan::{
 use super::quantization::QuantizationSearchParams;
 use super::segment::{IndexedSegment, SegmentData};
 use super::snapshot::{SegmentView, Snapshot};
+use super::tenants::{MemberEstimate, TenantGraph};
 use crate::filter::Filter;
-use crate::index::hnsw::{prefetch_row, Accept};
+use crate::index::hnsw::{prefetch_row, Accept, Estimate};
 use crate::index::signs::Estimator;
 use crate::index::{Metric, TopK};
 
@@ -183,27 +184,19 @@ impl Run<'_> {
                 let checked = |o: u32| set.get(o as usize) && f.matches(&seg.point(o));
                 let cheap = |o: u32| set.get(o as usize);
                 let accept: &dyn Fn(u32) -> bool = if r.exact { &cheap } else { &checked };
+                let share = card as f64 / seg.live().max(1) as f64;
                 if self.scan_all || card <= self.few {
                     report.plan = Plan::IndexedScan;
                     self.scan(seg, set.iter(), accept)
-                } else if let Some(found) = self.code_scan(seg, &r, card) {
+                } else if let Some(tenant) = self.tenant_graph(seg, f) {
+                    self.tenant_walk(seg, tenant, &r, accept, &mut report)
+                } else if let Some(found) = self.code_scan(seg, &r, share) {
                     report.plan = Plan::IndexedCodeScan;
                     found
                 } else {
-                    let below = self.params.tuning.two_hop_below.unwrap_or(DENSE_CANDIDATES);
-                    let dense = card as f64 >= below * seg.live() as f64;
-                    let estimator;
-                    let walk = if !r.exact {
-                        report.plan = Plan::IndexedGraph;
-                        Accept::Check(accept)
-                    } else if dense {
-                        report.plan = Plan::IndexedGraph;
-                        estimator = self.estimator(seg);
-                        routed(accept, estimator.as_ref())
-                    } else {
-                        report.plan = Plan::IndexedGraphSparse;
-                        Accept::Sparse(accept)
-                    };
+                    let estimator = self.estimator(seg);
+                    let estimate = estimator.as_ref().map(|e| e as &dyn Estimate);
+                    let walk = self.walk(&r, share, accept, estimate, &mut report);
                     self.graph_or_scan(seg, &mut report, walk, card)
                 }
             }
@@ -221,6 +214,97 @@ impl Run<'_> {
         (found, report)
     }
 
+    /// How a walk takes the candidates `r`, `share` of the nodes of the graph walked: through
+    /// rejected nodes, or by two-hop expansion when the candidates are few. A walk through
+    /// rejected nodes is routed by code estimates where there are codes and the check is a
+    /// bitset lookup: it checks every neighbour it meets, where the plain walk checks only those
+    /// close enough to enter the results, which matters when a check reads a payload. Sets the
+    /// report's plan to the segment graph's.
+    fn walk<'a>(
+        &self,
+        r: &Resolved,
+        share: f64,
+        accept: &'a dyn Fn(u32) -> bool,
+        estimator: Option<&'a dyn Estimate>,
+        report: &mut SegmentPlan,
+    ) -> Accept<'a> {
+        let below = self.params.tuning.two_hop_below.unwrap_or(DENSE_CANDIDATES);
+        report.plan = Plan::IndexedGraph;
+        if !r.exact {
+            Accept::Check(accept)
+        } else if share >= below {
+            match estimator {
+                Some(e) => Accept::Routed(accept, e),
+                None => Accept::Check(accept),
+            }
+        } else {
+            report.plan = Plan::IndexedGraphSparse;
+            Accept::Sparse(accept)
+        }
+    }
+
+    /// The tenant graph of `seg` that holds every point `filter` accepts, if there is one and
+    /// the space is searched in floats (a quantized one is walked over its int8 codes in the
+    /// segment's graph).
+    fn tenant_graph<'s>(&self, seg: &'s SegmentView, filter: &Filter) -> Option<&'s TenantGraph> {
+        let SegmentData::Indexed(data) = &*seg.data else {
+            return None;
+        };
+        let quantized = data.quantized(self.params.space).is_some();
+        if quantized && !self.params.tuning.quantization.ignore {
+            return None;
+        }
+        seg.tenants.find(filter)
+    }
+
+    /// The search of candidates `r` that all lie in `tenant`: their codes ranked, or a walk of
+    /// the tenant's graph, chosen as for the segment's graph but against the tenant's points.
+    fn tenant_walk(
+        &self,
+        seg: &SegmentView,
+        tenant: &TenantGraph,
+        r: &Resolved,
+        accept: &dyn Fn(u32) -> bool,
+        report: &mut SegmentPlan,
+    ) -> Vec<(u32, f32)> {
+        let card = r.set.count();
+        let share = card as f64 / tenant.members.len().max(1) as f64;
+        if let Some(found) = self.code_scan(seg, r, share) {
+            report.plan = Plan::IndexedCodeScan;
+            return found;
+        }
+        let members = &tenant.members;
+        let member_accept = |node: u32| members.get(node as usize).is_some_and(|&o| accept(o));
+        let estimator = self.estimator(seg);
+        let member_estimate = estimator
+            .as_ref()
+            .map(|inner| MemberEstimate { inner, members });
+        let estimate = member_estimate.as_ref().map(|e| e as &dyn Estimate);
+        let walk = match r.exact && card == members.len() {
+            // Every member is a candidate: the walk is an unfiltered one over the tenant.
+            true => Accept::All,
+            false => self.walk(r, share, &member_accept, estimate, report),
+        };
+        report.plan = Plan::IndexedTenantGraph;
+        let (space, params) = (self.params.space, self.params);
+        let found = match (&*seg.data, tenant.spaces.get(space)) {
+            (SegmentData::Indexed(data), Some(graph)) => {
+                let rows = tenant.rows(&data.vectors[space], data.dims[space]);
+                graph.search_picked(&rows, params.metric, params.vector, self.k, self.ef, walk)
+            }
+            _ => Vec::new(),
+        };
+        if found.len() >= self.k.min(card) {
+            return found
+                .into_iter()
+                .map(|(node, d)| (members[node as usize], d))
+                .collect();
+        }
+        // As in `graph_or_scan`: the graph missed candidates, so they are scored one by one.
+        report.fell_back_to_scan = true;
+        self.scan(seg, r.set.iter(), accept)
+    }
+
     /// Sign-code estimates of the query's distances in `seg`, if its space has codes.
     fn estimator<'s>(&self, seg: &'s SegmentView) -> Option<Estimator<'s>> {
         if self.params.tuning.exact_routing {
@@ -236,9 +320,10 @@ impl Run<'_> {
 
     /// The exact distances of the candidates whose sign codes are closest to the query's, the
     /// best `k`; `None` when codes do not apply (the space has none, the candidates need
-    /// payload checks) or the graph is cheaper for this many candidates at this `ef`.
-    fn code_scan(&self, seg: &SegmentView, r: &Resolved, card: usize) -> Option<Vec<(u32, f32)>> {
-        let share = card as f64 / seg.live().max(1) as f64;
+    /// payload checks) or the graph whose nodes they are `share` of is cheaper to walk for this
+    /// many candidates at this `ef`.
+    fn code_scan(&self, seg: &SegmentView, r: &Resolved, share: f64) -> Option<Vec<(u32, f32)>> {
+        let card = r.set.count();
         let pays = match self.params.tuning.code_scan_below {
             Some(below) => share < below,
             None => card as f64 * share < CODE_SCAN_WORK_PER_EF * self.ef as f64,
@@ -326,17 +411,6 @@ impl Run<'_> {
             top.push(o, params.metric.distance(params.vector, v));
         }
         top.into_sorted_vec()
-    }
-}
-
-/// The filtered walk through `accept`: routed by sign-code estimates when there are codes.
-/// Only for cheap checks (a bitset): a routed walk checks every neighbour it meets, where the
-/// plain walk checks only those close enough to enter the results, which matters when a check
-/// reads a payload.
-fn routed<'a>(accept: &'a dyn Fn(u32) -> bool, estimator: Option<&'a Estimator>) -> Accept<'a> {
-    match estimator {
-        Some(e) => Accept::Routed(accept, e),
-        None => Accept::Check(accept),
     }
 }
 

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::bitset::Bitset;
 use super::config::{CollectionConfig, VectorSpace};
 use super::segment::SegmentData;
+use super::tenants::TenantGraphs;
 use crate::filter::index::{PayloadSchema, SegmentIndexes};
 use crate::filter::{Filter, PointView};
 use crate::point_id::PointId;
@@ -27,6 +28,8 @@ pub struct SegmentView {
     pub deleted: Arc<Bitset>,
     /// Payload indexes; `None` on the append segment, whose payloads are read instead.
     pub indexes: Option<Arc<SegmentIndexes>>,
+    /// Graphs per tenant (see [`super::tenants`]); none on plain segments.
+    pub tenants: Arc<TenantGraphs>,
 }
 
 impl SegmentView {

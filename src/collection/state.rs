@@ -15,6 +15,7 @@ use super::config::{CollectionConfig, VectorSpace};
 use super::ops::{delete_key, set_at_key, Operation, Selector};
 use super::segment::{PlainSegment, SegmentData};
 use super::snapshot::{Loc, PointRef, SegmentView, Snapshot};
+use super::tenants::TenantGraphs;
 use super::CollectionError;
 use crate::filter::index::{PayloadSchema, SegmentIndexes};
 use crate::filter::{Filter, PointView};
@@ -60,6 +61,8 @@ pub struct Sealed {
     /// Payload indexes for the schema of the moment (none on a frozen plain segment, which
     /// is scanned until its build).
     pub indexes: Arc<SegmentIndexes>,
+    /// Graphs per value of the tenant fields, once a job has built them.
+    pub tenants: Arc<TenantGraphs>,
 }
 
 impl Sealed {
@@ -70,6 +73,7 @@ impl Sealed {
             data,
             deleted,
             indexes,
+            tenants: Arc::default(),
         }
     }
 }
@@ -378,6 +382,7 @@ impl WriterState {
                 deleted: s.deleted.clone(),
                 // A frozen plain segment, waiting for its build, is read like the append one.
                 indexes: matches!(*s.data, SegmentData::Indexed(_)).then(|| s.indexes.clone()),
+                tenants: s.tenants.clone(),
             })
             .collect();
         segments.push(SegmentView {
@@ -385,6 +390,7 @@ impl WriterState {
             data: Arc::new(self.append.clone_plain()),
             deleted: self.append_deleted.clone(),
             indexes: None,
+            tenants: Arc::default(),
         });
         Snapshot {
             generation: self.generation,
@@ -561,6 +567,7 @@ impl WriterState {
                     data,
                     deleted: Arc::new(deleted),
                     indexes: Arc::new(indexes),
+                    tenants: Arc::default(),
                 };
                 (sealed, false)
             }

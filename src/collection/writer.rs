@@ -23,6 +23,7 @@ use super::optimizer::{self, BuildJob, BuildKind, Built};
 use super::segment::SegmentData;
 use super::snapshot::Snapshot;
 use super::state::{index_segment, Change, Pending, Sealed, WriterState};
+use super::tenants;
 use super::{CollectionError, CollectionStats};
 use crate::config::SyncPolicy;
 use crate::filter::index::{IndexSpec, PayloadSchema};
@@ -168,6 +169,7 @@ impl Writer {
         match build.kind {
             BuildKind::Persist => self.persisted(result),
             BuildKind::Fresh | BuildKind::Merge => self.install(result),
+            BuildKind::Tenants => self.install_tenants(result),
         }
     }
 
@@ -400,6 +402,11 @@ impl Writer {
                 use rayon::prelude::*;
                 sealed.into_par_iter().for_each(|(id, s)| {
                     s.indexes = Arc::new(index_segment(&s.data, &schema));
+                    // Graphs of a field no longer a tenant field, or changed, go; a job builds
+                    // what the new schema lacks.
+                    if let Some(kept) = s.tenants.retain(&schema) {
+                        s.tenants = Arc::new(kept);
+                    }
                     let filed = matches!(*s.data, SegmentData::Indexed(_));
                     if filed && !unpersisted.contains(id) {
                         index_files::write(&dir, *id, &s.indexes, name);
@@ -408,13 +415,16 @@ impl Writer {
             });
             self.state.schema = Arc::new(schema);
             tracing::info!(collection = %self.name, fields = self.state.schema.len(), took_ms = started.elapsed().as_millis() as u64, "payload indexes rebuilt");
+            // A new tenant field's graphs are built in the background.
+            self.maybe_optimize();
             self.publish(Instant::now());
         }
         Ok(self.state.lsn)
     }
 
     /// Seals or freezes a full append segment and starts the jobs that are due: at most one
-    /// segment file write, one fresh build and one merge at a time, on disjoint segments.
+    /// segment file write, one fresh build, one merge and one tenant graph build at a time, on
+    /// disjoint segments.
     /// Callers publish afterwards, so the snapshot shows the builds (status yellow).
     fn maybe_optimize(&mut self) {
         if let Some(id) = in_insert_pool(|| self.state.tend_append()) {
@@ -424,7 +434,13 @@ impl Writer {
                 .increment(1);
             tracing::debug!(collection = %self.name, segment = id, "append segment sealed");
         }
-        for kind in [BuildKind::Persist, BuildKind::Fresh, BuildKind::Merge] {
+        let kinds = [
+            BuildKind::Persist,
+            BuildKind::Fresh,
+            BuildKind::Merge,
+            BuildKind::Tenants,
+        ];
+        for kind in kinds {
             if !self.builds.iter().any(|b| b.kind == kind) {
                 self.start_build(kind);
             }
@@ -530,8 +546,28 @@ impl Writer {
             for old in &built.replaces {
                 let _ = std::fs::remove_file(dir.join(format!("{old}.seg")));
                 let _ = std::fs::remove_file(index_files::path(&dir, *old));
+                let _ = std::fs::remove_file(tenants::path(&dir, *old));
             }
         }
+    }
+
+    /// Gives a segment the tenant graphs a job built, less those of fields the schema has
+    /// dropped or changed meanwhile (a later job builds what it now lacks).
+    fn install_tenants(&mut self, result: Result<Built, String>) {
+        match result {
+            Ok(built) => {
+                let sealed = self.state.sealed.get_mut(&built.id);
+                if let (Some(sealed), Some(graphs)) = (sealed, built.tenants) {
+                    let graphs = graphs.retain(&self.state.schema).unwrap_or(graphs);
+                    sealed.tenants = Arc::new(graphs);
+                }
+                self.maybe_optimize();
+            }
+            Err(e) => {
+                tracing::error!(collection = %self.name, error = %e, "tenant graph build failed; will retry on the next write")
+            }
+        }
+        self.publish(Instant::now());
     }
 }
 

@@ -244,3 +244,25 @@ pub fn seed() -> u64 {
     eprintln!("seed = {seed} (rerun with VECDB_TEST_SEED={seed})");
     seed
 }
+
+/// The file with extension `ext` beside each sealed segment file (`<id>.seg`) under
+/// `data_dir`: path, bytes and modification time, by path. Panics if one is missing.
+pub fn segment_companions(
+    data_dir: &Path,
+    ext: &str,
+) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
+    let mut files = Vec::new();
+    for collection in std::fs::read_dir(data_dir.join("segments")).unwrap() {
+        for entry in std::fs::read_dir(collection.unwrap().path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "seg") {
+                let file = path.with_extension(ext);
+                let modified = std::fs::metadata(&file).and_then(|m| m.modified());
+                let modified = modified.unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                files.push((file.clone(), std::fs::read(&file).unwrap(), modified));
+            }
+        }
+    }
+    files.sort();
+    files
+}

@@ -220,6 +220,20 @@ impl FieldIndex {
         self.answer_exact(condition).map(|set| (set, true))
     }
 
+    /// Each string value of a keyword or uuid index with the offsets holding it, ascending
+    /// (`None` for the other kinds).
+    pub fn string_postings(&self) -> Option<Vec<(&str, Vec<u32>)>> {
+        let Values::Strings(p) = &self.values else {
+            return None;
+        };
+        let each = p.map.iter().map(|(value, posting)| {
+            let mut offsets = Vec::new();
+            posting.extend_into(&mut offsets);
+            (&**value, offsets)
+        });
+        Some(each.collect())
+    }
+
     /// Each value this index holds with the number of `among`'s offsets holding it, for
     /// keyword, integer and bool indexes (`None` for the others).
     pub fn value_counts(&self, among: &Bitset) -> Option<Vec<(Value, usize)>> {

@@ -164,8 +164,13 @@ impl SegmentIndexes {
 
     /// Offsets with a value of the field named `name` (as in the schema), if it is indexed here.
     pub fn with_value(&self, name: &str) -> Option<&Bitset> {
+        self.field_named(name).map(FieldIndex::with_value)
+    }
+
+    /// The index of the field named `name` (as in the schema), if it is indexed here.
+    pub fn field_named(&self, name: &str) -> Option<&FieldIndex> {
         let found = self.fields.iter().find(|(n, _, _)| n == name);
-        found.map(|(_, _, index)| index.with_value())
+        found.map(|(_, _, index)| index)
     }
 
     /// The index on `key`, if there is one.

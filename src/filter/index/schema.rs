@@ -74,6 +74,14 @@ pub struct IndexSpec {
 }
 
 impl IndexSpec {
+    /// Whether the field is a keyword or uuid index marked `is_tenant`: its large values get
+    /// graphs of their own (see `collection::tenants`).
+    pub fn is_tenant(&self) -> bool {
+        let flagged = self.params.as_ref().and_then(|p| p.get("is_tenant"));
+        matches!(self.data_type, FieldType::Keyword | FieldType::Uuid)
+            && flagged.and_then(Value::as_bool) == Some(true)
+    }
+
     /// Whether the field was marked as the one most filters use (Qdrant's `is_tenant` for
     /// keyword and uuid indexes, `is_principal` for numeric and datetime ones).
     pub fn is_principal(&self) -> bool {

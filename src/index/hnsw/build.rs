@@ -516,10 +516,14 @@ pub(super) fn select<R: Rows>(
 
 /// Builds a graph over every row of `vectors`, in parallel on the current rayon pool.
 pub(super) fn build(vectors: &[f32], dim: usize, metric: Metric, params: HnswParams) -> Graph {
-    let n = row_count(vectors, dim);
     let rows = search::Flat { vectors, dim };
+    build_rows(&rows, row_count(vectors, dim), metric, params)
+}
+
+/// Builds a graph over rows `0..n` of `rows`, in parallel on the current rayon pool.
+pub(super) fn build_rows<R: Rows>(rows: &R, n: usize, metric: Metric, params: HnswParams) -> Graph {
     let graph = LiveGraph::new(metric, params, n);
-    graph.insert_all(&rows, 0..n);
+    graph.insert_all(rows, 0..n);
     graph.freeze(n)
 }
 

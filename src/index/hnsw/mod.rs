@@ -15,7 +15,7 @@ use crate::index::flat::Scored;
 use crate::index::quant::Quantized;
 pub use build::LiveGraph;
 pub(crate) use search::prefetch_row;
-pub use search::{Accept, Estimate, Rows};
+pub use search::{Accept, Estimate, Picked, Rows};
 use search::{Flat, Links, QuantScorer, RowQuery, Scorer};
 
 /// Construction parameters.
@@ -91,8 +91,44 @@ impl Graph {
         if n == 0 || k == 0 || dim == 0 || query.len() != dim || vectors.len() / dim < n {
             return Vec::new();
         }
+        self.search_rows(&Flat { vectors, dim }, metric, query, k, ef, accept)
+    }
+
+    /// Builds a graph over the `rows` of a subset ([`Picked`]): node `i` is `rows.picked[i]`.
+    pub fn build_picked(rows: &Picked, metric: Metric, params: HnswParams) -> Graph {
+        build::build_rows(rows, rows.picked.len(), metric, params)
+    }
+
+    /// Like [`Graph::search`] on a graph built by [`Graph::build_picked`] over `rows`; node ids
+    /// (in `accept` and the results) are the graph's own, indexes into `rows.picked`. Returns
+    /// nothing if `rows` does not have a row per node.
+    pub fn search_picked(
+        &self,
+        rows: &Picked,
+        metric: Metric,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: Accept,
+    ) -> Vec<(u32, f32)> {
+        if self.is_empty() || k == 0 || query.len() != rows.dim || rows.picked.len() != self.len() {
+            return Vec::new();
+        }
+        self.search_rows(rows, metric, query, k, ef, accept)
+    }
+
+    /// The search both float searches share, once their inputs are checked.
+    fn search_rows<R: Rows>(
+        &self,
+        rows: &R,
+        metric: Metric,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: Accept,
+    ) -> Vec<(u32, f32)> {
         let q = RowQuery {
-            rows: &Flat { vectors, dim },
+            rows,
             kernel: metric.kernel(),
             vector: query,
         };

@@ -57,6 +57,22 @@ pub(crate) struct Flat<'a> {
     pub dim: usize,
 }
 
+/// Some rows of a row-major array, in the order `picked` lists them: a graph over a subset of
+/// a segment's points reads their vectors in place. Every picked row must lie in `vectors`.
+#[derive(Clone, Copy)]
+pub struct Picked<'a> {
+    pub vectors: &'a [f32],
+    pub dim: usize,
+    pub picked: &'a [u32],
+}
+
+impl Picked<'_> {
+    #[inline(always)]
+    fn start(&self, id: u32) -> usize {
+        self.picked[id as usize] as usize * self.dim
+    }
+}
+
 /// Cache lines of each fresh neighbour prefetched while the list is scanned (like hnswlib).
 const FIRST_LINES: usize = 1;
 /// How many neighbours ahead the whole vector is prefetched while distances are computed.
@@ -75,6 +91,22 @@ impl Rows for Flat<'_> {
     fn prefetch(&self, id: u32, max_lines: usize) {
         let row = self.vectors.as_ptr().wrapping_add(id as usize * self.dim);
         prefetch_row(row as *const u8, self.dim * 4, max_lines);
+    }
+}
+
+impl Rows for Picked<'_> {
+    #[inline]
+    fn row(&self, id: u32) -> &[f32] {
+        let start = self.start(id);
+        &self.vectors[start..start + self.dim]
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, id: u32, max_lines: usize) {
+        if let Some(&row) = self.picked.get(id as usize) {
+            let row = self.vectors.as_ptr().wrapping_add(row as usize * self.dim);
+            prefetch_row(row as *const u8, self.dim * 4, max_lines);
+        }
     }
 }
 

@@ -1,0 +1,383 @@
+//! Graphs per tenant. A keyword (or uuid) field indexed with `is_tenant: true` names the tenant
+//! each point belongs to, and nearly every search then filters on one tenant. A filtered walk
+//! of the segment's graph must pass through other tenants' points to reach this one's, so at
+//! best it costs what an unfiltered search of the whole segment does; a graph over the tenant's
+//! own points is walked like an unfiltered search over fewer points. So each sealed segment
+//! gets, per tenant field, a graph per value that holds more than the full-scan threshold of
+//! live points (fewer are scored one by one) and at most [`MAX_SHARE`] of them (the segment's
+//! own graph serves those as well), in every vector space.
+//!
+//! Graphs are built by a background job once a segment is built or merged, or when a field
+//! becomes a tenant field (see `optimizer`); until then searches use the segment's graph. They
+//! are kept in `<id>.tg` beside the segment file, and dropped when their field stops being a
+//! tenant field. A graph's members are the live points holding its value when it was built:
+//! a sealed segment's payloads never change, so only deletions, which every search checks,
+//! make a member stale.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::bitset::Bitset;
+use super::config::VectorSpace;
+use super::segment::IndexedSegment;
+use crate::filter::index::{IndexSpec, PayloadSchema, SegmentIndexes};
+use crate::filter::{parse_path, Condition, Filter, JsonPath, Match, MatchValue, ValueVariants};
+use crate::index::hnsw::{Estimate, Picked};
+use crate::index::{Graph, HnswParams};
+use crate::storage::codec::Reader;
+use crate::storage::files;
+
+/// Version of the `.tg` file layout.
+pub const TENANT_FORMAT: u32 = 1;
+
+/// Values holding more than this share of a segment's live points get no graph of their own:
+/// a filtered walk of the segment's graph rejects few enough nodes.
+pub const MAX_SHARE: f64 = 0.9;
+
+/// The tenant graphs of one sealed segment.
+#[derive(Default, Clone)]
+pub struct TenantGraphs {
+    /// The tenant fields (schema names) graphs were built for, with the spec they had then,
+    /// including those where no value was large enough to get one.
+    pub fields: Vec<(String, IndexSpec)>,
+    pub graphs: Vec<Arc<TenantGraph>>,
+}
+
+/// The graphs over the points holding one value of a tenant field.
+pub struct TenantGraph {
+    pub field: String,
+    /// The field's path, as conditions name it.
+    key: JsonPath,
+    pub value: String,
+    /// The segment offsets of the graphs' nodes, ascending: node `i` is `members[i]`.
+    pub members: Vec<u32>,
+    /// One graph per vector space.
+    pub spaces: Vec<Graph>,
+}
+
+impl std::fmt::Debug for TenantGraphs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fields: Vec<&str> = self.fields.iter().map(|f| f.0.as_str()).collect();
+        let graphs: Vec<(&str, &str, usize)> = self
+            .graphs
+            .iter()
+            .map(|g| (g.field.as_str(), g.value.as_str(), g.members.len()))
+            .collect();
+        f.debug_struct("TenantGraphs")
+            .field("fields", &fields)
+            .field("graphs", &graphs)
+            .finish()
+    }
+}
+
+impl TenantGraphs {
+    /// Whether some tenant field of `schema` has no graphs built for its spec.
+    pub fn missing(&self, schema: &PayloadSchema) -> bool {
+        wanted(schema).any(|(name, spec)| !self.fields.iter().any(|f| f.0 == *name && f.1 == *spec))
+    }
+
+    /// The graphs of the fields `schema` still marks as tenant fields with the spec they were
+    /// built for, if any others are held.
+    pub fn retain(&self, schema: &PayloadSchema) -> Option<TenantGraphs> {
+        let kept = |name: &str| {
+            let held = self.fields.iter().find(|f| f.0 == name);
+            held.is_some_and(|(_, spec)| spec.is_tenant() && schema.get(name) == Some(spec))
+        };
+        if self.fields.iter().all(|f| kept(&f.0)) {
+            return None;
+        }
+        Some(TenantGraphs {
+            fields: self.fields.iter().filter(|f| kept(&f.0)).cloned().collect(),
+            graphs: self
+                .graphs
+                .iter()
+                .filter(|g| kept(&g.field))
+                .cloned()
+                .collect(),
+        })
+    }
+
+    /// The graph a search with `filter` may walk instead of the segment's: one whose value a
+    /// `must` condition matches exactly (every point the filter accepts is then a member), the
+    /// smallest if several are.
+    pub fn find(&self, filter: &Filter) -> Option<&TenantGraph> {
+        if self.graphs.is_empty() {
+            return None;
+        }
+        let matched = filter.must.iter().filter_map(|c| match c {
+            Condition::Field(f) => match &f.r#match {
+                Some(Match::Value(MatchValue {
+                    value: ValueVariants::String(v),
+                })) => Some((&f.key, v.as_str())),
+                _ => None,
+            },
+            _ => None,
+        });
+        matched
+            .filter_map(|(key, value)| {
+                let same = |g: &&Arc<TenantGraph>| g.key == *key && g.value == value;
+                self.graphs.iter().find(same)
+            })
+            .min_by_key(|g| g.members.len())
+            .map(|g| &**g)
+    }
+
+    /// Heap bytes the graphs hold (for telemetry).
+    pub fn memory_bytes(&self) -> usize {
+        let one = |g: &Arc<TenantGraph>| {
+            g.members.capacity() * 4 + g.spaces.iter().map(Graph::memory_bytes).sum::<usize>()
+        };
+        self.graphs.iter().map(one).sum()
+    }
+}
+
+impl TenantGraph {
+    /// Member `node`'s rows of one space's vectors.
+    pub fn rows<'a>(&'a self, vectors: &'a [f32], dim: usize) -> Picked<'a> {
+        Picked {
+            vectors,
+            dim,
+            picked: &self.members,
+        }
+    }
+}
+
+/// Sign-code estimates of a tenant graph's nodes, read at their segment offsets.
+pub struct MemberEstimate<'a> {
+    pub inner: &'a dyn Estimate,
+    pub members: &'a [u32],
+}
+
+impl Estimate for MemberEstimate<'_> {
+    #[inline]
+    fn estimate(&self, id: u32) -> f32 {
+        self.members
+            .get(id as usize)
+            .map_or(f32::INFINITY, |&o| self.inner.estimate(o))
+    }
+
+    #[inline]
+    fn prefetch(&self, id: u32) {
+        if let Some(&o) = self.members.get(id as usize) {
+            self.inner.prefetch(o);
+        }
+    }
+}
+
+/// What building one segment's tenant graphs reads.
+pub struct Inputs<'a> {
+    pub segment: &'a IndexedSegment,
+    pub deleted: &'a Bitset,
+    /// The segment's payload indexes, built for `schema`.
+    pub indexes: &'a SegmentIndexes,
+    pub schema: &'a PayloadSchema,
+    pub spaces: &'a [VectorSpace],
+    /// Values with at most this many live points get no graph.
+    pub min_points: usize,
+    pub seed: u64,
+}
+
+/// The tenant fields of `schema`.
+fn wanted(schema: &PayloadSchema) -> impl Iterator<Item = (&String, &IndexSpec)> {
+    schema.iter().filter(|(_, spec)| spec.is_tenant())
+}
+
+/// The tenant graphs `inputs.schema` asks for: those in `have` for a field still wanted are
+/// kept, the others built (in parallel on the current rayon pool).
+pub fn build(inputs: &Inputs, have: &TenantGraphs) -> TenantGraphs {
+    let mut out = have.retain(inputs.schema).unwrap_or_else(|| have.clone());
+    let live = inputs.segment.ids.len() - inputs.deleted.count();
+    for (field, spec) in wanted(inputs.schema) {
+        if out.fields.iter().any(|f| f.0 == *field) {
+            continue;
+        }
+        // The field is marked done even without an index to read, or no job would ever end.
+        out.fields.push((field.clone(), spec.clone()));
+        let (Ok(key), Some(index)) = (parse_path(field), inputs.indexes.field_named(field)) else {
+            continue;
+        };
+        let mut values = index.string_postings().unwrap_or_default();
+        values.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (value, mut members) in values {
+            members.retain(|&o| !inputs.deleted.get(o as usize));
+            let n = members.len();
+            if n <= inputs.min_points || n as f64 > MAX_SHARE * live as f64 {
+                continue;
+            }
+            let graph = build_one(inputs, field, &key, value, members);
+            out.graphs.push(Arc::new(graph));
+        }
+    }
+    out
+}
+
+/// The graphs of one value, in every space.
+fn build_one(
+    inputs: &Inputs,
+    field: &str,
+    key: &JsonPath,
+    value: &str,
+    members: Vec<u32>,
+) -> TenantGraph {
+    let spaces = inputs.spaces.iter().enumerate().map(|(s, space)| {
+        let rows = Picked {
+            vectors: &inputs.segment.vectors[s],
+            dim: space.size,
+            picked: &members,
+        };
+        let params = HnswParams {
+            m: space.hnsw.m,
+            ef_construct: space.hnsw.ef_construct,
+            seed: inputs.seed ^ (s as u64) << 32 ^ members.len() as u64,
+        };
+        Graph::build_picked(&rows, space.distance.metric(), params)
+    });
+    TenantGraph {
+        field: field.to_string(),
+        key: key.clone(),
+        value: value.to_string(),
+        spaces: spaces.collect(),
+        members,
+    }
+}
+
+/// The tenant graph file of segment `id` in `dir`.
+pub fn path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id}.tg"))
+}
+
+/// Writes segment `id`'s tenant graphs durably; a failure is logged (the next start builds
+/// them again).
+pub fn write(dir: &Path, id: u64, graphs: &TenantGraphs, collection: &str) {
+    let path = path(dir, id);
+    if let Err(e) = files::write_atomic(&path, TENANT_FORMAT, &encode(graphs)) {
+        tracing::warn!(collection, file = %path.display(), error = %e, "could not write a tenant graph file; its graphs will be built again at the next start");
+    }
+}
+
+/// The tenant graphs of a segment of `len` offsets and `spaces` vector spaces loaded from
+/// `dir`, for the fields `schema` still marks; none (to be built again) if the file is missing
+/// or cannot be read.
+pub fn load(
+    dir: &Path,
+    id: u64,
+    len: usize,
+    spaces: usize,
+    schema: &PayloadSchema,
+    collection: &str,
+) -> TenantGraphs {
+    if wanted(schema).next().is_none() {
+        return TenantGraphs::default();
+    }
+    let path = path(dir, id);
+    match files::read_checked(&path, TENANT_FORMAT).and_then(|b| decode(&b, len, spaces)) {
+        Ok(graphs) => graphs.retain(schema).unwrap_or(graphs),
+        Err(e) => {
+            tracing::info!(collection, segment = id, reason = %e, "tenant graphs will be built again");
+            TenantGraphs::default()
+        }
+    }
+}
+
+/// Layout (little-endian): `u32 count` of fields, each `name | spec as JSON`, then `u32 count` of graphs, each
+/// `field | value | u32 count | members | per space: u64 length | graph` (see
+/// [`Graph::write_to`]); names, fields and values are `u32 length | UTF-8`.
+pub fn encode(graphs: &TenantGraphs) -> Vec<u8> {
+    let mut out = Vec::new();
+    let put_u32 = |out: &mut Vec<u8>, n: usize| out.extend_from_slice(&(n as u32).to_le_bytes());
+    let put_str = |out: &mut Vec<u8>, s: &str| {
+        put_u32(out, s.len());
+        out.extend_from_slice(s.as_bytes());
+    };
+    put_u32(&mut out, graphs.fields.len());
+    for (name, spec) in &graphs.fields {
+        put_str(&mut out, name);
+        put_str(&mut out, &serde_json::to_string(spec).unwrap_or_default());
+    }
+    put_u32(&mut out, graphs.graphs.len());
+    for g in &graphs.graphs {
+        put_str(&mut out, &g.field);
+        put_str(&mut out, &g.value);
+        put_u32(&mut out, g.members.len());
+        for m in &g.members {
+            out.extend_from_slice(&m.to_le_bytes());
+        }
+        for graph in &g.spaces {
+            let mut bytes = Vec::new();
+            graph.write_to(&mut bytes);
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(&bytes);
+        }
+    }
+    out
+}
+
+/// Reads what [`encode`] wrote, checking every count against the bytes left, members against
+/// the segment's `len` (and their order), each graph against its members, and that graphs
+/// name a listed field.
+pub fn decode(bytes: &[u8], len: usize, spaces: usize) -> Result<TenantGraphs, String> {
+    let mut r = Reader::new(bytes);
+    let count = |r: &mut Reader, min_bytes: usize| -> Result<usize, String> {
+        let n = r.u32()? as usize;
+        if n.saturating_mul(min_bytes) > r.remaining() {
+            return Err(format!("implausible count {n}"));
+        }
+        Ok(n)
+    };
+    let string = |r: &mut Reader| -> Result<String, String> {
+        let n = count(r, 1)?;
+        String::from_utf8(r.take(n)?.to_vec()).map_err(|_| "a name is not UTF-8".to_string())
+    };
+    let field = |r: &mut Reader| -> Result<(String, IndexSpec), String> {
+        let name = string(r)?;
+        let spec = serde_json::from_str(&string(r)?).map_err(|e| format!("{name}: {e}"))?;
+        Ok((name, spec))
+    };
+    let fields = (0..count(&mut r, 8)?)
+        .map(|_| field(&mut r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut graphs = Vec::new();
+    for _ in 0..count(&mut r, 12)? {
+        let field = string(&mut r)?;
+        let key = parse_path(&field).map_err(|_| format!("bad field name {field:?}"))?;
+        if !fields.iter().any(|f| f.0 == field) {
+            return Err(format!("a graph of unlisted field {field:?}"));
+        }
+        let value = string(&mut r)?;
+        let members = (0..count(&mut r, 4)?)
+            .map(|_| r.u32())
+            .collect::<Result<Vec<_>, _>>()?;
+        let ascending = members.windows(2).all(|w| w[0] < w[1]);
+        if !ascending || members.last().is_some_and(|&m| m as usize >= len) {
+            return Err(format!(
+                "members out of order or past the segment's {len} points"
+            ));
+        }
+        let spaces = (0..spaces)
+            .map(|_| {
+                let n = usize::try_from(r.u64()?).map_err(|_| "graph too long")?;
+                let graph = Graph::read_from(r.take(n)?)?;
+                match graph.len() == members.len() {
+                    true => Ok(graph),
+                    false => Err(format!(
+                        "a graph of {} nodes for {} members",
+                        graph.len(),
+                        members.len()
+                    )),
+                }
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let graph = TenantGraph {
+            field,
+            key,
+            value,
+            members,
+            spaces,
+        };
+        graphs.push(Arc::new(graph));
+    }
+    if !r.is_empty() {
+        return Err("bytes after the last graph".into());
+    }
+    Ok(TenantGraphs { fields, graphs })
+}

@@ -12,14 +12,14 @@ use serde_json::{json, Value};
 const C: &str = "/collections/ten";
 const DIM: usize = 8;
 
-/// Segments of about 500 points; values above 32 points (`full_scan_threshold` of 1 KiB at 8
-/// dimensions) get graphs of their own.
+/// Segments of about 500 points; values above 64 points (`full_scan_threshold` of 2 KiB at 8
+/// dimensions) and at most half a segment get graphs of their own.
 fn create(server: &Server) {
     server.create(
         "ten",
         json!({
             "vectors": {"size": DIM, "distance": "Dot"},
-            "hnsw_config": {"full_scan_threshold": 1, "m": 8, "ef_construct": 64},
+            "hnsw_config": {"full_scan_threshold": 2, "m": 8, "ef_construct": 64},
             "optimizers_config": {"indexing_threshold": 16}
         }),
     );
@@ -31,12 +31,12 @@ fn vector(i: u64) -> Vec<f32> {
         .collect()
 }
 
-/// `a` for 60% of the points, `b` for 30%, and seven small tenants of about 1.4% each.
+/// `a` for 40% of the points, `b` for 30%, and twenty small tenants of 1.5% each.
 fn tenant(i: u64) -> String {
     match i % 10 {
-        0..6 => "a".into(),
-        6..9 => "b".into(),
-        _ => format!("s{}", i % 7),
+        0..4 => "a".into(),
+        4..7 => "b".into(),
+        _ => format!("s{}", (i / 10) % 20),
     }
 }
 
@@ -164,11 +164,21 @@ fn tenants_get_graphs_that_answer_their_filters_and_persist() {
     );
     // Deletes may start a vacuum, whose segment gets its graphs from a job of its own.
     server.wait_green("ten");
-    let graphs = telemetry(&server)["tenant_graphs"].as_u64().unwrap();
     let r = recall(&server, &a, walk.clone(), "indexed_tenant_graph", |id| {
         is_a(id) && id >= 600
     });
     assert!(r >= 0.95, "tenant a after deletes: recall {r}");
+    // More points: a build extending the segment carries its graphs over to the new one, and
+    // a job extends them with the points added.
+    upsert(&server, 2000..3000);
+    server.wait_green("ten");
+    let graphs = telemetry(&server)["tenant_graphs"].as_u64().unwrap();
+    let segments = segment_companions(&server.data_dir, "tg").len() as u64;
+    assert_eq!(graphs, 2 * segments, "{}", telemetry(&server));
+    let r = recall(&server, &a, walk.clone(), "indexed_tenant_graph", |id| {
+        is_a(id) && id >= 600
+    });
+    assert!(r >= 0.95, "tenant a after more points: recall {r}");
 
     // A restart reads the graphs from their files instead of building them again.
     let data_dir = server.data_dir.clone();

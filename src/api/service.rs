@@ -70,9 +70,9 @@ pub struct CollectionTelemetry {
     pub graph_memory_bytes: usize,
     /// Heap bytes held by int8 codes of quantized vector spaces.
     pub quantized_memory_bytes: usize,
-    /// Graphs per tenant (values of keyword fields indexed with `is_tenant`) built so far.
+    /// Graphs per tenant (values of keyword fields indexed with `is_tenant`) searches use.
     pub tenant_graphs: usize,
-    /// Heap bytes those graphs hold.
+    /// Heap bytes held by graphs per tenant (with those a job is extending).
     pub tenant_graph_memory_bytes: usize,
     /// Heap bytes held by the one-bit sign codes of dot-product and cosine spaces, which rank
     /// a filter's candidates.
@@ -156,7 +156,7 @@ pub async fn telemetry(State(state): State<AppState>) -> ApiResult<Telemetry> {
                 graph_nodes: graphs(&snap).map(|g| g.len()).sum(),
                 graph_memory_bytes: graphs(&snap).map(|g| g.memory_bytes()).sum(),
                 quantized_memory_bytes: quantized_bytes(&snap),
-                tenant_graphs: snap.segments.iter().map(|s| s.tenants.graphs.len()).sum(),
+                tenant_graphs: snap.segments.iter().map(|s| s.tenants.usable()).sum(),
                 tenant_graph_memory_bytes: snap
                     .segments
                     .iter()

@@ -71,7 +71,8 @@ pub struct Built {
     pub replaces: Vec<u64>,
     /// The new segment's payload indexes, for the schema the job started with.
     pub indexes: Option<(Arc<PayloadSchema>, SegmentIndexes)>,
-    /// A tenant job's graphs, for the schema the job started with.
+    /// A tenant job's graphs, or those a build carries over from the segment it extended, for
+    /// the schema the job started with.
     pub tenants: Option<TenantGraphs>,
     pub took: Duration,
 }
@@ -251,13 +252,17 @@ pub fn run(job: BuildJob, collection: &str) -> Result<Built, String> {
     // Indexing payloads here keeps it off the writer, which would hold writes meanwhile.
     let indexes = index_segment(&data, &job.schema);
     index_files::write(&job.dir, job.id, &indexes, collection);
+    // The new segment keeps the base's offsets unless it was compacted, so the base's tenant
+    // graphs carry over, for a tenant job to extend.
+    let base = job.base.as_ref().filter(|_| !job.compact_base);
+    let tenants = base.map(|(_, s)| s.tenants.carry(s.data.len()));
     Ok(Built {
         id: job.id,
         data,
         sources,
         replaces,
         indexes: Some((job.schema.clone(), indexes)),
-        tenants: None,
+        tenants: tenants.filter(|t| !t.fields.is_empty()),
         took,
     })
 }

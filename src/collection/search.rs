@@ -189,8 +189,8 @@ impl Run<'_> {
                     report.plan = Plan::IndexedScan;
                     self.scan(seg, set.iter(), accept)
                 } else if let Some(tenant) = self.tenant_graph(seg, f) {
-                    self.tenant_walk(seg, tenant, &r, accept, &mut report)
-                } else if let Some(found) = self.code_scan(seg, &r, share) {
+                    self.tenant_walk(seg, tenant, (&r, card), accept, &mut report)
+                } else if let Some(found) = self.code_scan(seg, (&r, card), share) {
                     report.plan = Plan::IndexedCodeScan;
                     found
                 } else {
@@ -263,13 +263,12 @@ impl Run<'_> {
         &self,
         seg: &SegmentView,
         tenant: &TenantGraph,
-        r: &Resolved,
+        (r, card): (&Resolved, usize),
         accept: &dyn Fn(u32) -> bool,
         report: &mut SegmentPlan,
     ) -> Vec<(u32, f32)> {
-        let card = r.set.count();
         let share = card as f64 / tenant.members.len().max(1) as f64;
-        if let Some(found) = self.code_scan(seg, r, share) {
+        if let Some(found) = self.code_scan(seg, (r, card), share) {
             report.plan = Plan::IndexedCodeScan;
             return found;
         }
@@ -318,12 +317,16 @@ impl Run<'_> {
         Some(Estimator { codes, query })
     }
 
-    /// The exact distances of the candidates whose sign codes are closest to the query's, the
-    /// best `k`; `None` when codes do not apply (the space has none, the candidates need
-    /// payload checks) or the graph whose nodes they are `share` of is cheaper to walk for this
-    /// many candidates at this `ef`.
-    fn code_scan(&self, seg: &SegmentView, r: &Resolved, share: f64) -> Option<Vec<(u32, f32)>> {
-        let card = r.set.count();
+    /// The exact distances of the `card` candidates `r` whose sign codes are closest to the
+    /// query's, the best `k`; `None` when codes do not apply (the space has none, the
+    /// candidates need payload checks) or the graph whose nodes they are `share` of is cheaper
+    /// to walk for this many candidates at this `ef`.
+    fn code_scan(
+        &self,
+        seg: &SegmentView,
+        (r, card): (&Resolved, usize),
+        share: f64,
+    ) -> Option<Vec<(u32, f32)>> {
         let pays = match self.params.tuning.code_scan_below {
             Some(below) => share < below,
             None => card as f64 * share < CODE_SCAN_WORK_PER_EF * self.ef as f64,

@@ -19,13 +19,13 @@ use crate::point_id::PointId;
 const DIM: usize = 16;
 const N: usize = 1500;
 
-/// `a` for half the points, `b` for 30%, `c` for 15%, `d` for 5%; every 40th point has none.
+/// `a` for 45% of the points, `b` for 30%, `c` for 20%, `d` for 2.5%; the other 2.5% have none.
 fn tenant(i: usize) -> Option<&'static str> {
     match i % 20 {
         _ if i % 40 == 39 => None,
-        0..10 => Some("a"),
-        10..16 => Some("b"),
-        16..19 => Some("c"),
+        0..9 => Some("a"),
+        9..15 => Some("b"),
+        15..19 => Some("c"),
         _ => Some("d"),
     }
 }
@@ -43,9 +43,13 @@ fn vector(i: usize) -> Vec<f32> {
 }
 
 fn spaces() -> Vec<VectorSpace> {
+    spaces_with_m(8)
+}
+
+fn spaces_with_m(m: usize) -> Vec<VectorSpace> {
     let req: CreateCollection = serde_json::from_value(json!({
         "vectors": {"size": DIM, "distance": "Euclid"},
-        "hnsw_config": {"m": 8, "ef_construct": 64},
+        "hnsw_config": {"m": m, "ef_construct": 64},
     }))
     .unwrap();
     let defaults = Config::defaults().collection_defaults;
@@ -116,7 +120,7 @@ fn values_between_the_scan_threshold_and_most_of_the_segment_get_graphs() {
     deleted.set(2);
     let graphs = build(&segment, &deleted, &tenant_schema());
     let values: Vec<&str> = graphs.graphs.iter().map(|g| g.value.as_str()).collect();
-    // `d` (75 points) is under the 100 scored one by one.
+    // `d` (37 points) is under the 100 scored one by one.
     assert_eq!(values, ["a", "b", "c"]);
     for g in &graphs.graphs {
         let want: Vec<u32> = (0..N as u32)
@@ -127,7 +131,7 @@ fn values_between_the_scan_threshold_and_most_of_the_segment_get_graphs() {
     }
     assert_eq!(graphs.fields.len(), 1);
     assert!(!graphs.missing(&tenant_schema()));
-    // A value holding nearly every point gets none: the segment's graph serves it as well.
+    // A value holding most points gets none: the segment's graph serves it as well.
     let mut most = Bitset::default();
     for o in (0..N).filter(|&o| tenant(o) != Some("a")) {
         most.set(o);
@@ -250,4 +254,82 @@ fn file_bytes_round_trip_and_damage_is_refused() {
     swapped[at..at + 4].copy_from_slice(&members[1].to_le_bytes());
     swapped[at + 4..at + 8].copy_from_slice(&members[0].to_le_bytes());
     assert!(tenants::decode(&swapped, N, 1).is_err());
+}
+
+#[test]
+fn carried_graphs_are_extended_with_the_points_added() {
+    let segment = segment();
+    let schema = tenant_schema();
+    let indexes = indexes(&segment, &schema);
+    // Graphs over the first 1000 offsets (one of them deleted), built with m = 4 where the
+    // space now says 8: an extended graph keeps its links' capacity, a new one gets 8.
+    let mut later = Bitset::default();
+    for o in (1000..N).chain([3]) {
+        later.set(o);
+    }
+    let (old_spaces, spaces) = (spaces_with_m(4), spaces());
+    let inputs = |deleted, spaces| Inputs {
+        segment: &segment,
+        deleted,
+        indexes: &indexes,
+        schema: &schema,
+        spaces,
+        min_points: 250,
+        seed: 7,
+    };
+    let old = tenants::build(&inputs(&later, &old_spaces), &TenantGraphs::default());
+    let values: Vec<&str> = old.graphs.iter().map(|g| g.value.as_str()).collect();
+    assert_eq!(
+        values,
+        ["a", "b"],
+        "c has 200 points below offset 1000, 300 in all"
+    );
+    let carried = old.carry(1000);
+    assert!(carried
+        .find(&filter(
+            json!({"must": [{"key": "tenant", "match": {"value": "a"}}]})
+        ))
+        .is_none());
+    assert!(carried.missing(&schema) && carried.usable() == 0);
+
+    let mut deleted = Bitset::default();
+    deleted.set(3);
+    let grown = tenants::build(&inputs(&deleted, &spaces), &carried);
+    assert!(!grown.missing(&schema));
+    let values: Vec<&str> = grown.graphs.iter().map(|g| g.value.as_str()).collect();
+    assert_eq!(values, ["a", "b", "c"]);
+    for (g, m) in grown.graphs.iter().zip([4, 4, 8]) {
+        assert_eq!(g.spaces[0].m(), m, "{}", g.value);
+        let want: Vec<u32> = (0..N as u32)
+            .filter(|&o| tenant(o as usize) == Some(g.value.as_str()) && o != 3)
+            .collect();
+        assert_eq!(g.members, want, "{}", g.value);
+        assert_eq!(g.spaces[0].len(), want.len());
+    }
+    // The extended graph finds the new points as well as the old.
+    let a = &grown.graphs[0];
+    let rows = a.rows(&segment.vectors[0], DIM);
+    let (mut found, mut new) = (0, 0);
+    for q in 0..50 {
+        let query = vector(N + q);
+        let hits = a.spaces[0].search_picked(&rows, Metric::L2, &query, 10, 32, Accept::All);
+        let mut top = TopK::new(10);
+        for &o in &a.members {
+            let row = &segment.vectors[0][o as usize * DIM..][..DIM];
+            top.push(o, Metric::L2.distance(&query, row));
+        }
+        let want: Vec<u32> = top.into_sorted_vec().into_iter().map(|(o, _)| o).collect();
+        let got: Vec<u32> = hits
+            .iter()
+            .map(|&(node, _)| a.members[node as usize])
+            .collect();
+        found += got.iter().filter(|o| want.contains(o)).count();
+        new += got.iter().filter(|&&o| o >= 1000).count();
+    }
+    assert!(
+        found as f64 / 500.0 >= 0.9,
+        "recall {}",
+        found as f64 / 500.0
+    );
+    assert!(new > 0, "no point added after the carried graphs was found");
 }

@@ -529,6 +529,9 @@ impl Writer {
             &built.replaces,
             built.indexes,
         );
+        if let Some(carried) = built.tenants {
+            self.give_tenants(built.id, carried);
+        }
         let dir = self.store.segment_dir(self.collection_id);
         if let Some(sealed) = self.state.sealed.get(&built.id).filter(|_| rebuilt) {
             // The build's index file is for the schema it started with.
@@ -551,15 +554,22 @@ impl Writer {
         }
     }
 
-    /// Gives a segment the tenant graphs a job built, less those of fields the schema has
-    /// dropped or changed meanwhile (a later job builds what it now lacks).
+    /// Gives segment `id` tenant graphs (built by a job, or carried over by a build), less
+    /// those of fields the schema has dropped or changed meanwhile (a later job builds what it
+    /// now lacks).
+    fn give_tenants(&mut self, id: u64, graphs: tenants::TenantGraphs) {
+        if let Some(sealed) = self.state.sealed.get_mut(&id) {
+            let graphs = graphs.retain(&self.state.schema).unwrap_or(graphs);
+            sealed.tenants = Arc::new(graphs);
+        }
+    }
+
+    /// Installs the tenant graphs a job built.
     fn install_tenants(&mut self, result: Result<Built, String>) {
         match result {
             Ok(built) => {
-                let sealed = self.state.sealed.get_mut(&built.id);
-                if let (Some(sealed), Some(graphs)) = (sealed, built.tenants) {
-                    let graphs = graphs.retain(&self.state.schema).unwrap_or(graphs);
-                    sealed.tenants = Arc::new(graphs);
+                if let Some(graphs) = built.tenants {
+                    self.give_tenants(built.id, graphs);
                 }
                 self.maybe_optimize();
             }

@@ -535,12 +535,22 @@ pub(super) fn extend(
     metric: Metric,
     params: HnswParams,
 ) -> Graph {
-    let n = row_count(vectors, dim);
+    let rows = search::Flat { vectors, dim };
+    extend_rows(base, &rows, row_count(vectors, dim), metric, params)
+}
+
+/// A copy of `base` with rows `base.len()..n` of `rows` inserted.
+pub(super) fn extend_rows<R: Rows>(
+    base: &Graph,
+    rows: &R,
+    n: usize,
+    metric: Metric,
+    params: HnswParams,
+) -> Graph {
     if n <= base.len() {
         return base.clone();
     }
-    let rows = search::Flat { vectors, dim };
     let graph = LiveGraph::from_graph(base, metric, params, n);
-    graph.insert_all(&rows, base.len()..n);
+    graph.insert_all(rows, base.len()..n);
     graph.freeze(n)
 }

@@ -99,6 +99,12 @@ impl Graph {
         build::build_rows(rows, rows.picked.len(), metric, params)
     }
 
+    /// Like [`Graph::extend`] for a graph built by [`Graph::build_picked`]: a copy of `self`
+    /// with the nodes of `rows.picked[self.len()..]` inserted.
+    pub fn extend_picked(&self, rows: &Picked, metric: Metric, params: HnswParams) -> Graph {
+        build::extend_rows(self, rows, rows.picked.len(), metric, params)
+    }
+
     /// Like [`Graph::search`] on a graph built by [`Graph::build_picked`] over `rows`; node ids
     /// (in `accept` and the results) are the graph's own, indexes into `rows.picked`. Returns
     /// nothing if `rows` does not have a row per node.

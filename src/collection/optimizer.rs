@@ -288,13 +288,22 @@ fn run_tenants(job: &BuildJob, collection: &str) -> Result<Built, String> {
     let graphs = in_build_pool(job, || tenants::build(&inputs, &sealed.tenants))?;
     tenants::write(&job.dir, *id, &graphs, collection);
     let took = start.elapsed();
-    tracing::info!(
-        collection,
-        segment = id,
-        graphs = graphs.graphs.len(),
-        secs = took.as_secs_f64(),
-        "tenant graphs built"
-    );
+    let (count, secs) = (graphs.graphs.len(), took.as_secs_f64());
+    // Small segments have no tenant large enough: nothing worth a line at the default level.
+    match count {
+        0 => tracing::debug!(
+            collection,
+            segment = id,
+            "no tenant large enough for a graph"
+        ),
+        _ => tracing::info!(
+            collection,
+            segment = id,
+            graphs = count,
+            secs,
+            "tenant graphs built"
+        ),
+    }
     Ok(Built {
         id: *id,
         data: sealed.data.clone(),

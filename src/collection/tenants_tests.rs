@@ -108,6 +108,16 @@ fn build(segment: &IndexedSegment, deleted: &Bitset, schema: &PayloadSchema) -> 
     tenants::build(&inputs, &TenantGraphs::default())
 }
 
+/// The 10 of `members` nearest to `query`, by brute force.
+fn exact_top(segment: &IndexedSegment, members: &[u32], query: &[f32]) -> Vec<u32> {
+    let mut top = TopK::new(10);
+    for &o in members {
+        let row = &segment.vectors[0][o as usize * DIM..][..DIM];
+        top.push(o, Metric::L2.distance(query, row));
+    }
+    top.into_sorted_vec().into_iter().map(|(o, _)| o).collect()
+}
+
 fn filter(v: Value) -> Filter {
     Filter::from_json(&v).unwrap()
 }
@@ -179,12 +189,7 @@ fn a_tenant_graph_search_finds_the_tenants_nearest() {
             let exact = Metric::L2.distance(&query, &segment.vectors[0][o as usize * DIM..][..DIM]);
             assert_eq!(d, exact);
         }
-        let mut top = TopK::new(10);
-        for &o in &b.members {
-            let row = &segment.vectors[0][o as usize * DIM..][..DIM];
-            top.push(o, Metric::L2.distance(&query, row));
-        }
-        let want: Vec<u32> = top.into_sorted_vec().into_iter().map(|(o, _)| o).collect();
+        let want = exact_top(&segment, &b.members, &query);
         found += got.iter().filter(|o| want.contains(o)).count();
         total += want.len();
     }
@@ -313,12 +318,7 @@ fn carried_graphs_are_extended_with_the_points_added() {
     for q in 0..50 {
         let query = vector(N + q);
         let hits = a.spaces[0].search_picked(&rows, Metric::L2, &query, 10, 32, Accept::All);
-        let mut top = TopK::new(10);
-        for &o in &a.members {
-            let row = &segment.vectors[0][o as usize * DIM..][..DIM];
-            top.push(o, Metric::L2.distance(&query, row));
-        }
-        let want: Vec<u32> = top.into_sorted_vec().into_iter().map(|(o, _)| o).collect();
+        let want = exact_top(&segment, &a.members, &query);
         let got: Vec<u32> = hits
             .iter()
             .map(|&(node, _)| a.members[node as usize])

@@ -26,7 +26,7 @@ use crate::filter::index::{IndexSpec, PayloadSchema, SegmentIndexes};
 use crate::filter::{parse_path, Condition, Filter, JsonPath, Match, MatchValue, ValueVariants};
 use crate::index::hnsw::{Estimate, Picked};
 use crate::index::{Graph, HnswParams};
-use crate::storage::codec::Reader;
+use crate::storage::codec::{put_prefixed, put_u32, Reader};
 use crate::storage::files;
 
 /// Version of the `.tg` file layout.
@@ -346,25 +346,20 @@ pub fn load(
     }
 }
 
-/// Layout (little-endian): `u32 count` of fields, each `name | spec as JSON`, then `u32 count` of graphs, each
-/// `field | value | u32 count | members | per space: u64 length | graph` (see
-/// [`Graph::write_to`]); names, fields and values are `u32 length | UTF-8`.
+/// Layout (little-endian): `u32 count` of fields, each `name | spec as JSON`, then `u32
+/// count` of graphs, each `field | value | u32 count | members | per space: u64 length | graph`
+/// (see [`Graph::write_to`]); names, specs, fields and values are `u32 length | UTF-8`.
 pub fn encode(graphs: &TenantGraphs) -> Vec<u8> {
     let mut out = Vec::new();
-    let put_u32 = |out: &mut Vec<u8>, n: usize| out.extend_from_slice(&(n as u32).to_le_bytes());
-    let put_str = |out: &mut Vec<u8>, s: &str| {
-        put_u32(out, s.len());
-        out.extend_from_slice(s.as_bytes());
-    };
     put_u32(&mut out, graphs.fields.len());
     for (name, spec) in &graphs.fields {
-        put_str(&mut out, name);
-        put_str(&mut out, &serde_json::to_string(spec).unwrap_or_default());
+        put_prefixed(&mut out, name.as_bytes());
+        put_prefixed(&mut out, &serde_json::to_vec(spec).unwrap_or_default());
     }
     put_u32(&mut out, graphs.graphs.len());
     for g in &graphs.graphs {
-        put_str(&mut out, &g.field);
-        put_str(&mut out, &g.value);
+        put_prefixed(&mut out, g.field.as_bytes());
+        put_prefixed(&mut out, g.value.as_bytes());
         put_u32(&mut out, g.members.len());
         for m in &g.members {
             out.extend_from_slice(&m.to_le_bytes());
@@ -384,34 +379,23 @@ pub fn encode(graphs: &TenantGraphs) -> Vec<u8> {
 /// name a listed field.
 pub fn decode(bytes: &[u8], len: usize, spaces: usize) -> Result<TenantGraphs, String> {
     let mut r = Reader::new(bytes);
-    let count = |r: &mut Reader, min_bytes: usize| -> Result<usize, String> {
-        let n = r.u32()? as usize;
-        if n.saturating_mul(min_bytes) > r.remaining() {
-            return Err(format!("implausible count {n}"));
-        }
-        Ok(n)
-    };
-    let string = |r: &mut Reader| -> Result<String, String> {
-        let n = count(r, 1)?;
-        String::from_utf8(r.take(n)?.to_vec()).map_err(|_| "a name is not UTF-8".to_string())
-    };
     let field = |r: &mut Reader| -> Result<(String, IndexSpec), String> {
-        let name = string(r)?;
-        let spec = serde_json::from_str(&string(r)?).map_err(|e| format!("{name}: {e}"))?;
+        let name = r.string()?;
+        let spec = serde_json::from_slice(r.prefixed()?).map_err(|e| format!("{name}: {e}"))?;
         Ok((name, spec))
     };
-    let fields = (0..count(&mut r, 8)?)
+    let fields = (0..r.count(8)?)
         .map(|_| field(&mut r))
         .collect::<Result<Vec<_>, _>>()?;
     let mut graphs = Vec::new();
-    for _ in 0..count(&mut r, 12)? {
-        let field = string(&mut r)?;
+    for _ in 0..r.count(12)? {
+        let field = r.string()?;
         let key = parse_path(&field).map_err(|_| format!("bad field name {field:?}"))?;
         if !fields.iter().any(|f| f.0 == field) {
             return Err(format!("a graph of unlisted field {field:?}"));
         }
-        let value = string(&mut r)?;
-        let members = (0..count(&mut r, 4)?)
+        let value = r.string()?;
+        let members = (0..r.count(4)?)
             .map(|_| r.u32())
             .collect::<Result<Vec<_>, _>>()?;
         let ascending = members.windows(2).all(|w| w[0] < w[1]);

@@ -41,6 +41,17 @@ pub fn encode_point(point: &StoredPoint) -> Vec<u8> {
     out
 }
 
+/// Appends `n` as a little-endian u32 (counts and lengths of the derived files).
+pub fn put_u32(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&(n as u32).to_le_bytes());
+}
+
+/// Appends `bytes` after their length as a u32: what [`Reader::prefixed`] reads.
+pub fn put_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_u32(out, bytes.len());
+    out.extend_from_slice(bytes);
+}
+
 /// A cursor over bytes that fails instead of panicking when the input runs short.
 pub struct Reader<'a> {
     bytes: &'a [u8],
@@ -88,6 +99,28 @@ impl<'a> Reader<'a> {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect())
+    }
+
+    /// A u32 count of items at least `min_bytes` long each, refused when the bytes left
+    /// cannot hold them (so a damaged count cannot make a huge allocation).
+    pub fn count(&mut self, min_bytes: usize) -> Result<usize, String> {
+        let n = self.u32()? as usize;
+        if n.saturating_mul(min_bytes) > self.remaining() {
+            return Err(format!("implausible count {n}"));
+        }
+        Ok(n)
+    }
+
+    /// Bytes written by [`put_prefixed`].
+    pub fn prefixed(&mut self) -> Result<&'a [u8], String> {
+        let n = self.count(1)?;
+        self.take(n)
+    }
+
+    /// A UTF-8 string written by [`put_prefixed`].
+    pub fn string(&mut self) -> Result<String, String> {
+        let bytes = self.prefixed()?;
+        String::from_utf8(bytes.to_vec()).map_err(|e| e.to_string())
     }
 
     /// Bytes not read yet.

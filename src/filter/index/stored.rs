@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::{FieldIndex, IndexSpec, PayloadSchema, SegmentIndexes};
-use crate::storage::codec::Reader;
+use crate::storage::codec::{put_prefixed, put_u32, Reader};
 
 /// Format version of index files; a change in how any index is laid out or built (what it
 /// holds for a value) must bump it, so that older files are rebuilt rather than misread.
@@ -32,13 +32,11 @@ impl SegmentIndexes {
     /// The bytes of every field's index, for [`SegmentIndexes::restore`].
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        out.extend_from_slice(&(self.fields.len() as u32).to_le_bytes());
+        put_u32(&mut out, self.fields.len());
         for (name, _, index) in &self.fields {
             let spec = serde_json::to_vec(index.spec()).unwrap_or_default();
-            for part in [name.as_bytes(), &spec] {
-                out.extend_from_slice(&(part.len() as u32).to_le_bytes());
-                out.extend_from_slice(part);
-            }
+            put_prefixed(&mut out, name.as_bytes());
+            put_prefixed(&mut out, &spec);
             index.encode(&mut out);
         }
         out
@@ -77,12 +75,8 @@ fn decode(bytes: &[u8], len: usize) -> Result<HashMap<String, FieldIndex>, Strin
     let count = r.u32()? as usize;
     let mut fields = HashMap::new();
     for _ in 0..count {
-        let part = |r: &mut Reader| -> Result<Vec<u8>, String> {
-            let n = r.u32()? as usize;
-            Ok(r.take(n)?.to_vec())
-        };
-        let name = String::from_utf8(part(&mut r)?).map_err(|e| e.to_string())?;
-        let spec: IndexSpec = serde_json::from_slice(&part(&mut r)?)
+        let name = r.string()?;
+        let spec: IndexSpec = serde_json::from_slice(r.prefixed()?)
             .map_err(|e| format!("index spec of {name}: {e}"))?;
         let index = FieldIndex::decode(&mut r, &spec, len).map_err(|e| format!("{name}: {e}"))?;
         fields.insert(name, index);

@@ -15,15 +15,15 @@ use std::hash::Hash;
 use super::super::schema::{FieldType, IndexSpec};
 use super::{order, Datetime, FieldIndex, GeoPoints, Posting, Postings, Sorted, Tokenizer, Values};
 use crate::collection::bitset::Bitset;
-use crate::storage::codec::Reader;
+use crate::storage::codec::{put_prefixed, put_u32, Reader};
 
 impl FieldIndex {
     /// Appends this index's bytes to `out`.
     pub(in super::super) fn encode(&self, out: &mut Vec<u8>) {
         put_bits(out, &self.with_value);
         match &self.values {
-            Values::Strings(p) => put_postings(out, p, |out, k| put_bytes(out, k.as_bytes())),
-            Values::Words(p, _) => put_postings(out, p, |out, k| put_bytes(out, k.as_bytes())),
+            Values::Strings(p) => put_postings(out, p, |out, k| put_prefixed(out, k.as_bytes())),
+            Values::Words(p, _) => put_postings(out, p, |out, k| put_prefixed(out, k.as_bytes())),
             Values::Integers { exact, numbers } => {
                 put_postings(out, exact, |out, k| put_u64(out, *k as u64));
                 put_sorted(out, numbers, |out, x| put_u64(out, x.to_bits()));
@@ -52,7 +52,7 @@ impl FieldIndex {
         let with_value = d.bits()?;
         let values = match spec.data_type {
             FieldType::Keyword | FieldType::Uuid => Values::Strings(d.postings(|d| {
-                let key = std::str::from_utf8(d.bytes()?).map_err(|e| e.to_string())?;
+                let key = std::str::from_utf8(d.r.prefixed()?).map_err(|e| e.to_string())?;
                 Ok(Box::from(key))
             })?),
             FieldType::Integer => Values::Integers {
@@ -65,7 +65,7 @@ impl FieldIndex {
                 Values::Datetimes(d.sorted(|d| Ok(Datetime(d.r.u64()? as i64)))?)
             }
             FieldType::Geo => {
-                let n = d.count(20)?;
+                let n = d.r.count(20)?;
                 let mut by_lat = Vec::with_capacity(n);
                 for _ in 0..n {
                     let (lat, lon) = (f64::from_bits(d.r.u64()?), f64::from_bits(d.r.u64()?));
@@ -76,9 +76,7 @@ impl FieldIndex {
             FieldType::Text => {
                 let params = spec.params.clone().unwrap_or_default();
                 let tokenizer = Tokenizer::from_params(&params).unwrap_or_default();
-                let words = d.postings(|d| {
-                    String::from_utf8(d.bytes()?.to_vec()).map_err(|e| e.to_string())
-                })?;
+                let words = d.postings(|d| d.r.string())?;
                 Values::Words(words, tokenizer)
             }
         };
@@ -92,17 +90,8 @@ impl FieldIndex {
     }
 }
 
-fn put_u32(out: &mut Vec<u8>, n: usize) {
-    out.extend_from_slice(&(n as u32).to_le_bytes());
-}
-
 fn put_u64(out: &mut Vec<u8>, x: u64) {
     out.extend_from_slice(&x.to_le_bytes());
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_u32(out, bytes.len());
-    out.extend_from_slice(bytes);
 }
 
 fn put_offsets(out: &mut Vec<u8>, offsets: &[u32]) {
@@ -150,15 +139,6 @@ struct Decoder<'r, 'b> {
 }
 
 impl Decoder<'_, '_> {
-    /// A count of items at least `min_bytes` each, checked against the bytes left.
-    fn count(&mut self, min_bytes: usize) -> Result<usize, String> {
-        let n = self.r.u32()? as usize;
-        if n.saturating_mul(min_bytes) > self.r.remaining() {
-            return Err(format!("implausible count {n}"));
-        }
-        Ok(n)
-    }
-
     fn offset(&mut self) -> Result<u32, String> {
         let o = self.r.u32()?;
         if o as usize >= self.len {
@@ -167,18 +147,13 @@ impl Decoder<'_, '_> {
         Ok(o)
     }
 
-    fn bytes(&mut self) -> Result<&[u8], String> {
-        let n = self.count(1)?;
-        self.r.take(n)
-    }
-
     fn offsets(&mut self) -> Result<Vec<u32>, String> {
-        let n = self.count(4)?;
+        let n = self.r.count(4)?;
         (0..n).map(|_| self.offset()).collect()
     }
 
     fn bits(&mut self) -> Result<Bitset, String> {
-        let n = self.count(8)?;
+        let n = self.r.count(8)?;
         let words = (0..n)
             .map(|_| self.r.u64())
             .collect::<Result<Vec<_>, _>>()?;
@@ -198,7 +173,7 @@ impl Decoder<'_, '_> {
         &mut self,
         mut key: impl FnMut(&mut Self) -> Result<K, String>,
     ) -> Result<Postings<K>, String> {
-        let n = self.count(6)?;
+        let n = self.r.count(6)?;
         let mut map = HashMap::with_capacity(n);
         for _ in 0..n {
             let k = key(self)?;
@@ -217,7 +192,7 @@ impl Decoder<'_, '_> {
         &mut self,
         mut value: impl FnMut(&mut Self) -> Result<T, String>,
     ) -> Result<Sorted<T>, String> {
-        let n = self.count(8)?;
+        let n = self.r.count(8)?;
         let mut pairs = Vec::with_capacity(n);
         for _ in 0..n {
             let v = value(self)?;

@@ -66,10 +66,14 @@ pub struct Picked<'a> {
     pub picked: &'a [u32],
 }
 
-impl Picked<'_> {
+impl<'a> Picked<'a> {
+    /// All the rows, by their own index.
     #[inline(always)]
-    fn start(&self, id: u32) -> usize {
-        self.picked[id as usize] as usize * self.dim
+    fn all(&self) -> Flat<'a> {
+        Flat {
+            vectors: self.vectors,
+            dim: self.dim,
+        }
     }
 }
 
@@ -80,11 +84,19 @@ const AHEAD: usize = 2;
 /// Cap on "the whole vector" (2 KiB) so huge dimensions do not flood the load queue.
 const FULL_LINES: usize = 32;
 
+impl<'a> Flat<'a> {
+    /// Row `id`, borrowed from the array rather than from `self`.
+    #[inline]
+    fn at(self, id: u32) -> &'a [f32] {
+        let start = id as usize * self.dim;
+        &self.vectors[start..start + self.dim]
+    }
+}
+
 impl Rows for Flat<'_> {
     #[inline]
     fn row(&self, id: u32) -> &[f32] {
-        let start = id as usize * self.dim;
-        &self.vectors[start..start + self.dim]
+        self.at(id)
     }
 
     #[inline(always)]
@@ -97,15 +109,13 @@ impl Rows for Flat<'_> {
 impl Rows for Picked<'_> {
     #[inline]
     fn row(&self, id: u32) -> &[f32] {
-        let start = self.start(id);
-        &self.vectors[start..start + self.dim]
+        self.all().at(self.picked[id as usize])
     }
 
     #[inline(always)]
     fn prefetch(&self, id: u32, max_lines: usize) {
         if let Some(&row) = self.picked.get(id as usize) {
-            let row = self.vectors.as_ptr().wrapping_add(row as usize * self.dim);
-            prefetch_row(row as *const u8, self.dim * 4, max_lines);
+            self.all().prefetch(row, max_lines);
         }
     }
 }

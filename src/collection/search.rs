@@ -274,13 +274,15 @@ impl Run<'_> {
         }
         let members = &tenant.members;
         let member_accept = |node: u32| members.get(node as usize).is_some_and(|&o| accept(o));
-        let estimator = self.estimator(seg);
+        // Every member is a candidate: the walk is an unfiltered one over the tenant, with no
+        // node to reject and so nothing to estimate.
+        let whole = r.exact && card == members.len();
+        let estimator = (!whole).then(|| self.estimator(seg)).flatten();
         let member_estimate = estimator
             .as_ref()
             .map(|inner| MemberEstimate { inner, members });
         let estimate = member_estimate.as_ref().map(|e| e as &dyn Estimate);
-        let walk = match r.exact && card == members.len() {
-            // Every member is a candidate: the walk is an unfiltered one over the tenant.
+        let walk = match whole {
             true => Accept::All,
             false => self.walk(r, share, &member_accept, estimate, report),
         };

@@ -6,7 +6,9 @@
 //!   `ArcSwap`, the optimizer that seals segments into HNSW graphs, and search over a snapshot;
 //! - [`index`]: distance kernels, exact scan and the HNSW graph;
 //! - [`filter`]: the payload filter language;
-//! - [`storage`]: RocksDB (the write-ahead log and point records) and segment files;
+//! - [`storage`]: RocksDB (the write-ahead log, point records, Raft logs) and segment files;
+//! - [`bytes`], [`bitset`]: the byte reader of every binary format, and offset sets, shared by
+//!   the layers above;
 //! - [`telemetry`]: Prometheus metrics, instrumented locks and queues, logging;
 //! - [`config`]: embedded defaults < config file < `VECDB__*` environment;
 //! - [`bench`]: the benchmark users run against a server (`vecdb bench-http`).
@@ -15,6 +17,8 @@
 
 pub mod api;
 pub mod bench;
+pub mod bitset;
+pub mod bytes;
 pub mod collection;
 pub mod config;
 pub mod filter;

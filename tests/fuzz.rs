@@ -19,12 +19,12 @@ use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value};
 
 use vecdb::api::models::PointInsert;
+use vecdb::collection::snapshot_file::SnapshotReader;
 use vecdb::filter::Filter;
 use vecdb::point_id::PointId;
 use vecdb::storage::codec::{
     decode_point, decode_point_without_vectors, encode_point, record_version, StoredPoint,
 };
-use vecdb::storage::snapshot_file::SnapshotReader;
 
 fn corpus_dir(target: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -260,7 +260,7 @@ fn sample_snapshot() -> Vec<u8> {
         0,
     )
     .unwrap();
-    let header = vecdb::storage::snapshot_file::Header {
+    let header = vecdb::collection::snapshot_file::Header {
         collection: "c".into(),
         config,
         payload_schema: Default::default(),
@@ -269,7 +269,7 @@ fn sample_snapshot() -> Vec<u8> {
         written_by: "fuzz".into(),
     };
     let path = dir.path().join("s");
-    let mut w = vecdb::storage::snapshot_file::SnapshotWriter::new(
+    let mut w = vecdb::collection::snapshot_file::SnapshotWriter::new(
         std::fs::File::create(&path).unwrap(),
         &header,
     )
@@ -413,7 +413,7 @@ impl vecdb::filter::PointView for FuzzPoint<'_> {
 /// evaluation matches, and exactly those when the resolution says it is exact.
 #[test]
 fn index_resolution_agrees_with_evaluation() {
-    use vecdb::collection::bitset::Bitset;
+    use vecdb::bitset::Bitset;
     use vecdb::filter::index::{FieldType, IndexSpec, PayloadSchema, Resolver, SegmentIndexes};
     use vecdb::filter::HasIdCondition;
 

@@ -23,7 +23,7 @@ use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::{ok, run_blocking, ApiResult, AppState};
 use crate::collection::backup::{self, SnapshotDescription};
 use crate::collection::ops::{Operation, PointWrite};
-use crate::storage::snapshot_file::SnapshotReader;
+use crate::collection::snapshot_file::SnapshotReader;
 
 /// Points per write while a snapshot is loaded.
 const LOAD_BATCH: usize = 512;

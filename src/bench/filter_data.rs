@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::dataset::Dataset;
 use super::filtered::Args;
-use crate::collection::bitset::Bitset;
+use crate::bitset::Bitset;
 use crate::collection::config::{CollectionConfig, CreateCollection};
 use crate::collection::segment::{IndexedSegment, SegmentData};
 use crate::collection::snapshot::{Loc, SegmentView, Snapshot};

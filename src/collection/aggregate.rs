@@ -142,7 +142,7 @@ fn counts_from_postings(
     let index = seg.indexes.as_ref()?.field(key)?;
     let matching = match filter {
         None => {
-            let mut all = crate::collection::bitset::Bitset::full(seg.data.len());
+            let mut all = crate::bitset::Bitset::full(seg.data.len());
             all.and_not(&seg.deleted);
             all
         }

@@ -1,5 +1,5 @@
 //! Collection snapshots on disk: `<data_dir>/snapshots/<collection>/<name>.snapshot`, each a
-//! [`snapshot_file`](crate::storage::snapshot_file) of one published state.
+//! [`snapshot_file`](super::snapshot_file) of one published state.
 //!
 //! A snapshot is taken from the immutable state searches read, so it is consistent as of one
 //! LSN and writes go on meanwhile. Names are checked against a strict alphabet and resolved
@@ -14,8 +14,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::snapshot::Snapshot;
+use super::snapshot_file::{Header, SnapshotReader, SnapshotWriter};
 use crate::storage::codec::StoredPoint;
-use crate::storage::snapshot_file::{Header, SnapshotReader, SnapshotWriter};
 
 const EXTENSION: &str = ".snapshot";
 

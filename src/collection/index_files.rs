@@ -6,7 +6,7 @@
 //! built for other index specs is never an error: what it cannot give is rebuilt from the
 //! payloads and the file written again.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use super::segment::SegmentData;
@@ -14,15 +14,10 @@ use super::state::index_segment;
 use crate::filter::index::{PayloadSchema, SegmentIndexes, INDEX_FORMAT};
 use crate::storage::files;
 
-/// The index file of segment `id` in `dir`.
-pub fn path(dir: &Path, id: u64) -> PathBuf {
-    dir.join(format!("{id}.idx"))
-}
-
 /// Writes segment `id`'s indexes durably. A failure is logged, not returned: the next load
 /// rebuilds what the file would have held.
 pub fn write(dir: &Path, id: u64, indexes: &SegmentIndexes, collection: &str) {
-    let path = path(dir, id);
+    let path = files::SegmentFile::Indexes.path(dir, id);
     if let Err(e) = files::write_atomic(&path, INDEX_FORMAT, &indexes.encode()) {
         tracing::warn!(collection, file = %path.display(), error = %e, "could not write a payload index file; it will be rebuilt at the next start");
     }
@@ -44,7 +39,7 @@ pub fn load(
         return SegmentIndexes::default();
     }
     let started = Instant::now();
-    let path = path(dir, id);
+    let path = files::SegmentFile::Indexes.path(dir, id);
     let payload = |o: u32| &**data.payload(o);
     let restored = files::read_checked(&path, INDEX_FORMAT)
         .and_then(|bytes| SegmentIndexes::restore(&bytes, schema, data.len(), payload));

@@ -7,7 +7,6 @@
 
 pub mod aggregate;
 pub mod backup;
-pub mod bitset;
 pub mod config;
 mod index_files;
 pub mod ops;
@@ -19,6 +18,7 @@ pub mod registry;
 pub mod search;
 pub mod segment;
 pub mod snapshot;
+pub mod snapshot_file;
 pub mod state;
 #[cfg(test)]
 mod state_tests;
@@ -78,6 +78,18 @@ impl From<StorageError> for CollectionError {
             e => CollectionError::Storage(e.to_string()),
         }
     }
+}
+
+/// A collection's durable record: a numeric id (the key prefix of its points), its
+/// configuration and its payload schema.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct CollectionMeta {
+    pub id: u64,
+    pub name: String,
+    pub config: CollectionConfig,
+    /// Indexed payload fields.
+    #[serde(default)]
+    pub payload_schema: crate::filter::index::PayloadSchema,
 }
 
 /// Counters `/telemetry` reports, updated without locks.

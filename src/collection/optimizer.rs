@@ -218,7 +218,7 @@ pub fn run(job: BuildJob, collection: &str) -> Result<Built, String> {
         return Err("only indexed segments have files".into());
     };
     std::fs::create_dir_all(&job.dir).map_err(|e| format!("{}: {e}", job.dir.display()))?;
-    let path = job.dir.join(format!("{}.seg", job.id));
+    let path = files::SegmentFile::Segment.path(&job.dir, job.id);
     files::write_atomic(&path, SEGMENT_FORMAT, &segment.encode())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let took = start.elapsed();

@@ -31,8 +31,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::bitset::Bitset;
 use super::snapshot::{SegmentView, Snapshot};
+use crate::bitset::Bitset;
 use crate::filter::index::{Candidates, Resolver};
 use crate::filter::{Filter, HasIdCondition};
 

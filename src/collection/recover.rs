@@ -12,15 +12,17 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::bitset::Bitset;
 use super::index_files;
 use super::segment::{IndexedSegment, SegmentData, SEGMENT_FORMAT};
 use super::snapshot::Loc;
 use super::state::{Change, Sealed, WriterState};
 use super::tenants;
+use super::CollectionMeta;
+use crate::bitset::Bitset;
 use crate::point_id::PointId;
 use crate::storage::codec::{self, Payload, StoredPoint};
-use crate::storage::{files, CollectionMeta, StorageError, Store};
+use crate::storage::files::{self, SegmentFile};
+use crate::storage::{StorageError, Store};
 
 /// Loads a collection's state.
 pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, StorageError> {
@@ -30,7 +32,7 @@ pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, Stor
     let dir = store.segment_dir(meta.id);
     let mut segments = Vec::new();
     for seg_id in &list.sealed {
-        let path = dir.join(format!("{seg_id}.seg"));
+        let path = SegmentFile::Segment.path(&dir, *seg_id);
         match files::read_checked(&path, SEGMENT_FORMAT)
             .and_then(|bytes| IndexedSegment::decode(&bytes, &state.dims))
         {
@@ -75,7 +77,7 @@ pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, Stor
     let keep: Vec<String> = state
         .indexed_ids()
         .iter()
-        .flat_map(|id| [format!("{id}.seg"), format!("{id}.idx"), format!("{id}.tg")])
+        .flat_map(|&id| SegmentFile::ALL.map(|f| f.name(id)))
         .collect();
     files::remove_unlisted(&dir, &keep);
     rest.sort_by_key(|(id, _)| *id);

@@ -10,9 +10,10 @@ use super::config::CollectionConfig;
 use super::recover::recover;
 use super::state::WriterState;
 use super::writer::Writer;
+use super::CollectionMeta;
 use super::{Collection, CollectionError, CollectionStats};
 use crate::config::Config;
-use crate::storage::{CollectionMeta, Store};
+use crate::storage::Store;
 use crate::telemetry::sync::{Lock, Queue};
 
 /// All collections of the node.
@@ -40,7 +41,7 @@ impl Registry {
             stall_factor: config.storage.write_stall_factor,
             runtime: tokio::runtime::Handle::current(),
         };
-        let metas = store.collections()?;
+        let metas: Vec<CollectionMeta> = store.collections()?;
         store.remove_segment_dirs_except(&metas.iter().map(|m| m.id).collect::<Vec<_>>());
         for meta in metas {
             let started = std::time::Instant::now();
@@ -141,7 +142,7 @@ impl Registry {
             config,
             payload_schema: Default::default(),
         };
-        self.store.put_collection(&meta)?;
+        self.store.put_collection(&meta.name, &meta)?;
         let state = WriterState::new(meta.config.clone(), 1);
         self.start(meta, state)
     }
@@ -154,13 +155,7 @@ impl Registry {
             return Ok(false);
         };
         collection.close();
-        let meta = CollectionMeta {
-            id: collection.id,
-            name: name.to_string(),
-            config: (*collection.snapshot().config).clone(),
-            payload_schema: Default::default(),
-        };
-        self.store.delete_collection(&meta)?;
+        self.store.delete_collection(collection.id, name)?;
         Ok(true)
     }
 

@@ -7,17 +7,18 @@
 //!   HNSW from the moment they are visible; once the segment is full it is sealed as it is.
 //! - [`IndexedSegment`]: contiguous vectors plus one HNSW graph per vector space; never mutated.
 //!
-//! Deletions never touch a segment: they are tombstones in the snapshot ([`super::bitset::Bitset`]).
+//! Deletions never touch a segment: they are tombstones in the snapshot ([`crate::bitset::Bitset`]).
 
 use std::sync::Arc;
 
 use super::config::VectorSpace;
+use crate::bytes::Reader;
 use crate::index::hnsw::{Accept, Graph, HnswParams, LiveGraph, Rows};
 use crate::index::quant::Quantized;
 use crate::index::signs::{self, SignCodes};
 use crate::index::Metric;
 use crate::point_id::PointId;
-use crate::storage::codec::{Payload, Reader};
+use crate::storage::codec::Payload;
 
 /// Points per chunk of a plain segment: small enough that copying the tail chunk per publish is cheap.
 pub const CHUNK: usize = 64;

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::bitset::Bitset;
 use super::config::{CollectionConfig, VectorSpace};
 use super::segment::SegmentData;
 use super::tenants::TenantGraphs;
+use crate::bitset::Bitset;
 use crate::filter::index::{PayloadSchema, SegmentIndexes};
 use crate::filter::{Filter, PointView};
 use crate::point_id::PointId;

@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::bitset::Bitset;
 use super::config::{CollectionConfig, VectorSpace};
 use super::ops::{delete_key, set_at_key, Operation, Selector};
 use super::segment::{PlainSegment, SegmentData};
 use super::snapshot::{Loc, PointRef, SegmentView, Snapshot};
 use super::tenants::TenantGraphs;
 use super::CollectionError;
+use crate::bitset::Bitset;
 use crate::filter::index::{PayloadSchema, SegmentIndexes};
 use crate::filter::{Filter, PointView};
 use crate::point_id::PointId;

@@ -266,7 +266,9 @@ fn appended_points_are_indexed_as_they_arrive_and_sealed_in_place() {
     assert!(BuildJob::plan(&mut s, BuildKind::Persist, dir.path().into()).is_none());
     let done = super::optimizer::run(job, "test").unwrap();
     assert!(done.replaces.is_empty());
-    assert!(dir.path().join(format!("{append_id}.seg")).exists());
+    assert!(crate::storage::files::SegmentFile::Segment
+        .path(dir.path(), append_id)
+        .exists());
     s.unpersisted.remove(&done.id);
     assert_eq!(s.indexed_ids(), vec![append_id]);
 }

@@ -16,17 +16,17 @@
 //! a sealed segment's payloads never change, so only deletions, which every search checks,
 //! make a member stale.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use super::bitset::Bitset;
 use super::config::VectorSpace;
 use super::segment::IndexedSegment;
+use crate::bitset::Bitset;
+use crate::bytes::{put_prefixed, put_u32, Reader};
 use crate::filter::index::{IndexSpec, PayloadSchema, SegmentIndexes};
 use crate::filter::{parse_path, Condition, Filter, JsonPath, Match, MatchValue, ValueVariants};
 use crate::index::hnsw::{Estimate, Picked};
 use crate::index::{Graph, HnswParams};
-use crate::storage::codec::{put_prefixed, put_u32, Reader};
 use crate::storage::files;
 
 /// Version of the `.tg` file layout.
@@ -308,15 +308,10 @@ fn extend_one(inputs: &Inputs, old: &TenantGraph, live: &[u32], len: usize) -> T
     }
 }
 
-/// The tenant graph file of segment `id` in `dir`.
-pub fn path(dir: &Path, id: u64) -> PathBuf {
-    dir.join(format!("{id}.tg"))
-}
-
 /// Writes segment `id`'s tenant graphs durably; a failure is logged (the next start builds
 /// them again).
 pub fn write(dir: &Path, id: u64, graphs: &TenantGraphs, collection: &str) {
-    let path = path(dir, id);
+    let path = files::SegmentFile::Tenants.path(dir, id);
     if let Err(e) = files::write_atomic(&path, TENANT_FORMAT, &encode(graphs)) {
         tracing::warn!(collection, file = %path.display(), error = %e, "could not write a tenant graph file; its graphs will be built again at the next start");
     }
@@ -336,7 +331,7 @@ pub fn load(
     if wanted(schema).next().is_none() {
         return TenantGraphs::default();
     }
-    let path = path(dir, id);
+    let path = files::SegmentFile::Tenants.path(dir, id);
     match files::read_checked(&path, TENANT_FORMAT).and_then(|b| decode(&b, len, spaces)) {
         Ok(graphs) => graphs.retain(schema).unwrap_or(graphs),
         Err(e) => {

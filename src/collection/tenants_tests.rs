@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::bitset::Bitset;
 use super::config::{CollectionConfig, CreateCollection, VectorSpace};
 use super::segment::IndexedSegment;
 use super::tenants::{self, Inputs, TenantGraphs};
+use crate::bitset::Bitset;
 use crate::config::{Config, SyncPolicy};
 use crate::filter::index::{IndexSpec, PayloadSchema, SegmentIndexes};
 use crate::filter::Filter;

@@ -28,6 +28,7 @@ use super::{CollectionError, CollectionStats};
 use crate::config::SyncPolicy;
 use crate::filter::index::{IndexSpec, PayloadSchema};
 use crate::filter::JsonPath;
+use crate::storage::files::SegmentFile;
 use crate::storage::{SegmentList, Store};
 use crate::telemetry::sync::Queue;
 
@@ -366,13 +367,13 @@ impl Writer {
         config: &CollectionConfig,
         schema: &PayloadSchema,
     ) -> Result<(), CollectionError> {
-        let meta = crate::storage::CollectionMeta {
+        let meta = super::CollectionMeta {
             id: self.collection_id,
             name: self.name.clone(),
             config: config.clone(),
             payload_schema: schema.clone(),
         };
-        Ok(self.store.put_collection(&meta)?)
+        Ok(self.store.put_collection(&self.name, &meta)?)
     }
 
     /// Changes the payload schema durably, then rebuilds every sealed segment's indexes (in
@@ -547,9 +548,9 @@ impl Writer {
         // the next start. Memory is consistent either way.
         if recorded.is_ok() {
             for old in &built.replaces {
-                let _ = std::fs::remove_file(dir.join(format!("{old}.seg")));
-                let _ = std::fs::remove_file(index_files::path(&dir, *old));
-                let _ = std::fs::remove_file(tenants::path(&dir, *old));
+                for file in SegmentFile::ALL {
+                    let _ = std::fs::remove_file(file.path(&dir, *old));
+                }
             }
         }
     }

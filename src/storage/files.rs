@@ -10,6 +10,38 @@ use std::path::Path;
 use std::time::Instant;
 
 const MAGIC: &[u8; 8] = b"VECDBSEG";
+
+/// The files a sealed segment may have in its collection's folder: the one place their names
+/// are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentFile {
+    /// `<id>.seg`: the points and their HNSW graphs.
+    Segment,
+    /// `<id>.idx`: the payload indexes, rebuilt from the payloads when missing.
+    Indexes,
+    /// `<id>.tg`: the graphs per tenant, rebuilt when missing.
+    Tenants,
+}
+
+impl SegmentFile {
+    /// Every kind, so that what belongs to a segment is removed or kept together.
+    pub const ALL: [SegmentFile; 3] = [Self::Segment, Self::Indexes, Self::Tenants];
+
+    /// The file's name for segment `id`.
+    pub fn name(self, id: u64) -> String {
+        let ext = match self {
+            Self::Segment => "seg",
+            Self::Indexes => "idx",
+            Self::Tenants => "tg",
+        };
+        format!("{id}.{ext}")
+    }
+
+    /// The file of segment `id` in the collection folder `dir`.
+    pub fn path(self, dir: &Path, id: u64) -> std::path::PathBuf {
+        dir.join(self.name(id))
+    }
+}
 const HEADER: usize = 8 + 4 + 8 + 4;
 
 /// Writes `payload` to `path` durably and atomically.

@@ -7,10 +7,10 @@ use std::time::Instant;
 use rocksdb::{
     ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
 };
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::codec::{decode_point, encode_point, StoredPoint};
-use crate::collection::config::CollectionConfig;
 use crate::point_id::PointId;
 
 /// On-disk format version; `migrations/` describes each one and how an older database is upgraded.
@@ -18,6 +18,10 @@ pub const FORMAT_VERSION: u32 = 1;
 
 const CF_META: &str = "meta";
 const CF_POINTS: &str = "points";
+/// Raft groups' logs and state ([`raft_log`](super::raft_log)).
+pub(super) const CF_RAFT_LOG: &str = "raft_log";
+pub(super) const CF_RAFT_STATE: &str = "raft_state";
+const FAMILIES: [&str; 4] = [CF_META, CF_POINTS, CF_RAFT_LOG, CF_RAFT_STATE];
 const KEY_FORMAT: &[u8] = b"format_version";
 const KEY_NEXT_COLLECTION: &[u8] = b"next_collection_id";
 
@@ -38,17 +42,6 @@ pub enum StorageError {
     ReadOnly(String),
 }
 
-/// A collection's durable identity: a numeric id (the key prefix of its points) and its config.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CollectionMeta {
-    pub id: u64,
-    pub name: String,
-    pub config: CollectionConfig,
-    /// Indexed payload fields.
-    #[serde(default)]
-    pub payload_schema: crate::filter::index::PayloadSchema,
-}
-
 /// The sealed segments that make up a collection's index, and the next segment id to hand out.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct SegmentList {
@@ -58,7 +51,7 @@ pub struct SegmentList {
 
 /// The database: RocksDB plus the folder of segment files.
 pub struct Store {
-    db: DB,
+    pub(super) db: DB,
     dir: PathBuf,
     /// See [`Store::set_reserve`].
     reserve: std::sync::atomic::AtomicU64,
@@ -93,7 +86,7 @@ impl Store {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        let cfs = [CF_META, CF_POINTS].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+        let cfs = FAMILIES.map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
         let db = DB::open_cf_descriptors(&opts, dir.join("rocksdb"), cfs)?;
         let store = Store {
             db,
@@ -105,7 +98,7 @@ impl Store {
         Ok(store)
     }
 
-    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+    pub(super) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         self.db
             .cf_handle(name)
             .expect("column families are created at open")
@@ -141,8 +134,8 @@ impl Store {
         super::files::remove_unlisted(&self.dir.join("segments"), &keep);
     }
 
-    /// Every stored collection.
-    pub fn collections(&self) -> Result<Vec<CollectionMeta>, StorageError> {
+    /// Every stored collection record, as [`Store::put_collection`] stored it.
+    pub fn collections<T: DeserializeOwned>(&self) -> Result<Vec<T>, StorageError> {
         let meta = self.cf(CF_META);
         let prefix = b"collection/";
         let mut out = Vec::new();
@@ -177,28 +170,25 @@ impl Store {
         Ok(next)
     }
 
-    /// Stores a collection's config durably (fsync).
-    pub fn put_collection(&self, meta: &CollectionMeta) -> Result<(), StorageError> {
-        let value = serde_json::to_vec(meta).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    /// Stores the record of collection `name` durably (fsync).
+    pub fn put_collection<T: Serialize>(&self, name: &str, record: &T) -> Result<(), StorageError> {
+        let value = serde_json::to_vec(record).map_err(|e| StorageError::Corrupt(e.to_string()))?;
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_META), format!("collection/{}", meta.name), value);
+        batch.put_cf(self.cf(CF_META), format!("collection/{name}"), value);
         self.write(batch, true)
     }
 
-    /// Removes a collection's config, points, LSN and segment list durably, then its files.
-    pub fn delete_collection(&self, meta: &CollectionMeta) -> Result<(), StorageError> {
+    /// Removes collection `name`'s record and its points, LSN and segment list (under `id`)
+    /// durably, then its files.
+    pub fn delete_collection(&self, id: u64, name: &str) -> Result<(), StorageError> {
         let mut batch = WriteBatch::default();
         let m = self.cf(CF_META);
-        batch.delete_cf(m, format!("collection/{}", meta.name));
-        batch.delete_cf(m, meta_key("lsn", meta.id));
-        batch.delete_cf(m, meta_key("segments", meta.id));
-        batch.delete_range_cf(
-            self.cf(CF_POINTS),
-            meta.id.to_be_bytes(),
-            (meta.id + 1).to_be_bytes(),
-        );
+        batch.delete_cf(m, format!("collection/{name}"));
+        batch.delete_cf(m, meta_key("lsn", id));
+        batch.delete_cf(m, meta_key("segments", id));
+        batch.delete_range_cf(self.cf(CF_POINTS), id.to_be_bytes(), (id + 1).to_be_bytes());
         self.write(batch, true)?;
-        match std::fs::remove_dir_all(self.segment_dir(meta.id)) {
+        match std::fs::remove_dir_all(self.segment_dir(id)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
@@ -355,7 +345,7 @@ impl Store {
         }
     }
 
-    fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StorageError> {
+    pub(super) fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StorageError> {
         let mut opts = WriteOptions::default();
         opts.set_sync(sync);
         let start = Instant::now();
@@ -394,7 +384,7 @@ impl Store {
             tracing::warn!(error = %e, "skipping the memtable flush at shutdown");
             return Ok(());
         }
-        for cf in [CF_META, CF_POINTS] {
+        for cf in FAMILIES {
             self.db.flush_cf(self.cf(cf))?;
         }
         Ok(())

@@ -20,7 +20,7 @@ use super::super::geo::payload_point;
 use super::super::model::*;
 use super::super::text::Tokenizer;
 use super::schema::{FieldType, IndexSpec};
-use crate::collection::bitset::Bitset;
+use crate::bitset::Bitset;
 use crate::filter::JsonPath;
 
 /// A field's index: its values in the arrangement its kind needs.

@@ -24,7 +24,7 @@ use std::ops::Range;
 
 use super::text::Tokenizer;
 use super::{parse_path, Condition, FieldCondition, Filter, JsonPath, Match};
-use crate::collection::bitset::Bitset;
+use crate::bitset::Bitset;
 use crate::index::signs::SignCodes;
 
 /// The payload indexes of one segment, one per indexed field.

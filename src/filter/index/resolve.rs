@@ -2,7 +2,7 @@
 //! whether all of them do.
 
 use super::SegmentIndexes;
-use crate::collection::bitset::Bitset;
+use crate::bitset::Bitset;
 use crate::filter::{Condition, Filter, HasIdCondition};
 
 /// What the indexes tell about a filter on one segment.

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::{FieldIndex, IndexSpec, PayloadSchema, SegmentIndexes};
-use crate::storage::codec::{put_prefixed, put_u32, Reader};
+use crate::bytes::{put_prefixed, put_u32, Reader};
 
 /// Format version of index files; a change in how any index is laid out or built (what it
 /// holds for a value) must bump it, so that older files are rebuilt rather than misread.

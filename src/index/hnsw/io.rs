@@ -11,6 +11,7 @@
 //! ```
 
 use super::{Graph, MAX_M};
+use crate::bytes::{put_u32, Reader};
 
 const MAGIC: &[u8; 8] = b"VDBHNSW\0";
 const VERSION: u32 = 1;
@@ -33,19 +34,15 @@ pub(super) fn checksum(bytes: &[u8]) -> u64 {
     h ^ (h >> 29)
 }
 
-fn put_u32(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
 impl Graph {
     /// Serialise to a stable little-endian byte format starting with a magic and a format version.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let start = out.len();
         out.extend_from_slice(MAGIC);
         for v in [VERSION, self.m as u32, self.len() as u32, self.entry] {
-            put_u32(out, v);
+            put_u32(out, v as usize);
         }
-        put_u32(out, self.max_level as u32);
+        put_u32(out, self.max_level);
         out.extend_from_slice(&self.levels);
         for &c in &self.counts0 {
             out.extend_from_slice(&c.to_le_bytes());
@@ -53,11 +50,11 @@ impl Graph {
         for node in 0..self.len() {
             let start = node * self.m0;
             for &nb in &self.layer0[start..start + self.counts0[node] as usize] {
-                put_u32(out, nb);
+                put_u32(out, nb as usize);
             }
         }
         for &v in &self.upper {
-            put_u32(out, v);
+            put_u32(out, v as usize);
         }
         let sum = checksum(&out[start..]);
         out.extend_from_slice(&sum.to_le_bytes());
@@ -68,7 +65,7 @@ impl Graph {
     pub fn read_from(bytes: &[u8]) -> Result<Graph, String> {
         let body_len = bytes.len().checked_sub(8).ok_or("truncated: no checksum")?;
         let (body, sum) = bytes.split_at(body_len);
-        let mut r = Reader { bytes: body };
+        let mut r = Reader::new(body);
         if r.take(8)? != MAGIC {
             return Err("not an HNSW graph (bad magic)".into());
         }
@@ -82,8 +79,8 @@ impl Graph {
             return Err("checksum mismatch".into());
         }
         let graph = parse_body(&mut r)?;
-        if !r.bytes.is_empty() {
-            return Err(format!("{} unexpected trailing bytes", r.bytes.len()));
+        if !r.is_empty() {
+            return Err(format!("{} unexpected trailing bytes", r.remaining()));
         }
         graph.validate()?;
         Ok(graph)
@@ -134,44 +131,4 @@ fn parse_body(r: &mut Reader) -> Result<Graph, String> {
         entry,
         max_level,
     })
-}
-
-/// Bounds-checked cursor over the input.
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    /// The next `len` bytes, or an error if the input is shorter.
-    fn take(&mut self, len: usize) -> Result<&'a [u8], String> {
-        if len > self.bytes.len() {
-            return Err(format!(
-                "truncated: need {len} bytes, {} left",
-                self.bytes.len()
-            ));
-        }
-        let (head, rest) = self.bytes.split_at(len);
-        self.bytes = rest;
-        Ok(head)
-    }
-
-    /// The next `count` fixed-size little-endian items.
-    fn take_array<const W: usize>(
-        &mut self,
-        count: usize,
-    ) -> Result<impl Iterator<Item = [u8; W]> + 'a, String> {
-        let len = count.checked_mul(W).ok_or("length overflow")?;
-        Ok(self.take(len)?.chunks_exact(W).map(|c| {
-            let mut a = [0u8; W];
-            a.copy_from_slice(c);
-            a
-        }))
-    }
-
-    fn u32(&mut self) -> Result<u32, String> {
-        Ok(self
-            .take_array::<4>(1)?
-            .next()
-            .map_or(0, u32::from_le_bytes))
-    }
 }

@@ -14,8 +14,8 @@ use std::hash::Hash;
 
 use super::super::schema::{FieldType, IndexSpec};
 use super::{order, Datetime, FieldIndex, GeoPoints, Posting, Postings, Sorted, Tokenizer, Values};
-use crate::collection::bitset::Bitset;
-use crate::storage::codec::{put_prefixed, put_u32, Reader};
+use crate::bitset::Bitset;
+use crate::bytes::{put_prefixed, put_u32, Reader};
 
 impl FieldIndex {
     /// Appends this index's bytes to `out`.

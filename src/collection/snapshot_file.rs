@@ -3,7 +3,7 @@
 //!
 //! Layout (little-endian): `magic "VECDBSNP" | u32 format version | u32 header length |
 //! header JSON | per point: u8 1, 17-byte id key, u32 record length, point record (see
-//! [`codec`](super::codec)) | end: u8 0, u64 point count, u32 crc32 of every byte before it`.
+//! [`codec`](crate::storage::codec)) | end: u8 0, u64 point count, u32 crc32 of every byte before it`.
 //! Reading checks every length against hard bounds (never allocating what a corrupt length
 //! claims), the count and the checksum; a file that fails any check is refused whole.
 
@@ -11,9 +11,9 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::{decode_point, encode_point, StoredPoint};
-use crate::collection::config::CollectionConfig;
+use super::config::CollectionConfig;
 use crate::point_id::PointId;
+use crate::storage::codec::{decode_point, encode_point, StoredPoint};
 
 const MAGIC: &[u8; 8] = b"VECDBSNP";
 const FORMAT_VERSION: u32 = 1;

@@ -19,6 +19,7 @@ pub mod api;
 pub mod bench;
 pub mod bitset;
 pub mod bytes;
+pub mod cluster;
 pub mod collection;
 pub mod config;
 pub mod filter;

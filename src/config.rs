@@ -18,6 +18,47 @@ pub struct Config {
     pub log: LogConfig,
     pub collection_defaults: CollectionDefaults,
     pub limits: crate::limits::Limits,
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: cluster mode, on when `p2p_port` is set.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The internal port peers talk to (Raft messages, forwarded requests); unset: one node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2p_port: Option<u16>,
+    /// `http://host:p2p_port` of any member, to join its cluster on first start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<String>,
+    /// Shared by all peers and required on every internal request.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "redacted"
+    )]
+    pub secret: Option<String>,
+    /// The host peers and clients reach this node at; unset: `service.host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertise_host: Option<String>,
+    pub heartbeat_ms: u64,
+    pub election_timeout_ms: u64,
+    /// How long a message to a peer may take before it counts as lost.
+    pub rpc_timeout_ms: u64,
+}
+
+impl ClusterConfig {
+    /// The secret, if cluster mode is on; an error says how to set a missing one.
+    pub fn required_secret(&self) -> Result<String, String> {
+        match self.secret.as_deref() {
+            Some(s) if s.len() >= 8 => Ok(s.to_string()),
+            Some(_) => Err("cluster.secret must be at least 8 characters".into()),
+            None => Err(
+                "cluster mode needs a shared secret: set VECDB__CLUSTER__SECRET (the same on every peer)"
+                    .into(),
+            ),
+        }
+    }
 }
 
 /// `[service]`: the HTTP side.

@@ -6,6 +6,7 @@
 //!   `ArcSwap`, the optimizer that seals segments into HNSW graphs, and search over a snapshot;
 //! - [`index`]: distance kernels, exact scan and the HNSW graph;
 //! - [`filter`]: the payload filter language;
+//! - [`cluster`]: cluster mode: Raft groups on openraft, peers, the internal port;
 //! - [`storage`]: RocksDB (the write-ahead log, point records, Raft logs) and segment files;
 //! - [`bytes`], [`bitset`]: the byte reader of every binary format, and offset sets, shared by
 //!   the layers above;
@@ -60,13 +61,18 @@ pub async fn run(
     let store = Arc::new(store);
     store.set_reserve(config.storage.min_free_disk_mb << 20);
     api::snapshots::clear_uploads(&config);
-    let registry = Arc::new(Registry::open(store, &config)?);
+    let registry = Arc::new(Registry::open(store.clone(), &config)?);
+    let cluster = match config.cluster.p2p_port {
+        Some(_) => Some(cluster::start(store, &config, listener.local_addr()?.port()).await?),
+        None => None,
+    };
     let state = AppState {
         registry: registry.clone(),
         search_gate: Arc::new(Gate::new("search_slots", config.search_concurrency())),
         config: Arc::new(config),
         metrics,
         started,
+        cluster: cluster.clone(),
     };
     let grace = Duration::from_secs(state.config.service.shutdown_grace_sec);
     let tls = match (
@@ -109,6 +115,9 @@ pub async fn run(
             let _ = stop_seen.wait_for(|s| *s).await;
             tokio::time::sleep(grace).await;
         } => tracing::warn!("in-flight requests did not finish within the shutdown grace period"),
+    }
+    if let Some(node) = cluster {
+        node.shutdown().await;
     }
     tracing::info!("stopping writers and flushing storage");
     tokio::task::spawn_blocking(move || registry.shutdown()).await?;

@@ -23,6 +23,14 @@ struct Cli {
     /// Data directory (overrides storage.data_dir).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Internal port for cluster peers; setting it turns cluster mode on (overrides
+    /// cluster.p2p_port).
+    #[arg(long, global = true)]
+    p2p_port: Option<u16>,
+    /// `http://HOST:P2P_PORT` of a cluster member to join on first start (overrides
+    /// cluster.bootstrap).
+    #[arg(long, global = true)]
+    bootstrap: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -58,6 +66,17 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(dir) = cli.data_dir {
         config.storage.data_dir = dir;
+    }
+    if let Some(port) = cli.p2p_port {
+        config.cluster.p2p_port = Some(port);
+    }
+    if let Some(url) = cli.bootstrap {
+        config.cluster.bootstrap = Some(url);
+    }
+    if config.cluster.bootstrap.is_some() && config.cluster.p2p_port.is_none() {
+        anyhow::bail!(
+            "--bootstrap joins a cluster, which needs --p2p-port (or cluster.p2p_port) too"
+        );
     }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Config => {

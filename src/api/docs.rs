@@ -6,14 +6,14 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::AppState;
-use super::{aggregate, collections, indexes, models, points, query, service, snapshots};
+use super::{aggregate, cluster, collections, indexes, models, points, query, service, snapshots};
 
 /// vecdb's REST API.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "vecdb", description = "A vector database speaking Qdrant's REST dialect: collections, points, filtered nearest-neighbour search."),
     paths(
-        service::root, service::health, service::metrics, service::telemetry,
+        service::root, service::health, service::metrics, service::telemetry, cluster::status,
         collections::list, collections::info, collections::exists, collections::create,
         collections::update, collections::delete, indexes::create_index, indexes::delete_index, aggregate::facet, aggregate::facet_points,
         points::upsert, points::retrieve, points::get_point, points::delete, points::set_payload,
@@ -30,6 +30,7 @@ use super::{aggregate, collections, indexes, models, points, query, service, sna
     modifiers(&KeySchemes, &ErrorResponses),
     tags(
         (name = "service", description = "Identity, health, metrics"),
+        (name = "cluster", description = "Peers and consensus in cluster mode"),
         (name = "collections", description = "Create, inspect and delete collections"),
         (name = "indexes", description = "Payload indexes that answer filters without reading payloads"),
         (name = "points", description = "Write, read, list and count points"),

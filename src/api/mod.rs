@@ -5,6 +5,7 @@
 
 pub mod aggregate;
 pub mod auth;
+pub mod cluster;
 pub mod collections;
 pub mod convert;
 pub mod docs;
@@ -41,6 +42,8 @@ pub struct AppState {
     /// Admission control for searches: at most `max_search_concurrency` run at once.
     pub search_gate: Arc<Gate>,
     pub started: Instant,
+    /// This node in its cluster; `None` on a single node.
+    pub cluster: Option<Arc<crate::cluster::node::ClusterNode>>,
 }
 
 tokio::task_local! {
@@ -95,6 +98,7 @@ pub fn app(state: AppState) -> Router {
     let cors = cors_layer(&state.config.service.cors_origins);
     let router = Router::new()
         .merge(service::router())
+        .merge(cluster::router())
         .merge(collections::router())
         .merge(indexes::router())
         .merge(aggregate::router())

@@ -24,6 +24,7 @@ pub(super) const CF_RAFT_STATE: &str = "raft_state";
 const FAMILIES: [&str; 4] = [CF_META, CF_POINTS, CF_RAFT_LOG, CF_RAFT_STATE];
 const KEY_FORMAT: &[u8] = b"format_version";
 const KEY_NEXT_COLLECTION: &[u8] = b"next_collection_id";
+const KEY_NODE_ID: &[u8] = b"node_id";
 
 /// What went wrong below the collection layer.
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +169,25 @@ impl Store {
         self.db
             .put_cf(meta, KEY_NEXT_COLLECTION, (next + 1).to_le_bytes())?;
         Ok(next)
+    }
+
+    /// This data directory's peer id in a cluster: drawn at random (non-zero) the first time
+    /// and stored durably, so it never changes while the directory lives, and a wiped directory
+    /// gets a new one.
+    pub fn node_id(&self) -> Result<u64, StorageError> {
+        let meta = self.cf(CF_META);
+        if let Some(v) = self.db.get_cf(meta, KEY_NODE_ID)? {
+            let bytes = v.as_slice().try_into();
+            return bytes
+                .map(u64::from_le_bytes)
+                .map_err(|_| StorageError::Corrupt("node id".into()));
+        }
+        // 53 bits, so the id survives JSON clients that read numbers as doubles.
+        let id = (uuid::Uuid::new_v4().as_u64_pair().0 >> 11).max(1);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(meta, KEY_NODE_ID, id.to_le_bytes());
+        self.write(batch, true)?;
+        Ok(id)
     }
 
     /// Stores the record of collection `name` durably (fsync).

@@ -15,6 +15,8 @@ pub struct Server {
     pub base: String,
     pub data_dir: PathBuf,
     pub client: reqwest::blocking::Client,
+    /// `host:port` of the internal port, in cluster mode.
+    pub p2p: Option<String>,
 }
 
 /// A temporary data directory that outlives server restarts.
@@ -32,29 +34,44 @@ impl Server {
 
     /// Starts a server on `data_dir` with extra environment variables.
     pub fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_on(data_dir, 0, env)
+    }
+
+    /// Starts a server on `data_dir` and API port `port` with extra environment variables.
+    pub fn start_on(data_dir: &Path, port: u16, env: &[(&str, &str)]) -> Server {
         // VECDB_BIN runs another build (a long crash run on a copy, while this one is rebuilt).
         let bin = std::env::var("VECDB_BIN").unwrap_or(env!("CARGO_BIN_EXE_vecdb").into());
         let mut cmd = Command::new(bin);
-        cmd.args(["--port", "0", "--host", "127.0.0.1", "--data-dir"])
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            // Test binaries run side by side on few cores, where a search can wait for a slot
-            // longer than the production default before load is shed (the bounded waits are
-            // tested in overload.rs and the sync unit tests).
-            .env("VECDB__SERVICE__SEARCH_QUEUE_TIMEOUT_MS", "30000")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--host",
+            "127.0.0.1",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        // Test binaries run side by side on few cores, where a search can wait for a slot
+        // longer than the production default before load is shed (the bounded waits are
+        // tested in overload.rs and the sync unit tests).
+        .env("VECDB__SERVICE__SEARCH_QUEUE_TIMEOUT_MS", "30000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn vecdb");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
+        let mut p2p = None;
         let base = loop {
             let line = lines
                 .next()
                 .expect("vecdb exited before listening")
                 .expect("read stdout");
+            if let Some(url) = line.strip_prefix("vecdb p2p listening on http://") {
+                p2p = Some(url.trim().to_string());
+            }
             if let Some(url) = line.strip_prefix("vecdb listening on ") {
                 break url.trim().to_string();
             }
@@ -70,6 +87,7 @@ impl Server {
             base,
             data_dir: data_dir.to_path_buf(),
             client,
+            p2p,
         }
     }
 

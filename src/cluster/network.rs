@@ -1,0 +1,194 @@
+//! Messages between peers: one HTTP client (one connection pool) for every group, the group
+//! in the path, and the cluster secret on every request.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{Entry, RaftTypeConfig};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::types::{GroupId, NodeId, Peer};
+
+/// The header that carries the cluster secret.
+pub const SECRET_HEADER: &str = "x-vecdb-cluster-secret";
+
+/// Why a message to a peer got no answer to act on.
+#[derive(Debug, thiserror::Error)]
+pub enum P2pError {
+    /// No connection could be made; the peer is down or cut off.
+    #[error("peer {0} unreachable: {1}")]
+    Unreachable(String, String),
+    /// Sent, but no (complete) answer came back in time.
+    #[error("peer {0}: {1}")]
+    Failed(String, String),
+    /// The peer answered with an error status.
+    #[error("peer {addr} answered {status}: {message}")]
+    Status {
+        addr: String,
+        status: u16,
+        message: String,
+    },
+}
+
+/// The client for every message this node sends to its peers.
+#[derive(Clone)]
+pub struct P2pClient {
+    http: reqwest::Client,
+    secret: String,
+}
+
+impl P2pClient {
+    pub fn new(secret: String) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(P2pClient { http, secret })
+    }
+
+    /// Posts `body` as JSON to `http://{addr}{path}` and decodes the JSON answer.
+    pub async fn post<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        addr: &str,
+        path: &str,
+        body: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, P2pError> {
+        let failed = |e: reqwest::Error| {
+            if e.is_connect() {
+                P2pError::Unreachable(addr.to_string(), e.to_string())
+            } else {
+                P2pError::Failed(addr.to_string(), e.to_string())
+            }
+        };
+        let response = self
+            .http
+            .post(format!("http://{addr}{path}"))
+            .header(SECRET_HEADER, &self.secret)
+            .timeout(timeout)
+            .json(body)
+            .send()
+            .await
+            .map_err(failed)?;
+        let status = response.status();
+        if !status.is_success() {
+            let message = response.text().await.unwrap_or_default();
+            return Err(P2pError::Status {
+                addr: addr.to_string(),
+                status: status.as_u16(),
+                message,
+            });
+        }
+        response.json().await.map_err(failed)
+    }
+}
+
+/// Opens connections of one group to its peers, for openraft.
+pub struct GroupNetwork<C> {
+    client: P2pClient,
+    group: GroupId,
+    _config: PhantomData<fn() -> C>,
+}
+
+impl<C> GroupNetwork<C> {
+    pub fn new(client: P2pClient, group: GroupId) -> Self {
+        GroupNetwork {
+            client,
+            group,
+            _config: PhantomData,
+        }
+    }
+}
+
+impl<C> RaftNetworkFactory<C> for GroupNetwork<C>
+where
+    C: RaftTypeConfig<NodeId = NodeId, Node = Peer, Entry = Entry<C>>,
+{
+    type Network = Connection<C>;
+
+    async fn new_client(&mut self, target: NodeId, node: &Peer) -> Connection<C> {
+        Connection {
+            client: self.client.clone(),
+            path: format!("/raft/{}", self.group),
+            target,
+            addr: node.p2p.clone(),
+            _config: PhantomData,
+        }
+    }
+}
+
+/// One group's link to one peer.
+pub struct Connection<C> {
+    client: P2pClient,
+    path: String,
+    target: NodeId,
+    addr: String,
+    _config: PhantomData<fn() -> C>,
+}
+
+impl<C> Connection<C> {
+    async fn send<Req, Resp, E>(
+        &self,
+        rpc: &str,
+        request: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, Peer, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let path = format!("{}/{rpc}", self.path);
+        let answer: Result<Resp, RaftError<NodeId, E>> = self
+            .client
+            .post(&self.addr, &path, request, option.hard_ttl())
+            .await
+            .map_err(|e| match e {
+                P2pError::Unreachable(..) => RPCError::Unreachable(Unreachable::new(&e)),
+                _ => RPCError::Network(NetworkError::new(&e)),
+            })?;
+        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl<C> RaftNetwork<C> for Connection<C>
+where
+    C: RaftTypeConfig<NodeId = NodeId, Node = Peer, Entry = Entry<C>>,
+{
+    async fn append_entries(
+        &mut self,
+        request: AppendEntriesRequest<C>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Peer, RaftError<NodeId>>> {
+        self.send("append", &request, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        request: InstallSnapshotRequest<C>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, Peer, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        self.send("snapshot", &request, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        request: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Peer, RaftError<NodeId>>> {
+        self.send("vote", &request, &option).await
+    }
+}

@@ -1,0 +1,236 @@
+//! This node's place in the cluster: its id and addresses, the metadata group, the groups its
+//! peers can reach, and how it enters a cluster (start a new one, join one, or rejoin).
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::engine::{Consensus, ConsensusError, RaftEndpoint, RaftGroup, Timing};
+use super::log_store::LogStore;
+use super::meta::{MetaCommand, MetaReply, MetaStateMachine, MetaView};
+use super::network::{GroupNetwork, P2pClient, P2pError};
+use super::types::{GroupId, NodeId, Peer, META_GROUP};
+use crate::config::{Config, SyncPolicy};
+use crate::storage::Store;
+
+/// A request to add a peer to the cluster, sent to any member.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub id: NodeId,
+    pub peer: Peer,
+}
+
+/// A group's answer to a request forwarded to its leader.
+pub type Forwarded<T> = Result<T, ConsensusError>;
+
+/// This node in the cluster.
+pub struct ClusterNode {
+    pub id: NodeId,
+    pub peer: Peer,
+    meta: Arc<RaftGroup<super::meta::MetaTypes>>,
+    meta_sm: MetaStateMachine,
+    client: P2pClient,
+    endpoints: ArcSwap<HashMap<GroupId, Arc<dyn RaftEndpoint>>>,
+    rpc_timeout: Duration,
+}
+
+/// Where this node is reached: the configured host (or `advertise_host`) and the bound ports.
+pub fn advertised_peer(config: &Config, api_port: u16, p2p_port: u16) -> anyhow::Result<Peer> {
+    let host = config
+        .cluster
+        .advertise_host
+        .clone()
+        .unwrap_or_else(|| config.service.host.clone());
+    if host == "0.0.0.0" || host == "::" || host == "[::]" {
+        anyhow::bail!(
+            "service.host {host} is a wildcard peers cannot connect to: set cluster.advertise_host (VECDB__CLUSTER__ADVERTISE_HOST)"
+        );
+    }
+    Ok(Peer {
+        api: format!("{host}:{api_port}"),
+        p2p: format!("{host}:{p2p_port}"),
+    })
+}
+
+impl ClusterNode {
+    /// Recovers the metadata group from `store` and starts its Raft core. The node takes part
+    /// in the cluster once [`ClusterNode::enter`] returns.
+    pub async fn start(store: Arc<Store>, config: &Config, peer: Peer) -> anyhow::Result<Self> {
+        let cluster = &config.cluster;
+        let secret = cluster.required_secret().map_err(anyhow::Error::msg)?;
+        let id = store.node_id()?;
+        let client = P2pClient::new(secret)?;
+        let timing = Timing {
+            heartbeat_ms: cluster.heartbeat_ms,
+            election_timeout_ms: cluster.election_timeout_ms,
+        };
+        let sync = config.storage.sync_policy != SyncPolicy::Os;
+        let log = LogStore::new(store.clone(), META_GROUP, sync);
+        let meta_sm = MetaStateMachine::open(store, META_GROUP)?;
+        let network = GroupNetwork::new(client.clone(), META_GROUP);
+        let meta = RaftGroup::start(id, META_GROUP, &timing, network, log, meta_sm.clone()).await?;
+        let meta = Arc::new(meta);
+        let endpoints: HashMap<GroupId, Arc<dyn RaftEndpoint>> =
+            HashMap::from([(META_GROUP, meta.clone() as Arc<dyn RaftEndpoint>)]);
+        Ok(ClusterNode {
+            id,
+            peer,
+            meta,
+            meta_sm,
+            client,
+            endpoints: ArcSwap::from_pointee(endpoints),
+            rpc_timeout: Duration::from_millis(cluster.rpc_timeout_ms),
+        })
+    }
+
+    /// Takes this node into a cluster: a node that ever had a membership rejoins from its data
+    /// directory (and ignores `bootstrap`); a new one joins through `bootstrap` or, without it,
+    /// starts a cluster of its own. The group is initialized only in that last case, once.
+    pub async fn enter(&self, bootstrap: Option<&str>) -> anyhow::Result<()> {
+        if self.meta.is_initialized().await? {
+            tracing::info!(
+                peer_id = self.id,
+                "rejoining the cluster from the data directory"
+            );
+            return Ok(());
+        }
+        match bootstrap {
+            None => {
+                let members = BTreeMap::from([(self.id, self.peer.clone())]);
+                self.meta.initialize(members).await?;
+                tracing::info!(peer_id = self.id, "started a new cluster");
+            }
+            Some(url) => self.join(url).await?,
+        }
+        Ok(())
+    }
+
+    async fn join(&self, url: &str) -> anyhow::Result<()> {
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let request = JoinRequest {
+            id: self.id,
+            peer: self.peer.clone(),
+        };
+        let mut delay = Duration::from_millis(200);
+        loop {
+            // Joining includes catching up as a learner, which may take a while.
+            let answer: Result<Forwarded<()>, P2pError> = self
+                .client
+                .post(&addr, "/cluster/join", &request, Duration::from_secs(120))
+                .await;
+            match answer {
+                Ok(Ok(())) => {
+                    tracing::info!(peer_id = self.id, bootstrap = url, "joined the cluster");
+                    return Ok(());
+                }
+                Ok(Err(ConsensusError::Rejected(why))) => {
+                    anyhow::bail!("the cluster at {url} refused this peer: {why}")
+                }
+                Err(P2pError::Status {
+                    status, message, ..
+                }) if status == 401 || status == 403 => {
+                    anyhow::bail!("the cluster at {url} refused this peer: {message}")
+                }
+                Ok(Err(e)) => tracing::warn!("joining through {url}: {e}; retrying"),
+                Err(e) => tracing::warn!("joining through {url}: {e}; retrying"),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Adds a peer to the metadata group (on its leader, wherever that is).
+    pub async fn admit(&self, request: JoinRequest) -> Forwarded<()> {
+        let deadline = Instant::now() + Duration::from_secs(110);
+        let JoinRequest { id, peer } = request.clone();
+        self.on_leader(deadline, "/cluster/join", &request, || {
+            self.meta.add_voter(id, peer.clone())
+        })
+        .await
+    }
+
+    /// Commits a metadata change, forwarding it to the group's leader if need be.
+    pub async fn propose_meta(
+        &self,
+        command: MetaCommand,
+        timeout: Duration,
+    ) -> Forwarded<(u64, MetaReply)> {
+        let deadline = Instant::now() + timeout;
+        self.on_leader(deadline, "/meta/propose", &command, || {
+            self.meta.propose(command.clone())
+        })
+        .await
+    }
+
+    /// Proposes on this node only: what a forwarded proposal runs on the leader.
+    pub async fn propose_meta_here(&self, command: MetaCommand) -> Forwarded<(u64, MetaReply)> {
+        self.meta.propose(command).await
+    }
+
+    /// Runs `local` here; when another node leads, sends `body` to `path` on the leader
+    /// instead, and while there is no leader, retries until `deadline`.
+    async fn on_leader<T, B, F, Fut>(
+        &self,
+        deadline: Instant,
+        path: &str,
+        body: &B,
+        local: F,
+    ) -> Forwarded<T>
+    where
+        T: DeserializeOwned,
+        B: Serialize,
+        F: Fn() -> Fut,
+        Fut: Future<Output = Forwarded<T>>,
+    {
+        loop {
+            let error = match local().await {
+                Err(ConsensusError::NotLeader {
+                    leader: Some((leader, peer)),
+                }) if leader != self.id => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let sent = self.client.post(&peer.p2p, path, body, left).await;
+                    match sent {
+                        Ok(answer) => return answer,
+                        Err(e) => ConsensusError::Unavailable(e.to_string()),
+                    }
+                }
+                Err(e @ (ConsensusError::NotLeader { .. } | ConsensusError::Unavailable(_))) => e,
+                done => return done,
+            };
+            if Instant::now() + Duration::from_millis(100) >= deadline {
+                return Err(error);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The published metadata.
+    pub fn meta(&self) -> Arc<MetaView> {
+        self.meta_sm.view()
+    }
+
+    pub fn meta_status(&self) -> super::engine::GroupStatus {
+        self.meta.status()
+    }
+
+    /// The group `group`'s endpoint for messages from peers.
+    pub fn endpoint(&self, group: GroupId) -> Option<Arc<dyn RaftEndpoint>> {
+        self.endpoints.load().get(&group).cloned()
+    }
+
+    pub fn rpc_timeout(&self) -> Duration {
+        self.rpc_timeout
+    }
+
+    pub async fn shutdown(&self) {
+        self.meta.shutdown().await;
+    }
+}

@@ -1,0 +1,73 @@
+//! The internal port: Raft messages of every group, joins and forwarded proposals. Every
+//! request must carry the cluster secret.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+
+use super::meta::MetaCommand;
+use super::network::SECRET_HEADER;
+use super::node::{ClusterNode, JoinRequest};
+use super::types::GroupId;
+
+/// The internal API of `node`.
+pub fn router(node: Arc<ClusterNode>, secret: String) -> Router {
+    let secret: Arc<[u8]> = secret.into_bytes().into();
+    Router::new()
+        .route("/raft/{group}/{rpc}", post(raft_message))
+        .route("/cluster/join", post(join))
+        .route("/meta/propose", post(propose))
+        .with_state(node)
+        .layer(middleware::from_fn(move |req, next| {
+            check_secret(secret.clone(), req, next)
+        }))
+}
+
+fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({ "status": { "error": message.into() } });
+    (status, Json(body)).into_response()
+}
+
+async fn check_secret(secret: Arc<[u8]>, req: Request, next: Next) -> Response {
+    let given = req.headers().get(SECRET_HEADER).map(|v| v.as_bytes());
+    match given {
+        Some(given) if constant_time_eq::constant_time_eq(given, &secret) => next.run(req).await,
+        Some(_) => refuse(StatusCode::FORBIDDEN, "wrong cluster secret"),
+        None => refuse(
+            StatusCode::UNAUTHORIZED,
+            format!("the internal port needs the cluster secret in `{SECRET_HEADER}`"),
+        ),
+    }
+}
+
+async fn raft_message(
+    State(node): State<Arc<ClusterNode>>,
+    Path((group, rpc)): Path<(GroupId, String)>,
+    body: Bytes,
+) -> Response {
+    let Some(endpoint) = node.endpoint(group) else {
+        return refuse(StatusCode::NOT_FOUND, format!("no Raft group {group} here"));
+    };
+    match endpoint.handle(&rpc, &body).await {
+        Ok(answer) => ([("content-type", "application/json")], answer).into_response(),
+        Err(e) => refuse(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn join(State(node): State<Arc<ClusterNode>>, Json(request): Json<JoinRequest>) -> Response {
+    tracing::info!(peer_id = request.id, peer = %request.peer, "peer asks to join");
+    Json(node.admit(request).await).into_response()
+}
+
+async fn propose(
+    State(node): State<Arc<ClusterNode>>,
+    Json(command): Json<MetaCommand>,
+) -> Response {
+    Json(node.propose_meta_here(command).await).into_response()
+}

@@ -5,6 +5,7 @@
 //! - [`log_store`]: a group's Raft log and vote (`raft_log`, `raft_state` families);
 //! - [`meta`]: the metadata group's state machine (collections, payload indexes, placement);
 //! - [`network`], [`p2p`]: messages between peers over HTTP on the internal port;
+//! - [`ring`]: points to shards and shard replicas to peers (consistent hashing);
 //! - [`node`]: this node's identity and how it starts, joins or rejoins a cluster.
 
 pub mod engine;
@@ -17,6 +18,7 @@ pub mod meta;
 pub mod network;
 pub mod node;
 pub mod p2p;
+pub mod ring;
 pub mod types;
 
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 //! - [`engine`]: the only code that drives openraft, behind the [`engine::Consensus`] trait;
 //! - [`log_store`]: a group's Raft log and vote (`raft_log`, `raft_state` families);
 //! - [`meta`]: the metadata group's state machine (collections, payload indexes, placement);
+//! - [`shard`]: a shard replica's state machine, over a local collection's writer;
 //! - [`network`], [`p2p`]: messages between peers over HTTP on the internal port;
 //! - [`ring`]: points to shards and shard replicas to peers (consistent hashing);
 //! - [`node`]: this node's identity and how it starts, joins or rejoins a cluster.
@@ -19,6 +20,8 @@ pub mod network;
 pub mod node;
 pub mod p2p;
 pub mod ring;
+#[allow(clippy::result_large_err)]
+pub mod shard;
 pub mod types;
 
 use std::sync::Arc;

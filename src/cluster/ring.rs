@@ -163,8 +163,14 @@ mod tests {
         // few more.
         let moved_join = before.difference(&joined).count();
         let moved_leave = before.difference(&left).count();
-        assert!(moved_join <= total * 3 / 10, "join moved {moved_join} of {total}");
-        assert!(moved_leave <= total * 3 / 10, "leave moved {moved_leave} of {total}");
+        assert!(
+            moved_join <= total * 3 / 10,
+            "join moved {moved_join} of {total}"
+        );
+        assert!(
+            moved_leave <= total * 3 / 10,
+            "leave moved {moved_leave} of {total}"
+        );
         assert!(moved_join > 0 && moved_leave > 0);
     }
 

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod quantization;
 mod recover;
 pub mod registry;
+pub mod replicate;
 pub mod search;
 pub mod segment;
 pub mod snapshot;
@@ -39,11 +40,12 @@ use crate::telemetry::sync::{Queue, WaitError};
 use config::CollectionConfig;
 use ops::Operation;
 use snapshot::Snapshot;
-pub use writer::IndexChange;
 pub(crate) use writer::WriterMsg;
+pub use writer::{IndexChange, RaftMark};
 
-/// Errors of the collection layer, classed by whose fault they are.
-#[derive(Clone, Debug, thiserror::Error)]
+/// Errors of the collection layer, classed by whose fault they are. Serializable, so a replica
+/// can answer with the error another replica's request met.
+#[derive(Clone, Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum CollectionError {
     /// The named thing does not exist (404).
     #[error("{0}")]

@@ -1,13 +1,15 @@
 //! Update operations as the writer receives them: already validated against the collection's
 //! vector spaces by the API layer, so the writer only resolves them against current state.
+//! Serializable: in cluster mode they are the entries of a shard's replication log.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::filter::Filter;
 use crate::point_id::PointId;
 
 /// A point to upsert: vectors in the collection's space order, already checked and normalised.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PointWrite {
     pub id: PointId,
     pub vectors: Vec<Vec<f32>>,
@@ -15,7 +17,7 @@ pub struct PointWrite {
 }
 
 /// Which points an operation touches.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Selector {
     Ids(Vec<PointId>),
     Filter(Filter),
@@ -32,7 +34,7 @@ impl Selector {
 }
 
 /// One update operation; each gets its own LSN.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Operation {
     /// Insert or replace whole points.
     Upsert(Vec<PointWrite>),

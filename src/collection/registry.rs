@@ -159,6 +159,29 @@ impl Registry {
         Ok(true)
     }
 
+    /// Replaces collection `name`'s points with those of a replicated snapshot, at LSN `lsn`
+    /// with the replication group's `mark`, and restarts it through the recovery path.
+    /// Requests meanwhile meet a closed collection (503). Blocking.
+    pub fn install(
+        &self,
+        name: &str,
+        points: Vec<(crate::point_id::PointId, crate::storage::codec::StoredPoint)>,
+        lsn: u64,
+        mark: (u64, &str, &[u8]),
+        max_wait: Duration,
+    ) -> Result<(), CollectionError> {
+        let _guard = self.admin(max_wait)?;
+        let collection = self.get(name)?;
+        collection.close();
+        self.store.raft_install(collection.id, points, lsn, mark)?;
+        let metas: Vec<CollectionMeta> = self.store.collections()?;
+        let meta = metas.into_iter().find(|m| m.name == name).ok_or_else(|| {
+            CollectionError::NotFound(format!("Collection `{name}` doesn't exist!"))
+        })?;
+        let state = recover(&self.store, &meta)?;
+        self.start(meta, state)
+    }
+
     /// Stops every writer (each finishes its queue) and flushes storage. Blocking.
     pub fn shutdown(&self) {
         for collection in self.all() {

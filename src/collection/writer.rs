@@ -51,9 +51,24 @@ pub enum WriterMsg {
         change: IndexChange,
         reply: oneshot::Sender<Result<u64, CollectionError>>,
     },
+    /// Operations a replication log decided, applied at their log indexes (cluster mode); see
+    /// [`replicate`](super::replicate).
+    Replicate {
+        entries: Vec<(u64, Vec<Operation>)>,
+        mark: RaftMark,
+        reply: oneshot::Sender<super::replicate::Applied>,
+    },
     /// An index build finished; its result waits in the writer's build channel.
     BuildFinished,
     Stop,
+}
+
+/// A replication group's record of what a commit applied (its last log id and membership),
+/// written in the same RocksDB batch as the commit's points, so the two never disagree.
+pub struct RaftMark {
+    pub group: u64,
+    pub name: &'static str,
+    pub value: Vec<u8>,
 }
 
 /// A change of the payload schema.
@@ -121,6 +136,14 @@ impl Writer {
                 }
                 WriterMsg::Index { change, reply } => {
                     let _ = reply.send(self.change_index(change));
+                }
+                WriterMsg::Replicate {
+                    entries,
+                    mark,
+                    reply,
+                } => {
+                    self.stall_while_behind();
+                    let _ = reply.send(self.replicate(entries, &mark));
                 }
                 WriterMsg::Update { ops, wait, reply } => {
                     self.stall_while_behind();
@@ -294,7 +317,7 @@ impl Writer {
             return;
         }
         metrics::histogram!("vecdb_writer_batch_operations").record(op_count as f64);
-        if let Err(e) = self.commit(&pending.changes, lsn) {
+        if let Err(e) = self.commit(&pending.changes, lsn, None) {
             tracing::error!(collection = %self.name, error = %e, "commit failed; nothing applied");
             let error = CollectionError::from(e);
             for (_, reply, result) in outcomes {
@@ -310,7 +333,22 @@ impl Writer {
                 let _ = reply.send(result);
             }
         }
-        self.state.apply(pending.changes);
+        self.apply_committed(pending.changes, lsn, op_count, upserted, started);
+        for (reply, result) in waiting {
+            let _ = reply.send(result);
+        }
+    }
+
+    /// Applies committed changes up to `lsn` in memory, counts them, and publishes.
+    pub(super) fn apply_committed(
+        &mut self,
+        changes: Vec<Change>,
+        lsn: u64,
+        op_count: u64,
+        upserted: u64,
+        started: Instant,
+    ) {
+        self.state.apply(changes);
         in_insert_pool(|| self.state.index_appended());
         self.state.lsn = lsn;
         self.stats.operations.fetch_add(op_count, Ordering::Relaxed);
@@ -324,13 +362,19 @@ impl Writer {
         // Optimize before publishing, so no snapshot shows a full append segment as "green".
         self.maybe_optimize();
         self.publish(started);
-        for (reply, result) in waiting {
-            let _ = reply.send(result);
-        }
     }
 
-    fn commit(&self, changes: &[Change], lsn: u64) -> Result<(), crate::storage::StorageError> {
+    pub(super) fn commit(
+        &self,
+        changes: &[Change],
+        lsn: u64,
+        mark: Option<&RaftMark>,
+    ) -> Result<(), crate::storage::StorageError> {
         let mut batch = self.store.batch(self.collection_id);
+        if let Some(mark) = mark {
+            self.store
+                .put_raft_state_in(&mut batch, mark.group, mark.name, &mark.value);
+        }
         for change in changes {
             match change {
                 Change::Put(id, point) => self.store.put_point(&mut batch, *id, point),
@@ -605,7 +649,7 @@ fn in_insert_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
-fn upsert_len(op: &Operation) -> u64 {
+pub(super) fn upsert_len(op: &Operation) -> u64 {
     match op {
         Operation::Upsert(points) => points.len() as u64,
         _ => 0,

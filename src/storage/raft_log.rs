@@ -11,8 +11,13 @@
 
 use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch};
 
-use super::store::{Store, CF_RAFT_LOG, CF_RAFT_STATE};
+use super::codec::{decode_point, encode_point, StoredPoint};
+use super::store::{
+    meta_key, point_key, point_records, Batch, Store, CF_META, CF_POINTS, CF_RAFT_LOG,
+    CF_RAFT_STATE,
+};
 use super::StorageError;
+use crate::point_id::PointId;
 
 fn log_key(group: u64, index: u64) -> [u8; 16] {
     let mut key = [0u8; 16];
@@ -174,6 +179,66 @@ impl Store {
             .inner
             .delete_range_cf(self.cf(CF_RAFT_STATE), prefix(group), end);
         self.raft_remove(0, u64::MAX, batch, true)
+    }
+}
+
+/// A shard replica's state machine: its points and its mark, read or replaced together.
+impl Store {
+    /// Adds value `name` of group `group`'s state to a collection's batch, so a state
+    /// machine's effects and its position commit together.
+    pub fn put_raft_state_in(&self, batch: &mut Batch, group: u64, name: &str, value: &[u8]) {
+        batch
+            .inner
+            .put_cf(self.cf(CF_RAFT_STATE), state_key(group, name), value);
+    }
+
+    /// Group `group`'s state value `name` and every point of `collection`, read from one
+    /// RocksDB snapshot: what a Raft snapshot of the shard holds.
+    #[allow(clippy::type_complexity)]
+    pub fn raft_view(
+        &self,
+        collection: u64,
+        group: u64,
+        name: &str,
+    ) -> Result<(Option<Vec<u8>>, Vec<(PointId, StoredPoint)>), StorageError> {
+        let view = self.db.snapshot();
+        let mark = view.get_cf(self.cf(CF_RAFT_STATE), state_key(group, name))?;
+        let prefix = collection.to_be_bytes();
+        let iter = view.iterator_cf(
+            self.cf(CF_POINTS),
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        let mut points = Vec::new();
+        point_records(iter, collection, |id, bytes| {
+            points.push((id, decode_point(bytes)?));
+            Ok(())
+        })?;
+        Ok((mark, points))
+    }
+
+    /// Replaces every point of `collection` with `points`, at LSN `lsn`, and sets group
+    /// `group`'s state value `name`, in one fsynced write: installing a Raft snapshot.
+    pub fn raft_install(
+        &self,
+        collection: u64,
+        points: impl IntoIterator<Item = (PointId, StoredPoint)>,
+        lsn: u64,
+        mark: (u64, &str, &[u8]),
+    ) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        let cf = self.cf(CF_POINTS);
+        batch.delete_range_cf(cf, collection.to_be_bytes(), (collection + 1).to_be_bytes());
+        for (id, point) in points {
+            batch.put_cf(cf, point_key(collection, id), encode_point(&point));
+        }
+        batch.put_cf(
+            self.cf(CF_META),
+            meta_key("lsn", collection),
+            lsn.to_le_bytes(),
+        );
+        let (group, name, value) = mark;
+        batch.put_cf(self.cf(CF_RAFT_STATE), state_key(group, name), value);
+        self.write(batch, true)
     }
 }
 

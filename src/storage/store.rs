@@ -16,8 +16,8 @@ use crate::point_id::PointId;
 /// On-disk format version; `migrations/` describes each one and how an older database is upgraded.
 pub const FORMAT_VERSION: u32 = 1;
 
-const CF_META: &str = "meta";
-const CF_POINTS: &str = "points";
+pub(super) const CF_META: &str = "meta";
+pub(super) const CF_POINTS: &str = "points";
 /// Raft groups' logs and state ([`raft_log`](super::raft_log)).
 pub(super) const CF_RAFT_LOG: &str = "raft_log";
 pub(super) const CF_RAFT_STATE: &str = "raft_state";
@@ -59,21 +59,44 @@ pub struct Store {
     probe: super::disk::Probe,
 }
 
+/// Calls `f` with each point record of `collection` that `iter` (positioned at the
+/// collection's first key) yields; an error from `f` is reported as corruption of that point.
+pub(super) fn point_records<E>(
+    iter: impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), E>>,
+    collection: u64,
+    mut f: impl FnMut(PointId, &[u8]) -> Result<(), String>,
+) -> Result<(), StorageError>
+where
+    StorageError: From<E>,
+{
+    let prefix = collection.to_be_bytes();
+    for item in iter {
+        let (key, value) = item?;
+        if !key.starts_with(&prefix) {
+            break;
+        }
+        let id = PointId::from_key(&key[8..])
+            .ok_or_else(|| StorageError::Corrupt(format!("point key {key:?}")))?;
+        f(id, &value).map_err(|e| StorageError::Corrupt(format!("point {id}: {e}")))?;
+    }
+    Ok(())
+}
+
 /// Effects of one or more operations, committed atomically by [`Store::commit`].
 pub struct Batch {
-    collection: u64,
-    inner: WriteBatch,
+    pub(super) collection: u64,
+    pub(super) inner: WriteBatch,
     len: usize,
 }
 
-fn point_key(collection: u64, id: PointId) -> [u8; 25] {
+pub(super) fn point_key(collection: u64, id: PointId) -> [u8; 25] {
     let mut key = [0u8; 25];
     key[..8].copy_from_slice(&collection.to_be_bytes());
     key[8..].copy_from_slice(&id.to_key());
     key
 }
 
-fn meta_key(kind: &str, collection: u64) -> Vec<u8> {
+pub(super) fn meta_key(kind: &str, collection: u64) -> Vec<u8> {
     let mut key = kind.as_bytes().to_vec();
     key.push(b'/');
     key.extend_from_slice(&collection.to_be_bytes());
@@ -270,23 +293,14 @@ impl Store {
     pub fn for_each_point_record(
         &self,
         collection: u64,
-        mut f: impl FnMut(PointId, &[u8]) -> Result<(), String>,
+        f: impl FnMut(PointId, &[u8]) -> Result<(), String>,
     ) -> Result<(), StorageError> {
         let prefix = collection.to_be_bytes();
         let iter = self.db.iterator_cf(
             self.cf(CF_POINTS),
             IteratorMode::From(&prefix, Direction::Forward),
         );
-        for item in iter {
-            let (key, value) = item?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            let id = PointId::from_key(&key[8..])
-                .ok_or_else(|| StorageError::Corrupt(format!("point key {key:?}")))?;
-            f(id, &value).map_err(|e| StorageError::Corrupt(format!("point {id}: {e}")))?;
-        }
-        Ok(())
+        point_records(iter, collection, f)
     }
 
     /// Starts a batch of changes to one collection.

@@ -63,7 +63,10 @@ pub async fn run(
     api::snapshots::clear_uploads(&config);
     let registry = Arc::new(Registry::open(store.clone(), &config)?);
     let cluster = match config.cluster.p2p_port {
-        Some(_) => Some(cluster::start(store, &config, listener.local_addr()?.port()).await?),
+        Some(_) => {
+            let port = listener.local_addr()?.port();
+            Some(cluster::start(registry.clone(), &config, port).await?)
+        }
         None => None,
     };
     let state = AppState {
@@ -97,6 +100,9 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     };
+    if let Some(node) = &cluster {
+        node.serve_shards_with(api::shard_api(state.clone()));
+    }
     let app = api::app(state);
     let server = async move {
         match tls {

@@ -3,19 +3,10 @@
 
 mod common;
 
-use common::{seed, Rng, Server};
+use common::{ids, seed, Rng, Server};
 use serde_json::{json, Value};
 
 const DIM: usize = 32;
-
-fn ids(result: &Value) -> Vec<u64> {
-    result["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_u64().unwrap())
-        .collect()
-}
 
 /// Creates a quantized collection whose points all end up in HNSW segments.
 fn quantized_collection(s: &Server, rng: &mut Rng, n: usize) -> Vec<Vec<f32>> {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{seed, Rng, Server};
+use common::{ids, seed, Rng, Server};
 use serde_json::{json, Value};
 
 /// Reference scores with Qdrant's meaning for each distance.
@@ -21,16 +21,6 @@ fn reference_score(distance: &str, q: &[f32], v: &[f32]) -> f32 {
         "Manhattan" => q.iter().zip(v).map(|(x, y)| (x - y).abs()).sum(),
         _ => unreachable!(),
     }
-}
-
-fn ids(result: &Value) -> Vec<u64> {
-    let points = result.get("points").unwrap_or(result);
-    points
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_u64().unwrap())
-        .collect()
 }
 
 #[test]

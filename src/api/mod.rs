@@ -8,8 +8,10 @@ pub mod auth;
 pub mod cluster;
 pub mod collections;
 pub mod convert;
+pub mod distributed;
 pub mod docs;
 pub mod error;
+pub mod fan_out;
 pub mod indexes;
 pub mod models;
 pub mod points;
@@ -92,34 +94,10 @@ pub type ApiResult<T> = Result<Json<Envelope<T>>, ApiError>;
 /// The whole application router.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.config.service.max_request_size_mb * 1024 * 1024;
-    let timeout = Duration::from_secs(state.config.service.request_timeout_sec.max(1));
     let (full, read_only) = state.config.service.keys();
     let keys = auth::Keys::new(full, read_only);
     let cors = cors_layer(&state.config.service.cors_origins);
-    let router = Router::new()
-        .merge(service::router())
-        .merge(cluster::router())
-        .merge(collections::router())
-        .merge(indexes::router())
-        .merge(aggregate::router())
-        .merge(points::router())
-        .merge(query::router())
-        .merge(snapshots::router())
-        .merge(docs::router())
-        // Only on matched routes: an unknown path or method answers 404/405 whatever its query.
-        .route_layer(middleware::from_fn(move |req, next| {
-            with_timeout(timeout, req, next)
-        }))
-        .merge(snapshots::upload_router())
-        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
-        .method_not_allowed_fallback(|req: Request| async move {
-            ApiError::MethodNotAllowed(format!(
-                "{} is not allowed on {}",
-                req.method(),
-                req.uri().path()
-            ))
-        })
-        .layer(DefaultBodyLimit::max(body_limit));
+    let router = routes(&state, true).layer(DefaultBodyLimit::max(body_limit));
     let router = match keys {
         Some(keys) => router.layer(middleware::from_fn(move |req, next| {
             auth::check(keys.clone(), req, next)
@@ -137,6 +115,49 @@ pub fn app(state: AppState) -> Router {
             ApiError::Internal("internal error: a request handler panicked".into()).into_response()
         }))
         .with_state(state)
+}
+
+/// The routes without the outer layers (keys, CORS, metrics): what a shard replica's reads
+/// are served with, in process, for the node that fans a read out.
+pub fn shard_api(state: AppState) -> Router {
+    routes(&state, false).with_state(state)
+}
+
+/// The API's routes with their request timeout; `distributed` adds the cluster layer.
+fn routes(state: &AppState, distributed: bool) -> Router<AppState> {
+    let timeout = Duration::from_secs(state.config.service.request_timeout_sec.max(1));
+    let router = Router::new()
+        .merge(service::router())
+        .merge(cluster::router())
+        .merge(collections::router())
+        .merge(indexes::router())
+        .merge(aggregate::router())
+        .merge(points::router())
+        .merge(query::router())
+        .merge(snapshots::router())
+        .merge(docs::router());
+    // In cluster mode, cluster collections are answered by the cluster (inside the timeout).
+    let router = match distributed {
+        true => router.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            distributed::dispatch,
+        )),
+        false => router,
+    };
+    router
+        // Only on matched routes: an unknown path or method answers 404/405 whatever its query.
+        .route_layer(middleware::from_fn(move |req, next| {
+            with_timeout(timeout, req, next)
+        }))
+        .merge(snapshots::upload_router())
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(|req: Request| async move {
+            ApiError::MethodNotAllowed(format!(
+                "{} is not allowed on {}",
+                req.method(),
+                req.uri().path()
+            ))
+        })
 }
 
 /// CORS for the configured origins; `None` (no CORS headers at all) when there are none.

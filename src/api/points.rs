@@ -14,8 +14,8 @@ use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, OptionalJson};
 use super::models::*;
 use super::{ok, run_search, ApiResult, AppState};
 use crate::collection::aggregate::ordered;
+use crate::collection::config::VectorSpace;
 use crate::collection::ops::Operation;
-use crate::collection::Collection;
 use crate::point_id::PointId;
 
 /// Default and largest page size of scroll.
@@ -63,8 +63,15 @@ async fn submit(
     wait: bool,
 ) -> Result<Vec<UpdateResult>, ApiError> {
     check_limits(&ops)?;
-    let collection = state.registry.get(name)?;
-    let lsns = collection.update(ops, wait, super::time_left()).await?;
+    let lsns = match super::distributed::cluster_collection(state, name) {
+        Some((node, collection)) => {
+            super::distributed::write(&node, &collection, ops, super::time_left()).await?
+        }
+        None => {
+            let collection = state.registry.get(name)?;
+            collection.update(ops, wait, super::time_left()).await?
+        }
+    };
     let status = if wait { "completed" } else { "acknowledged" };
     Ok(lsns
         .into_iter()
@@ -121,10 +128,18 @@ async fn submit_one(
     Ok(ok(result))
 }
 
-fn upsert_op(collection: &Collection, body: Value) -> Result<Operation, ApiError> {
+fn upsert_op(spaces: &[VectorSpace], body: Value) -> Result<Operation, ApiError> {
     let insert = PointInsert::from_json(body).map_err(ApiError::BadRequest)?;
-    let snapshot = collection.snapshot();
-    Ok(Operation::Upsert(point_writes(&snapshot.spaces, insert)?))
+    Ok(Operation::Upsert(point_writes(spaces, insert)?))
+}
+
+/// The vector spaces writes to `name` are checked against: the local collection's, or in
+/// cluster mode the cluster collection's.
+fn spaces(state: &AppState, name: &str) -> Result<Arc<[VectorSpace]>, ApiError> {
+    if let Some((_, collection)) = super::distributed::cluster_collection(state, name) {
+        return Ok(collection.config.spaces().into());
+    }
+    Ok(state.registry.get(name)?.snapshot().spaces.clone())
 }
 
 /// Insert or replace points: `{"points": [{"id", "vector", "payload"}]}` or `{"batch": {"ids", "vectors", "payloads"}}`.
@@ -138,8 +153,7 @@ pub async fn upsert(
     ApiQuery(params): ApiQuery<WriteParams>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<UpdateResult> {
-    let collection = state.registry.get(&name)?;
-    let op = upsert_op(&collection, body)?;
+    let op = upsert_op(&spaces(&state, &name)?, body)?;
     submit_one(&state, &name, op, &params).await
 }
 
@@ -313,7 +327,7 @@ pub struct UpdateOperations {
     pub operations: Vec<Value>,
 }
 
-fn batch_op(collection: &Collection, i: usize, value: Value) -> Result<Operation, ApiError> {
+fn batch_op(spaces: &[VectorSpace], i: usize, value: Value) -> Result<Operation, ApiError> {
     let at = |e: String| ApiError::BadRequest(format!("operations[{i}]: {e}"));
     let Value::Object(map) = value else {
         return Err(at("expected an object with one operation key".into()));
@@ -323,7 +337,7 @@ fn batch_op(collection: &Collection, i: usize, value: Value) -> Result<Operation
         return Err(at("expected exactly one operation key".into()));
     };
     match kind.as_str() {
-        "upsert" => upsert_op(collection, body).map_err(|e| at(e.to_string())),
+        "upsert" => upsert_op(spaces, body).map_err(|e| at(e.to_string())),
         "delete" => {
             let s: PointsSelector = serde_path(body, &kind).map_err(at)?;
             Ok(Operation::Delete(selector(s.points, s.filter)?))
@@ -353,12 +367,12 @@ pub async fn batch(
     ApiQuery(params): ApiQuery<WriteParams>,
     ApiJson(req): ApiJson<UpdateOperations>,
 ) -> ApiResult<Vec<UpdateResult>> {
-    let collection = state.registry.get(&name)?;
+    let spaces = spaces(&state, &name)?;
     let ops = req
         .operations
         .into_iter()
         .enumerate()
-        .map(|(i, v)| batch_op(&collection, i, v))
+        .map(|(i, v)| batch_op(&spaces, i, v))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ok(
         submit(&state, &name, ops, params.wait.unwrap_or(false)).await?

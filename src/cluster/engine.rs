@@ -178,6 +178,19 @@ where
             .ok_or_else(|| ConsensusError::Unavailable("no leader".into()))
     }
 
+    /// Waits until this node has applied the log up to `index`; false if `timeout` passed
+    /// first.
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> bool {
+        if index == 0 {
+            return true;
+        }
+        self.raft
+            .wait(Some(timeout))
+            .applied_index_at_least(Some(index), "a read's LSN")
+            .await
+            .is_ok()
+    }
+
     pub async fn shutdown(&self) {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(group = self.group, "stopping the Raft core: {e}");

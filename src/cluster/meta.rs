@@ -38,6 +38,11 @@ openraft::declare_raft_types!(
 pub struct ShardPlacement {
     pub group: GroupId,
     pub replicas: Vec<NodeId>,
+    /// The replicas the group was created with. Each of them initializes the group with this
+    /// same membership (which openraft allows); a replica placed later is added by the
+    /// group's leader instead, and must never initialize.
+    #[serde(default)]
+    pub initial: Vec<NodeId>,
 }
 
 /// A collection as the cluster knows it.
@@ -104,7 +109,11 @@ impl MetaState {
                 self.next_group = first + replicas.len() as u64;
                 let shards = (first..)
                     .zip(replicas)
-                    .map(|(group, replicas)| ShardPlacement { group, replicas })
+                    .map(|(group, replicas)| ShardPlacement {
+                        group,
+                        initial: replicas.clone(),
+                        replicas,
+                    })
                     .collect();
                 let collection = ClusterCollection {
                     config,
@@ -160,6 +169,8 @@ pub struct MetaStateMachine {
     store: Arc<Store>,
     group: GroupId,
     view: Arc<ArcSwap<MetaView>>,
+    /// Wakes whoever acts on the metadata (starting and stopping shard replicas).
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl MetaStateMachine {
@@ -175,7 +186,13 @@ impl MetaStateMachine {
             store,
             group,
             view: Arc::new(ArcSwap::from_pointee(view)),
+            changed: Arc::new(tokio::sync::Notify::new()),
         })
+    }
+
+    /// Resolves after the next published change (a future made before a change sees it).
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
     }
 
     /// The published view; never waits for the Raft core.
@@ -199,6 +216,7 @@ impl MetaStateMachine {
         })
         .await?;
         self.view.store(Arc::new(view));
+        self.changed.notify_waiters();
         Ok(())
     }
 }

@@ -7,6 +7,9 @@
 //! - [`shard`]: a shard replica's state machine, over a local collection's writer;
 //! - [`network`], [`p2p`]: messages between peers over HTTP on the internal port;
 //! - [`ring`]: points to shards and shard replicas to peers (consistent hashing);
+//! - [`replicas`]: the shard replicas on this node, started and stopped as placed;
+//! - [`route`], [`requests`]: writes split by shard and proposed on leaders, reads sent to the
+//!   replica a consistency level allows, the consistency token;
 //! - [`node`]: this node's identity and how it starts, joins or rejoins a cluster.
 
 pub mod engine;
@@ -14,12 +17,16 @@ pub mod engine;
 // here would only move the conversion.
 #[allow(clippy::result_large_err)]
 pub mod log_store;
+pub mod merge;
 #[allow(clippy::result_large_err)]
 pub mod meta;
 pub mod network;
 pub mod node;
 pub mod p2p;
+pub mod replicas;
+pub mod requests;
 pub mod ring;
+pub mod route;
 #[allow(clippy::result_large_err)]
 pub mod shard;
 pub mod types;
@@ -28,14 +35,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::collection::registry::Registry;
 use crate::config::Config;
-use crate::storage::Store;
 use node::ClusterNode;
 
 /// Binds the internal port, starts the metadata group, serves peers and enters the cluster
 /// (new, joined or rejoined). Returns once this node takes part in it.
 pub async fn start(
-    store: Arc<Store>,
+    registry: Arc<Registry>,
     config: &Config,
     api_port: u16,
 ) -> anyhow::Result<Arc<ClusterNode>> {
@@ -49,7 +56,7 @@ pub async fn start(
         .with_context(|| format!("binding the internal port {addr}"))?;
     let bound = listener.local_addr()?.port();
     let peer = node::advertised_peer(config, api_port, bound)?;
-    let node = Arc::new(ClusterNode::start(store, config, peer).await?);
+    let node = Arc::new(ClusterNode::start(registry, config, peer).await?);
     let secret = cluster.required_secret().map_err(anyhow::Error::msg)?;
     let app = p2p::router(node.clone(), secret);
     tokio::spawn(async move {
@@ -59,6 +66,7 @@ pub async fn start(
     });
     println!("vecdb p2p listening on http://{}", node.peer.p2p);
     node.enter(cluster.bootstrap.as_deref()).await?;
+    node.follow_placement();
     tracing::info!(peer_id = node.id, peer = %node.peer, "cluster member");
     Ok(node)
 }

@@ -1,12 +1,11 @@
 //! This node's place in the cluster: its id and addresses, the metadata group, the groups its
 //! peers can reach, and how it enters a cluster (start a new one, join one, or rejoin).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -14,9 +13,10 @@ use super::engine::{Consensus, ConsensusError, RaftEndpoint, RaftGroup, Timing};
 use super::log_store::LogStore;
 use super::meta::{MetaCommand, MetaReply, MetaStateMachine, MetaView};
 use super::network::{GroupNetwork, P2pClient, P2pError};
+use super::replicas::{ReplicaSettings, Replicas};
 use super::types::{GroupId, NodeId, Peer, META_GROUP};
+use crate::collection::registry::Registry;
 use crate::config::{Config, SyncPolicy};
-use crate::storage::Store;
 
 /// A request to add a peer to the cluster, sent to any member.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -34,9 +34,14 @@ pub struct ClusterNode {
     pub peer: Peer,
     meta: Arc<RaftGroup<super::meta::MetaTypes>>,
     meta_sm: MetaStateMachine,
-    client: P2pClient,
-    endpoints: ArcSwap<HashMap<GroupId, Arc<dyn RaftEndpoint>>>,
+    pub(super) client: P2pClient,
+    pub(super) replicas: Replicas,
+    /// The last known leader of each shard group, where proposals go first.
+    pub(super) leaders: dashmap::DashMap<GroupId, NodeId>,
+    /// The API's routes without the cluster layer, for reads of local shard replicas.
+    pub(super) shard_api: OnceLock<axum::Router>,
     rpc_timeout: Duration,
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// Where this node is reached: the configured host (or `advertise_host`) and the bound ports.
@@ -60,9 +65,14 @@ pub fn advertised_peer(config: &Config, api_port: u16, p2p_port: u16) -> anyhow:
 impl ClusterNode {
     /// Recovers the metadata group from `store` and starts its Raft core. The node takes part
     /// in the cluster once [`ClusterNode::enter`] returns.
-    pub async fn start(store: Arc<Store>, config: &Config, peer: Peer) -> anyhow::Result<Self> {
+    pub async fn start(
+        registry: Arc<Registry>,
+        config: &Config,
+        peer: Peer,
+    ) -> anyhow::Result<Self> {
         let cluster = &config.cluster;
         let secret = cluster.required_secret().map_err(anyhow::Error::msg)?;
+        let store = registry.store.clone();
         let id = store.node_id()?;
         let client = P2pClient::new(secret)?;
         let timing = Timing {
@@ -74,17 +84,23 @@ impl ClusterNode {
         let meta_sm = MetaStateMachine::open(store, META_GROUP)?;
         let network = GroupNetwork::new(client.clone(), META_GROUP);
         let meta = RaftGroup::start(id, META_GROUP, &timing, network, log, meta_sm.clone()).await?;
-        let meta = Arc::new(meta);
-        let endpoints: HashMap<GroupId, Arc<dyn RaftEndpoint>> =
-            HashMap::from([(META_GROUP, meta.clone() as Arc<dyn RaftEndpoint>)]);
+        let settings = ReplicaSettings {
+            id,
+            client: client.clone(),
+            timing,
+            sync,
+        };
         Ok(ClusterNode {
             id,
             peer,
-            meta,
+            meta: Arc::new(meta),
             meta_sm,
             client,
-            endpoints: ArcSwap::from_pointee(endpoints),
+            replicas: Replicas::new(registry, settings),
+            leaders: Default::default(),
+            shard_api: OnceLock::new(),
             rpc_timeout: Duration::from_millis(cluster.rpc_timeout_ms),
+            stopping: Default::default(),
         })
     }
 
@@ -177,7 +193,7 @@ impl ClusterNode {
 
     /// Runs `local` here; when another node leads, sends `body` to `path` on the leader
     /// instead, and while there is no leader, retries until `deadline`.
-    async fn on_leader<T, B, F, Fut>(
+    pub(super) async fn on_leader<T, B, F, Fut>(
         &self,
         deadline: Instant,
         path: &str,
@@ -223,7 +239,30 @@ impl ClusterNode {
 
     /// The group `group`'s endpoint for messages from peers.
     pub fn endpoint(&self, group: GroupId) -> Option<Arc<dyn RaftEndpoint>> {
-        self.endpoints.load().get(&group).cloned()
+        if group == META_GROUP {
+            return Some(self.meta.clone());
+        }
+        let replica = self.replicas.get(group)?;
+        Some(replica.raft.clone())
+    }
+
+    /// Keeps this node's shard replicas in step with the metadata, for as long as it runs.
+    pub fn follow_placement(self: &Arc<Self>) {
+        let node = self.clone();
+        tokio::spawn(async move {
+            while !node.stopping.load(std::sync::atomic::Ordering::Acquire) {
+                let changed = node.meta_sm.changed();
+                if let Err(e) = node.replicas.reconcile(&node.meta()).await {
+                    tracing::warn!("placing shard replicas: {e:#}; retrying");
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(1), changed).await;
+            }
+        });
+    }
+
+    /// Gives the node the API routes it serves shard reads with.
+    pub fn serve_shards_with(&self, api: axum::Router) {
+        let _ = self.shard_api.set(api);
     }
 
     pub fn rpc_timeout(&self) -> Duration {
@@ -231,6 +270,9 @@ impl ClusterNode {
     }
 
     pub async fn shutdown(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.replicas.shutdown().await;
         self.meta.shutdown().await;
     }
 }

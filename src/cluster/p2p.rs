@@ -1,5 +1,5 @@
-//! The internal port: Raft messages of every group, joins and forwarded proposals. Every
-//! request must carry the cluster secret.
+//! The internal port: Raft messages of every group, joins, forwarded proposals and shard
+//! reads. Every request must carry the cluster secret.
 
 use std::sync::Arc;
 
@@ -14,6 +14,8 @@ use axum::{Json, Router};
 use super::meta::MetaCommand;
 use super::network::SECRET_HEADER;
 use super::node::{ClusterNode, JoinRequest};
+use super::requests::ShardRead;
+use super::shard::ShardCommand;
 use super::types::GroupId;
 
 /// The internal API of `node`.
@@ -23,6 +25,8 @@ pub fn router(node: Arc<ClusterNode>, secret: String) -> Router {
         .route("/raft/{group}/{rpc}", post(raft_message))
         .route("/cluster/join", post(join))
         .route("/meta/propose", post(propose))
+        .route("/shard/{group}/propose", post(propose_shard))
+        .route("/shard/{group}/read", post(read_shard))
         .with_state(node)
         .layer(middleware::from_fn(move |req, next| {
             check_secret(secret.clone(), req, next)
@@ -70,4 +74,20 @@ async fn propose(
     Json(command): Json<MetaCommand>,
 ) -> Response {
     Json(node.propose_meta_here(command).await).into_response()
+}
+
+async fn propose_shard(
+    State(node): State<Arc<ClusterNode>>,
+    Path(group): Path<GroupId>,
+    Json(command): Json<ShardCommand>,
+) -> Response {
+    Json(node.propose_shard_here(group, command).await).into_response()
+}
+
+async fn read_shard(
+    State(node): State<Arc<ClusterNode>>,
+    Path(group): Path<GroupId>,
+    Json(read): Json<ShardRead>,
+) -> Response {
+    Json(node.read_shard_here(group, read).await).into_response()
 }

@@ -609,14 +609,15 @@ fn check_vector_extras(p: &VectorParams, what: &str) -> Result<(), String> {
     }
 }
 
-/// Checks a collection name: 1 to 255 bytes, no path separators or control characters.
+/// Checks a collection name: 1 to 255 bytes, no path separators or control characters, and no
+/// `~`, which names shard replicas in cluster mode.
 pub fn validate_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 255 {
         return Err("collection name must be 1 to 255 bytes long".into());
     }
     if let Some(c) = name
         .chars()
-        .find(|c| c.is_control() || "/\\*?\"<>|:".contains(*c))
+        .find(|c| c.is_control() || "/\\*?\"<>|:~".contains(*c))
     {
         return Err(format!("collection name must not contain {c:?}"));
     }

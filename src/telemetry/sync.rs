@@ -40,10 +40,16 @@ impl WaitSite {
         self.acquisitions.increment(1);
     }
 
-    fn waited(&self, since: Instant) {
+    /// Records a wait that began at `since` and got what it waited for.
+    pub fn waited(&self, since: Instant) {
         self.acquisitions.increment(1);
         self.contended.increment(1);
         self.wait.record(since.elapsed().as_secs_f64());
+    }
+
+    /// Records a wait that began at `since` and gave up.
+    pub fn gave_up(&self, since: Instant) {
+        self.timed_out(since)
     }
 
     fn timed_out(&self, since: Instant) {

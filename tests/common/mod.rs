@@ -9,6 +9,19 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod cluster;
+
+/// The ids of a list of points, or of the `points` of a result, in order.
+pub fn ids(result: &Value) -> Vec<u64> {
+    let points = result.get("points").unwrap_or(result);
+    points
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_u64().unwrap())
+        .collect()
+}
+
 /// A running server process. Killed (SIGKILL) when dropped.
 pub struct Server {
     pub child: Child,

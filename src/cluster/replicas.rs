@@ -1,0 +1,262 @@
+//! The shard replicas this node holds, kept in step with the placement the metadata group
+//! publishes: a replica placed here gets a local collection and its group's Raft core; a
+//! replica of a deleted collection is stopped and its data dropped.
+//!
+//! A replica's local collection is named `{collection}~{group}`. `~` is refused in collection
+//! names, so these never meet a user's, and group ids are never reused, so a collection deleted
+//! and created again while this node was down never finds the old data under its name.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use super::engine::{RaftGroup, Timing};
+use super::log_store::LogStore;
+use super::meta::{ClusterCollection, MetaView, ShardPlacement};
+use super::network::{GroupNetwork, P2pClient};
+use super::shard::{ShardStateMachine, ShardTypes};
+use super::types::{GroupId, NodeId, Peer};
+use crate::collection::registry::Registry;
+use crate::collection::Collection;
+use crate::collection::IndexChange;
+
+/// The separator of a replica's local collection name.
+pub const SHARD_SEPARATOR: char = '~';
+
+/// The local collection holding the replica of `group` of collection `name`.
+pub fn local_name(name: &str, group: GroupId) -> String {
+    format!("{name}{SHARD_SEPARATOR}{group}")
+}
+
+/// The group of a replica's local collection name.
+fn group_of(local: &str) -> Option<GroupId> {
+    local.rsplit_once(SHARD_SEPARATOR)?.1.parse().ok()
+}
+
+/// One shard replica on this node.
+pub struct Replica {
+    pub group: GroupId,
+    /// The local collection with the replica's points.
+    pub local: String,
+    pub raft: Arc<RaftGroup<ShardTypes>>,
+}
+
+/// What every replica is started with.
+pub struct ReplicaSettings {
+    pub id: NodeId,
+    pub client: P2pClient,
+    pub timing: Timing,
+    /// Whether log appends are fsynced (the storage sync policy).
+    pub sync: bool,
+}
+
+/// The replicas of this node.
+pub struct Replicas {
+    registry: Arc<Registry>,
+    settings: ReplicaSettings,
+    running: ArcSwap<HashMap<GroupId, Arc<Replica>>>,
+}
+
+/// How long a replica's local collection may wait for another create or delete.
+const ADMIN_WAIT: Duration = Duration::from_secs(30);
+
+impl Replicas {
+    pub fn new(registry: Arc<Registry>, settings: ReplicaSettings) -> Self {
+        Replicas {
+            registry,
+            settings,
+            running: ArcSwap::from_pointee(HashMap::new()),
+        }
+    }
+
+    /// The replica of `group` on this node, if it holds one.
+    pub fn get(&self, group: GroupId) -> Option<Arc<Replica>> {
+        self.running.load().get(&group).cloned()
+    }
+
+    /// The local collection of a replica.
+    pub fn collection(&self, replica: &Replica) -> Result<Arc<Collection>, String> {
+        self.registry.get(&replica.local).map_err(|e| e.to_string())
+    }
+
+    /// Starts the replicas `view` places here and stops those it dropped. Called again after
+    /// every metadata change; a failure leaves the rest for the next call.
+    pub async fn reconcile(&self, view: &MetaView) -> anyhow::Result<()> {
+        let wanted = self.wanted(view);
+        let running = self.running.load_full();
+        for (group, replica) in running.iter() {
+            if !wanted.contains_key(group) {
+                self.stop(replica.clone()).await?;
+            }
+        }
+        self.drop_orphans(view, &wanted).await?;
+        let peers: BTreeMap<NodeId, Peer> = view
+            .membership
+            .membership()
+            .nodes()
+            .map(|(id, peer)| (*id, peer.clone()))
+            .collect();
+        for (group, (name, collection, placement)) in &wanted {
+            if !self.running.load().contains_key(group) {
+                self.start(name, collection, placement, &peers).await?;
+            }
+            self.follow_settings(name, *group, collection).await?;
+        }
+        Ok(())
+    }
+
+    /// The shard groups `view` places on this node, with their collections.
+    fn wanted<'a>(
+        &self,
+        view: &'a MetaView,
+    ) -> HashMap<GroupId, (&'a str, &'a ClusterCollection, &'a ShardPlacement)> {
+        let mut wanted = HashMap::new();
+        for (name, collection) in &view.state.collections {
+            for placement in &collection.shards {
+                if placement.replicas.contains(&self.settings.id) {
+                    wanted.insert(placement.group, (name.as_str(), collection, placement));
+                }
+            }
+        }
+        wanted
+    }
+
+    async fn start(
+        &self,
+        name: &str,
+        collection: &ClusterCollection,
+        placement: &ShardPlacement,
+        peers: &BTreeMap<NodeId, Peer>,
+    ) -> anyhow::Result<()> {
+        let group = placement.group;
+        let local = local_name(name, group);
+        if self.registry.get(&local).is_err() {
+            let (registry, config, at) = (
+                self.registry.clone(),
+                collection.config.clone(),
+                local.clone(),
+            );
+            tokio::task::spawn_blocking(move || registry.create(&at, config, ADMIN_WAIT)).await??;
+        }
+        let s = &self.settings;
+        let store = self.registry.store.clone();
+        let log = LogStore::new(store, group, s.sync);
+        let machine = ShardStateMachine::open(self.registry.clone(), local.clone(), group)?;
+        let network = GroupNetwork::new(s.client.clone(), group);
+        let raft = RaftGroup::start(s.id, group, &s.timing, network, log, machine).await?;
+        if placement.initial.contains(&s.id) && !raft.is_initialized().await? {
+            let members = placement
+                .initial
+                .iter()
+                .map(|id| {
+                    let peer = peers.get(id).cloned().unwrap_or_default();
+                    (*id, peer)
+                })
+                .collect();
+            raft.initialize(members).await?;
+        }
+        tracing::info!(collection = name, group, local = %local, "shard replica started");
+        let replica = Arc::new(Replica {
+            group,
+            local,
+            raft: Arc::new(raft),
+        });
+        self.running.rcu(|running| {
+            let mut running = HashMap::clone(running);
+            running.insert(group, replica.clone());
+            running
+        });
+        Ok(())
+    }
+
+    /// Stops a replica whose collection is gone and drops its points and Raft log.
+    async fn stop(&self, replica: Arc<Replica>) -> anyhow::Result<()> {
+        self.running.rcu(|running| {
+            let mut running = HashMap::clone(running);
+            running.remove(&replica.group);
+            running
+        });
+        replica.raft.shutdown().await;
+        self.drop_local(replica.local.clone(), replica.group)
+            .await?;
+        tracing::info!(group = replica.group, "shard replica dropped");
+        Ok(())
+    }
+
+    async fn drop_local(&self, local: String, group: GroupId) -> anyhow::Result<()> {
+        let registry = self.registry.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            registry.delete(&local, ADMIN_WAIT)?;
+            registry.store.raft_drop_group(group)?;
+            Ok(())
+        })
+        .await?
+    }
+
+    /// Drops local replicas that `view` knows were removed while this node was away. A group
+    /// the view has not handed out yet is left alone: the view may be older than the replica.
+    async fn drop_orphans(
+        &self,
+        view: &MetaView,
+        wanted: &HashMap<GroupId, (&str, &ClusterCollection, &ShardPlacement)>,
+    ) -> anyhow::Result<()> {
+        for local in self.registry.names() {
+            let Some(group) = group_of(&local) else {
+                continue;
+            };
+            let known = group < view.state.next_group;
+            if known && !wanted.contains_key(&group) && !self.running.load().contains_key(&group) {
+                tracing::info!(group, local = %local, "dropping a replica removed while away");
+                self.drop_local(local, group).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings the local collection's settings and payload indexes to the cluster's. Indexes
+    /// are derived data, so each replica builds them on its own.
+    async fn follow_settings(
+        &self,
+        name: &str,
+        group: GroupId,
+        collection: &ClusterCollection,
+    ) -> anyhow::Result<()> {
+        let local = self.registry.get(&local_name(name, group))?;
+        let snapshot = local.snapshot();
+        // The configuration has no equality of its own; its stored form does.
+        if serde_json::to_value(&*snapshot.config)? != serde_json::to_value(&collection.config)? {
+            let config = collection.config.clone();
+            local.reconfigure(config, Duration::from_secs(60)).await?;
+        }
+        let current = snapshot.schema.clone();
+        let wanted = &collection.payload_schema;
+        let wait = Duration::from_secs(600);
+        for field in current.keys().filter(|f| !wanted.contains_key(*f)) {
+            let change = IndexChange::Drop {
+                name: field.clone(),
+            };
+            local.change_index(change, wait).await?;
+        }
+        for (field, spec) in wanted {
+            if current.get(field) != Some(spec) {
+                let key = crate::filter::parse_path(field).map_err(anyhow::Error::msg)?;
+                let change = IndexChange::Create {
+                    name: field.clone(),
+                    key,
+                    spec: spec.clone(),
+                };
+                local.change_index(change, wait).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops every replica's Raft core (their collections stop with the registry).
+    pub async fn shutdown(&self) {
+        for replica in self.running.load().values() {
+            replica.raft.shutdown().await;
+        }
+    }
+}

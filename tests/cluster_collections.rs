@@ -1,0 +1,211 @@
+//! Sharded, replicated collections on a three-node cluster of real processes: any node
+//! answers, reads merge the shards exactly, and one dead node costs nothing.
+
+mod common;
+
+use common::cluster::start_cluster;
+use common::{ids, Rng, Server};
+use serde_json::{json, Value};
+
+const DIM: usize = 8;
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+fn count(server: &Server, consistency: &str) -> u64 {
+    let path = format!("/collections/docs/points/count?consistency={consistency}");
+    server.ok("POST", &path, Some(json!({})))["count"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn a_sharded_collection_is_served_by_every_node_and_survives_a_dead_one() {
+    let (mut nodes, _dirs) = start_cluster(3);
+    let create = json!({
+        "vectors": {"size": DIM, "distance": "Cosine"},
+        "shard_number": 4,
+        "replication_factor": 3,
+    });
+    nodes[0].create("docs", create);
+    for node in &nodes {
+        let listed = node.ok("GET", "/collections", None);
+        assert_eq!(listed["collections"], json!([{"name": "docs"}]));
+    }
+
+    // Written through one node, read through the others.
+    let mut rng = Rng(common::seed());
+    let vectors: Vec<Vec<f32>> = (0..120).map(|_| rng.vector(DIM)).collect();
+    let points: Vec<Value> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let kind = ["a", "b", "c"][i % 3];
+            json!({"id": i + 1, "vector": v, "payload": {"n": i + 1, "kind": kind}})
+        })
+        .collect();
+    nodes[1].upsert("docs", json!(points));
+    for node in &nodes {
+        assert_eq!(count(node, "strong"), 120);
+        assert_eq!(
+            node.ok("GET", "/collections/docs", None)["points_count"],
+            120
+        );
+    }
+
+    // Top-k with an offset, merged from four shards, is the exact answer.
+    let query = rng.vector(DIM);
+    let mut exact: Vec<(f32, u64)> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (cosine(&query, v), i as u64 + 1))
+        .collect();
+    exact.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let expected: Vec<u64> = exact[3..10].iter().map(|(_, id)| *id).collect();
+    let found = nodes[2].ok(
+        "POST",
+        "/collections/docs/points/search",
+        Some(json!({"vector": query, "limit": 7, "offset": 3, "params": {"exact": true}})),
+    );
+    assert_eq!(ids(&found), expected);
+    let queried = nodes[0].ok(
+        "POST",
+        "/collections/docs/points/query",
+        Some(json!({"query": query, "limit": 7, "offset": 3, "params": {"exact": true}})),
+    );
+    assert_eq!(ids(&queried["points"]), expected);
+
+    // Scrolling pages through every point once, in id order.
+    let mut seen = Vec::new();
+    let mut offset = Value::Null;
+    loop {
+        let page = nodes[1].ok(
+            "POST",
+            "/collections/docs/points/scroll",
+            Some(json!({"limit": 7, "offset": offset})),
+        );
+        seen.extend(ids(&page["points"]));
+        offset = page["next_page_offset"].clone();
+        if offset.is_null() {
+            break;
+        }
+    }
+    assert_eq!(seen, (1..=120).collect::<Vec<u64>>());
+
+    // Retrieval keeps the order asked for; a single point comes from its shard.
+    let got = nodes[2].ok(
+        "POST",
+        "/collections/docs/points",
+        Some(json!({"ids": [77, 3, 41, 1000]})),
+    );
+    assert_eq!(ids(&got), [77, 3, 41]);
+    assert_eq!(
+        nodes[0].ok("GET", "/collections/docs/points/41", None)["payload"]["n"],
+        41
+    );
+    let (status, _) = nodes[0].call("GET", "/collections/docs/points/1000", None);
+    assert_eq!(status, 404);
+
+    // A payload index through the metadata group, then facets summed over shards.
+    nodes[2].ok(
+        "PUT",
+        "/collections/docs/index?wait=true",
+        Some(json!({"field_name": "kind", "field_schema": "keyword"})),
+    );
+    let facet = nodes[1].ok(
+        "POST",
+        "/collections/docs/facet",
+        Some(json!({"key": "kind"})),
+    );
+    assert_eq!(
+        facet["hits"],
+        json!([{"value": "a", "count": 40}, {"value": "b", "count": 40}, {"value": "c", "count": 40}])
+    );
+
+    // A delete by filter reaches every shard.
+    let filter = json!({"filter": {"must": [{"key": "n", "range": {"lte": 20}}]}});
+    nodes[0].ok(
+        "POST",
+        "/collections/docs/points/delete?wait=true",
+        Some(filter),
+    );
+    assert_eq!(count(&nodes[2], "strong"), 100);
+
+    // One node killed: the other two still write and read everything.
+    nodes.remove(2).kill9();
+    let more: Vec<Value> = (200..230)
+        .map(|id| json!({"id": id, "vector": rng.vector(DIM)}))
+        .collect();
+    nodes[0].upsert("docs", json!(more));
+    for node in &nodes {
+        assert_eq!(count(node, "strong"), 130);
+        assert_eq!(count(node, "read_your_writes"), 130);
+    }
+}
+
+#[test]
+fn cluster_collections_refuse_what_cannot_work() {
+    let (nodes, _dirs) = start_cluster(3);
+    let vectors = json!({"size": 4, "distance": "Dot"});
+    for (body, says) in [
+        (
+            json!({"vectors": vectors, "shard_number": 0}),
+            "shard_number",
+        ),
+        (
+            json!({"vectors": vectors, "replication_factor": 4}),
+            "replication_factor",
+        ),
+        (
+            json!({"vectors": vectors, "replication_factor": 2, "write_consistency_factor": 3}),
+            "write_consistency_factor",
+        ),
+    ] {
+        let (status, answer) = nodes[0].call("PUT", "/collections/bad", Some(body));
+        assert_eq!(status, 400, "{answer}");
+        assert!(common::error(&answer).contains(says), "{answer}");
+    }
+    assert_eq!(
+        nodes[1].ok("GET", "/collections", None)["collections"],
+        json!([])
+    );
+    let (status, _) = nodes[0].call("PUT", "/collections/a~1", Some(json!({"vectors": vectors})));
+    assert_eq!(status, 400);
+
+    nodes[0].create(
+        "c",
+        json!({"vectors": vectors, "shard_number": 2, "replication_factor": 2}),
+    );
+    let (status, answer) =
+        nodes[1].call("PUT", "/collections/c", Some(json!({"vectors": vectors})));
+    assert_eq!(status, 409, "{answer}");
+    // Replicas' own collections are not reachable through the API.
+    let group = 1;
+    let (status, _) = nodes[0].call("GET", &format!("/collections/c~{group}"), None);
+    assert_eq!(status, 404);
+    let (status, answer) = nodes[2].call(
+        "POST",
+        "/collections/c/points/count?consistency=sometimes",
+        Some(json!({})),
+    );
+    assert_eq!(status, 400, "{answer}");
+    let (status, _) = nodes[2].call(
+        "POST",
+        "/collections/c/points/count",
+        Some(json!({"filter": {"must": [{"nonsense": 1}]}})),
+    );
+    assert_eq!(status, 400);
+    assert!(nodes[2]
+        .ok("DELETE", "/collections/c", None)
+        .as_bool()
+        .unwrap());
+    assert!(!nodes[0]
+        .ok("DELETE", "/collections/c", None)
+        .as_bool()
+        .unwrap());
+    let (status, _) = nodes[1].call("POST", "/collections/c/points/count", Some(json!({})));
+    assert_eq!(status, 404);
+}

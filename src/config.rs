@@ -165,6 +165,12 @@ pub struct CollectionDefaults {
     pub indexing_threshold_kb: usize,
     pub deleted_threshold: f64,
     pub max_indexing_threads: usize,
+    /// Cluster mode: shards of a new collection (default: one per peer).
+    #[serde(default)]
+    pub shard_number: Option<u32>,
+    /// Cluster mode: replicas of each shard (default 1).
+    #[serde(default)]
+    pub replication_factor: Option<u32>,
 }
 
 impl Config {

@@ -18,4 +18,6 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install -q --disable-pip-version-check -r tests/python/requirements.txt
 VECDB_BIN="$PWD/target/debug/vecdb" "$venv/bin/python" -m pytest -q tests/python
+# The same client tests against one node of a three-node cluster (6 shards, 3 replicas each).
+VECDB_TEST_CLUSTER=3 VECDB_BIN="$PWD/target/debug/vecdb" "$venv/bin/python" -m pytest -q tests/python
 bash tests/schemathesis/run.sh "$venv/bin/python" "$PWD/target/debug/vecdb"

@@ -192,16 +192,27 @@ fn list(node: &ClusterNode) -> impl IntoResponse {
     ok(CollectionsResponse { collections })
 }
 
-/// Commits a metadata change within the request's time.
+/// Commits a metadata change within the request's time, and waits until this node's view
+/// has it, so the client's next request here sees its change.
 async fn propose(node: &ClusterNode, command: MetaCommand) -> Result<(u64, MetaReply), ApiError> {
-    node.propose_meta(command, super::time_left())
+    let unavailable = |e: String| {
+        ApiError::Unavailable(format!(
+            "the metadata group did not commit the change in time: {e}"
+        ))
+    };
+    let (index, reply) = node
+        .propose_meta(command, super::time_left())
         .await
         .map_err(|e| match e {
             ConsensusError::Rejected(why) => ApiError::BadRequest(why),
-            e => ApiError::Unavailable(format!(
-                "the metadata group did not commit the change in time: {e}"
-            )),
-        })
+            e => unavailable(e.to_string()),
+        })?;
+    if !node.wait_meta(index, super::time_left()).await {
+        return Err(unavailable(format!(
+            "committed at {index}, not yet applied on this peer"
+        )));
+    }
+    Ok((index, reply))
 }
 
 async fn create(
@@ -219,8 +230,14 @@ async fn create(
         .filter(|(_, (_, voter))| *voter)
         .map(|(id, _)| *id)
         .collect();
-    let shards = req.shard_number.take().unwrap_or(voters.len() as u32);
-    let factor = req.replication_factor.take().unwrap_or(1);
+    let defaults = &state.config.collection_defaults;
+    let shards = req.shard_number.take().or(defaults.shard_number);
+    let shards = shards.unwrap_or(voters.len() as u32);
+    let factor = req
+        .replication_factor
+        .take()
+        .or(defaults.replication_factor);
+    let factor = factor.unwrap_or(1);
     let write_factor = req.write_consistency_factor.take().unwrap_or(1);
     check_sharding(shards, factor, write_factor, voters.len())?;
     let storage = &state.config.storage;

@@ -82,6 +82,20 @@ pub fn scroll(pages: Vec<Value>, limit: usize, order_by: Option<bool>) -> Value 
     json!({ "points": points, "next_page_offset": next })
 }
 
+/// Orders facet values as one collection does: numbers by value, strings and booleans in
+/// their own order (a field's values have one type).
+fn by_value(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
+            x.total_cmp(&y)
+        }
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ => a.to_string().cmp(&b.to_string()),
+    }
+}
+
 /// The sum of the shards' `count`.
 pub fn count(results: &[Value]) -> Value {
     let total: u64 = results
@@ -107,10 +121,7 @@ pub fn facet(results: &[Value], limit: usize) -> Value {
         }
     }
     let mut hits: Vec<(Value, u64)> = counts.into_values().collect();
-    hits.sort_by(|a, b| {
-        b.1.cmp(&a.1)
-            .then_with(|| a.0.to_string().cmp(&b.0.to_string()))
-    });
+    hits.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| by_value(&a.0, &b.0)));
     let hits: Vec<Value> = hits
         .into_iter()
         .take(limit)
@@ -198,6 +209,13 @@ mod tests {
         assert_eq!(
             merged,
             json!({"hits": [{"value": "y", "count": 6}, {"value": "x", "count": 5}]})
+        );
+        // Equal counts fall by value, numbers by their size.
+        let a = json!({"hits": [{"value": 10, "count": 2}, {"value": 2, "count": 1}]});
+        let b = json!({"hits": [{"value": 2, "count": 1}]});
+        assert_eq!(
+            facet(&[a, b], 5),
+            json!({"hits": [{"value": 2, "count": 2}, {"value": 10, "count": 2}]})
         );
     }
 }

@@ -186,6 +186,12 @@ impl ClusterNode {
         .await
     }
 
+    /// Waits until this node's metadata view includes log index `index`, so that a change
+    /// committed through another peer is seen here next; false on timeout.
+    pub async fn wait_meta(&self, index: u64, timeout: Duration) -> bool {
+        self.meta.wait_applied(index, timeout).await
+    }
+
     /// Proposes on this node only: what a forwarded proposal runs on the leader.
     pub async fn propose_meta_here(&self, command: MetaCommand) -> Forwarded<(u64, MetaReply)> {
         self.meta.propose(command).await

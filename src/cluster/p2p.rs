@@ -55,7 +55,17 @@ async fn raft_message(
     Path((group, rpc)): Path<(GroupId, String)>,
     body: Bytes,
 ) -> Response {
-    let Some(endpoint) = node.endpoint(group) else {
+    // A group placed a moment ago may not have started here yet: its peers' first messages
+    // wait for it briefly instead of failing.
+    let mut endpoint = node.endpoint(group);
+    for _ in 0..40 {
+        if endpoint.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        endpoint = node.endpoint(group);
+    }
+    let Some(endpoint) = endpoint else {
         return refuse(StatusCode::NOT_FOUND, format!("no Raft group {group} here"));
     };
     match endpoint.handle(&rpc, &body).await {

@@ -56,6 +56,33 @@ fn a_sharded_collection_is_served_by_every_node_and_survives_a_dead_one() {
         );
     }
 
+    // Where the shards are: with three replicas on three peers, every peer holds every shard,
+    // and every group has a leader and has applied the write.
+    let placed = nodes[2].ok("GET", "/collections/docs/cluster", None);
+    assert_eq!(placed["shard_count"], 4);
+    assert_eq!(placed["local_shards"].as_array().unwrap().len(), 4);
+    assert_eq!(placed["remote_shards"].as_array().unwrap().len(), 8);
+    let local_points: u64 = placed["local_shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["points_count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(local_points, 120);
+    for shard in placed["shards"].as_array().unwrap() {
+        assert!(shard["leader"].is_u64(), "{shard}");
+        assert!(shard["applied"].as_u64().unwrap() >= 2, "{shard}");
+    }
+    let (_, metrics) = nodes[1].call("GET", "/metrics", None);
+    let metrics = metrics.as_str().unwrap();
+    for family in [
+        "vecdb_raft_term{group=\"1\"}",
+        "vecdb_raft_applied_index{group=\"0\"}",
+    ] {
+        assert!(metrics.contains(family), "no {family} in /metrics");
+    }
+    assert!(metrics.contains("lock=\"raft_append\""));
+
     // Top-k with an offset, merged from four shards, is the exact answer.
     let query = rng.vector(DIM);
     let mut exact: Vec<(f32, u64)> = vectors

@@ -1,4 +1,5 @@
-//! `GET /cluster`: this node's view of the cluster, in Qdrant's shape plus vecdb's fields.
+//! `GET /cluster` and `GET /collections/{name}/cluster`: this node's view of the cluster and of
+//! a collection's shards, in Qdrant's shapes plus vecdb's fields.
 
 use std::collections::BTreeMap;
 
@@ -8,12 +9,16 @@ use axum::Router;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::error::ApiPath;
 use super::{ok, ApiResult, AppState};
 use crate::cluster::engine::{GroupStatus, Role};
+use crate::cluster::meta::ClusterCollection;
 use crate::cluster::node::ClusterNode;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/cluster", get(status))
+    Router::new()
+        .route("/cluster", get(status))
+        .route("/collections/{name}/cluster", get(collection_cluster))
 }
 
 /// A peer's internal address, as Qdrant reports it.
@@ -103,4 +108,139 @@ pub async fn status(State(state): State<AppState>) -> ApiResult<ClusterStatus> {
             raft_info: None,
         },
     }))
+}
+
+/// A shard replica on this node (Qdrant's `local_shards`).
+#[derive(Serialize, ToSchema)]
+pub struct LocalShard {
+    pub shard_id: u32,
+    pub points_count: usize,
+    /// `Active`: a voting member of its shard's group.
+    pub state: &'static str,
+}
+
+/// A shard replica on another peer (Qdrant's `remote_shards`).
+#[derive(Serialize, ToSchema)]
+pub struct RemoteShard {
+    pub shard_id: u32,
+    pub peer_id: u64,
+    pub state: &'static str,
+}
+
+/// vecdb: a shard's Raft group, as one of its replicas sees it.
+#[derive(Serialize, ToSchema)]
+pub struct ShardGroupInfo {
+    pub shard_id: u32,
+    /// The Raft group of the shard.
+    pub group: u64,
+    /// The peers placed to hold it.
+    pub replicas: Vec<u64>,
+    /// The peer whose view this is; none when no replica answered.
+    pub seen_from: Option<u64>,
+    pub leader: Option<u64>,
+    pub term: Option<u64>,
+    /// The highest LSN (log index) in that replica's log.
+    pub last_log_index: Option<u64>,
+    /// The highest LSN applied there.
+    pub applied: Option<u64>,
+    /// On the leader: entries each follower is behind.
+    pub replication_lag: BTreeMap<u64, u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `GET /collections/{name}/cluster` result.
+#[derive(Serialize, ToSchema)]
+pub struct CollectionClusterInfo {
+    pub peer_id: u64,
+    pub shard_count: usize,
+    pub local_shards: Vec<LocalShard>,
+    pub remote_shards: Vec<RemoteShard>,
+    /// Always empty: replicas do not move between peers yet.
+    #[schema(value_type = Vec<Object>)]
+    pub shard_transfers: Vec<serde_json::Value>,
+    /// vecdb: each shard's leader, term and LSNs.
+    pub shards: Vec<ShardGroupInfo>,
+}
+
+/// Where a collection's shards are: on one node, its single local shard.
+#[utoipa::path(get, path = "/collections/{name}/cluster", tag = "cluster",
+    params(("name" = String, Path, description = "Collection name")),
+    responses((status = 200, body = inline(super::Envelope<CollectionClusterInfo>)), (status = 404, body = super::error::ErrorResponse)))]
+pub async fn collection_cluster(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<CollectionClusterInfo> {
+    let collection = state.registry.get(&name)?;
+    Ok(ok(CollectionClusterInfo {
+        peer_id: 0,
+        shard_count: 1,
+        local_shards: vec![LocalShard {
+            shard_id: 0,
+            points_count: collection.snapshot().points_count(),
+            state: "Active",
+        }],
+        remote_shards: Vec::new(),
+        shard_transfers: Vec::new(),
+        shards: Vec::new(),
+    }))
+}
+
+/// A cluster collection's shards: the replicas here and elsewhere, and each group's state.
+pub async fn cluster_collection_info(
+    node: &ClusterNode,
+    collection: &ClusterCollection,
+    local_points: impl Fn(u64) -> Option<usize>,
+) -> CollectionClusterInfo {
+    let mut info = CollectionClusterInfo {
+        peer_id: node.id,
+        shard_count: collection.shards.len(),
+        local_shards: Vec::new(),
+        remote_shards: Vec::new(),
+        shard_transfers: Vec::new(),
+        shards: Vec::new(),
+    };
+    let statuses = collection.shards.iter().map(|p| node.shard_status(p));
+    let statuses = futures::future::join_all(statuses).await;
+    for ((shard_id, placement), status) in (0u32..).zip(&collection.shards).zip(statuses) {
+        for peer_id in &placement.replicas {
+            match local_points(placement.group).filter(|_| *peer_id == node.id) {
+                Some(points_count) => info.local_shards.push(LocalShard {
+                    shard_id,
+                    points_count,
+                    state: "Active",
+                }),
+                None => info.remote_shards.push(RemoteShard {
+                    shard_id,
+                    peer_id: *peer_id,
+                    state: "Active",
+                }),
+            }
+        }
+        let mut group = ShardGroupInfo {
+            shard_id,
+            group: placement.group,
+            replicas: placement.replicas.clone(),
+            seen_from: None,
+            leader: None,
+            term: None,
+            last_log_index: None,
+            applied: None,
+            replication_lag: BTreeMap::new(),
+            error: None,
+        };
+        match status {
+            Ok((from, s)) => {
+                group.seen_from = Some(from);
+                group.leader = s.leader;
+                group.term = Some(s.term);
+                group.last_log_index = Some(s.last_log_index);
+                group.applied = Some(s.applied);
+                group.replication_lag = s.lag;
+            }
+            Err(e) => group.error = Some(e),
+        }
+        info.shards.push(group);
+    }
+    info
 }

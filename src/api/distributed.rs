@@ -171,6 +171,16 @@ async fn route_request(
             match (route, &method) {
                 ("/collections/{name}", &Method::PATCH) => update(&target, req).await,
                 ("/collections/{name}/index", &Method::PUT) => create_index(&target, req).await,
+                ("/collections/{name}/cluster", &Method::GET) => {
+                    let local = |group| {
+                        let name = crate::cluster::replicas::local_name(&name, group);
+                        let local = state.registry.get(&name).ok()?;
+                        Some(local.snapshot().points_count())
+                    };
+                    let info =
+                        super::cluster::cluster_collection_info(&node, &collection, local).await;
+                    Ok(ok(info).into_response())
+                }
                 ("/collections/{name}/index/{field}", &Method::DELETE) => {
                     drop_index(&target, field.unwrap_or_default()).await
                 }

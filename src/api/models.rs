@@ -335,7 +335,10 @@ pub struct ReadParams {
     /// Seconds the read may take, including the wait for a search slot, before it gets 503;
     /// shortens `service.request_timeout_sec`.
     pub timeout: Option<u64>,
-    /// Accepted for compatibility (a single node always reads its latest state).
+    /// Cluster mode: `eventual`, `monotonic`, `read_your_writes` (the default) or `strong`;
+    /// Qdrant's `1` means eventual, a larger number, `majority`, `quorum` and `all` mean strong.
+    /// Monotonic and read-your-writes reads wait for the LSNs of the
+    /// `x-vecdb-consistency-token` header. A single node always reads its latest state.
     pub consistency: Option<String>,
     /// Add `explain` to the response: how each segment was searched (single queries only).
     pub explain: Option<bool>,

@@ -33,7 +33,7 @@ pub enum ConsensusError {
 }
 
 /// A node's role in a group, in Qdrant's words.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Role {
     Leader,
     Candidate,
@@ -43,7 +43,7 @@ pub enum Role {
 }
 
 /// What a group looks like from this node, for `/cluster` and `/metrics`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct GroupStatus {
     pub group: GroupId,
     pub term: u64,
@@ -149,6 +149,7 @@ where
     {
         let config = engine_config(format!("group-{group}"), timing)?;
         let raft = Raft::new(id, config.into(), network, log, state_machine).await?;
+        report(group, &raft);
         Ok(RaftGroup { group, raft })
     }
 
@@ -295,6 +296,43 @@ where
             lag,
         }
     }
+}
+
+/// Exports a group's progress to `/metrics` as it changes, until the group stops: term,
+/// leader changes, last log and applied index, whether this node leads, and on the leader
+/// each follower's lag in entries.
+fn report<C: GroupTypes>(group: GroupId, raft: &Raft<C>) {
+    let mut changes = raft.metrics();
+    let label = group.to_string();
+    tokio::spawn(async move {
+        let labels = [("group", label.clone())];
+        let term = metrics::gauge!("vecdb_raft_term", &labels);
+        let last_log = metrics::gauge!("vecdb_raft_last_log_index", &labels);
+        let applied = metrics::gauge!("vecdb_raft_applied_index", &labels);
+        let leading = metrics::gauge!("vecdb_raft_is_leader", &labels);
+        let leader_changes = metrics::counter!("vecdb_raft_leader_changes_total", &labels);
+        let mut leader = None;
+        loop {
+            let m = changes.borrow_and_update().clone();
+            term.set(m.current_term as f64);
+            last_log.set(m.last_log_index.unwrap_or(0) as f64);
+            applied.set(m.last_applied.map_or(0, |l| l.index) as f64);
+            leading.set(f64::from(u8::from(m.state == ServerState::Leader)));
+            if m.current_leader.is_some() && m.current_leader != leader {
+                leader_changes.increment(1);
+            }
+            leader = m.current_leader;
+            let last = m.last_log_index.unwrap_or(0);
+            for (peer, matched) in m.replication.iter().flatten() {
+                let behind = last.saturating_sub(matched.map_or(0, |l| l.index));
+                let labels = [("group", label.clone()), ("peer", peer.to_string())];
+                metrics::gauge!("vecdb_raft_replication_lag", &labels).set(behind as f64);
+            }
+            if changes.changed().await.is_err() {
+                break;
+            }
+        }
+    });
 }
 
 /// A boxed future, for the endpoint table that holds groups of different types.

@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use super::types::{GroupId, NodeId};
 use crate::storage::Store;
+use crate::telemetry::sync::WaitSite;
 
 const VOTE: &str = "vote";
 const COMMITTED: &str = "committed";
@@ -65,6 +66,8 @@ pub struct LogStore<C> {
     group: GroupId,
     /// Whether appends are fsynced (the sync policy is not `os`).
     sync: bool,
+    /// How long appends wait for the disk (the `raft_append` wait in `/metrics`).
+    appends: WaitSite,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -73,6 +76,7 @@ impl<C> Clone for LogStore<C> {
         LogStore {
             store: self.store.clone(),
             group: self.group,
+            appends: self.appends.clone(),
             sync: self.sync,
             _config: PhantomData,
         }
@@ -85,6 +89,7 @@ impl<C> LogStore<C> {
             store,
             group,
             sync,
+            appends: WaitSite::new("raft_append", None),
             _config: PhantomData,
         }
     }
@@ -211,6 +216,7 @@ where
             .map(|e| Ok((e.log_id.index, encode(&e, ErrorSubject::Logs)?)))
             .collect::<Result<Vec<_>>>()?;
         let (store, group, sync) = (self.store.clone(), self.group, self.sync);
+        let started = std::time::Instant::now();
         let written = blocking(ErrorSubject::Logs, ErrorVerb::Write, move || {
             store.raft_append(group, rows.iter().map(|(i, b)| (*i, b.as_slice())), sync)
         })
@@ -219,10 +225,12 @@ where
         // error so the Raft core stops instead of counting an entry that is not there.
         match written {
             Ok(()) => {
+                self.appends.waited(started);
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
             Err(e) => {
+                self.appends.gave_up(started);
                 callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
                 Err(e)
             }

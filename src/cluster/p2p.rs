@@ -27,6 +27,7 @@ pub fn router(node: Arc<ClusterNode>, secret: String) -> Router {
         .route("/meta/propose", post(propose))
         .route("/shard/{group}/propose", post(propose_shard))
         .route("/shard/{group}/read", post(read_shard))
+        .route("/shard/{group}/status", post(shard_status))
         .with_state(node)
         .layer(middleware::from_fn(move |req, next| {
             check_secret(secret.clone(), req, next)
@@ -100,4 +101,11 @@ async fn read_shard(
     Json(read): Json<ShardRead>,
 ) -> Response {
     Json(node.read_shard_here(group, read).await).into_response()
+}
+
+async fn shard_status(
+    State(node): State<Arc<ClusterNode>>,
+    Path(group): Path<GroupId>,
+) -> Response {
+    Json(node.shard_status_here(group)).into_response()
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tower::ServiceExt;
 
-use super::engine::{Consensus, ConsensusError};
+use super::engine::{Consensus, ConsensusError, GroupStatus};
 use super::meta::ShardPlacement;
 use super::network::P2pError;
 use super::node::{ClusterNode, Forwarded};
@@ -287,6 +287,43 @@ impl ClusterNode {
                 applied + 1
             ),
         })
+    }
+
+    /// The state of shard group `placement` as one of its replicas sees it (this node's own
+    /// first), with the peer it came from; the last error if none answered.
+    pub async fn shard_status(
+        &self,
+        placement: &ShardPlacement,
+    ) -> Result<(NodeId, GroupStatus), String> {
+        let group = placement.group;
+        if let Some(replica) = self.replicas.get(group) {
+            return Ok((self.id, replica.raft.status()));
+        }
+        let mut last = String::from("no replica");
+        for target in self.candidates(placement, true) {
+            let Some(peer) = self.peer_of(target) else {
+                continue;
+            };
+            let path = format!("/shard/{group}/status");
+            let timeout = self.rpc_timeout().min(Duration::from_secs(1));
+            let answer: Result<Forwarded<GroupStatus>, _> =
+                self.client.post(&peer.p2p, &path, &(), timeout).await;
+            match answer {
+                Ok(Ok(status)) => return Ok((target, status)),
+                Ok(Err(e)) => last = format!("peer {target}: {e}"),
+                Err(e) => last = format!("peer {target}: {e}"),
+            }
+        }
+        Err(last)
+    }
+
+    /// The state of this node's replica of `group`.
+    pub fn shard_status_here(&self, group: GroupId) -> Forwarded<GroupStatus> {
+        let replica = self
+            .replicas
+            .get(group)
+            .ok_or(ConsensusError::NotLeader { leader: None })?;
+        Ok(replica.raft.status())
     }
 
     /// Reads this node's replica of `group`, once it has applied what `read` asks for.

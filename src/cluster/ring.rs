@@ -76,7 +76,10 @@ pub fn place(
         .collect();
     let per_shard = (replication_factor as usize).clamp(1, peers.len().max(1));
     let total = shards as usize * per_shard;
-    let bound = ((1.0 + LOAD_SLACK) * total as f64 / peers.len().max(1) as f64).ceil() as usize;
+    // The slack lets a large placement follow the ring; a small one is held to the even share
+    // where the ring allows it.
+    let average = total as f64 / peers.len().max(1) as f64;
+    let bound = (average.ceil() as usize).max(((1.0 + LOAD_SLACK) * average).floor() as usize);
     let mut load: BTreeMap<NodeId, usize> = BTreeMap::new();
     (0..shards)
         .map(|shard| {
@@ -91,6 +94,19 @@ pub fn place(
                     chosen.push(peer);
                     *load.entry(peer).or_default() += 1;
                 }
+            }
+            // The bound can leave a late shard short (the peers under it already hold that
+            // shard): the least loaded of the others make up the count.
+            while chosen.len() < per_shard {
+                let Some(&peer) = peers
+                    .iter()
+                    .filter(|p| !chosen.contains(p))
+                    .min_by_key(|p| load.get(p).copied().unwrap_or(0))
+                else {
+                    break;
+                };
+                chosen.push(peer);
+                *load.entry(peer).or_default() += 1;
             }
             chosen
         })
@@ -111,6 +127,22 @@ mod tests {
             .enumerate()
             .flat_map(|(s, r)| r.iter().map(move |p| (s, *p)))
             .collect()
+    }
+
+    #[test]
+    fn every_shard_gets_its_replicas() {
+        for n in 1..=7u64 {
+            for shards in 1..=12 {
+                for rf in 1..=4 {
+                    let placed = place("c", shards, rf, &peers(1..=n));
+                    let want = (rf as usize).min(n as usize);
+                    for replicas in &placed {
+                        let distinct: BTreeSet<_> = replicas.iter().collect();
+                        assert_eq!(distinct.len(), want, "{n} peers {shards} shards rf {rf}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

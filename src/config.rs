@@ -45,9 +45,34 @@ pub struct ClusterConfig {
     pub election_timeout_ms: u64,
     /// How long a message to a peer may take before it counts as lost.
     pub rpc_timeout_ms: u64,
+    /// Internal addresses to dial instead of the ones peers advertise, as
+    /// `advertised=dialed` pairs separated by commas: for NAT, tunnels or proxies between peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dial: Option<String>,
 }
 
 impl ClusterConfig {
+    /// The `dial` table: advertised internal address → the address to connect to.
+    pub fn dial_table(&self) -> Result<std::collections::HashMap<String, String>, String> {
+        let mut table = std::collections::HashMap::new();
+        for pair in self.dial.iter().flat_map(|d| d.split(',')).map(str::trim) {
+            if pair.is_empty() {
+                continue;
+            }
+            match pair.split_once('=') {
+                Some((from, to)) if !from.trim().is_empty() && !to.trim().is_empty() => {
+                    table.insert(from.trim().to_string(), to.trim().to_string());
+                }
+                _ => {
+                    return Err(format!(
+                        "cluster.dial: expected advertised=dialed pairs separated by commas, got `{pair}`"
+                    ))
+                }
+            }
+        }
+        Ok(table)
+    }
+
     /// The secret, if cluster mode is on; an error says how to set a missing one.
     pub fn required_secret(&self) -> Result<String, String> {
         match self.secret.as_deref() {

@@ -236,3 +236,59 @@ fn cluster_collections_refuse_what_cannot_work() {
     let (status, _) = nodes[1].call("POST", "/collections/c/points/count", Some(json!({})));
     assert_eq!(status, 404);
 }
+
+#[test]
+fn removing_a_dead_peer_re_places_its_replicas_on_the_others() {
+    let (mut nodes, _dirs) = start_cluster(4);
+    nodes[0].create(
+        "docs",
+        json!({"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 4, "replication_factor": 3}),
+    );
+    let mut rng = Rng(common::seed());
+    let points: Vec<Value> = (0..200)
+        .map(|id| json!({"id": id, "vector": rng.vector(4)}))
+        .collect();
+    nodes[1].upsert("docs", json!(points));
+    let peer_id = |node: &Server| {
+        node.ok("GET", "/cluster", None)["peer_id"]
+            .as_u64()
+            .unwrap()
+    };
+
+    // A live peer is not removed without force; an unknown one is not found.
+    let alive = peer_id(&nodes[3]);
+    let (status, answer) = nodes[0].call("DELETE", &format!("/cluster/peer/{alive}"), None);
+    assert_eq!(status, 400, "{answer}");
+    let (status, _) = nodes[0].call("DELETE", "/cluster/peer/77", None);
+    assert_eq!(status, 404);
+
+    let dead = peer_id(&nodes[3]);
+    nodes.remove(3).kill9();
+    assert_eq!(
+        nodes[0].ok("DELETE", &format!("/cluster/peer/{dead}"), None),
+        json!(true)
+    );
+    // The three left hold every shard again, three replicas each, with every point.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let placed = nodes[2].ok("GET", "/collections/docs/cluster", None);
+        let shards = placed["shards"].as_array().unwrap().clone();
+        let placed_ok = shards.iter().all(|s| {
+            let replicas = s["replicas"].as_array().unwrap();
+            replicas.len() == 3 && !replicas.contains(&json!(dead)) && s["leader"].is_u64()
+        });
+        let counts: Vec<u64> = nodes.iter().map(|n| count(n, "eventual")).collect();
+        let peers = nodes[1].ok("GET", "/cluster", None)["peers"].clone();
+        if placed_ok && counts.iter().all(|c| *c == 200) && peers.as_object().unwrap().len() == 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not re-placed: {shards:?} counts {counts:?} peers {peers}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // And it takes writes.
+    nodes[2].upsert("docs", json!([{"id": 1000, "vector": [1, 0, 0, 0]}]));
+    assert_eq!(count(&nodes[0], "strong"), 201);
+}

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{delete, get};
 use axum::Router;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::error::ApiPath;
+use super::error::{ApiError, ApiPath, ApiQuery};
 use super::{ok, ApiResult, AppState};
 use crate::cluster::engine::{GroupStatus, Role};
 use crate::cluster::meta::ClusterCollection;
@@ -19,6 +19,45 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/cluster", get(status))
         .route("/collections/{name}/cluster", get(collection_cluster))
+        .route("/cluster/peer/{peer_id}", delete(remove_peer))
+}
+
+/// Query parameters of `DELETE /cluster/peer/{peer_id}`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RemovePeerParams {
+    /// Remove the peer even though it still answers.
+    pub force: Option<bool>,
+    /// Seconds to wait for the metadata group.
+    pub timeout: Option<u64>,
+}
+
+/// Remove a dead peer: its shard replicas are placed on the remaining peers, which catch up
+/// from the shards' leaders, and it leaves the metadata group. Progress shows in
+/// `GET /collections/{name}/cluster`.
+#[utoipa::path(delete, path = "/cluster/peer/{peer_id}", tag = "cluster",
+    params(("peer_id" = u64, Path, description = "The peer to remove"), RemovePeerParams),
+    responses((status = 200, body = inline(super::Envelope<bool>)), (status = 400, body = super::error::ErrorResponse), (status = 404, body = super::error::ErrorResponse)))]
+pub async fn remove_peer(
+    State(state): State<AppState>,
+    ApiPath(peer_id): ApiPath<u64>,
+    ApiQuery(params): ApiQuery<RemovePeerParams>,
+) -> ApiResult<bool> {
+    use crate::cluster::engine::ConsensusError;
+    use crate::cluster::node::RemovePeerError;
+    let node = state.cluster.as_ref().ok_or_else(|| {
+        ApiError::BadRequest("cluster mode is disabled: there are no peers to remove".into())
+    })?;
+    let force = params.force.unwrap_or(false);
+    node.remove_peer(peer_id, force, super::time_left())
+        .await
+        .map_err(|e| match e {
+            RemovePeerError::Unknown(_) => ApiError::NotFound(e.to_string()),
+            RemovePeerError::Refused(_) => ApiError::BadRequest(e.to_string()),
+            RemovePeerError::Consensus(ConsensusError::Rejected(why)) => ApiError::BadRequest(why),
+            RemovePeerError::Consensus(e) => ApiError::Unavailable(e.to_string()),
+        })?;
+    Ok(ok(true))
 }
 
 /// A peer's internal address, as Qdrant reports it.

@@ -14,7 +14,7 @@ use super::{aggregate, cluster, collections, indexes, models, points, query, ser
     info(title = "vecdb", description = "A vector database speaking Qdrant's REST dialect: collections, points, filtered nearest-neighbour search."),
     paths(
         service::root, service::health, service::metrics, service::telemetry, cluster::status,
-        cluster::collection_cluster,
+        cluster::collection_cluster, cluster::remove_peer,
         collections::list, collections::info, collections::exists, collections::create,
         collections::update, collections::delete, indexes::create_index, indexes::delete_index, aggregate::facet, aggregate::facet_points,
         points::upsert, points::retrieve, points::get_point, points::delete, points::set_payload,

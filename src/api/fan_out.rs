@@ -102,7 +102,11 @@ impl Target<'_> {
             method: q.method.to_string(),
             path: q.path.clone(),
             body,
-            min_lsn: seen(placement.group),
+            // An eventual read does not wait for what the client saw.
+            min_lsn: match q.level {
+                Consistency::Eventual => 0,
+                _ => seen(placement.group),
+            },
             strong: false,
             wait_ms: 0,
         };

@@ -80,6 +80,9 @@ pub trait Consensus: Send + Sync {
         peer: Peer,
     ) -> impl Future<Output = Result<(), ConsensusError>> + Send;
 
+    /// Removes `id` from the voters and the members.
+    fn remove_voter(&self, id: NodeId) -> impl Future<Output = Result<(), ConsensusError>> + Send;
+
     fn status(&self) -> GroupStatus;
 }
 
@@ -254,6 +257,19 @@ where
             .await
             .map_err(|e| self.write_error(e))?;
         let voters = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
+        self.raft
+            .change_membership(voters, false)
+            .await
+            .map_err(|e| self.write_error(e))?;
+        Ok(())
+    }
+
+    async fn remove_voter(&self, id: NodeId) -> Result<(), ConsensusError> {
+        if !self.status().members.contains_key(&id) {
+            return Ok(());
+        }
+        let voters = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
+        // `false`: the node leaves the group altogether, not as a learner.
         self.raft
             .change_membership(voters, false)
             .await

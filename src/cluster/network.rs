@@ -44,16 +44,25 @@ pub enum P2pError {
 pub struct P2pClient {
     http: reqwest::Client,
     secret: String,
+    /// Advertised address → the address to connect to (`cluster.dial`).
+    dial: std::sync::Arc<std::collections::HashMap<String, String>>,
 }
 
 impl P2pClient {
-    pub fn new(secret: String) -> anyhow::Result<Self> {
+    pub fn new(
+        secret: String,
+        dial: std::collections::HashMap<String, String>,
+    ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
             .build()?;
-        Ok(P2pClient { http, secret })
+        Ok(P2pClient {
+            http,
+            secret,
+            dial: std::sync::Arc::new(dial),
+        })
     }
 
     /// Posts `body` as JSON to `http://{addr}{path}` and decodes the JSON answer.
@@ -71,9 +80,10 @@ impl P2pClient {
                 P2pError::Failed(addr.to_string(), e.to_string())
             }
         };
+        let dialed = self.dial.get(addr).map_or(addr, String::as_str);
         let response = self
             .http
-            .post(format!("http://{addr}{path}"))
+            .post(format!("http://{dialed}{path}"))
             .header(SECRET_HEADER, &self.secret)
             .timeout(timeout)
             .json(body)

@@ -25,6 +25,17 @@ pub struct JoinRequest {
     pub peer: Peer,
 }
 
+/// Why a peer could not be removed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemovePeerError {
+    #[error("peer {0} is not in the cluster")]
+    Unknown(NodeId),
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Consensus(#[from] ConsensusError),
+}
+
 /// A group's answer to a request forwarded to its leader.
 pub type Forwarded<T> = Result<T, ConsensusError>;
 
@@ -74,7 +85,7 @@ impl ClusterNode {
         let secret = cluster.required_secret().map_err(anyhow::Error::msg)?;
         let store = registry.store.clone();
         let id = store.node_id()?;
-        let client = P2pClient::new(secret)?;
+        let client = P2pClient::new(secret, cluster.dial_table().map_err(anyhow::Error::msg)?)?;
         let timing = Timing {
             heartbeat_ms: cluster.heartbeat_ms,
             election_timeout_ms: cluster.election_timeout_ms,
@@ -184,6 +195,56 @@ impl ClusterNode {
             self.meta.propose(command.clone())
         })
         .await
+    }
+
+    /// Removes a dead peer: re-places its shard replicas on the others (whose groups' leaders
+    /// then add the new replicas and drop the dead one) and takes it out of the metadata group.
+    /// A peer that still answers is refused unless `force`.
+    pub async fn remove_peer(
+        &self,
+        id: NodeId,
+        force: bool,
+        timeout: Duration,
+    ) -> Result<(), RemovePeerError> {
+        let deadline = Instant::now() + timeout;
+        let members = self.meta_status().members;
+        let Some((peer, _)) = members.get(&id) else {
+            return Err(RemovePeerError::Unknown(id));
+        };
+        if id == self.id {
+            return Err(RemovePeerError::Refused(format!(
+                "peer {id} is the one answering; remove it through another peer"
+            )));
+        }
+        let ping: Result<(), P2pError> = self
+            .client
+            .post(&peer.p2p, "/cluster/ping", &(), Duration::from_secs(1))
+            .await;
+        if ping.is_ok() && !force {
+            return Err(RemovePeerError::Refused(format!(
+                "peer {id} is alive; stop it first, or pass force=true to remove it anyway"
+            )));
+        }
+        let voters = members
+            .iter()
+            .filter(|(p, (_, voter))| **p != id && *voter)
+            .map(|(p, _)| *p)
+            .collect();
+        let placements = self.meta().state.without_peer(id, &voters);
+        let command = MetaCommand::RemovePeer { id, placements };
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.propose_meta(command, left).await?;
+        self.on_leader(deadline, "/cluster/remove", &id, || {
+            self.meta.remove_voter(id)
+        })
+        .await?;
+        tracing::info!(peer_id = id, "peer removed; its replicas are re-placed");
+        Ok(())
+    }
+
+    /// Removes `id` from the metadata group here: what a forwarded removal runs on the leader.
+    pub async fn remove_member_here(&self, id: NodeId) -> Forwarded<()> {
+        self.meta.remove_voter(id).await
     }
 
     /// Waits until this node's metadata view includes log index `index`, so that a change

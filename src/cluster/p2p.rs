@@ -24,6 +24,8 @@ pub fn router(node: Arc<ClusterNode>, secret: String) -> Router {
     Router::new()
         .route("/raft/{group}/{rpc}", post(raft_message))
         .route("/cluster/join", post(join))
+        .route("/cluster/ping", post(|| async { Json(()) }))
+        .route("/cluster/remove", post(remove))
         .route("/meta/propose", post(propose))
         .route("/shard/{group}/propose", post(propose_shard))
         .route("/shard/{group}/read", post(read_shard))
@@ -108,4 +110,8 @@ async fn shard_status(
     Path(group): Path<GroupId>,
 ) -> Response {
     Json(node.shard_status_here(group)).into_response()
+}
+
+async fn remove(State(node): State<Arc<ClusterNode>>, Json(id): Json<u64>) -> Response {
+    Json(node.remove_member_here(id).await).into_response()
 }

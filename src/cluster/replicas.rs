@@ -6,13 +6,13 @@
 //! names, so these never meet a user's, and group ids are never reused, so a collection deleted
 //! and created again while this node was down never finds the old data under its name.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use super::engine::{RaftGroup, Timing};
+use super::engine::{Consensus, RaftGroup, Role, Timing};
 use super::log_store::LogStore;
 use super::meta::{ClusterCollection, MetaView, ShardPlacement};
 use super::network::{GroupNetwork, P2pClient};
@@ -57,6 +57,8 @@ pub struct Replicas {
     registry: Arc<Registry>,
     settings: ReplicaSettings,
     running: ArcSwap<HashMap<GroupId, Arc<Replica>>>,
+    /// Groups whose membership this node (their leader) is changing.
+    changing: Arc<std::sync::Mutex<std::collections::HashSet<GroupId>>>,
 }
 
 /// How long a replica's local collection may wait for another create or delete.
@@ -68,6 +70,7 @@ impl Replicas {
             registry,
             settings,
             running: ArcSwap::from_pointee(HashMap::new()),
+            changing: Default::default(),
         }
     }
 
@@ -103,8 +106,54 @@ impl Replicas {
                 self.start(name, collection, placement, &peers).await?;
             }
             self.follow_settings(name, *group, collection).await?;
+            self.follow_placement(placement, &peers);
         }
         Ok(())
+    }
+
+    /// On the leader of a shard's group, brings its voters to the placement: adds the peers
+    /// placed since (each catches up as a learner first), then drops those no longer placed.
+    /// Runs in the background; one change at a time per group.
+    fn follow_placement(&self, placement: &ShardPlacement, peers: &BTreeMap<NodeId, Peer>) {
+        let Some(replica) = self.get(placement.group) else {
+            return;
+        };
+        let status = replica.raft.status();
+        if status.role != Role::Leader {
+            return;
+        }
+        let voters: BTreeSet<NodeId> = status
+            .members
+            .iter()
+            .filter(|(_, (_, voter))| *voter)
+            .map(|(id, _)| *id)
+            .collect();
+        let wanted: BTreeSet<NodeId> = placement.replicas.iter().copied().collect();
+        if voters == wanted || !self.changing.lock().unwrap().insert(placement.group) {
+            return;
+        }
+        let added: Vec<(NodeId, Peer)> = wanted
+            .difference(&voters)
+            .map(|id| (*id, peers.get(id).cloned().unwrap_or_default()))
+            .collect();
+        let removed: Vec<NodeId> = voters.difference(&wanted).copied().collect();
+        let changing = self.changing.clone();
+        tokio::spawn(async move {
+            let group = replica.group;
+            for (id, peer) in added {
+                match replica.raft.add_voter(id, peer).await {
+                    Ok(()) => tracing::info!(group, peer_id = id, "replica added"),
+                    Err(e) => tracing::warn!(group, peer_id = id, "adding a replica: {e}"),
+                }
+            }
+            for id in removed {
+                match replica.raft.remove_voter(id).await {
+                    Ok(()) => tracing::info!(group, peer_id = id, "replica removed"),
+                    Err(e) => tracing::warn!(group, peer_id = id, "removing a replica: {e}"),
+                }
+            }
+            changing.lock().unwrap().remove(&group);
+        });
     }
 
     /// The shard groups `view` places on this node, with their collections.

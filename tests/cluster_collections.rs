@@ -292,3 +292,33 @@ fn removing_a_dead_peer_re_places_its_replicas_on_the_others() {
     nodes[2].upsert("docs", json!([{"id": 1000, "vector": [1, 0, 0, 0]}]));
     assert_eq!(count(&nodes[0], "strong"), 201);
 }
+
+#[test]
+fn large_batches_replicate_to_every_replica() {
+    let (nodes, _dirs) = start_cluster(3);
+    nodes[0].create(
+        "big",
+        json!({"vectors": {"size": 256, "distance": "Dot"}, "shard_number": 1, "replication_factor": 3}),
+    );
+    // One Raft entry of about 4 MB: past the default body limits of HTTP frameworks.
+    let mut rng = Rng(common::seed());
+    let points: Vec<Value> = (0..1200)
+        .map(|id| json!({"id": id, "vector": rng.vector(256)}))
+        .collect();
+    nodes[1].upsert("big", json!(points));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    for node in &nodes {
+        loop {
+            let path = "/collections/big/points/count?consistency=eventual";
+            let counted = node.ok("POST", path, Some(json!({})))["count"].as_u64();
+            if counted == Some(1200) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a replica holds {counted:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}

@@ -100,6 +100,9 @@ fn engine_config(name: String, timing: &Timing) -> anyhow::Result<openraft::Conf
         heartbeat_interval: timing.heartbeat_ms,
         election_timeout_min: timing.election_timeout_ms,
         election_timeout_max: timing.election_timeout_ms * 2,
+        // An entry can be a batch of hundreds of vectors: a few dozen per append keep each
+        // message well within the RPC timeout (openraft's default is 300).
+        max_payload_entries: 32,
         ..Default::default()
     };
     Ok(config.validate()?)

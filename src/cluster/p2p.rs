@@ -18,6 +18,9 @@ use super::requests::ShardRead;
 use super::shard::ShardCommand;
 use super::types::GroupId;
 
+/// The largest internal message accepted.
+const MAX_MESSAGE_BYTES: usize = 1 << 30;
+
 /// The internal API of `node`.
 pub fn router(node: Arc<ClusterNode>, secret: String) -> Router {
     let secret: Arc<[u8]> = secret.into_bytes().into();
@@ -31,6 +34,9 @@ pub fn router(node: Arc<ClusterNode>, secret: String) -> Router {
         .route("/shard/{group}/read", post(read_shard))
         .route("/shard/{group}/status", post(shard_status))
         .with_state(node)
+        // Appends carry batches of vectors and snapshots come in chunks: far past axum's
+        // default 2 MB, which would refuse them for ever and stall replication.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_MESSAGE_BYTES))
         .layer(middleware::from_fn(move |req, next| {
             check_secret(secret.clone(), req, next)
         }))

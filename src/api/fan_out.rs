@@ -334,11 +334,16 @@ impl Target<'_> {
                 continue;
             };
             for (field, info) in fields {
-                let entry = schema.entry(field.clone()).or_insert_with(|| info.clone());
-                if entry != info {
-                    let points = entry["points"].as_u64().unwrap_or(0)
-                        + info["points"].as_u64().unwrap_or(0);
-                    entry["points"] = json!(points);
+                match schema.get_mut(field) {
+                    // The same index on every shard: its point counts add up.
+                    Some(entry) => {
+                        let points = entry["points"].as_u64().unwrap_or(0)
+                            + info["points"].as_u64().unwrap_or(0);
+                        entry["points"] = json!(points);
+                    }
+                    None => {
+                        schema.insert(field.clone(), info.clone());
+                    }
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! Raft log index it gets is its LSN); a read goes to the replica its consistency level allows,
 //! which first catches up to the LSN the client has seen.
 
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -67,6 +68,13 @@ pub enum ShardError {
 
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
+/// The waits of the cluster's request path, made once (the recorder is installed at start).
+static REPLICATION_ACK: LazyLock<WaitSite> =
+    LazyLock::new(|| WaitSite::new("replication_ack", None));
+static READ_INDEX: LazyLock<WaitSite> = LazyLock::new(|| WaitSite::new("read_index", None));
+static CONSISTENCY_WAIT: LazyLock<WaitSite> =
+    LazyLock::new(|| WaitSite::new("consistency_wait", None));
+
 impl ClusterNode {
     fn peer_of(&self, id: NodeId) -> Option<Peer> {
         self.meta().membership.membership().get_node(&id).cloned()
@@ -103,7 +111,7 @@ impl ClusterNode {
         let mut order = self.candidates(placement, true);
         let mut next = 0;
         let mut last = String::from("no replica tried");
-        let site = WaitSite::new("replication_ack", None);
+        let site = &*REPLICATION_ACK;
         let started = Instant::now();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -264,7 +272,7 @@ impl ClusterNode {
         let mut asks: futures::stream::FuturesUnordered<_> = followers
             .map(|r| self.read_at(*r, group, &probe, left))
             .collect();
-        let site = WaitSite::new("replication_ack", None);
+        let site = &*REPLICATION_ACK;
         let started = Instant::now();
         let mut applied = 0;
         while applied + 1 < count {
@@ -334,13 +342,13 @@ impl ClusterNode {
             .ok_or(ConsensusError::NotLeader { leader: None })?;
         let mut need = read.min_lsn;
         if read.strong {
-            let site = WaitSite::new("read_index", None);
+            let site = &*READ_INDEX;
             let started = Instant::now();
             let index = replica.raft.read_index().await;
             site.waited(started);
             need = need.max(index?);
         }
-        let site = WaitSite::new("consistency_wait", None);
+        let site = &*CONSISTENCY_WAIT;
         let started = Instant::now();
         let wait = Duration::from_millis(read.wait_ms);
         if !replica.raft.wait_applied(need, wait).await {

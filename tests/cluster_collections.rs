@@ -233,8 +233,19 @@ fn cluster_collections_refuse_what_cannot_work() {
         .ok("DELETE", "/collections/c", None)
         .as_bool()
         .unwrap());
-    let (status, _) = nodes[1].call("POST", "/collections/c/points/count", Some(json!({})));
-    assert_eq!(status, 404);
+    // Another peer learns of the deletion as it applies the metadata log: a moment later.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, _) = nodes[1].call("POST", "/collections/c/points/count", Some(json!({})));
+        if status == 404 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still answered {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 #[test]

@@ -137,7 +137,7 @@ async fn route_request(
     let method = req.method().clone();
     let Some(name) = name else {
         return match (route, method) {
-            ("/collections", Method::GET) => list(&node).into_response(),
+            ("/collections", Method::GET) => list(&node).await.into_response(),
             _ => next.run(req).await,
         };
     };
@@ -152,11 +152,11 @@ async fn route_request(
     let answer = match (route, &method) {
         ("/collections/{name}", &Method::DELETE) => delete(&node, &name).await,
         ("/collections/{name}/exists", &Method::GET) => {
-            let exists = node.meta().state.collections.contains_key(&name);
+            let exists = known(&node, &name).await.is_some();
             Ok(ok(CollectionExistence { exists }).into_response())
         }
         _ => {
-            let Some(collection) = node.meta().state.collections.get(&name).cloned() else {
+            let Some(collection) = known(&node, &name).await else {
                 return not_found(&name).into_response();
             };
             if is_write(route, &method) {
@@ -191,7 +191,21 @@ async fn route_request(
     answer.unwrap_or_else(IntoResponse::into_response)
 }
 
-fn list(node: &ClusterNode) -> impl IntoResponse {
+/// The cluster collection `name`. One this node has not heard of may have been created
+/// through another peer a moment ago: the node catches up with the metadata group first.
+async fn known(node: &ClusterNode, name: &str) -> Option<ClusterCollection> {
+    if let Some(collection) = node.meta().state.collections.get(name) {
+        return Some(collection.clone());
+    }
+    node.sync_meta(META_SYNC.min(super::time_left())).await;
+    node.meta().state.collections.get(name).cloned()
+}
+
+/// How long a request waits for this node to catch up with the metadata group.
+const META_SYNC: Duration = Duration::from_secs(2);
+
+async fn list(node: &ClusterNode) -> impl IntoResponse {
+    node.sync_meta(META_SYNC.min(super::time_left())).await;
     let collections = node
         .meta()
         .state

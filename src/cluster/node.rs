@@ -242,6 +242,25 @@ impl ClusterNode {
         Ok(())
     }
 
+    /// Catches this node's metadata view up with what the group has committed (asking its
+    /// leader), so that a collection another peer just created is known here. Best effort
+    /// within `timeout`.
+    pub async fn sync_meta(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let index = self
+            .on_leader(deadline, "/meta/read_index", &(), || self.meta.read_index())
+            .await;
+        if let Ok(index) = index {
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.wait_meta(index, left).await;
+        }
+    }
+
+    /// The metadata group's read index, on its leader: what a forwarded sync runs.
+    pub async fn meta_read_index_here(&self) -> Forwarded<u64> {
+        self.meta.read_index().await
+    }
+
     /// Removes `id` from the metadata group here: what a forwarded removal runs on the leader.
     pub async fn remove_member_here(&self, id: NodeId) -> Forwarded<()> {
         self.meta.remove_voter(id).await

@@ -29,6 +29,7 @@ pub fn router(node: Arc<ClusterNode>, secret: String) -> Router {
         .route("/cluster/join", post(join))
         .route("/cluster/ping", post(|| async { Json(()) }))
         .route("/cluster/remove", post(remove))
+        .route("/meta/read_index", post(meta_read_index))
         .route("/meta/propose", post(propose))
         .route("/shard/{group}/propose", post(propose_shard))
         .route("/shard/{group}/read", post(read_shard))
@@ -120,4 +121,8 @@ async fn shard_status(
 
 async fn remove(State(node): State<Arc<ClusterNode>>, Json(id): Json<u64>) -> Response {
     Json(node.remove_member_here(id).await).into_response()
+}
+
+async fn meta_read_index(State(node): State<Arc<ClusterNode>>) -> Response {
+    Json(node.meta_read_index_here().await).into_response()
 }

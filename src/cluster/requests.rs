@@ -128,17 +128,18 @@ impl ClusterNode {
                     Err(_) => return Err(indeterminate("no quorum answered".into())),
                 }
             } else {
-                let Some(peer) = self.peer_of(target) else {
-                    next += 1;
-                    continue;
-                };
-                match self.client.post(&peer.p2p, &path, &command, left).await {
-                    Ok(answer) => answer,
-                    // Never sent: safe to try another replica.
-                    Err(e @ P2pError::Unreachable(..)) => {
-                        Err(ConsensusError::Unavailable(e.to_string()))
-                    }
-                    Err(e) => return Err(indeterminate(e.to_string())),
+                match self.peer_of(target) {
+                    None => Err(ConsensusError::Unavailable(format!(
+                        "peer {target} unknown"
+                    ))),
+                    Some(peer) => match self.client.post(&peer.p2p, &path, &command, left).await {
+                        Ok(answer) => answer,
+                        // Never sent: safe to try another replica.
+                        Err(e @ P2pError::Unreachable(..)) => {
+                            Err(ConsensusError::Unavailable(e.to_string()))
+                        }
+                        Err(e) => return Err(indeterminate(e.to_string())),
+                    },
                 }
             };
             match answer {

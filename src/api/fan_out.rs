@@ -362,14 +362,7 @@ impl Target<'_> {
     /// `schema`; false if the request's time ran out first.
     pub async fn wait_for_schema(&self, schema: &crate::filter::index::PayloadSchema) -> bool {
         let deadline = Instant::now() + super::time_left();
-        let probe = ShardRead {
-            method: "GET".into(),
-            path: String::new(),
-            body: None,
-            min_lsn: 0,
-            strong: false,
-            wait_ms: 0,
-        };
+        let probe = ShardRead::info(0, Duration::ZERO);
         for placement in &self.collection.shards {
             for replica in &placement.replicas {
                 loop {

@@ -35,6 +35,21 @@ pub struct ShardRead {
     pub wait_ms: u64,
 }
 
+impl ShardRead {
+    /// The replica's collection info, once it has applied `min_lsn` (waiting up to `wait`):
+    /// what a write's replication and a schema change are checked with.
+    pub fn info(min_lsn: u64, wait: Duration) -> ShardRead {
+        ShardRead {
+            method: "GET".into(),
+            path: String::new(),
+            body: None,
+            min_lsn,
+            strong: false,
+            wait_ms: wait.as_millis() as u64,
+        }
+    }
+}
+
 /// A replica's answer: the API's status and JSON body, and the LSN the answer reflects (at
 /// least; it is read after the answer).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -261,14 +276,7 @@ impl ClusterNode {
         let leader = self.leaders.get(&group).map(|l| *l);
         let left = deadline.saturating_duration_since(Instant::now());
         // An empty read at the LSN: it answers once the replica has applied that far.
-        let probe = ShardRead {
-            method: "GET".into(),
-            path: String::new(),
-            body: None,
-            min_lsn: lsn,
-            strong: false,
-            wait_ms: left.as_millis() as u64,
-        };
+        let probe = ShardRead::info(lsn, left);
         let followers = placement.replicas.iter().filter(|r| Some(**r) != leader);
         let mut asks: futures::stream::FuturesUnordered<_> = followers
             .map(|r| self.read_at(*r, group, &probe, left))

@@ -24,6 +24,9 @@
 //! - The filter needs payloads (a field without an index, the append segment): sample its
 //!   selectivity; scan exactly when it is selective, else HNSW checking each node's payload.
 //!   Both are slower, and logged and counted as such.
+//!
+//! [`choose`] makes these decisions from [`Facts`] alone; `search.rs` gathers the facts and
+//! carries the choice out.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,6 +38,8 @@ use super::snapshot::{SegmentView, Snapshot};
 use crate::bitset::Bitset;
 use crate::filter::index::{Candidates, Resolver};
 use crate::filter::{Filter, HasIdCondition};
+#[cfg(doc)]
+use crate::index::hnsw::Accept;
 
 /// How one segment was searched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
@@ -123,6 +128,156 @@ impl SegmentPlan {
     /// has no indexes at all).
     pub fn missed_index(&self) -> bool {
         self.has_payload_indexes && (self.plan.reads_payloads() || self.payload_checked)
+    }
+}
+
+/// What the planner knows of one segment and one search: all it decides from.
+#[derive(Clone, Copy, Debug)]
+pub struct Facts {
+    /// Score every point exactly (`exact: true`, or a collection under its full-scan threshold).
+    pub scan_all: bool,
+    /// Candidate counts up to this are scored one by one (the space's full-scan threshold).
+    pub few: usize,
+    /// The search's beam width.
+    pub ef: usize,
+    /// Live points in the segment.
+    pub live: usize,
+    pub filter: FilterFacts,
+    /// The request's override of [`DENSE_CANDIDATES`].
+    pub two_hop_below: Option<f64>,
+    /// The request's override of the code-scan cost rule: a share below which codes win.
+    pub code_scan_below: Option<f64>,
+    /// The segment has sign codes for the space (only indexed segments of dot-product and
+    /// cosine spaces do).
+    pub codes: bool,
+    /// Walks may route by code estimates (codes exist and the request did not ask for exact
+    /// routing).
+    pub estimates: bool,
+}
+
+/// What the planner knows of the filter on one segment.
+#[derive(Clone, Copy, Debug)]
+pub enum FilterFacts {
+    None,
+    /// Payload indexes answered it.
+    Indexed {
+        /// Live candidates they left.
+        candidates: usize,
+        /// Whether the candidates match without a payload check.
+        exact: bool,
+        /// Points of the tenant graph holding every candidate, when there is one to walk.
+        tenant: Option<usize>,
+    },
+    /// Only payloads can answer it; this share of a sample matched.
+    Payloads {
+        selectivity: f64,
+    },
+}
+
+/// How one segment is searched: the planner's decision, which search.rs carries out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// HNSW over the live points.
+    Graph,
+    /// Every live point scored.
+    FullScan,
+    /// Every candidate of the payload indexes scored.
+    IndexedScan,
+    /// The candidates ranked by sign code, the closest scored exactly.
+    CodeScan,
+    /// A walk of the segment's graph, or of the tenant's graph (`tenant`), taking candidates
+    /// as `walk` says.
+    Walk { tenant: bool, walk: Walk },
+    /// Every payload read, the matches scored.
+    PayloadScan,
+    /// HNSW reading each visited node's payload.
+    PayloadGraph,
+}
+
+/// How a graph walk takes the candidates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Walk {
+    /// Through rejected nodes, scoring each met node exactly ([`Accept::Check`]).
+    Checked,
+    /// Through rejected nodes, scored by their code estimate ([`Accept::Routed`]).
+    Routed,
+    /// Two-hop expansion over candidates only ([`Accept::Sparse`]).
+    TwoHop,
+    /// Every node is a candidate: an unfiltered walk ([`Accept::All`]).
+    Whole,
+}
+
+impl Choice {
+    /// The plan reported for it.
+    pub fn plan(self) -> Plan {
+        match self {
+            Choice::Graph => Plan::Graph,
+            Choice::FullScan => Plan::FullScan,
+            Choice::IndexedScan => Plan::IndexedScan,
+            Choice::CodeScan => Plan::IndexedCodeScan,
+            Choice::Walk { tenant: true, .. } => Plan::IndexedTenantGraph,
+            Choice::Walk {
+                walk: Walk::TwoHop, ..
+            } => Plan::IndexedGraphSparse,
+            Choice::Walk { .. } => Plan::IndexedGraph,
+            Choice::PayloadScan => Plan::PayloadScan,
+            Choice::PayloadGraph => Plan::PayloadGraph,
+        }
+    }
+}
+
+/// The planner: how to search one segment, from what is known of it (see the module's notes).
+pub fn choose(facts: &Facts) -> Choice {
+    match facts.filter {
+        FilterFacts::None if facts.scan_all => Choice::FullScan,
+        FilterFacts::None => Choice::Graph,
+        FilterFacts::Payloads { selectivity } => {
+            if facts.scan_all || selectivity < SELECTIVE_FILTER {
+                Choice::PayloadScan
+            } else {
+                Choice::PayloadGraph
+            }
+        }
+        FilterFacts::Indexed {
+            candidates,
+            exact,
+            tenant,
+        } => {
+            if facts.scan_all || candidates <= facts.few {
+                return Choice::IndexedScan;
+            }
+            // Shares are of the graph that would be walked: the tenant's or the segment's.
+            let nodes = tenant.unwrap_or(facts.live).max(1);
+            let share = candidates as f64 / nodes as f64;
+            if exact && facts.codes && code_scan_pays(facts, candidates, share) {
+                return Choice::CodeScan;
+            }
+            let walk = if tenant == Some(candidates) && exact {
+                Walk::Whole
+            } else if !exact {
+                Walk::Checked
+            } else if share >= facts.two_hop_below.unwrap_or(DENSE_CANDIDATES) {
+                match facts.estimates {
+                    true => Walk::Routed,
+                    false => Walk::Checked,
+                }
+            } else {
+                Walk::TwoHop
+            };
+            Choice::Walk {
+                tenant: tenant.is_some(),
+                walk,
+            }
+        }
+    }
+}
+
+/// Whether ranking `candidates`, `share` of the graph's nodes, by code costs less than
+/// walking the graph at this `ef` ([`CODE_SCAN_WORK_PER_EF`]).
+fn code_scan_pays(facts: &Facts, candidates: usize, share: f64) -> bool {
+    match facts.code_scan_below {
+        Some(below) => share < below,
+        None => candidates as f64 * share < CODE_SCAN_WORK_PER_EF * facts.ef as f64,
     }
 }
 
@@ -222,3 +377,7 @@ pub fn warn_unindexed(collection: &str) {
         tracing::warn!(collection, "a filtered search read payloads: no payload index answers its filter (counted in /telemetry as unindexed_filter_searches); create one with PUT /collections/{{name}}/index for speed");
     }
 }
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -5,8 +5,8 @@
 use std::cmp::Ordering;
 
 use super::plan::{
-    resolve, sampled_selectivity, Plan, Resolved, SegmentPlan, CODE_SCAN_WORK_PER_EF,
-    DENSE_CANDIDATES, RESCORED_PER_EF, SELECTIVE_FILTER,
+    choose, resolve, sampled_selectivity, Choice, Facts, FilterFacts, Plan, Resolved, SegmentPlan,
+    Walk, RESCORED_PER_EF,
 };
 use super::quantization::QuantizationSearchParams;
 use super::segment::{IndexedSegment, SegmentData};
@@ -44,7 +44,7 @@ pub struct Tuning {
     /// (Qdrant's `acorn.max_selectivity`); `None`: the planner's default.
     pub two_hop_below: Option<f64>,
     /// Share of a segment below which indexed candidates are ranked by sign code rather than
-    /// searched in the graph; `None`: the planner's cost rule ([`CODE_SCAN_WORK_PER_EF`]).
+    /// searched in the graph; `None`: the planner's cost rule ([`super::plan::CODE_SCAN_WORK_PER_EF`]).
     pub code_scan_below: Option<f64>,
     /// Filtered walks score the nodes they pass through exactly, not by sign-code estimate
     /// (see [`Accept::Routed`]); for comparing the two in benchmarks.
@@ -155,91 +155,101 @@ struct Run<'a> {
 impl Run<'_> {
     /// Plans and runs the search of one segment.
     fn segment(&self, seg: &SegmentView) -> (Vec<(u32, f32)>, SegmentPlan) {
+        let filter = self.params.filter;
+        let resolved = filter.and_then(|f| resolve(self.snapshot, seg, f));
+        let tenant = match (filter, &resolved) {
+            (Some(f), Some(_)) => self.tenant_graph(seg, f),
+            _ => None,
+        };
+        let choice = choose(&self.facts(seg, resolved.as_ref(), tenant));
         let mut report = SegmentPlan {
             segment: seg.id,
             has_payload_indexes: seg.indexes.is_some(),
-            plan: Plan::Graph,
+            plan: choice.plan(),
             live_points: seg.live(),
-            candidates: None,
-            payload_checked: false,
+            candidates: resolved.as_ref().map(|r| r.set.count()),
+            payload_checked: resolved.as_ref().is_some_and(|r| !r.exact),
             fell_back_to_scan: false,
         };
-        let filter = self.params.filter;
-        let resolved = filter.and_then(|f| resolve(self.snapshot, seg, f));
-        let live = |o: u32| seg.is_live(o);
-        let found = match (filter, resolved) {
+        let found = match (filter, &resolved) {
             (None, _) => {
-                report.plan = if self.scan_all {
-                    Plan::FullScan
-                } else {
-                    Plan::Graph
-                };
+                let live = |o: u32| seg.is_live(o);
                 self.graph_or_scan(seg, &mut report, Accept::Check(&live), seg.live())
-            }
-            (Some(f), Some(r)) => {
-                let card = r.set.count();
-                report.candidates = Some(card);
-                report.payload_checked = !r.exact;
-                let set = &r.set;
-                let checked = |o: u32| set.get(o as usize) && f.matches(&seg.point(o));
-                let cheap = |o: u32| set.get(o as usize);
-                let accept: &dyn Fn(u32) -> bool = if r.exact { &cheap } else { &checked };
-                let share = card as f64 / seg.live().max(1) as f64;
-                if self.scan_all || card <= self.few {
-                    report.plan = Plan::IndexedScan;
-                    self.scan(seg, set.iter(), accept)
-                } else if let Some(tenant) = self.tenant_graph(seg, f) {
-                    self.tenant_walk(seg, tenant, (&r, card), accept, &mut report)
-                } else if let Some(found) = self.code_scan(seg, (&r, card), share) {
-                    report.plan = Plan::IndexedCodeScan;
-                    found
-                } else {
-                    let estimator = self.estimator(seg);
-                    let estimate = estimator.as_ref().map(|e| e as &dyn Estimate);
-                    let walk = self.walk(&r, share, accept, estimate, &mut report);
-                    self.graph_or_scan(seg, &mut report, walk, card)
-                }
             }
             (Some(f), None) => {
                 let accept = |o: u32| seg.is_live(o) && f.matches(&seg.point(o));
-                let selective = sampled_selectivity(seg, f) < SELECTIVE_FILTER;
-                report.plan = if self.scan_all || selective {
-                    Plan::PayloadScan
-                } else {
-                    Plan::PayloadGraph
-                };
                 self.graph_or_scan(seg, &mut report, Accept::Check(&accept), seg.live())
             }
+            (Some(f), Some(r)) => self.indexed(seg, f, r, tenant, choice, &mut report),
         };
         (found, report)
     }
 
-    /// How a walk takes the candidates `r`, `share` of the nodes of the graph walked: through
-    /// rejected nodes, or by two-hop expansion when the candidates are few. A walk through
-    /// rejected nodes is routed by code estimates where there are codes and the check is a
-    /// bitset lookup: it checks every neighbour it meets, where the plain walk checks only those
-    /// close enough to enter the results, which matters when a check reads a payload. Sets the
-    /// report's plan to the segment graph's.
-    fn walk<'a>(
+    /// What the planner decides from: this search, the segment, what the payload indexes
+    /// made of the filter (`resolved`) and the tenant graph holding all candidates, if any.
+    fn facts(
         &self,
+        seg: &SegmentView,
+        resolved: Option<&Resolved>,
+        tenant: Option<&TenantGraph>,
+    ) -> Facts {
+        let tuning = &self.params.tuning;
+        let codes = match &*seg.data {
+            SegmentData::Indexed(data) => data.signs(self.params.space).is_some(),
+            SegmentData::Plain(_) => false,
+        };
+        let filter = match (self.params.filter, resolved) {
+            (None, _) => FilterFacts::None,
+            (Some(_), Some(r)) => FilterFacts::Indexed {
+                candidates: r.set.count(),
+                exact: r.exact,
+                tenant: tenant.map(|t| t.members.len()),
+            },
+            (Some(f), None) => FilterFacts::Payloads {
+                selectivity: sampled_selectivity(seg, f),
+            },
+        };
+        Facts {
+            scan_all: self.scan_all,
+            few: self.few,
+            ef: self.ef,
+            live: seg.live(),
+            filter,
+            two_hop_below: tuning.two_hop_below,
+            code_scan_below: tuning.code_scan_below,
+            codes,
+            estimates: codes && !tuning.exact_routing,
+        }
+    }
+
+    /// Carries out `choice` for the candidates `r` the payload indexes gave for `filter`.
+    fn indexed(
+        &self,
+        seg: &SegmentView,
+        filter: &Filter,
         r: &Resolved,
-        share: f64,
-        accept: &'a dyn Fn(u32) -> bool,
-        estimator: Option<&'a dyn Estimate>,
+        tenant: Option<&TenantGraph>,
+        choice: Choice,
         report: &mut SegmentPlan,
-    ) -> Accept<'a> {
-        let below = self.params.tuning.two_hop_below.unwrap_or(DENSE_CANDIDATES);
-        report.plan = Plan::IndexedGraph;
-        if !r.exact {
-            Accept::Check(accept)
-        } else if share >= below {
-            match estimator {
-                Some(e) => Accept::Routed(accept, e),
-                None => Accept::Check(accept),
+    ) -> Vec<(u32, f32)> {
+        let set = &r.set;
+        let checked = |o: u32| set.get(o as usize) && filter.matches(&seg.point(o));
+        let cheap = |o: u32| set.get(o as usize);
+        let accept: &dyn Fn(u32) -> bool = if r.exact { &cheap } else { &checked };
+        match (choice, tenant) {
+            (Choice::CodeScan, _) => self
+                .code_scan(seg, r)
+                .unwrap_or_else(|| self.scan(seg, set.iter(), accept)),
+            (Choice::Walk { walk, .. }, Some(tenant)) => {
+                self.tenant_walk(seg, tenant, r, walk, accept, report)
             }
-        } else {
-            report.plan = Plan::IndexedGraphSparse;
-            Accept::Sparse(accept)
+            (Choice::Walk { walk, .. }, None) => {
+                let estimator = self.estimator(seg, walk);
+                let estimate = estimator.as_ref().map(|e| e as &dyn Estimate);
+                let accept = taking(walk, accept, estimate);
+                self.graph_or_scan(seg, report, accept, set.count())
+            }
+            _ => self.scan(seg, set.iter(), accept),
         }
     }
 
@@ -257,45 +267,34 @@ impl Run<'_> {
         seg.tenants.find(filter)
     }
 
-    /// The search of candidates `r` that all lie in `tenant`: their codes ranked, or a walk of
-    /// the tenant's graph, chosen as for the segment's graph but against the tenant's points.
+    /// The walk of `tenant`'s graph for candidates `r`, which all lie in it.
     fn tenant_walk(
         &self,
         seg: &SegmentView,
         tenant: &TenantGraph,
-        (r, card): (&Resolved, usize),
+        r: &Resolved,
+        walk: Walk,
         accept: &dyn Fn(u32) -> bool,
         report: &mut SegmentPlan,
     ) -> Vec<(u32, f32)> {
-        let share = card as f64 / tenant.members.len().max(1) as f64;
-        if let Some(found) = self.code_scan(seg, (r, card), share) {
-            report.plan = Plan::IndexedCodeScan;
-            return found;
-        }
         let members = &tenant.members;
         let member_accept = |node: u32| members.get(node as usize).is_some_and(|&o| accept(o));
-        // Every member is a candidate: the walk is an unfiltered one over the tenant, with no
-        // node to reject and so nothing to estimate.
-        let whole = r.exact && card == members.len();
-        let estimator = (!whole).then(|| self.estimator(seg)).flatten();
+        let estimator = self.estimator(seg, walk);
         let member_estimate = estimator
             .as_ref()
             .map(|inner| MemberEstimate { inner, members });
         let estimate = member_estimate.as_ref().map(|e| e as &dyn Estimate);
-        let walk = match whole {
-            true => Accept::All,
-            false => self.walk(r, share, &member_accept, estimate, report),
-        };
-        report.plan = Plan::IndexedTenantGraph;
+        let accept_node = taking(walk, &member_accept, estimate);
         let (space, params) = (self.params.space, self.params);
         let found = match (&*seg.data, tenant.spaces.get(space)) {
             (SegmentData::Indexed(data), Some(graph)) => {
                 let rows = tenant.rows(&data.vectors[space], data.dims[space]);
-                graph.search_picked(&rows, params.metric, params.vector, self.k, self.ef, walk)
+                let (k, ef) = (self.k, self.ef);
+                graph.search_picked(&rows, params.metric, params.vector, k, ef, accept_node)
             }
             _ => Vec::new(),
         };
-        if found.len() >= self.k.min(card) {
+        if found.len() >= self.k.min(r.set.count()) {
             return found
                 .into_iter()
                 .map(|(node, d)| (members[node as usize], d))
@@ -306,9 +305,9 @@ impl Run<'_> {
         self.scan(seg, r.set.iter(), accept)
     }
 
-    /// Sign-code estimates of the query's distances in `seg`, if its space has codes.
-    fn estimator<'s>(&self, seg: &'s SegmentView) -> Option<Estimator<'s>> {
-        if self.params.tuning.exact_routing {
+    /// Sign-code estimates of the query's distances in `seg`, for a walk routed by them.
+    fn estimator<'s>(&self, seg: &'s SegmentView, walk: Walk) -> Option<Estimator<'s>> {
+        if walk != Walk::Routed {
             return None;
         }
         let SegmentData::Indexed(data) = &*seg.data else {
@@ -319,23 +318,10 @@ impl Run<'_> {
         Some(Estimator { codes, query })
     }
 
-    /// The exact distances of the `card` candidates `r` whose sign codes are closest to the
-    /// query's, the best `k`; `None` when codes do not apply (the space has none, the
-    /// candidates need payload checks) or the graph whose nodes they are `share` of is cheaper
-    /// to walk for this many candidates at this `ef`.
-    fn code_scan(
-        &self,
-        seg: &SegmentView,
-        (r, card): (&Resolved, usize),
-        share: f64,
-    ) -> Option<Vec<(u32, f32)>> {
-        let pays = match self.params.tuning.code_scan_below {
-            Some(below) => share < below,
-            None => card as f64 * share < CODE_SCAN_WORK_PER_EF * self.ef as f64,
-        };
-        if !r.exact || !pays {
-            return None;
-        }
+    /// The exact distances of the candidates `r` whose sign codes are closest to the query's,
+    /// the best `k`; `None` when the segment has no codes for the space.
+    fn code_scan(&self, seg: &SegmentView, r: &Resolved) -> Option<Vec<(u32, f32)>> {
+        let card = r.set.count();
         let SegmentData::Indexed(data) = &*seg.data else {
             return None;
         };
@@ -469,5 +455,20 @@ fn graph_search(
             )
         }
         None => graph.search(vectors, dim, params.metric, params.vector, k, ef, accept),
+    }
+}
+
+/// How a walk of kind `walk` takes nodes that `accept` checks, routed by `estimate` when it
+/// is a routed walk.
+fn taking<'a>(
+    walk: Walk,
+    accept: &'a dyn Fn(u32) -> bool,
+    estimate: Option<&'a dyn Estimate>,
+) -> Accept<'a> {
+    match (walk, estimate) {
+        (Walk::Whole, _) => Accept::All,
+        (Walk::TwoHop, _) => Accept::Sparse(accept),
+        (Walk::Routed, Some(e)) => Accept::Routed(accept, e),
+        _ => Accept::Check(accept),
     }
 }

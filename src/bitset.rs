@@ -1,5 +1,5 @@
 //! A growable bitset over a segment's offsets: tombstones (bit `i` set means offset `i` is
-//! deleted), and the candidate sets payload indexes resolve filters into.
+//! deleted), and the candidate sets payload indexes narrow filters into.
 
 /// Offset flags of one segment. Tombstones are cloned (copy-on-write) when a published set
 /// changes.

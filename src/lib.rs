@@ -14,6 +14,12 @@
 //! - [`config`]: embedded defaults < config file < `VECDB__*` environment;
 //! - [`bench`]: the benchmark users run against a server (`vecdb bench-http`).
 //!
+//! Three words are kept apart everywhere: a *vector index* is [`index`] (the HNSW graph of a
+//! segment's vectors), a *payload index* is [`filter::index`] (per-field postings that narrow a
+//! filter down to candidates), and a position in a write-ahead or Raft log is an *LSN* (the
+//! Raft log index, named `lsn` or `log_index`). An operation is *resolved* by the writer into
+//! point-level changes; a filter is *narrowed* by payload indexes; a request is *parsed*.
+//!
 //! [`run`] serves a bound listener until a shutdown signal, so tests run the real server on port 0.
 
 pub mod api;

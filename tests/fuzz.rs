@@ -414,7 +414,7 @@ impl vecdb::filter::PointView for FuzzPoint<'_> {
 #[test]
 fn index_resolution_agrees_with_evaluation() {
     use vecdb::bitset::Bitset;
-    use vecdb::filter::index::{FieldType, IndexSpec, PayloadSchema, Resolver, SegmentIndexes};
+    use vecdb::filter::index::{FieldType, IndexSpec, Narrower, PayloadSchema, SegmentIndexes};
     use vecdb::filter::HasIdCondition;
 
     let strategy = (
@@ -476,12 +476,12 @@ fn index_resolution_agrees_with_evaluation() {
                 })
                 .collect();
             let indexes = SegmentIndexes::build(&schema, len, |o| &payloads[o as usize]);
-            let resolver = Resolver {
+            let narrower = Narrower {
                 indexes: &indexes,
                 len,
                 ids: &ids,
             };
-            let got = resolver.filter(&filter);
+            let got = narrower.candidates(&filter);
             let candidates: Vec<u32> = match &got.set {
                 Some(set) => set.iter().filter(|&o| (o as usize) < len).collect(),
                 None => (0..len as u32).collect(),

@@ -224,19 +224,19 @@ async fn propose(node: &ClusterNode, command: MetaCommand) -> Result<(u64, MetaR
             "the metadata group did not commit the change in time: {e}"
         ))
     };
-    let (index, reply) = node
+    let (log_index, reply) = node
         .propose_meta(command, super::time_left())
         .await
         .map_err(|e| match e {
             ConsensusError::Rejected(why) => ApiError::BadRequest(why),
             e => unavailable(e.to_string()),
         })?;
-    if !node.wait_meta(index, super::time_left()).await {
+    if !node.wait_meta(log_index, super::time_left()).await {
         return Err(unavailable(format!(
-            "committed at {index}, not yet applied on this peer"
+            "committed at {log_index}, not yet applied on this peer"
         )));
     }
-    Ok((index, reply))
+    Ok((log_index, reply))
 }
 
 async fn create(
@@ -369,7 +369,7 @@ async fn create_index(
     req: Request,
 ) -> Result<Response, ApiError> {
     let ApiJson(req) = ApiJson::<CreateFieldIndex>::from_request(req, target.state).await?;
-    let (key, spec) = req.resolve().map_err(ApiError::BadRequest)?;
+    let (key, spec) = req.parse().map_err(ApiError::BadRequest)?;
     let mut schema = target.collection.payload_schema.clone();
     // One index per path, whatever its spelling.
     schema.retain(|n, _| !crate::filter::index::names_path(n, &key));
@@ -396,10 +396,10 @@ async fn set_schema(
         name: target.name.to_string(),
         schema: schema.clone(),
     };
-    let (index, _) = propose(target.node, command).await?;
+    let (log_index, _) = propose(target.node, command).await?;
     let built = target.wait_for_schema(&schema).await;
     Ok(ok(UpdateResult {
-        operation_id: index,
+        operation_id: log_index,
         status: if built { "completed" } else { "acknowledged" },
     })
     .into_response())

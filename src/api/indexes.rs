@@ -46,7 +46,7 @@ pub async fn create_index(
     ApiQuery(_params): ApiQuery<WriteParams>,
     ApiJson(req): ApiJson<CreateFieldIndex>,
 ) -> ApiResult<UpdateResult> {
-    let (key, spec) = req.resolve().map_err(ApiError::BadRequest)?;
+    let (key, spec) = req.parse().map_err(ApiError::BadRequest)?;
     let change = IndexChange::Create {
         name: req.field_name,
         key,

@@ -1,5 +1,5 @@
 //! Counting and faceting over one snapshot, through payload indexes where they answer the
-//! filter (see [`super::plan::resolve`]) and by reading payloads where they do not.
+//! filter (see [`super::plan::narrow`]) and by reading payloads where they do not.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::plan::{resolve, sampled_selectivity};
+use super::plan::{narrow, sampled_selectivity};
 use super::snapshot::{SegmentView, Snapshot};
 use crate::filter::index::FieldType;
 use crate::filter::{Filter, JsonPath};
@@ -27,7 +27,7 @@ pub fn for_each_match(
             .for_each(f);
         return;
     };
-    match resolve(snapshot, seg, filter) {
+    match narrow(snapshot, seg, filter) {
         Some(r) if r.exact => r.set.iter().for_each(f),
         Some(r) => r
             .set
@@ -56,7 +56,7 @@ pub fn count(snapshot: &Snapshot, filter: Option<&Filter>, exact: bool) -> usize
                 for_each_match(snapshot, seg, filter, |_| n += 1);
                 return n;
             }
-            match resolve(snapshot, seg, f) {
+            match narrow(snapshot, seg, f) {
                 Some(r) => r.set.count(),
                 None => (sampled_selectivity(seg, f) * seg.live() as f64).round() as usize,
             }
@@ -127,7 +127,7 @@ pub fn facet(
 }
 
 /// A segment's value counts read from its index on `key` (each posting intersected with the
-/// matching offsets), when it has one and the filter resolves exactly. Uuid indexes keep values
+/// matching offsets), when it has one and the filter narrows exactly. Uuid indexes keep values
 /// as written and are counted from payloads, where spellings of one UUID are merged.
 fn counts_from_postings(
     snapshot: &Snapshot,
@@ -146,7 +146,7 @@ fn counts_from_postings(
             all.and_not(&seg.deleted);
             all
         }
-        Some(f) => resolve(snapshot, seg, f).filter(|r| r.exact)?.set,
+        Some(f) => narrow(snapshot, seg, f).filter(|r| r.exact)?.set,
     };
     index.value_counts(&matching)
 }

@@ -2,7 +2,7 @@
 //! estimate of the filter's cardinality.
 //!
 //! - No filter: HNSW over the live points.
-//! - The filter is resolved by payload indexes (see [`crate::filter::index`]) into the set of
+//! - The filter is narrowed by payload indexes (see [`crate::filter::index`]) into the set of
 //!   candidate offsets, whose size is known exactly:
 //!   - few candidates (at most the space's `full_scan_threshold` in points): score each one
 //!     exactly: cheaper than a graph walk, and recall is 1;
@@ -36,7 +36,7 @@ use utoipa::ToSchema;
 
 use super::snapshot::{SegmentView, Snapshot};
 use crate::bitset::Bitset;
-use crate::filter::index::{Candidates, Resolver};
+use crate::filter::index::{Candidates, Narrower};
 use crate::filter::{Filter, HasIdCondition};
 #[cfg(doc)]
 use crate::index::hnsw::Accept;
@@ -282,7 +282,7 @@ fn code_scan_pays(facts: &Facts, candidates: usize, share: f64) -> bool {
 }
 
 /// Live candidates from payload indexes, and whether each still needs a payload check.
-pub struct Resolved {
+pub struct Narrowed {
     pub set: Bitset,
     pub exact: bool,
 }
@@ -312,7 +312,7 @@ const SAMPLE: usize = 512;
 
 /// The live offsets of `seg` a filter can match, from its payload indexes; `None` when they
 /// cannot narrow the filter down.
-pub fn resolve(snapshot: &Snapshot, seg: &SegmentView, filter: &Filter) -> Option<Resolved> {
+pub fn narrow(snapshot: &Snapshot, seg: &SegmentView, filter: &Filter) -> Option<Narrowed> {
     let indexes = seg.indexes.as_ref()?;
     let ids = |c: &HasIdCondition| {
         let mut out = Bitset::default();
@@ -323,12 +323,12 @@ pub fn resolve(snapshot: &Snapshot, seg: &SegmentView, filter: &Filter) -> Optio
         }
         out
     };
-    let resolver = Resolver {
+    let narrower = Narrower {
         indexes,
         len: seg.data.len(),
         ids: &ids,
     };
-    let Candidates { set, exact } = resolver.filter(filter);
+    let Candidates { set, exact } = narrower.candidates(filter);
     let mut set = match set {
         Some(set) => set,
         // A filter that matches everything (no conditions): every offset, nothing to check.
@@ -336,7 +336,7 @@ pub fn resolve(snapshot: &Snapshot, seg: &SegmentView, filter: &Filter) -> Optio
         None => return None,
     };
     set.and_not(&seg.deleted);
-    Some(Resolved { set, exact })
+    Some(Narrowed { set, exact })
 }
 
 /// Fraction of a segment's live points a filter accepts, estimated from an even sample of

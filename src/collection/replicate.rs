@@ -28,14 +28,14 @@ impl Writer {
         mark: &RaftMark,
     ) -> Applied {
         let started = Instant::now();
-        let last = entries.last().map_or(self.state.lsn, |(index, _)| *index);
+        let last = entries.last().map_or(self.state.lsn, |(lsn, _)| *lsn);
         let mut pending = Pending::default();
         let mut outcomes = Vec::with_capacity(entries.len());
         let (mut op_count, mut upserted) = (0, 0);
-        for (index, ops) in &entries {
+        for (lsn, ops) in &entries {
             let mut local = Pending::default();
             let applied = ops.iter().try_for_each(|op| {
-                local.extend(self.state.resolve(op, *index, &[&local, &pending])?);
+                local.extend(self.state.resolve(op, *lsn, &[&local, &pending])?);
                 Ok(())
             });
             if applied.is_ok() {

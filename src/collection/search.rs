@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 
 use super::plan::{
-    choose, resolve, sampled_selectivity, Choice, Facts, FilterFacts, Plan, Resolved, SegmentPlan,
+    choose, narrow, sampled_selectivity, Choice, Facts, FilterFacts, Narrowed, Plan, SegmentPlan,
     Walk, RESCORED_PER_EF,
 };
 use super::quantization::QuantizationSearchParams;
@@ -156,22 +156,22 @@ impl Run<'_> {
     /// Plans and runs the search of one segment.
     fn segment(&self, seg: &SegmentView) -> (Vec<(u32, f32)>, SegmentPlan) {
         let filter = self.params.filter;
-        let resolved = filter.and_then(|f| resolve(self.snapshot, seg, f));
-        let tenant = match (filter, &resolved) {
+        let narrowed = filter.and_then(|f| narrow(self.snapshot, seg, f));
+        let tenant = match (filter, &narrowed) {
             (Some(f), Some(_)) => self.tenant_graph(seg, f),
             _ => None,
         };
-        let choice = choose(&self.facts(seg, resolved.as_ref(), tenant));
+        let choice = choose(&self.facts(seg, narrowed.as_ref(), tenant));
         let mut report = SegmentPlan {
             segment: seg.id,
             has_payload_indexes: seg.indexes.is_some(),
             plan: choice.plan(),
             live_points: seg.live(),
-            candidates: resolved.as_ref().map(|r| r.set.count()),
-            payload_checked: resolved.as_ref().is_some_and(|r| !r.exact),
+            candidates: narrowed.as_ref().map(|r| r.set.count()),
+            payload_checked: narrowed.as_ref().is_some_and(|r| !r.exact),
             fell_back_to_scan: false,
         };
-        let found = match (filter, &resolved) {
+        let found = match (filter, &narrowed) {
             (None, _) => {
                 let live = |o: u32| seg.is_live(o);
                 self.graph_or_scan(seg, &mut report, Accept::Check(&live), seg.live())
@@ -186,11 +186,11 @@ impl Run<'_> {
     }
 
     /// What the planner decides from: this search, the segment, what the payload indexes
-    /// made of the filter (`resolved`) and the tenant graph holding all candidates, if any.
+    /// made of the filter (`narrowed`) and the tenant graph holding all candidates, if any.
     fn facts(
         &self,
         seg: &SegmentView,
-        resolved: Option<&Resolved>,
+        narrowed: Option<&Narrowed>,
         tenant: Option<&TenantGraph>,
     ) -> Facts {
         let tuning = &self.params.tuning;
@@ -198,7 +198,7 @@ impl Run<'_> {
             SegmentData::Indexed(data) => data.signs(self.params.space).is_some(),
             SegmentData::Plain(_) => false,
         };
-        let filter = match (self.params.filter, resolved) {
+        let filter = match (self.params.filter, narrowed) {
             (None, _) => FilterFacts::None,
             (Some(_), Some(r)) => FilterFacts::Indexed {
                 candidates: r.set.count(),
@@ -227,7 +227,7 @@ impl Run<'_> {
         &self,
         seg: &SegmentView,
         filter: &Filter,
-        r: &Resolved,
+        r: &Narrowed,
         tenant: Option<&TenantGraph>,
         choice: Choice,
         report: &mut SegmentPlan,
@@ -272,7 +272,7 @@ impl Run<'_> {
         &self,
         seg: &SegmentView,
         tenant: &TenantGraph,
-        r: &Resolved,
+        r: &Narrowed,
         walk: Walk,
         accept: &dyn Fn(u32) -> bool,
         report: &mut SegmentPlan,
@@ -320,7 +320,7 @@ impl Run<'_> {
 
     /// The exact distances of the candidates `r` whose sign codes are closest to the query's,
     /// the best `k`; `None` when the segment has no codes for the space.
-    fn code_scan(&self, seg: &SegmentView, r: &Resolved) -> Option<Vec<(u32, f32)>> {
+    fn code_scan(&self, seg: &SegmentView, r: &Narrowed) -> Option<Vec<(u32, f32)>> {
         let card = r.set.count();
         let SegmentData::Indexed(data) = &*seg.data else {
             return None;

@@ -1,13 +1,13 @@
 //! Payload indexes: per-field structures over one sealed segment's payloads that answer filter
 //! conditions without reading payloads, and the resolution of a whole filter into the offsets
-//! it can match (see [`resolve`]).
+//! it can match (see [`narrow`]).
 //!
 //! Offsets of a sealed segment never change their payload (an edit writes a new version
 //! elsewhere and tombstones the old), so a segment's indexes are built once, for the schema of
 //! the moment, and stay exact under every write; deletions are the caller's tombstones.
 
 mod field;
-mod resolve;
+mod narrow;
 mod schema;
 mod stored;
 #[cfg(test)]
@@ -16,7 +16,7 @@ mod tests;
 use serde_json::{Map, Value};
 
 pub use field::FieldIndex;
-pub use resolve::{Candidates, Resolver};
+pub use narrow::{Candidates, Narrower};
 pub use schema::{names_path, CreateFieldIndex, FieldType, IndexSpec, PayloadSchema};
 pub use stored::{Restored, INDEX_FORMAT};
 

@@ -117,7 +117,7 @@ pub struct CreateFieldIndex {
 
 impl CreateFieldIndex {
     /// The field's path and the index to build, or what is wrong with the request.
-    pub fn resolve(&self) -> Result<(JsonPath, IndexSpec), String> {
+    pub fn parse(&self) -> Result<(JsonPath, IndexSpec), String> {
         let path = parse_path(&self.field_name).map_err(|e| format!("field_name: {e}"))?;
         let spec = match &self.field_schema {
             None | Some(Value::Null) => {
@@ -174,21 +174,21 @@ mod tests {
 
     use super::*;
 
-    fn resolve(field_name: &str, field_schema: Value) -> Result<IndexSpec, String> {
+    fn spec_of(field_name: &str, field_schema: Value) -> Result<IndexSpec, String> {
         let req = CreateFieldIndex {
             field_name: field_name.into(),
             field_schema: Some(field_schema),
         };
-        req.resolve().map(|(_, spec)| spec)
+        req.parse().map(|(_, spec)| spec)
     }
 
     #[test]
     fn accepts_names_and_parameter_objects() {
         assert_eq!(
-            resolve("city", json!("keyword")).unwrap().data_type,
+            spec_of("city", json!("keyword")).unwrap().data_type,
             FieldType::Keyword
         );
-        let spec = resolve("n", json!({"type": "integer", "range": true})).unwrap();
+        let spec = spec_of("n", json!({"type": "integer", "range": true})).unwrap();
         assert_eq!(spec.data_type, FieldType::Integer);
         assert_eq!(spec.params.unwrap()["range"], json!(true));
     }
@@ -205,10 +205,10 @@ mod tests {
             (json!(5), "field_schema: expected a type name"),
         ];
         for (schema, message) in cases {
-            let err = resolve("a", schema).unwrap_err();
+            let err = spec_of("a", schema).unwrap_err();
             assert!(err.starts_with(message), "{err}");
         }
-        assert!(resolve("a[", json!("keyword"))
+        assert!(spec_of("a[", json!("keyword"))
             .unwrap_err()
             .starts_with("field_name: "));
     }

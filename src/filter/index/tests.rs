@@ -1,4 +1,4 @@
-//! Index answers against evaluation: on every crosscheck table, each filter resolved through
+//! Index answers against evaluation: on every crosscheck table, each filter narrowed through
 //! indexes on its fields selects a superset of what evaluation matches, and exactly that set
 //! when the resolution says it is exact.
 
@@ -36,7 +36,7 @@ fn schema(fields: &[(&str, FieldType)]) -> PayloadSchema {
         .collect()
 }
 
-/// Checks every case of a table; returns how many resolved exactly.
+/// Checks every case of a table; returns how many narrowed exactly.
 fn check(points: &str, cases: &[(&str, &str)], schema: &PayloadSchema) -> usize {
     let points: Vec<Value> = serde_json::from_str(points).unwrap();
     let empty = Map::new();
@@ -62,7 +62,7 @@ fn check(points: &str, cases: &[(&str, &str)], schema: &PayloadSchema) -> usize 
     exact
 }
 
-/// Checks every case through `indexes`; returns how many resolved exactly.
+/// Checks every case through `indexes`; returns how many narrowed exactly.
 fn check_cases(
     indexes: &SegmentIndexes,
     payloads: &[&Map<String, Value>],
@@ -78,7 +78,7 @@ fn check_cases(
         }
         out
     };
-    let resolver = Resolver {
+    let narrower = Narrower {
         indexes,
         len: payloads.len(),
         ids: &has_id,
@@ -89,7 +89,7 @@ fn check_cases(
         let matching: Vec<u32> = (0..payloads.len() as u32)
             .filter(|&o| filter.matches(&P(ids[o as usize], payloads[o as usize])))
             .collect();
-        let got = resolver.filter(&filter);
+        let got = narrower.candidates(&filter);
         let candidates: Vec<u32> = match &got.set {
             Some(set) => set
                 .iter()
@@ -153,7 +153,7 @@ fn runs_hold(indexes: &SegmentIndexes, filter: &Filter, matching: &[u32], case: 
 }
 
 #[test]
-fn main_table_resolves_like_evaluation() {
+fn main_table_narrows_like_evaluation() {
     let both = [
         ("city", FieldType::Keyword),
         ("count", FieldType::Integer),
@@ -167,7 +167,7 @@ fn main_table_resolves_like_evaluation() {
         &schema(&both),
     );
     // Most of the table is conditions on these fields: resolution must be exact for many.
-    assert!(exact >= 30, "only {exact} cases resolved exactly");
+    assert!(exact >= 30, "only {exact} cases narrowed exactly");
     let runs = RUNS_CHECKED.get();
     assert!(runs >= 15, "only {runs} conditions had runs to check");
     // The same fields as other kinds: an index that cannot answer must not pretend to.
@@ -185,7 +185,7 @@ fn main_table_resolves_like_evaluation() {
 }
 
 #[test]
-fn geo_and_datetime_tables_resolve_like_evaluation() {
+fn geo_and_datetime_tables_narrow_like_evaluation() {
     let geo = schema(&[("loc", FieldType::Geo), ("trip.stops[].at", FieldType::Geo)]);
     let exact = check(crosscheck_geo::POINTS, crosscheck_geo::CASES, &geo);
     assert_eq!(exact, crosscheck_geo::CASES.len());
@@ -200,7 +200,7 @@ fn geo_and_datetime_tables_resolve_like_evaluation() {
 }
 
 #[test]
-fn text_table_resolves_like_evaluation() {
+fn text_table_narrows_like_evaluation() {
     let text = schema(&[("t", FieldType::Text), ("doc.title", FieldType::Text)]);
     let exact = check(crosscheck_text::POINTS, crosscheck_text::CASES, &text);
     // Phrases are candidates checked against payloads (but an empty one matches nothing);
@@ -228,7 +228,7 @@ fn clauses_combine_sets() {
         ("c", FieldType::Keyword),
     ]);
     let indexes = SegmentIndexes::build(&s, 100, |o| &payloads[o as usize]);
-    let resolver = Resolver {
+    let narrower = Narrower {
         indexes: &indexes,
         len: 100,
         ids: &|_| Bitset::default(),
@@ -239,7 +239,7 @@ fn clauses_combine_sets() {
         "must_not": [{"key": "even", "match": {"value": true}}]
     }))
     .unwrap();
-    let got = resolver.filter(&filter);
+    let got = narrower.candidates(&filter);
     assert!(got.exact);
     let set: Vec<u32> = got.set.unwrap().iter().collect();
     assert_eq!(set, vec![13, 23, 33, 43, 53]);

@@ -1,4 +1,4 @@
-//! Resolving a filter against one segment's payload indexes: the offsets it can match, and
+//! Narrowing a filter down with one segment's payload indexes: the offsets it can match, and
 //! whether all of them do.
 
 use super::SegmentIndexes;
@@ -85,17 +85,17 @@ impl Candidates {
     }
 }
 
-/// What a segment offers for resolving: its indexes, its length, and the offsets of a
+/// What a segment offers for narrowing a filter: its indexes, its length, and the offsets of a
 /// `has_id` list in it.
-pub struct Resolver<'a> {
+pub struct Narrower<'a> {
     pub indexes: &'a SegmentIndexes,
     pub len: usize,
     pub ids: &'a dyn Fn(&HasIdCondition) -> Bitset,
 }
 
-impl Resolver<'_> {
+impl Narrower<'_> {
     /// The candidates of a whole filter.
-    pub fn filter(&self, filter: &Filter) -> Candidates {
+    pub fn candidates(&self, filter: &Filter) -> Candidates {
         let mut out = filter
             .must
             .iter()
@@ -125,7 +125,7 @@ impl Resolver<'_> {
                 None => Candidates::ANY_UNCHECKED,
             },
             Condition::HasId(c) => Candidates::exact((self.ids)(c)),
-            Condition::Filter(f) => self.filter(f),
+            Condition::Filter(f) => self.candidates(f),
             _ => Candidates::ANY_UNCHECKED,
         }
     }

@@ -22,6 +22,8 @@
 //!
 //! [`run`] serves a bound listener until a shutdown signal, so tests run the real server on port 0.
 
+#[macro_use]
+pub mod error;
 pub mod api;
 pub mod bench;
 pub mod bitset;

@@ -4,6 +4,7 @@
 //! The limits are process-wide and set once at start-up ([`install`]): filters are parsed inside
 //! serde `Deserialize` impls, which cannot take arguments.
 
+use crate::error::Invalid;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
@@ -73,7 +74,7 @@ impl Limits {
     }
 
     /// Checks one payload's nesting depth and JSON size.
-    pub fn check_payload(&self, payload: &serde_json::Map<String, Value>) -> Result<(), String> {
+    pub fn check_payload(&self, payload: &serde_json::Map<String, Value>) -> Result<(), Invalid> {
         let mut size = 2;
         let mut deepest = 1;
         let mut stack: Vec<(&Value, usize)> = payload.values().map(|v| (v, 2)).collect();
@@ -95,17 +96,17 @@ impl Limits {
             };
         }
         if deepest > self.max_payload_depth {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "payload nests {deepest} levels deep; the limit is {} (limits.max_payload_depth)",
                 self.max_payload_depth
-            ));
+            )));
         }
         if size > self.max_payload_kb * 1024 {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "payload is about {} KB as JSON; the limit is {} KB (limits.max_payload_kb)",
                 size.div_ceil(1024),
                 self.max_payload_kb
-            ));
+            )));
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Point identifiers: unsigned integers or UUIDs, as in Qdrant's `ExtendedPointId`.
 
+use crate::error::Invalid;
 use std::fmt;
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
@@ -44,30 +45,31 @@ impl utoipa::ToSchema for PointId {
 
 impl PointId {
     /// Parses a JSON value the way Qdrant does: a non-negative integer, or a UUID string.
-    pub fn from_json(value: &serde_json::Value) -> Result<PointId, String> {
+    pub fn from_json(value: &serde_json::Value) -> Result<PointId, Invalid> {
         match value {
             serde_json::Value::Number(n) => n.as_u64().map(PointId::Num).ok_or_else(|| {
-                format!(
+                Invalid(format!(
                     "point id {n} is not an unsigned integer (ids are unsigned integers or UUIDs)"
-                )
+                ))
             }),
             serde_json::Value::String(s) => Self::parse_str(s),
-            other => Err(format!(
-                "point id {other} is neither an unsigned integer nor a UUID string"
-            )),
+            other => invalid!("point id {other} is neither an unsigned integer nor a UUID string"),
         }
     }
 
     /// Parses a path segment or string: digits are an integer id, anything else must be a UUID.
-    pub fn parse_str(s: &str) -> Result<PointId, String> {
+    pub fn parse_str(s: &str) -> Result<PointId, Invalid> {
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-            return s
-                .parse::<u64>()
-                .map(PointId::Num)
-                .map_err(|_| format!("point id {s} does not fit in an unsigned 64-bit integer"));
+            return s.parse::<u64>().map(PointId::Num).map_err(|_| {
+                Invalid(format!(
+                    "point id {s} does not fit in an unsigned 64-bit integer"
+                ))
+            });
         }
         Uuid::parse_str(s).map(PointId::Uuid).map_err(|_| {
-            format!("point id \"{s}\" is neither an unsigned integer nor a valid UUID")
+            Invalid(format!(
+                "point id \"{s}\" is neither an unsigned integer nor a valid UUID"
+            ))
         })
     }
 

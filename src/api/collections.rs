@@ -113,15 +113,14 @@ pub async fn create(
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<CreateCollection>,
 ) -> ApiResult<bool> {
-    validate_name(&name).map_err(ApiError::BadRequest)?;
+    validate_name(&name)?;
     let storage = &state.config.storage;
     let config = CollectionConfig::from_request(
         req,
         &state.config.collection_defaults,
         storage.sync_policy,
         storage.group_commit_interval_ms,
-    )
-    .map_err(ApiError::BadRequest)?;
+    )?;
     let registry = state.registry.clone();
     let max_wait = super::time_left();
     run_blocking(move || {
@@ -144,11 +143,7 @@ pub async fn update(
     ApiJson(req): ApiJson<UpdateCollection>,
 ) -> ApiResult<bool> {
     let collection = state.registry.get(&name)?;
-    let next = collection
-        .snapshot()
-        .config
-        .updated(&req)
-        .map_err(ApiError::BadRequest)?;
+    let next = collection.snapshot().config.updated(&req)?;
     collection.reconfigure(next, super::time_left()).await?;
     Ok(ok(true))
 }

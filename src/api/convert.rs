@@ -163,7 +163,7 @@ fn batch_writes(spaces: &[VectorSpace], batch: Batch) -> Result<Vec<PointWrite>,
                 .zip(&columns)
                 .map(|(space, column)| {
                     let what = format!("batch.vectors[{i}]");
-                    prepare(space, parse_dense(&column[i], &what).map_err(bad)?, &what)
+                    prepare(space, parse_dense(&column[i], &what)?, &what)
                 })
                 .collect::<Result<_, _>>()?;
             Ok(PointWrite {

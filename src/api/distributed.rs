@@ -105,7 +105,7 @@ pub async fn dispatch(
         None => Token::default(),
         Some(Ok(raw)) => match Token::parse(raw) {
             Ok(token) => token,
-            Err(e) => return ApiError::BadRequest(e).into_response(),
+            Err(e) => return ApiError::from(e).into_response(),
         },
         Some(Err(_)) => {
             let e = format!("{TOKEN_HEADER}: not ASCII");
@@ -245,7 +245,7 @@ async fn create(
     name: &str,
     req: Request,
 ) -> Result<Response, ApiError> {
-    validate_name(name).map_err(ApiError::BadRequest)?;
+    validate_name(name)?;
     let ApiJson(mut req) = ApiJson::<CreateCollection>::from_request(req, state).await?;
     let voters: BTreeSet<u64> = node
         .meta_status()
@@ -270,8 +270,7 @@ async fn create(
         &state.config.collection_defaults,
         storage.sync_policy,
         storage.group_commit_interval_ms,
-    )
-    .map_err(ApiError::BadRequest)?;
+    )?;
     config.params.shard_number = shards;
     config.params.replication_factor = factor;
     config.params.write_consistency_factor = write_factor;
@@ -351,11 +350,7 @@ async fn delete(node: &ClusterNode, name: &str) -> Result<Response, ApiError> {
 
 async fn update(target: &super::fan_out::Target<'_>, req: Request) -> Result<Response, ApiError> {
     let ApiJson(req) = ApiJson::<UpdateCollection>::from_request(req, target.state).await?;
-    let config = target
-        .collection
-        .config
-        .updated(&req)
-        .map_err(ApiError::BadRequest)?;
+    let config = target.collection.config.updated(&req)?;
     let command = MetaCommand::UpdateCollection {
         name: target.name.to_string(),
         config,
@@ -369,7 +364,7 @@ async fn create_index(
     req: Request,
 ) -> Result<Response, ApiError> {
     let ApiJson(req) = ApiJson::<CreateFieldIndex>::from_request(req, target.state).await?;
-    let (key, spec) = req.parse().map_err(ApiError::BadRequest)?;
+    let (key, spec) = req.parse()?;
     let mut schema = target.collection.payload_schema.clone();
     // One index per path, whatever its spelling.
     schema.retain(|n, _| !crate::filter::index::names_path(n, &key));

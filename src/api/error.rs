@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use super::elapsed_secs;
 use crate::collection::CollectionError;
+use crate::error::Invalid;
 
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +111,12 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::BadRequest(e.0)
     }
 }
 

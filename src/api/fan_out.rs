@@ -401,7 +401,7 @@ fn consistency(uri: &axum::http::Uri) -> Result<Consistency, ApiError> {
     let raw = axum::extract::Query::<Params>::try_from_uri(uri)
         .ok()
         .and_then(|q| q.0.consistency);
-    Consistency::parse(raw.as_deref()).map_err(ApiError::BadRequest)
+    Consistency::parse(raw.as_deref()).map_err(ApiError::from)
 }
 
 /// Asks each shard for the first `offset + limit` points instead of one page, and returns the

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use super::error::{ApiJson, ApiPath, ApiQuery};
 use super::models::UpdateResult;
 use super::points::WriteParams;
 use super::{ok, ApiResult, AppState};
@@ -46,7 +46,7 @@ pub async fn create_index(
     ApiQuery(_params): ApiQuery<WriteParams>,
     ApiJson(req): ApiJson<CreateFieldIndex>,
 ) -> ApiResult<UpdateResult> {
-    let (key, spec) = req.parse().map_err(ApiError::BadRequest)?;
+    let (key, spec) = req.parse()?;
     let change = IndexChange::Create {
         name: req.field_name,
         key,

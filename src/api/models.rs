@@ -4,6 +4,7 @@
 //! are parsed from `serde_json::Value` by hand so the error says exactly which alternative was
 //! expected and where it went wrong.
 
+use crate::error::Invalid;
 use std::collections::BTreeMap;
 
 use serde::{de, Deserialize, Deserializer, Serialize};
@@ -14,14 +15,14 @@ use crate::filter::Filter;
 use crate::point_id::PointId;
 
 /// Parses a dense vector: a non-empty array of finite numbers.
-pub fn parse_dense(value: &Value, what: &str) -> Result<Vec<f32>, String> {
+pub fn parse_dense(value: &Value, what: &str) -> Result<Vec<f32>, Invalid> {
     let Value::Array(items) = value else {
-        return Err(match value {
-            Value::Object(_) => format!(
+        return match value {
+            Value::Object(_) => invalid!(
                 "{what}: sparse and multi-vectors are not supported; expected an array of numbers"
             ),
-            other => format!("{what}: expected an array of numbers, got {}", kind(other)),
-        });
+            other => invalid!("{what}: expected an array of numbers, got {}", kind(other)),
+        };
     };
     items
         .iter()
@@ -34,7 +35,7 @@ pub fn parse_dense(value: &Value, what: &str) -> Result<Vec<f32>, String> {
             if v.is_finite() {
                 Ok(v)
             } else {
-                Err(format!("{what}[{i}]: {f} is out of the float32 range"))
+                invalid!("{what}[{i}]: {f} is out of the float32 range")
             }
         })
         .collect()
@@ -61,12 +62,12 @@ pub enum VectorInput {
 }
 
 impl VectorInput {
-    fn from_json(value: &Value, what: &str) -> Result<VectorInput, String> {
+    fn from_json(value: &Value, what: &str) -> Result<VectorInput, Invalid> {
         match value {
             Value::Object(map) => map
                 .iter()
                 .map(|(name, v)| Ok((name.clone(), parse_dense(v, &format!("{what}.{name}"))?)))
-                .collect::<Result<_, String>>()
+                .collect::<Result<_, Invalid>>()
                 .map(VectorInput::Named),
             other => parse_dense(other, what).map(VectorInput::Dense),
         }
@@ -139,18 +140,18 @@ pub enum PointInsert {
 
 impl PointInsert {
     /// Parses either form, naming the one that was meant in errors.
-    pub fn from_json(value: Value) -> Result<PointInsert, String> {
+    pub fn from_json(value: Value) -> Result<PointInsert, Invalid> {
         let Value::Object(mut map) = value else {
             return Err("expected an object with `points` or `batch`".into());
         };
         for key in ["shard_key", "update_filter", "update_mode"] {
             if map.remove(key).is_some_and(|v| !v.is_null()) {
-                return Err(format!("`{key}` is not supported"));
+                return invalid!("`{key}` is not supported");
             }
         }
-        let one = |map: Map<String, Value>, key: &str| -> Result<Value, String> {
+        let one = |map: Map<String, Value>, key: &str| -> Result<Value, Invalid> {
             if let Some(extra) = map.keys().find(|k| *k != key) {
-                return Err(format!("unknown field `{extra}` next to `{key}`"));
+                return invalid!("unknown field `{extra}` next to `{key}`");
             }
             Ok(map.get(key).cloned().unwrap_or(Value::Null))
         };
@@ -167,7 +168,7 @@ impl PointInsert {
 }
 
 /// Deserialises `value`, prefixing errors with where they happened.
-pub fn serde_path<T: serde::de::DeserializeOwned>(value: Value, root: &str) -> Result<T, String> {
+pub fn serde_path<T: serde::de::DeserializeOwned>(value: Value, root: &str) -> Result<T, Invalid> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let at = if path == "." {
@@ -175,7 +176,7 @@ pub fn serde_path<T: serde::de::DeserializeOwned>(value: Value, root: &str) -> R
         } else {
             format!("{root}.{path}")
         };
-        format!("{at}: {}", e.inner())
+        Invalid(format!("{at}: {}", e.inner()))
     })
 }
 

@@ -101,9 +101,7 @@ fn check_limits(ops: &[Operation]) -> Result<(), ApiError> {
         };
         points += count;
         for payload in payloads {
-            limits
-                .check_payload(payload)
-                .map_err(ApiError::BadRequest)?;
+            limits.check_payload(payload)?;
         }
     }
     if points > limits.max_points_per_request {
@@ -129,7 +127,7 @@ async fn submit_one(
 }
 
 fn upsert_op(spaces: &[VectorSpace], body: Value) -> Result<Operation, ApiError> {
-    let insert = PointInsert::from_json(body).map_err(ApiError::BadRequest)?;
+    let insert = PointInsert::from_json(body)?;
     Ok(Operation::Upsert(point_writes(spaces, insert)?))
 }
 
@@ -203,7 +201,7 @@ pub async fn get_point(
     State(state): State<AppState>,
     ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Record> {
-    let id = PointId::parse_str(&id).map_err(ApiError::BadRequest)?;
+    let id = PointId::parse_str(&id)?;
     let snapshot = state.registry.get(&name)?.snapshot();
     let point = snapshot
         .get(id)
@@ -339,14 +337,14 @@ fn batch_op(spaces: &[VectorSpace], i: usize, value: Value) -> Result<Operation,
     match kind.as_str() {
         "upsert" => upsert_op(spaces, body).map_err(|e| at(e.to_string())),
         "delete" => {
-            let s: PointsSelector = serde_path(body, &kind).map_err(at)?;
+            let s: PointsSelector = serde_path(body, &kind).map_err(|e| at(e.0))?;
             Ok(Operation::Delete(selector(s.points, s.filter)?))
         }
-        "set_payload" => set_payload_op(serde_path(body, &kind).map_err(at)?, false),
-        "overwrite_payload" => set_payload_op(serde_path(body, &kind).map_err(at)?, true),
-        "delete_payload" => delete_payload_op(serde_path(body, &kind).map_err(at)?),
+        "set_payload" => set_payload_op(serde_path(body, &kind).map_err(|e| at(e.0))?, false),
+        "overwrite_payload" => set_payload_op(serde_path(body, &kind).map_err(|e| at(e.0))?, true),
+        "delete_payload" => delete_payload_op(serde_path(body, &kind).map_err(|e| at(e.0))?),
         "clear_payload" => {
-            let s: PointsSelector = serde_path(body, &kind).map_err(at)?;
+            let s: PointsSelector = serde_path(body, &kind).map_err(|e| at(e.0))?;
             Ok(Operation::ClearPayload(selector(s.points, s.filter)?))
         }
         "update_vectors" | "delete_vectors" => Err(at(format!("`{kind}` is not supported yet"))),

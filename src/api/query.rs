@@ -162,9 +162,7 @@ fn check_params(
 ) -> Result<Tuning, ApiError> {
     let p = params.clone().unwrap_or_default();
     let quantization = p.quantization.unwrap_or_default();
-    quantization
-        .validate("params.quantization")
-        .map_err(ApiError::BadRequest)?;
+    quantization.validate("params.quantization")?;
     // A query that sets `acorn` chooses how the graph is searched, so it gets the graph.
     let code_scan_below = p.acorn.is_some().then_some(0.0);
     let two_hop_below = match p.acorn {
@@ -236,7 +234,7 @@ fn prepare_query(snapshot: &Snapshot, req: QueryRequest) -> Result<Prepared, Api
     let (vector, exclude) = match target {
         None => (None, None),
         Some(v @ Value::Array(_)) => {
-            let raw = parse_dense(&v, "query").map_err(ApiError::BadRequest)?;
+            let raw = parse_dense(&v, "query")?;
             (Some(prepare(&snapshot.spaces[space], raw, "query")?), None)
         }
         Some(v @ (Value::Number(_) | Value::String(_))) => {
@@ -287,7 +285,7 @@ fn prepare_search(snapshot: &Snapshot, req: SearchRequest) -> Result<Prepared, A
     let space = space_of(snapshot, using.as_deref())?;
     let offset = req.offset.unwrap_or(0);
     let tuning = check_params(&req.params, req.limit, offset)?;
-    let raw = parse_dense(&raw, "vector").map_err(ApiError::BadRequest)?;
+    let raw = parse_dense(&raw, "vector")?;
     Ok(Prepared {
         space,
         vector: Some(prepare(&snapshot.spaces[space], raw, "vector")?),

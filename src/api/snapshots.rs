@@ -6,6 +6,7 @@
 //! the snapshot's indexing settings restored at the end, so the load is never stalled behind
 //! index builds. It runs as its own task: a client that stops waiting does not cut it short.
 
+use crate::error::Corrupt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -125,7 +126,7 @@ pub async fn list(
 
 /// The file of an existing snapshot, or 404.
 fn existing(state: &AppState, name: &str, snapshot: &str) -> Result<PathBuf, ApiError> {
-    let path = backup::file(&root(state), name, snapshot).map_err(ApiError::BadRequest)?;
+    let path = backup::file(&root(state), name, snapshot)?;
     if !path.is_file() {
         return Err(ApiError::NotFound(format!(
             "Snapshot `{snapshot}` of collection `{name}` doesn't exist!"
@@ -202,7 +203,7 @@ pub async fn recover(
     ApiQuery(_params): ApiQuery<SnapshotParams>,
     ApiJson(req): ApiJson<SnapshotRecover>,
 ) -> ApiResult<bool> {
-    crate::collection::config::validate_name(&name).map_err(ApiError::BadRequest)?;
+    crate::collection::config::validate_name(&name)?;
     let Some(path) = req.location.strip_prefix("file://") else {
         return Err(ApiError::BadRequest(format!(
             "location `{}`: only file:// locations are supported; send the file to .../snapshots/upload instead",
@@ -230,7 +231,7 @@ pub async fn upload(
     ApiQuery(_params): ApiQuery<SnapshotParams>,
     form: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<bool> {
-    crate::collection::config::validate_name(&name).map_err(ApiError::BadRequest)?;
+    crate::collection::config::validate_name(&name)?;
     let mut form =
         form.map_err(|e| ApiError::BadRequest(format!("bad multipart body: {}", e.body_text())))?;
     let dir = root(&state).join("uploads");
@@ -340,12 +341,12 @@ async fn load_points(
     collection: &crate::collection::Collection,
     path: &Path,
 ) -> Result<(), ApiError> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<PointWrite>, String>>(2);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<PointWrite>, Corrupt>>(2);
     let path = path.to_path_buf();
     let reader = tokio::task::spawn_blocking(move || {
         let send = |batch| tx.blocking_send(batch).is_ok();
         let opened = std::fs::File::open(&path)
-            .map_err(|e| e.to_string())
+            .map_err(|e| Corrupt(format!("cannot open the snapshot: {e}")))
             .and_then(|f| SnapshotReader::open(std::io::BufReader::new(f)));
         let mut reader = match opened {
             Ok((reader, _)) => reader,

@@ -2,6 +2,7 @@
 //! shard each part of a write goes to, which consistency a read asked for, and the consistency
 //! token that carries the LSNs a client has seen.
 
+use crate::error::Invalid;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -111,7 +112,7 @@ impl Consistency {
     /// Parses the `consistency` parameter: the four levels by name, or Qdrant's values
     /// (`1` is eventual; a larger number, `majority`, `quorum` and `all` are strong, since a
     /// linearizable read is at least as fresh as any set of replicas would agree on).
-    pub fn parse(raw: Option<&str>) -> Result<Consistency, String> {
+    pub fn parse(raw: Option<&str>) -> Result<Consistency, Invalid> {
         let Some(raw) = raw else {
             return Ok(Consistency::ReadYourWrites);
         };
@@ -123,9 +124,9 @@ impl Consistency {
             n => match n.parse::<u32>() {
                 Ok(1) => Ok(Consistency::Eventual),
                 Ok(n) if n > 1 => Ok(Consistency::Strong),
-                _ => Err(format!(
+                _ => invalid!(
                     "consistency: expected eventual, monotonic, read_your_writes, strong, majority, quorum, all or a positive number, got `{raw}`"
-                )),
+                ),
             },
         }
     }
@@ -137,16 +138,16 @@ impl Consistency {
 pub struct Token(pub BTreeMap<GroupId, u64>);
 
 impl Token {
-    pub fn parse(raw: &str) -> Result<Token, String> {
+    pub fn parse(raw: &str) -> Result<Token, Invalid> {
         let mut token = Token::default();
         for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let parsed = pair
                 .split_once(':')
                 .and_then(|(g, l)| Some((g.parse().ok()?, l.parse().ok()?)));
             let Some((group, lsn)) = parsed else {
-                return Err(format!(
+                return invalid!(
                     "{TOKEN_HEADER}: expected group:lsn pairs separated by commas, got `{pair}`"
-                ));
+                );
             };
             token.see(group, lsn);
         }

@@ -215,9 +215,10 @@ impl RaftStateMachine<ShardTypes> for ShardStateMachine {
         let lsn = meta.last_log_id.map_or(0, |id| id.index);
         let (registry, name, group) = (self.registry.clone(), self.collection.clone(), self.group);
         let installed = tokio::task::spawn_blocking(move || {
-            let (mut reader, _) = SnapshotReader::open(snapshot.get_ref().as_slice())?;
+            let (mut reader, _) =
+                SnapshotReader::open(snapshot.get_ref().as_slice()).map_err(|e| e.0)?;
             let mut points = Vec::new();
-            while let Some(point) = reader.next_point()? {
+            while let Some(point) = reader.next_point().map_err(|e| e.0)? {
                 points.push(point);
             }
             let wait = std::time::Duration::from_secs(600);

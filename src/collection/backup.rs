@@ -5,6 +5,7 @@
 //! LSN and writes go on meanwhile. Names are checked against a strict alphabet and resolved
 //! inside the collection's folder only, so no name can reach another file.
 
+use crate::error::{Corrupt, Invalid};
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
@@ -47,7 +48,7 @@ pub fn folder(root: &Path, collection: &str) -> PathBuf {
 
 /// The file of snapshot `name`, if the name is well-formed; whether it exists is the caller's
 /// question.
-pub fn file(root: &Path, collection: &str, name: &str) -> Result<PathBuf, String> {
+pub fn file(root: &Path, collection: &str, name: &str) -> Result<PathBuf, Invalid> {
     let well_formed = name.len() <= 255
         && name.len() > EXTENSION.len()
         && name.ends_with(EXTENSION)
@@ -56,9 +57,9 @@ pub fn file(root: &Path, collection: &str, name: &str) -> Result<PathBuf, String
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !well_formed {
-        return Err(format!(
+        return invalid!(
             "`{name}` is not a snapshot name (letters, digits, `.`, `_`, `-`, ending in {EXTENSION})"
-        ));
+        );
     }
     Ok(folder(root, collection).join(name))
 }
@@ -148,16 +149,16 @@ pub fn list(root: &Path, collection: &str) -> std::io::Result<Vec<SnapshotDescri
 /// Reads a whole snapshot file, checking every record and the checksum; returns its header.
 /// Blocking.
 /// Every point must fit the configuration's vector spaces.
-pub fn verify(path: &Path) -> Result<Header, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open the snapshot: {e}"))?;
+pub fn verify(path: &Path) -> Result<Header, Corrupt> {
+    let file = File::open(path).map_err(|e| Corrupt(format!("cannot open the snapshot: {e}")))?;
     let (mut reader, header) = SnapshotReader::open(BufReader::new(file))?;
     let sizes: Vec<usize> = header.config.spaces().iter().map(|s| s.size).collect();
     while let Some((id, point)) = reader.next_point()? {
         let dims: Vec<usize> = point.vectors.iter().map(Vec::len).collect();
         if dims != sizes || point.vectors.iter().flatten().any(|x| !x.is_finite()) {
-            return Err(format!(
+            return corrupt!(
                 "point {id} has vectors of dimensions {dims:?} (or non-finite values); the collection's are {sizes:?}"
-            ));
+            );
         }
     }
     Ok(header)

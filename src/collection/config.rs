@@ -1,6 +1,7 @@
 //! A collection's configuration: the request shapes Qdrant's clients send, and the resolved form
 //! that is stored and reported back in `GET /collections/{name}`.
 
+use crate::error::Invalid;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -156,18 +157,15 @@ impl HnswConfig {
         }
     }
 
-    fn validate(&self, what: &str) -> Result<(), String> {
+    fn validate(&self, what: &str) -> Result<(), Invalid> {
         if !(2..=128).contains(&self.m) {
-            return Err(format!(
-                "{what}.m must be between 2 and 128, got {}",
-                self.m
-            ));
+            return invalid!("{what}.m must be between 2 and 128, got {}", self.m);
         }
         if !(4..=4096).contains(&self.ef_construct) {
-            return Err(format!(
+            return invalid!(
                 "{what}.ef_construct must be between 4 and 4096, got {}",
                 self.ef_construct
-            ));
+            );
         }
         Ok(())
     }
@@ -210,12 +208,12 @@ pub struct OptimizersConfig {
 
 impl OptimizersConfig {
     /// Applies the fields a diff sets.
-    pub fn apply(&mut self, diff: &OptimizersConfigDiff) -> Result<(), String> {
+    pub fn apply(&mut self, diff: &OptimizersConfigDiff) -> Result<(), Invalid> {
         if let Some(t) = diff.deleted_threshold {
             if !(0.0..=1.0).contains(&t) {
-                return Err(format!(
+                return invalid!(
                     "optimizers_config.deleted_threshold must be within 0..=1, got {t}"
-                ));
+                );
             }
             self.deleted_threshold = t;
         }
@@ -370,21 +368,19 @@ fn set<T: Copy>(field: &mut T, value: Option<T>) {
     }
 }
 
-fn reject_if_set(value: &Option<Value>, what: &str) -> Result<(), String> {
+fn reject_if_set(value: &Option<Value>, what: &str) -> Result<(), Invalid> {
     match value {
         None | Some(Value::Null) => Ok(()),
         Some(Value::Object(m)) if m.is_empty() => Ok(()),
-        Some(_) => Err(format!("{what} is not supported yet")),
+        Some(_) => invalid!("{what} is not supported yet"),
     }
 }
 
 /// Refuses a change that would leave existing segments encoded under another configuration.
-fn fixed_at_creation(value: &Option<Value>, what: &str) -> Result<(), String> {
+fn fixed_at_creation(value: &Option<Value>, what: &str) -> Result<(), Invalid> {
     match value {
         None | Some(Value::Null) => Ok(()),
-        Some(_) => Err(format!(
-            "{what} can only be set when the collection is created"
-        )),
+        Some(_) => invalid!("{what} can only be set when the collection is created"),
     }
 }
 
@@ -406,14 +402,14 @@ impl CollectionConfig {
         defaults: &CollectionDefaults,
         sync_policy: SyncPolicy,
         group_commit_interval_ms: u64,
-    ) -> Result<CollectionConfig, String> {
+    ) -> Result<CollectionConfig, Invalid> {
         for (n, what) in [
             (req.shard_number, "shard_number"),
             (req.replication_factor, "replication_factor"),
             (req.write_consistency_factor, "write_consistency_factor"),
         ] {
             if n.is_some_and(|n| n != 1) {
-                return Err(format!("{what} must be 1 on a single-node vecdb"));
+                return invalid!("{what} must be 1 on a single-node vecdb");
             }
         }
         reject_if_set(&req.sparse_vectors, "sparse_vectors")?;
@@ -467,7 +463,7 @@ impl CollectionConfig {
     }
 
     /// Applies a `PATCH` request; returns the new configuration without touching `self`.
-    pub fn updated(&self, req: &UpdateCollection) -> Result<CollectionConfig, String> {
+    pub fn updated(&self, req: &UpdateCollection) -> Result<CollectionConfig, Invalid> {
         fixed_at_creation(&req.quantization_config, "quantization_config")?;
         let mut next = self.clone();
         if let Some(diff) = &req.hnsw_config {
@@ -531,7 +527,7 @@ impl CollectionConfig {
         matches!(self.params.vectors, VectorsConfig::Single(_))
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if let VectorsConfig::Named(map) = &self.params.vectors {
             if map.is_empty() {
                 return Err("vectors: at least one named vector is required".into());
@@ -546,10 +542,10 @@ impl CollectionConfig {
             };
             let max_dimension = crate::limits::get().max_vector_dimension;
             if space.size == 0 || space.size > max_dimension {
-                return Err(format!(
+                return invalid!(
                     "{what}.size must be between 1 and {max_dimension} (limits.max_vector_dimension), got {}",
                     space.size
-                ));
+                );
             }
             space.hnsw.validate(&format!("{what}.hnsw_config"))?;
         }
@@ -594,7 +590,7 @@ fn merge_hnsw_diff(into: &mut HnswConfigDiff, diff: &HnswConfigDiff) {
     into.payload_m = diff.payload_m.or(into.payload_m);
 }
 
-fn check_vector_extras(p: &VectorParams, what: &str) -> Result<(), String> {
+fn check_vector_extras(p: &VectorParams, what: &str) -> Result<(), Invalid> {
     quantization::parse(
         &p.quantization_config,
         &format!("{what}.quantization_config"),
@@ -603,15 +599,13 @@ fn check_vector_extras(p: &VectorParams, what: &str) -> Result<(), String> {
     match &p.datatype {
         None | Some(Value::Null) => Ok(()),
         Some(Value::String(s)) if s == "float32" => Ok(()),
-        Some(other) => Err(format!(
-            "{what}.datatype {other} is not supported; only float32 is"
-        )),
+        Some(other) => invalid!("{what}.datatype {other} is not supported; only float32 is"),
     }
 }
 
 /// Checks a collection name: 1 to 255 bytes, no path separators or control characters, and no
 /// `~`, which names shard replicas in cluster mode.
-pub fn validate_name(name: &str) -> Result<(), String> {
+pub fn validate_name(name: &str) -> Result<(), Invalid> {
     if name.is_empty() || name.len() > 255 {
         return Err("collection name must be 1 to 255 bytes long".into());
     }
@@ -619,7 +613,7 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         .chars()
         .find(|c| c.is_control() || "/\\*?\"<>|:~".contains(*c))
     {
-        return Err(format!("collection name must not contain {c:?}"));
+        return invalid!("collection name must not contain {c:?}");
     }
     Ok(())
 }

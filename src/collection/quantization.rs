@@ -2,6 +2,7 @@
 //! "int8", "quantile": 0.99, "always_ram": true}}`; product and binary quantization are refused
 //! with a message saying so rather than silently ignored.
 
+use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -51,27 +52,25 @@ pub struct QuantizationSearchParams {
 }
 
 /// Parses a request's `quantization_config` (absent, null and `{}` mean none).
-pub fn parse(value: &Option<Value>, what: &str) -> Result<Option<QuantizationConfig>, String> {
+pub fn parse(value: &Option<Value>, what: &str) -> Result<Option<QuantizationConfig>, Invalid> {
     let object = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Object(m)) if m.is_empty() => return Ok(None),
         Some(Value::Object(m)) => m,
-        Some(other) => return Err(format!("{what} must be an object, got {other}")),
+        Some(other) => return invalid!("{what} must be an object, got {other}"),
     };
     for kind in ["product", "binary"] {
         if object.contains_key(kind) {
-            return Err(format!(
+            return invalid!(
                 "{what}: {kind} quantization is not supported yet; use {{\"scalar\": {{\"type\": \"int8\"}}}}"
-            ));
+            );
         }
     }
     let config: QuantizationConfig = serde_json::from_value(Value::Object(object.clone()))
         .map_err(|e| format!("{what}: {e}"))?;
     if let Some(q) = config.scalar.quantile {
         if !(0.5..=1.0).contains(&q) {
-            return Err(format!(
-                "{what}.scalar.quantile must be between 0.5 and 1, got {q}"
-            ));
+            return invalid!("{what}.scalar.quantile must be between 0.5 and 1, got {q}");
         }
     }
     Ok(Some(config))
@@ -79,11 +78,11 @@ pub fn parse(value: &Option<Value>, what: &str) -> Result<Option<QuantizationCon
 
 impl QuantizationSearchParams {
     /// Checks the knobs; `what` names them in the error.
-    pub fn validate(&self, what: &str) -> Result<(), String> {
+    pub fn validate(&self, what: &str) -> Result<(), Invalid> {
         match self.oversampling {
-            Some(o) if !(o.is_finite() && o >= 1.0) => Err(format!(
-                "{what}.oversampling must be a number of at least 1, got {o}"
-            )),
+            Some(o) if !(o.is_finite() && o >= 1.0) => {
+                invalid!("{what}.oversampling must be a number of at least 1, got {o}")
+            }
             _ => Ok(()),
         }
     }

@@ -9,6 +9,7 @@
 //!
 //! Deletions never touch a segment: they are tombstones in the snapshot ([`crate::bitset::Bitset`]).
 
+use crate::error::Corrupt;
 use std::sync::Arc;
 
 use super::config::VectorSpace;
@@ -448,18 +449,18 @@ impl IndexedSegment {
     }
 
     /// Parses [`IndexedSegment::encode`] output; payloads are left empty for the caller to fill.
-    pub fn decode(bytes: &[u8], expected_dims: &[usize]) -> Result<IndexedSegment, String> {
+    pub fn decode(bytes: &[u8], expected_dims: &[usize]) -> Result<IndexedSegment, Corrupt> {
         let mut r = Reader::new(bytes);
         let len = usize::try_from(r.u64()?).map_err(|_| "segment length overflows")?;
         let spaces = r.u32()? as usize;
         if spaces != expected_dims.len() {
-            return Err(format!(
+            return corrupt!(
                 "segment has {spaces} vector spaces, the collection {}",
                 expected_dims.len()
-            ));
+            );
         }
         if len > bytes.len() / 25 {
-            return Err(format!("implausible point count {len}"));
+            return corrupt!("implausible point count {len}");
         }
         let mut ids = Vec::with_capacity(len);
         let mut versions = Vec::with_capacity(len);
@@ -472,18 +473,13 @@ impl IndexedSegment {
         for &dim in expected_dims {
             let stored = r.u32()? as usize;
             if stored != dim {
-                return Err(format!(
-                    "segment vector size {stored}, the collection's {dim}"
-                ));
+                return corrupt!("segment vector size {stored}, the collection's {dim}");
             }
             vectors.push(r.f32s(len.checked_mul(dim).ok_or("vector data overflows")?)?);
             let glen = usize::try_from(r.u64()?).map_err(|_| "graph length overflows")?;
             let graph = Graph::read_from(r.take(glen)?)?;
             if graph.len() != len {
-                return Err(format!(
-                    "graph has {} nodes, segment {len} points",
-                    graph.len()
-                ));
+                return corrupt!("graph has {} nodes, segment {len} points", graph.len());
             }
             graphs.push(graph);
         }

@@ -7,6 +7,7 @@
 //! Reading checks every length against hard bounds (never allocating what a corrupt length
 //! claims), the count and the checksum; a file that fails any check is refused whole.
 
+use crate::error::Corrupt;
 use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
@@ -98,7 +99,7 @@ pub struct SnapshotReader<R: Read> {
 
 impl<R: Read> SnapshotReader<R> {
     /// Reads and checks the magic, version and header.
-    pub fn open(input: R) -> Result<(SnapshotReader<R>, Header), String> {
+    pub fn open(input: R) -> Result<(SnapshotReader<R>, Header), Corrupt> {
         let mut r = SnapshotReader {
             input,
             crc: crc32fast::Hasher::new(),
@@ -111,13 +112,13 @@ impl<R: Read> SnapshotReader<R> {
         }
         let version = r.u32()?;
         if version != FORMAT_VERSION {
-            return Err(format!(
+            return corrupt!(
                 "snapshot format version {version} is not {FORMAT_VERSION}, which this build reads"
-            ));
+            );
         }
         let len = r.u32()?;
         if len > MAX_HEADER {
-            return Err(format!("corrupt snapshot: header length {len}"));
+            return corrupt!("corrupt snapshot: header length {len}");
         }
         let json = r.bytes(len as usize)?;
         let header: Header =
@@ -127,7 +128,7 @@ impl<R: Read> SnapshotReader<R> {
     }
 
     /// Reads exactly `n` bytes, allocating only what actually arrives.
-    fn bytes(&mut self, n: usize) -> Result<Vec<u8>, String> {
+    fn bytes(&mut self, n: usize) -> Result<Vec<u8>, Corrupt> {
         let mut buf = Vec::new();
         (&mut self.input)
             .take(n as u64)
@@ -140,26 +141,26 @@ impl<R: Read> SnapshotReader<R> {
         Ok(buf)
     }
 
-    fn u32(&mut self) -> Result<u32, String> {
+    fn u32(&mut self) -> Result<u32, Corrupt> {
         let b = self.bytes(4)?;
         Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
     }
 
     /// The next point, or `None` after the end marker has been checked.
-    pub fn next_point(&mut self) -> Result<Option<(PointId, StoredPoint)>, String> {
+    pub fn next_point(&mut self) -> Result<Option<(PointId, StoredPoint)>, Corrupt> {
         if self.finished {
             return Ok(None);
         }
         match self.bytes(1)?[0] {
             1 => {}
             0 => return self.finish().map(|()| None),
-            tag => return Err(format!("corrupt snapshot: unknown record tag {tag}")),
+            tag => return corrupt!("corrupt snapshot: unknown record tag {tag}"),
         }
         let key = self.bytes(17)?;
         let id = PointId::from_key(&key).ok_or("corrupt snapshot: bad point id")?;
         let len = self.u32()?;
         if len > MAX_RECORD {
-            return Err(format!("corrupt snapshot: record length {len}"));
+            return corrupt!("corrupt snapshot: record length {len}");
         }
         let record = self.bytes(len as usize)?;
         let point =
@@ -168,7 +169,7 @@ impl<R: Read> SnapshotReader<R> {
         Ok(Some((id, point)))
     }
 
-    fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), Corrupt> {
         let count = u64::from_le_bytes(self.bytes(8)?.try_into().expect("8 bytes"));
         let expected = self.crc.clone().finalize();
         let mut stored = [0u8; 4];
@@ -179,10 +180,11 @@ impl<R: Read> SnapshotReader<R> {
             return Err("corrupt snapshot: checksum mismatch".into());
         }
         if count != self.count || count != self.announced {
-            return Err(format!(
+            return corrupt!(
                 "corrupt snapshot: {} points read, the file says {count}, its header {}",
-                self.count, self.announced
-            ));
+                self.count,
+                self.announced
+            );
         }
         let mut extra = [0u8; 1];
         if self.input.read(&mut extra).map_err(|e| e.to_string())? != 0 {
@@ -238,7 +240,7 @@ mod tests {
         w.finish().unwrap().0
     }
 
-    fn read_all(bytes: &[u8]) -> Result<Vec<(PointId, StoredPoint)>, String> {
+    fn read_all(bytes: &[u8]) -> Result<Vec<(PointId, StoredPoint)>, Corrupt> {
         let (mut r, _) = SnapshotReader::open(bytes)?;
         let mut out = Vec::new();
         while let Some(p) = r.next_point()? {

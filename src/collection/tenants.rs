@@ -16,6 +16,7 @@
 //! a sealed segment's payloads never change, so only deletions, which every search checks,
 //! make a member stale.
 
+use crate::error::Corrupt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -372,9 +373,9 @@ pub fn encode(graphs: &TenantGraphs) -> Vec<u8> {
 /// Reads what [`encode`] wrote, checking every count against the bytes left, members against
 /// the segment's `len` (and their order), each graph against its members, and that graphs
 /// name a listed field.
-pub fn decode(bytes: &[u8], len: usize, spaces: usize) -> Result<TenantGraphs, String> {
+pub fn decode(bytes: &[u8], len: usize, spaces: usize) -> Result<TenantGraphs, Corrupt> {
     let mut r = Reader::new(bytes);
-    let field = |r: &mut Reader| -> Result<(String, IndexSpec), String> {
+    let field = |r: &mut Reader| -> Result<(String, IndexSpec), Corrupt> {
         let name = r.string()?;
         let spec = serde_json::from_slice(r.prefixed()?).map_err(|e| format!("{name}: {e}"))?;
         Ok((name, spec))
@@ -387,7 +388,7 @@ pub fn decode(bytes: &[u8], len: usize, spaces: usize) -> Result<TenantGraphs, S
         let field = r.string()?;
         let key = parse_path(&field).map_err(|_| format!("bad field name {field:?}"))?;
         if !fields.iter().any(|f| f.0 == field) {
-            return Err(format!("a graph of unlisted field {field:?}"));
+            return corrupt!("a graph of unlisted field {field:?}");
         }
         let value = r.string()?;
         let members = (0..r.count(4)?)
@@ -395,9 +396,7 @@ pub fn decode(bytes: &[u8], len: usize, spaces: usize) -> Result<TenantGraphs, S
             .collect::<Result<Vec<_>, _>>()?;
         let ascending = members.windows(2).all(|w| w[0] < w[1]);
         if !ascending || members.last().is_some_and(|&m| m as usize >= len) {
-            return Err(format!(
-                "members out of order or past the segment's {len} points"
-            ));
+            return corrupt!("members out of order or past the segment's {len} points");
         }
         let spaces = (0..spaces)
             .map(|_| {
@@ -405,14 +404,14 @@ pub fn decode(bytes: &[u8], len: usize, spaces: usize) -> Result<TenantGraphs, S
                 let graph = Graph::read_from(r.take(n)?)?;
                 match graph.len() == members.len() {
                     true => Ok(graph),
-                    false => Err(format!(
+                    false => corrupt!(
                         "a graph of {} nodes for {} members",
                         graph.len(),
                         members.len()
-                    )),
+                    ),
                 }
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, Corrupt>>()?;
         let graph = TenantGraph {
             field,
             key,

@@ -4,6 +4,7 @@
 //! a radius is a haversine distance in meters, strictly less than `radius`; a polygon excludes
 //! its outer boundary and the inside of its holes, hole boundaries included.
 
+use crate::error::Invalid;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -135,7 +136,7 @@ fn in_ring(p: GeoPoint, ring: &[GeoPoint], boundary_inside: bool) -> bool {
 }
 
 /// Parses `{"lon": .., "lat": ..}` within the valid degree ranges.
-fn parse_point(value: &Value, loc: &Loc) -> Result<GeoPoint, String> {
+fn parse_point(value: &Value, loc: &Loc) -> Result<GeoPoint, Invalid> {
     let map = expect_object(value, loc, "an object with lon and lat")?;
     if let Some(key) = map.keys().find(|k| *k != "lon" && *k != "lat") {
         return fail(
@@ -143,7 +144,7 @@ fn parse_point(value: &Value, loc: &Loc) -> Result<GeoPoint, String> {
             "unknown field in a geo point; expected lon and lat",
         );
     }
-    let coordinate = |name: &str, limit: f64| -> Result<f64, String> {
+    let coordinate = |name: &str, limit: f64| -> Result<f64, Invalid> {
         let here = Loc::Key(loc, name);
         let value = required(map, name, loc)?;
         let Some(x) = value.as_f64() else {
@@ -168,7 +169,7 @@ fn only_keys(
     map: &serde_json::Map<String, Value>,
     allowed: &[&str],
     loc: &Loc,
-) -> Result<(), String> {
+) -> Result<(), Invalid> {
     match map.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(key) => fail(
             &Loc::Key(loc, key),
@@ -178,7 +179,7 @@ fn only_keys(
     }
 }
 
-pub(super) fn parse_bounding_box(value: &Value, loc: &Loc) -> Result<GeoBoundingBox, String> {
+pub(super) fn parse_bounding_box(value: &Value, loc: &Loc) -> Result<GeoBoundingBox, Invalid> {
     let map = expect_object(value, loc, "an object with top_left and bottom_right")?;
     only_keys(map, &["top_left", "bottom_right"], loc)?;
     let point = |name| parse_point(required(map, name, loc)?, &Loc::Key(loc, name));
@@ -188,7 +189,7 @@ pub(super) fn parse_bounding_box(value: &Value, loc: &Loc) -> Result<GeoBounding
     })
 }
 
-pub(super) fn parse_radius(value: &Value, loc: &Loc) -> Result<GeoRadius, String> {
+pub(super) fn parse_radius(value: &Value, loc: &Loc) -> Result<GeoRadius, Invalid> {
     let map = expect_object(value, loc, "an object with center and radius")?;
     only_keys(map, &["center", "radius"], loc)?;
     let center = parse_point(required(map, "center", loc)?, &Loc::Key(loc, "center"))?;
@@ -206,7 +207,7 @@ pub(super) fn parse_radius(value: &Value, loc: &Loc) -> Result<GeoRadius, String
     })
 }
 
-pub(super) fn parse_polygon(value: &Value, loc: &Loc) -> Result<GeoPolygon, String> {
+pub(super) fn parse_polygon(value: &Value, loc: &Loc) -> Result<GeoPolygon, Invalid> {
     let map = expect_object(value, loc, "an object with exterior and optional interiors")?;
     only_keys(map, &["exterior", "interiors"], loc)?;
     let exterior = parse_ring(required(map, "exterior", loc)?, &Loc::Key(loc, "exterior"))?;
@@ -236,7 +237,7 @@ pub(super) fn parse_polygon(value: &Value, loc: &Loc) -> Result<GeoPolygon, Stri
 }
 
 /// A ring: `{"points": [...]}` with at least 4 points, closed.
-fn parse_ring(value: &Value, loc: &Loc) -> Result<GeoLineString, String> {
+fn parse_ring(value: &Value, loc: &Loc) -> Result<GeoLineString, Invalid> {
     let map = expect_object(value, loc, "an object with points")?;
     only_keys(map, &["points"], loc)?;
     let here = Loc::Key(loc, "points");

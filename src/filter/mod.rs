@@ -25,6 +25,7 @@ mod tests_eval;
 #[cfg(test)]
 mod tests_parse;
 
+use crate::error::Invalid;
 use serde::{de, Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
@@ -51,7 +52,7 @@ pub trait PointView {
 impl Filter {
     /// Parses a filter from JSON; errors name the place, e.g.
     /// `filter.must[2].range.gt: expected a number, got "abc"`.
-    pub fn from_json(value: &Value) -> Result<Filter, String> {
+    pub fn from_json(value: &Value) -> Result<Filter, Invalid> {
         parse::parse_filter(value, &parse::Loc::Root, 1)
     }
 

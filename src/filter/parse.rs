@@ -1,5 +1,6 @@
 //! Parsing filters from JSON, with errors that name the exact place (`filter.must[2].range.gt`).
 
+use crate::error::Invalid;
 use std::fmt;
 
 use serde_json::{Map, Value};
@@ -51,8 +52,8 @@ impl fmt::Display for Loc<'_> {
 }
 
 /// An error at `loc`.
-pub(super) fn fail<T>(loc: &Loc, message: impl fmt::Display) -> Result<T, String> {
-    Err(format!("{loc}: {message}"))
+pub(super) fn fail<T>(loc: &Loc, message: impl fmt::Display) -> Result<T, Invalid> {
+    invalid!("{loc}: {message}")
 }
 
 /// A short description of a value for messages: scalars as JSON (long strings cut),
@@ -73,31 +74,34 @@ pub(super) fn expect_object<'v>(
     value: &'v Value,
     loc: &Loc,
     what: &str,
-) -> Result<&'v Object, String> {
+) -> Result<&'v Object, Invalid> {
     value
         .as_object()
-        .ok_or_else(|| format!("{loc}: expected {what}, got {}", describe(value)))
+        .ok_or_else(|| Invalid(format!("{loc}: expected {what}, got {}", describe(value))))
 }
 
-fn expect_str<'v>(value: &'v Value, loc: &Loc, what: &str) -> Result<&'v str, String> {
+fn expect_str<'v>(value: &'v Value, loc: &Loc, what: &str) -> Result<&'v str, Invalid> {
     value
         .as_str()
-        .ok_or_else(|| format!("{loc}: expected {what}, got {}", describe(value)))
+        .ok_or_else(|| Invalid(format!("{loc}: expected {what}, got {}", describe(value))))
 }
 
-fn expect_bool(value: &Value, loc: &Loc) -> Result<bool, String> {
-    value
-        .as_bool()
-        .ok_or_else(|| format!("{loc}: expected true or false, got {}", describe(value)))
+fn expect_bool(value: &Value, loc: &Loc) -> Result<bool, Invalid> {
+    value.as_bool().ok_or_else(|| {
+        Invalid(format!(
+            "{loc}: expected true or false, got {}",
+            describe(value)
+        ))
+    })
 }
 
-pub(super) fn required<'v>(map: &'v Object, key: &str, loc: &Loc) -> Result<&'v Value, String> {
+pub(super) fn required<'v>(map: &'v Object, key: &str, loc: &Loc) -> Result<&'v Value, Invalid> {
     map.get(key)
-        .ok_or_else(|| format!("{loc}: missing field {key}"))
+        .ok_or_else(|| Invalid(format!("{loc}: missing field {key}")))
 }
 
 /// Parses a filter object `depth` levels deep (the top-level filter is level 1).
-pub(super) fn parse_filter(value: &Value, loc: &Loc, depth: usize) -> Result<Filter, String> {
+pub(super) fn parse_filter(value: &Value, loc: &Loc, depth: usize) -> Result<Filter, Invalid> {
     // Each filter inside a condition or `nested` adds a level; bounded so hostile input cannot
     // exhaust the stack.
     let max = crate::limits::get().max_filter_depth;
@@ -125,7 +129,7 @@ pub(super) fn parse_filter(value: &Value, loc: &Loc, depth: usize) -> Result<Fil
 }
 
 /// A clause: a list of conditions, a single condition, or null (no conditions).
-fn parse_clause(value: &Value, loc: &Loc, depth: usize) -> Result<Vec<Condition>, String> {
+fn parse_clause(value: &Value, loc: &Loc, depth: usize) -> Result<Vec<Condition>, Invalid> {
     match value {
         Value::Null => Ok(Vec::new()),
         Value::Array(items) => parse_conditions(items, loc, depth),
@@ -140,12 +144,12 @@ fn parse_clause(value: &Value, loc: &Loc, depth: usize) -> Result<Vec<Condition>
     }
 }
 
-fn parse_conditions(items: &[Value], loc: &Loc, depth: usize) -> Result<Vec<Condition>, String> {
+fn parse_conditions(items: &[Value], loc: &Loc, depth: usize) -> Result<Vec<Condition>, Invalid> {
     let parse = |(i, item)| parse_condition(item, &Loc::Index(loc, i), depth);
     items.iter().enumerate().map(parse).collect()
 }
 
-fn parse_min_should(value: &Value, loc: &Loc, depth: usize) -> Result<Option<MinShould>, String> {
+fn parse_min_should(value: &Value, loc: &Loc, depth: usize) -> Result<Option<MinShould>, Invalid> {
     if value.is_null() {
         return Ok(None);
     }
@@ -184,7 +188,7 @@ fn parse_min_should(value: &Value, loc: &Loc, depth: usize) -> Result<Option<Min
 }
 
 /// One condition; its kind is told by its keys, as Qdrant's untagged `Condition` does.
-fn parse_condition(value: &Value, loc: &Loc, depth: usize) -> Result<Condition, String> {
+fn parse_condition(value: &Value, loc: &Loc, depth: usize) -> Result<Condition, Invalid> {
     let map = expect_object(value, loc, "a condition object")?;
     if map.contains_key("key") {
         return parse_field_condition(map, loc).map(Condition::Field);
@@ -219,12 +223,12 @@ fn parse_condition(value: &Value, loc: &Loc, depth: usize) -> Result<Condition, 
     }
 }
 
-fn parse_key(value: &Value, loc: &Loc) -> Result<JsonPath, String> {
+fn parse_key(value: &Value, loc: &Loc) -> Result<JsonPath, Invalid> {
     let key = expect_str(value, loc, "a payload key")?;
     parse_path(key).or_else(|e| fail(loc, e))
 }
 
-fn parse_payload_field(value: &Value, loc: &Loc) -> Result<PayloadField, String> {
+fn parse_payload_field(value: &Value, loc: &Loc) -> Result<PayloadField, Invalid> {
     let map = expect_object(value, loc, "an object with a key")?;
     if let Some(other) = map.keys().find(|k| *k != "key") {
         return fail(&Loc::Key(loc, other), "unknown field; expected key");
@@ -233,7 +237,7 @@ fn parse_payload_field(value: &Value, loc: &Loc) -> Result<PayloadField, String>
     Ok(PayloadField { key })
 }
 
-fn parse_has_id(value: &Value, loc: &Loc) -> Result<Condition, String> {
+fn parse_has_id(value: &Value, loc: &Loc) -> Result<Condition, Invalid> {
     let Value::Array(items) = value else {
         return fail(
             loc,
@@ -251,7 +255,7 @@ fn parse_has_id(value: &Value, loc: &Loc) -> Result<Condition, String> {
     }))
 }
 
-fn parse_nested(value: &Value, loc: &Loc, depth: usize) -> Result<Condition, String> {
+fn parse_nested(value: &Value, loc: &Loc, depth: usize) -> Result<Condition, Invalid> {
     let map = expect_object(value, loc, "an object with key and filter")?;
     if let Some(other) = map.keys().find(|k| *k != "key" && *k != "filter") {
         return fail(
@@ -270,7 +274,7 @@ fn parse_nested(value: &Value, loc: &Loc, depth: usize) -> Result<Condition, Str
     }))
 }
 
-fn parse_field_condition(map: &Object, loc: &Loc) -> Result<FieldCondition, String> {
+fn parse_field_condition(map: &Object, loc: &Loc) -> Result<FieldCondition, Invalid> {
     let key = parse_key(required(map, "key", loc)?, &Loc::Key(loc, "key"))?;
     let mut condition = FieldCondition {
         key,
@@ -327,7 +331,7 @@ fn parse_field_condition(map: &Object, loc: &Loc) -> Result<FieldCondition, Stri
     }
 }
 
-fn parse_match(value: &Value, loc: &Loc) -> Result<Match, String> {
+fn parse_match(value: &Value, loc: &Loc) -> Result<Match, Invalid> {
     let kinds = "value, any, except, text, text_any, phrase";
     let map = expect_object(value, loc, &format!("an object with one of {kinds}"))?;
     let mut entries = map.iter();
@@ -371,7 +375,7 @@ fn parse_match(value: &Value, loc: &Loc) -> Result<Match, String> {
 }
 
 /// An integer in Qdrant's range (i64); `Ok(None)` if `value` is no integer at all.
-fn parse_integer(value: &Value, loc: &Loc) -> Result<Option<i64>, String> {
+fn parse_integer(value: &Value, loc: &Loc) -> Result<Option<i64>, Invalid> {
     match value {
         Value::Number(n) if n.is_i64() || n.is_u64() => match n.as_i64() {
             Some(i) => Ok(Some(i)),
@@ -384,7 +388,7 @@ fn parse_integer(value: &Value, loc: &Loc) -> Result<Option<i64>, String> {
     }
 }
 
-fn parse_value_variant(value: &Value, loc: &Loc) -> Result<ValueVariants, String> {
+fn parse_value_variant(value: &Value, loc: &Loc) -> Result<ValueVariants, Invalid> {
     if let Some(i) = parse_integer(value, loc)? {
         return Ok(ValueVariants::Integer(i));
     }
@@ -402,7 +406,7 @@ fn parse_value_variant(value: &Value, loc: &Loc) -> Result<ValueVariants, String
 }
 
 /// A list of strings or of integers; the first element decides which.
-fn parse_any_variants(value: &Value, loc: &Loc) -> Result<AnyVariants, String> {
+fn parse_any_variants(value: &Value, loc: &Loc) -> Result<AnyVariants, Invalid> {
     let Value::Array(items) = value else {
         return fail(
             loc,
@@ -451,8 +455,8 @@ fn element_error(i: usize, item: &Value, what: &str) -> String {
 fn parse_bounds<T>(
     value: &Value,
     loc: &Loc,
-    parse: impl Fn(&Value, &Loc) -> Result<T, String>,
-) -> Result<[Option<T>; 4], String> {
+    parse: impl Fn(&Value, &Loc) -> Result<T, Invalid>,
+) -> Result<[Option<T>; 4], Invalid> {
     let map = expect_object(value, loc, "an object with lt, gt, gte and/or lte")?;
     let mut bounds = [None, None, None, None];
     for (key, bound) in map {
@@ -473,7 +477,7 @@ fn parse_bounds<T>(
 
 /// Numeric bounds, or datetime bounds when any bound is a string: all bounds are then
 /// datetimes, as the server reads them.
-fn parse_range(value: &Value, loc: &Loc) -> Result<RangeInterface, String> {
+fn parse_range(value: &Value, loc: &Loc) -> Result<RangeInterface, Invalid> {
     let datetime = value
         .as_object()
         .is_some_and(|m| m.values().any(Value::is_string));
@@ -516,7 +520,7 @@ fn parse_range(value: &Value, loc: &Loc) -> Result<RangeInterface, String> {
     Ok(RangeInterface::Number(Range { lt, gt, gte, lte }))
 }
 
-fn parse_values_count(value: &Value, loc: &Loc) -> Result<ValuesCount, String> {
+fn parse_values_count(value: &Value, loc: &Loc) -> Result<ValuesCount, Invalid> {
     let [lt, gt, gte, lte] = parse_bounds(value, loc, |bound, here| {
         bound.as_u64().map_or_else(
             || {

@@ -1,5 +1,6 @@
 //! Payload paths (`a.b`, `a[]`, `a[0]`, `"dotted.key"`), parsed and walked the way Qdrant does.
 
+use crate::error::Invalid;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::ControlFlow;
@@ -29,7 +30,7 @@ pub struct JsonPath {
 
 /// Parses a payload path: keys (letters, digits, `_`, `-`, or `"quoted"`) joined by `.`,
 /// each followed by any number of `[]` or `[N]`.
-pub fn parse_path(key: &str) -> Result<JsonPath, String> {
+pub fn parse_path(key: &str) -> Result<JsonPath, Invalid> {
     let fail = |at: usize, what: &str| format!("invalid path \"{key}\": {what} at byte {at}");
     let mut items = Vec::new();
     let mut rest = key;
@@ -269,7 +270,7 @@ mod tests {
         for (path, message) in cases {
             assert_eq!(
                 parse_path(path).unwrap_err(),
-                format!("invalid path \"{path}\": {message}")
+                format!("invalid path \"{path}\": {message}").into()
             );
         }
     }

@@ -10,7 +10,7 @@ use super::Filter;
 use crate::point_id::PointId;
 
 fn error(filter: Value) -> String {
-    Filter::from_json(&filter).unwrap_err()
+    Filter::from_json(&filter).unwrap_err().0
 }
 
 fn must(condition: Value) -> Value {

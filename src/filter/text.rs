@@ -5,6 +5,7 @@
 //! the schema before they run ([`super::Filter::bind_text`]), so segments read through the
 //! index and segments whose payloads are read agree.
 
+use crate::error::Invalid;
 use serde_json::{Map, Value};
 
 /// How text is split.
@@ -45,7 +46,7 @@ impl Default for Tokenizer {
 impl Tokenizer {
     /// Reads the parameters of a text index (`tokenizer`, `min_token_len`, `max_token_len`,
     /// `lowercase`); errors name the parameter.
-    pub fn from_params(params: &Map<String, Value>) -> Result<Tokenizer, String> {
+    pub fn from_params(params: &Map<String, Value>) -> Result<Tokenizer, Invalid> {
         let mut t = Tokenizer::default();
         match params.get("tokenizer") {
             None | Some(Value::Null) => {}
@@ -53,9 +54,9 @@ impl Tokenizer {
             Some(Value::String(s)) if s == "whitespace" => t.split = Split::Whitespace,
             Some(Value::String(s)) if s == "prefix" => t.split = Split::Prefix,
             Some(other) => {
-                return Err(format!(
+                return invalid!(
                 "field_schema.tokenizer: {other} is not supported; use word, whitespace or prefix"
-            ))
+            )
             }
         }
         let length = |name: &str| match params.get(name) {
@@ -71,18 +72,17 @@ impl Tokenizer {
         t.min_len = length("min_token_len")?.unwrap_or(0);
         t.max_len = length("max_token_len")?.unwrap_or(usize::MAX);
         if t.min_len > t.max_len {
-            return Err(format!(
+            return invalid!(
                 "field_schema.min_token_len ({}) is above max_token_len ({})",
-                t.min_len, t.max_len
-            ));
+                t.min_len,
+                t.max_len
+            );
         }
         match params.get("lowercase") {
             None | Some(Value::Null) => {}
             Some(Value::Bool(b)) => t.lowercase = *b,
             Some(other) => {
-                return Err(format!(
-                    "field_schema.lowercase: expected true or false, got {other}"
-                ))
+                return invalid!("field_schema.lowercase: expected true or false, got {other}")
             }
         }
         Ok(t)

@@ -4,6 +4,7 @@
 //! per vector: u32 dim, dim × f32 | u32 payload length | payload as JSON`.
 //! Decoding validates every length and never panics on corrupted bytes.
 
+use crate::error::Corrupt;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -44,33 +45,33 @@ pub fn encode_point(point: &StoredPoint) -> Vec<u8> {
 }
 
 /// Decodes a point record.
-pub fn decode_point(bytes: &[u8]) -> Result<StoredPoint, String> {
+pub fn decode_point(bytes: &[u8]) -> Result<StoredPoint, Corrupt> {
     decode(bytes, true)
 }
 
 /// Decodes a point record's version and payload, checking but not copying its vectors (which
 /// recovery already has from a segment file).
-pub fn decode_point_without_vectors(bytes: &[u8]) -> Result<StoredPoint, String> {
+pub fn decode_point_without_vectors(bytes: &[u8]) -> Result<StoredPoint, Corrupt> {
     decode(bytes, false)
 }
 
 /// The version of a point record, read without decoding the rest.
-pub fn record_version(bytes: &[u8]) -> Result<u64, String> {
+pub fn record_version(bytes: &[u8]) -> Result<u64, Corrupt> {
     let mut r = Reader::new(bytes);
     r.u8()?;
     r.u64()
 }
 
-fn decode(bytes: &[u8], with_vectors: bool) -> Result<StoredPoint, String> {
+fn decode(bytes: &[u8], with_vectors: bool) -> Result<StoredPoint, Corrupt> {
     let mut r = Reader::new(bytes);
     let codec = r.u8()?;
     if codec != CODEC_VERSION {
-        return Err(format!("unknown point record codec version {codec}"));
+        return corrupt!("unknown point record codec version {codec}");
     }
     let version = r.u64()?;
     let count = r.u32()? as usize;
     if count > 4096 {
-        return Err(format!("implausible vector count {count}"));
+        return corrupt!("implausible vector count {count}");
     }
     let mut vectors = Vec::with_capacity(if with_vectors { count } else { 0 });
     for _ in 0..count {

@@ -4,6 +4,7 @@
 //! A file is written to a temporary name, fsynced, renamed into place and its directory fsynced,
 //! so after a crash a file either exists whole or not at all; the checksum catches later damage.
 
+use crate::error::Corrupt;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
@@ -89,9 +90,9 @@ pub fn remove_unlisted(dir: &Path, keep: &[String]) {
 
 /// Reads a file written by [`write_atomic`], checking magic, version, length and checksum.
 /// The error names the file and what is wrong with it.
-pub fn read_checked(path: &Path, expected_version: u32) -> Result<Vec<u8>, String> {
-    let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let bad = |why: &str| format!("{}: {why}", path.display());
+pub fn read_checked(path: &Path, expected_version: u32) -> Result<Vec<u8>, Corrupt> {
+    let bytes = fs::read(path).map_err(|e| Corrupt(format!("{}: {e}", path.display())))?;
+    let bad = |why: &str| Corrupt(format!("{}: {why}", path.display()));
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
         return Err(bad("not a vecdb segment file (bad magic or too short)"));
     }

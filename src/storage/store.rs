@@ -1,5 +1,6 @@
 //! The RocksDB handle and every key layout vecdb uses in it.
 
+use crate::error::Corrupt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -64,7 +65,7 @@ pub struct Store {
 pub(super) fn point_records<E>(
     iter: impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), E>>,
     collection: u64,
-    mut f: impl FnMut(PointId, &[u8]) -> Result<(), String>,
+    mut f: impl FnMut(PointId, &[u8]) -> Result<(), Corrupt>,
 ) -> Result<(), StorageError>
 where
     StorageError: From<E>,
@@ -293,7 +294,7 @@ impl Store {
     pub fn for_each_point_record(
         &self,
         collection: u64,
-        f: impl FnMut(PointId, &[u8]) -> Result<(), String>,
+        f: impl FnMut(PointId, &[u8]) -> Result<(), Corrupt>,
     ) -> Result<(), StorageError> {
         let prefix = collection.to_be_bytes();
         let iter = self.db.iterator_cf(

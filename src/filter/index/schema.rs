@@ -1,6 +1,7 @@
 //! Which payload fields are indexed, and how: the `PUT /collections/{c}/index` request, as
 //! Qdrant's clients send it, and the stored schema.
 
+use crate::error::Invalid;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -34,12 +35,12 @@ pub enum FieldType {
 impl FieldType {
     const NAMES: &'static str = "keyword, integer, float, geo, text, bool, datetime or uuid";
 
-    fn parse(name: &str, place: &str) -> Result<FieldType, String> {
+    fn parse(name: &str, place: &str) -> Result<FieldType, Invalid> {
         serde_json::from_value(Value::String(name.to_owned())).map_err(|_| {
-            format!(
+            Invalid(format!(
                 "{place}: unknown index type {name:?}; expected {}",
                 Self::NAMES
-            )
+            ))
         })
     }
 
@@ -117,14 +118,11 @@ pub struct CreateFieldIndex {
 
 impl CreateFieldIndex {
     /// The field's path and the index to build, or what is wrong with the request.
-    pub fn parse(&self) -> Result<(JsonPath, IndexSpec), String> {
+    pub fn parse(&self) -> Result<(JsonPath, IndexSpec), Invalid> {
         let path = parse_path(&self.field_name).map_err(|e| format!("field_name: {e}"))?;
         let spec = match &self.field_schema {
             None | Some(Value::Null) => {
-                return Err(format!(
-                    "field_schema is required: one of {}",
-                    FieldType::NAMES
-                ))
+                return invalid!("field_schema is required: one of {}", FieldType::NAMES)
             }
             Some(Value::String(name)) => IndexSpec {
                 data_type: FieldType::parse(name, "field_schema")?,
@@ -132,21 +130,18 @@ impl CreateFieldIndex {
             },
             Some(Value::Object(map)) => parse_params(map)?,
             Some(other) => {
-                return Err(format!(
+                return invalid!(
                     "field_schema: expected a type name or an object with \"type\", got {other}"
-                ))
+                )
             }
         };
         Ok((path, spec))
     }
 }
 
-fn parse_params(map: &Map<String, Value>) -> Result<IndexSpec, String> {
+fn parse_params(map: &Map<String, Value>) -> Result<IndexSpec, Invalid> {
     let Some(Value::String(name)) = map.get("type") else {
-        return Err(format!(
-            "field_schema.type is required: one of {}",
-            FieldType::NAMES
-        ));
+        return invalid!("field_schema.type is required: one of {}", FieldType::NAMES);
     };
     let data_type = FieldType::parse(name, "field_schema.type")?;
     let allowed = data_type.params();
@@ -154,10 +149,10 @@ fn parse_params(map: &Map<String, Value>) -> Result<IndexSpec, String> {
         .keys()
         .find(|k| *k != "type" && !allowed.contains(&k.as_str()))
     {
-        return Err(format!(
+        return invalid!(
             "field_schema.{unknown}: not a parameter of {name} indexes (they take {})",
             allowed.join(", ")
-        ));
+        );
     }
     if data_type == FieldType::Text {
         super::super::text::Tokenizer::from_params(map)?;
@@ -174,7 +169,7 @@ mod tests {
 
     use super::*;
 
-    fn spec_of(field_name: &str, field_schema: Value) -> Result<IndexSpec, String> {
+    fn spec_of(field_name: &str, field_schema: Value) -> Result<IndexSpec, Invalid> {
         let req = CreateFieldIndex {
             field_name: field_name.into(),
             field_schema: Some(field_schema),

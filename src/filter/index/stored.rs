@@ -8,6 +8,7 @@
 //! field of the schema whose spec differs, or that the file lacks, is rebuilt from payloads,
 //! and a field the schema no longer has is left out.
 
+use crate::error::Corrupt;
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
@@ -50,7 +51,7 @@ impl SegmentIndexes {
         schema: &PayloadSchema,
         len: usize,
         payload: impl Fn(u32) -> &'a Map<String, Value> + Copy,
-    ) -> Result<Restored, String> {
+    ) -> Result<Restored, Corrupt> {
         let mut stored = decode(bytes, len)?;
         let mut rebuilt = Vec::new();
         let indexes = Self::assemble(schema, |spec, key, name| match stored.remove(name) {
@@ -70,7 +71,7 @@ impl SegmentIndexes {
 }
 
 /// The field indexes in `bytes`, by name.
-fn decode(bytes: &[u8], len: usize) -> Result<HashMap<String, FieldIndex>, String> {
+fn decode(bytes: &[u8], len: usize) -> Result<HashMap<String, FieldIndex>, Corrupt> {
     let mut r = Reader::new(bytes);
     let count = r.u32()? as usize;
     let mut fields = HashMap::new();
@@ -82,7 +83,7 @@ fn decode(bytes: &[u8], len: usize) -> Result<HashMap<String, FieldIndex>, Strin
         fields.insert(name, index);
     }
     if !r.is_empty() {
-        return Err(format!("{} bytes after the last field", r.remaining()));
+        return corrupt!("{} bytes after the last field", r.remaining());
     }
     Ok(fields)
 }

@@ -12,6 +12,7 @@
 
 use super::{Graph, MAX_M};
 use crate::bytes::{put_u32, Reader};
+use crate::error::Corrupt;
 
 const MAGIC: &[u8; 8] = b"VDBHNSW\0";
 const VERSION: u32 = 1;
@@ -62,7 +63,7 @@ impl Graph {
 
     /// Parse what write_to wrote; validates every neighbour index < len and all lengths;
     /// returns Err(String) on any corruption, never panics.
-    pub fn read_from(bytes: &[u8]) -> Result<Graph, String> {
+    pub fn read_from(bytes: &[u8]) -> Result<Graph, Corrupt> {
         let body_len = bytes.len().checked_sub(8).ok_or("truncated: no checksum")?;
         let (body, sum) = bytes.split_at(body_len);
         let mut r = Reader::new(body);
@@ -71,7 +72,7 @@ impl Graph {
         }
         let version = r.u32()?;
         if version != VERSION {
-            return Err(format!("unsupported HNSW format version {version}"));
+            return corrupt!("unsupported HNSW format version {version}");
         }
         let mut stored = [0u8; 8];
         stored.copy_from_slice(sum);
@@ -80,7 +81,7 @@ impl Graph {
         }
         let graph = parse_body(&mut r)?;
         if !r.is_empty() {
-            return Err(format!("{} unexpected trailing bytes", r.remaining()));
+            return corrupt!("{} unexpected trailing bytes", r.remaining());
         }
         graph.validate()?;
         Ok(graph)
@@ -88,10 +89,10 @@ impl Graph {
 }
 
 /// Parses everything after the version; only lengths are checked here, links in `validate`.
-fn parse_body(r: &mut Reader) -> Result<Graph, String> {
+fn parse_body(r: &mut Reader) -> Result<Graph, Corrupt> {
     let m = r.u32()? as usize;
     if !(2..=MAX_M).contains(&m) {
-        return Err(format!("link capacity m={m} out of range"));
+        return corrupt!("link capacity m={m} out of range");
     }
     let m0 = 2 * m;
     let n = r.u32()? as usize;
@@ -105,7 +106,7 @@ fn parse_body(r: &mut Reader) -> Result<Graph, String> {
     for (node, &count) in counts0.iter().enumerate() {
         let count = count as usize;
         if count > m0 {
-            return Err(format!("node {node} has {count} layer-0 links, max {m0}"));
+            return corrupt!("node {node} has {count} layer-0 links, max {m0}");
         }
         let row = &mut layer0[node * m0..node * m0 + count];
         for (slot, b) in row.iter_mut().zip(r.take_array::<4>(count)?) {

@@ -10,6 +10,7 @@ mod search;
 #[cfg(test)]
 mod tests;
 
+use crate::error::Corrupt;
 use crate::index::distance::Metric;
 use crate::index::flat::Scored;
 use crate::index::quant::Quantized;
@@ -242,10 +243,10 @@ impl Graph {
     }
 
     /// Checks every structural invariant search relies on; used after deserialising.
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), Corrupt> {
         let n = self.len();
         if self.m < 2 || self.m > MAX_M || self.m0 != 2 * self.m {
-            return Err(format!("bad link capacity m={} m0={}", self.m, self.m0));
+            return corrupt!("bad link capacity m={} m0={}", self.m, self.m0);
         }
         if self.levels.len() != n || self.upper_start.len() != n + 1 {
             return Err("per-node arrays disagree on the node count".into());
@@ -269,18 +270,18 @@ impl Graph {
     }
 
     /// Checks one node's lists: counts within capacity, neighbours exist on that layer.
-    fn validate_node(&self, node: u32) -> Result<(), String> {
+    fn validate_node(&self, node: u32) -> Result<(), Corrupt> {
         let i = node as usize;
         let level = self.level(node);
         if level > self.max_level {
-            return Err(format!("node {node} is above the entry point's level"));
+            return corrupt!("node {node} is above the entry point's level");
         }
         let span = self.upper_start[i + 1].checked_sub(self.upper_start[i]);
         if span != Some(level * (self.m + 1)) {
-            return Err(format!("node {node} has a malformed upper block"));
+            return corrupt!("node {node} has a malformed upper block");
         }
         if self.counts0[i] as usize > self.m0 {
-            return Err(format!("node {node} has too many layer-0 links"));
+            return corrupt!("node {node} has too many layer-0 links");
         }
         for l in 0..=level {
             let ok = self
@@ -288,11 +289,11 @@ impl Graph {
                 .iter()
                 .all(|&nb| (nb as usize) < self.len() && self.level(nb) >= l);
             if !ok {
-                return Err(format!("node {node} links to a missing node on layer {l}"));
+                return corrupt!("node {node} links to a missing node on layer {l}");
             }
             let count = self.upper_block(node, l).map_or(0, |b| b[0] as usize);
             if count > self.m {
-                return Err(format!("node {node} has too many links on layer {l}"));
+                return corrupt!("node {node} has too many links on layer {l}");
             }
         }
         Ok(())

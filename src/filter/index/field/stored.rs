@@ -9,6 +9,7 @@
 //! Decoding checks every count against the bytes left and every offset against the segment's
 //! length, so a damaged file fails to decode instead of yielding offsets past the segment.
 
+use crate::error::Corrupt;
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -47,7 +48,7 @@ impl FieldIndex {
         r: &mut Reader,
         spec: &IndexSpec,
         len: usize,
-    ) -> Result<FieldIndex, String> {
+    ) -> Result<FieldIndex, Corrupt> {
         let mut d = Decoder { r, len };
         let with_value = d.bits()?;
         let values = match spec.data_type {
@@ -139,20 +140,20 @@ struct Decoder<'r, 'b> {
 }
 
 impl Decoder<'_, '_> {
-    fn offset(&mut self) -> Result<u32, String> {
+    fn offset(&mut self) -> Result<u32, Corrupt> {
         let o = self.r.u32()?;
         if o as usize >= self.len {
-            return Err(format!("offset {o} past the segment's {} points", self.len));
+            return corrupt!("offset {o} past the segment's {} points", self.len);
         }
         Ok(o)
     }
 
-    fn offsets(&mut self) -> Result<Vec<u32>, String> {
+    fn offsets(&mut self) -> Result<Vec<u32>, Corrupt> {
         let n = self.r.count(4)?;
         (0..n).map(|_| self.offset()).collect()
     }
 
-    fn bits(&mut self) -> Result<Bitset, String> {
+    fn bits(&mut self) -> Result<Bitset, Corrupt> {
         let n = self.r.count(8)?;
         let words = (0..n)
             .map(|_| self.r.u64())
@@ -164,15 +165,15 @@ impl Decoder<'_, '_> {
             Some(_) => false,
         };
         if words.iter().enumerate().any(past) {
-            return Err(format!("bitset past the segment's {} points", self.len));
+            return corrupt!("bitset past the segment's {} points", self.len);
         }
         Ok(Bitset::from_words(words))
     }
 
     fn postings<K: Eq + Hash>(
         &mut self,
-        mut key: impl FnMut(&mut Self) -> Result<K, String>,
-    ) -> Result<Postings<K>, String> {
+        mut key: impl FnMut(&mut Self) -> Result<K, Corrupt>,
+    ) -> Result<Postings<K>, Corrupt> {
         let n = self.r.count(6)?;
         let mut map = HashMap::with_capacity(n);
         for _ in 0..n {
@@ -180,7 +181,7 @@ impl Decoder<'_, '_> {
             let posting = match self.r.u8()? {
                 0 => Posting::List(self.offsets()?),
                 1 => Posting::Bits(self.bits()?),
-                tag => return Err(format!("unknown posting kind {tag}")),
+                tag => return corrupt!("unknown posting kind {tag}"),
             };
             map.insert(k, posting);
         }
@@ -190,8 +191,8 @@ impl Decoder<'_, '_> {
 
     fn sorted<T>(
         &mut self,
-        mut value: impl FnMut(&mut Self) -> Result<T, String>,
-    ) -> Result<Sorted<T>, String> {
+        mut value: impl FnMut(&mut Self) -> Result<T, Corrupt>,
+    ) -> Result<Sorted<T>, Corrupt> {
         let n = self.r.count(8)?;
         let mut pairs = Vec::with_capacity(n);
         for _ in 0..n {

@@ -327,7 +327,7 @@ impl Target<'_> {
             .gather(q, (0..self.shards() as usize).map(|s| (s, None)).collect())
             .await?;
         let sum = |field: &str| -> u64 { answers.iter().filter_map(|a| a[field].as_u64()).sum() };
-        let yellow = answers.iter().any(|a| a["status"] == "yellow");
+        let yellow = !self.settled().await;
         let mut schema: Map<String, Value> = Map::new();
         for answer in &answers {
             let Some(Value::Object(fields)) = answer.get("payload_schema") else {
@@ -356,6 +356,34 @@ impl Target<'_> {
             "config": self.collection.config,
             "payload_schema": schema,
         }))
+    }
+
+    /// Whether every reachable replica of every shard runs the collection's current settings
+    /// and has nothing left to optimize: green means any replica a read goes to is indexed,
+    /// not only the one that answered for its shard. A replica that has not yet applied a
+    /// change of the settings (a PATCH a moment ago) has not even started on it.
+    async fn settled(&self) -> bool {
+        let current = serde_json::to_value(&self.collection.config).unwrap_or(Value::Null);
+        let probe = ShardRead::info(0, Duration::ZERO);
+        let probes = self.collection.shards.iter().flat_map(|placement| {
+            let (probe, current) = (&probe, &current);
+            placement.replicas.iter().map(move |&replica| async move {
+                let left = super::time_left();
+                let answer = self.node.read_at(replica, placement.group, probe, left);
+                match answer.await {
+                    Ok(answer) => {
+                        let info = &answer.body["result"];
+                        info["status"] == "green" && info["config"] == *current
+                    }
+                    // Unreachable: GET /collections/{name}/cluster shows it; the others serve.
+                    Err(_) => true,
+                }
+            })
+        });
+        futures::future::join_all(probes)
+            .await
+            .into_iter()
+            .all(|s| s)
     }
 
     /// Waits until every reachable replica of every shard has the payload indexes of

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::network::GroupNetwork;
 use super::types::{GroupId, NodeId, Peer};
+use super::wire;
 
 /// Why a group could not do what was asked.
 #[derive(Clone, Debug, thiserror::Error, Serialize, serde::Deserialize)]
@@ -358,7 +359,8 @@ fn report<C: GroupTypes>(group: GroupId, raft: &Raft<C>) {
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Receives the Raft messages peers send to one group: `rpc` is `append`, `vote` or
-/// `snapshot`, `body` the JSON request; the answer is the JSON `Result` openraft returned.
+/// `snapshot`, `body` the request in the binary form of [`super::wire`]; the answer is the
+/// `Result` openraft returned, in the same form.
 pub trait RaftEndpoint: Send + Sync {
     fn handle<'a>(&'a self, rpc: &'a str, body: &'a [u8])
         -> BoxFuture<'a, Result<Vec<u8>, String>>;
@@ -373,11 +375,11 @@ where
         rpc: &'a str,
         body: &'a [u8],
     ) -> BoxFuture<'a, Result<Vec<u8>, String>> {
-        fn parse<'b, T: serde::Deserialize<'b>>(body: &'b [u8]) -> Result<T, String> {
-            serde_json::from_slice(body).map_err(|e| format!("bad Raft message: {e}"))
+        fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+            wire::from_bytes(body).map_err(|e| format!("bad Raft message: {e}"))
         }
         fn answer<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
-            serde_json::to_vec(value).map_err(|e| e.to_string())
+            wire::to_bytes(value).map_err(|e| e.to_string())
         }
         Box::pin(async move {
             match rpc {

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::types::{GroupId, NodeId};
+use super::wire;
 use crate::storage::Store;
 use crate::telemetry::sync::WaitSite;
 
@@ -52,12 +53,14 @@ pub async fn blocking<T: Send + 'static>(
     }
 }
 
+/// `value` as stored (see [`super::wire`]).
 pub fn encode<T: Serialize>(value: &T, subject: ErrorSubject<NodeId>) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| io_error(subject, ErrorVerb::Write, e))
+    wire::to_bytes(value).map_err(|e| io_error(subject, ErrorVerb::Write, e))
 }
 
+/// A stored value (see [`super::wire`]).
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], subject: ErrorSubject<NodeId>) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| io_error(subject, ErrorVerb::Read, e))
+    wire::from_bytes(bytes).map_err(|e| io_error(subject, ErrorVerb::Read, e))
 }
 
 /// One group's log. Cheap to clone: the log reader openraft asks for is a clone.

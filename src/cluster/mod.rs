@@ -10,6 +10,7 @@
 //! - [`replicas`]: the shard replicas on this node, started and stopped as placed;
 //! - [`route`], [`requests`]: writes split by shard and proposed on leaders, reads sent to the
 //!   replica a consistency level allows, the consistency token;
+//! - [`wire`]: the binary form of stored Raft state and of Raft messages;
 //! - [`node`]: this node's identity and how it starts, joins or rejoins a cluster.
 
 pub mod engine;
@@ -30,6 +31,7 @@ pub mod route;
 #[allow(clippy::result_large_err)]
 pub mod shard;
 pub mod types;
+pub mod wire;
 
 use std::sync::Arc;
 

@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::types::{GroupId, NodeId, Peer};
+use super::wire;
 
 /// The header that carries the cluster secret.
 pub const SECRET_HEADER: &str = "x-vecdb-cluster-secret";
@@ -73,11 +74,41 @@ impl P2pClient {
         body: &Req,
         timeout: Duration,
     ) -> Result<Resp, P2pError> {
-        let failed = |e: reqwest::Error| {
+        let body = serde_json::to_vec(body).map_err(|e| failed(addr, e))?;
+        let answer = self.exchange(addr, path, body, JSON, timeout).await?;
+        serde_json::from_slice(&answer).map_err(|e| failed(addr, e))
+    }
+
+    /// Posts `body` in the binary form of [`wire`] and decodes the answer, also binary: for
+    /// Raft messages, which carry vectors.
+    pub async fn post_wire<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        addr: &str,
+        path: &str,
+        body: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, P2pError> {
+        let body = wire::to_bytes(body).map_err(|e| failed(addr, e))?;
+        let answer = self
+            .exchange(addr, path, body, wire::CONTENT_TYPE, timeout)
+            .await?;
+        wire::from_bytes(&answer).map_err(|e| failed(addr, e))
+    }
+
+    /// Posts `body` to `http://{addr}{path}` and returns the body of a successful answer.
+    async fn exchange(
+        &self,
+        addr: &str,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        timeout: Duration,
+    ) -> Result<axum::body::Bytes, P2pError> {
+        let sent = |e: reqwest::Error| {
             if e.is_connect() {
                 P2pError::Unreachable(addr.to_string(), e.to_string())
             } else {
-                P2pError::Failed(addr.to_string(), e.to_string())
+                failed(addr, e)
             }
         };
         let dialed = self.dial.get(addr).map_or(addr, String::as_str);
@@ -85,11 +116,12 @@ impl P2pClient {
             .http
             .post(format!("http://{dialed}{path}"))
             .header(SECRET_HEADER, &self.secret)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
             .timeout(timeout)
-            .json(body)
+            .body(body)
             .send()
             .await
-            .map_err(failed)?;
+            .map_err(sent)?;
         let status = response.status();
         if !status.is_success() {
             let message = response.text().await.unwrap_or_default();
@@ -99,8 +131,15 @@ impl P2pClient {
                 message,
             });
         }
-        response.json().await.map_err(failed)
+        response.bytes().await.map_err(sent)
     }
+}
+
+const JSON: &str = "application/json";
+
+/// A request that was sent and then failed (no answer, or one that did not decode).
+fn failed(addr: &str, e: impl std::fmt::Display) -> P2pError {
+    P2pError::Failed(addr.to_string(), e.to_string())
 }
 
 /// Opens connections of one group to its peers, for openraft.
@@ -161,7 +200,7 @@ impl<C> Connection<C> {
         let path = format!("{}/{rpc}", self.path);
         let answer: Result<Resp, RaftError<NodeId, E>> = self
             .client
-            .post(&self.addr, &path, request, option.hard_ttl())
+            .post_wire(&self.addr, &path, request, option.hard_ttl())
             .await
             .map_err(|e| match e {
                 P2pError::Unreachable(..) => RPCError::Unreachable(Unreachable::new(&e)),

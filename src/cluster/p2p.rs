@@ -79,7 +79,7 @@ async fn raft_message(
         return refuse(StatusCode::NOT_FOUND, format!("no Raft group {group} here"));
     };
     match endpoint.handle(&rpc, &body).await {
-        Ok(answer) => ([("content-type", "application/json")], answer).into_response(),
+        Ok(answer) => ([("content-type", super::wire::CONTENT_TYPE)], answer).into_response(),
         Err(e) => refuse(StatusCode::BAD_REQUEST, e),
     }
 }

@@ -37,11 +37,13 @@ class Node:
         self.url = f"http://127.0.0.1:{api}"
         self.proc = None
 
-    def start(self):
-        env = {**os.environ, "RUST_LOG": "error", "VECDB__CLUSTER__SECRET": SECRET}
-        args = [self.binary, "--host", "127.0.0.1", "--port", str(self.api), "--data-dir", self.dir,
-                "--p2p-port", str(self.p2p)]
-        if self.seed:
+    def start(self, cluster=True):
+        env = {**os.environ, "RUST_LOG": "error"}
+        args = [self.binary, "--host", "127.0.0.1", "--port", str(self.api), "--data-dir", self.dir]
+        if cluster:
+            env["VECDB__CLUSTER__SECRET"] = SECRET
+            args += ["--p2p-port", str(self.p2p)]
+        if cluster and self.seed:
             args += ["--bootstrap", f"http://127.0.0.1:{self.seed}"]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
         for line in self.proc.stdout:
@@ -51,6 +53,13 @@ class Node:
 
     def peer_id(self):
         return call("GET", f"{self.url}/cluster")["peer_id"]
+
+
+def stop(nodes):
+    for node in nodes:
+        if node.proc and node.proc.poll() is None:
+            node.proc.terminate()
+            node.proc.wait()
 
 
 def write_all_shards(url, ids):
@@ -102,10 +111,7 @@ def main():
             print(json.dumps({"cycles": len(times), "p50_s": round(statistics.median(times), 3),
                               "max_s": round(max(times), 3), "min_s": round(min(times), 3)}))
         finally:
-            for node in nodes:
-                if node.proc and node.proc.poll() is None:
-                    node.proc.terminate()
-                    node.proc.wait()
+            stop(nodes)
 
 
 if __name__ == "__main__":

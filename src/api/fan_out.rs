@@ -368,7 +368,8 @@ impl Target<'_> {
         let probes = self.collection.shards.iter().flat_map(|placement| {
             let (probe, current) = (&probe, &current);
             placement.replicas.iter().map(move |&replica| async move {
-                let left = super::time_left();
+                // A stopped peer never answers: it is not waited for past a second.
+                let left = super::time_left().min(PROBE_WAIT);
                 let answer = self.node.read_at(replica, placement.group, probe, left);
                 match answer.await {
                     Ok(answer) => {
@@ -419,6 +420,9 @@ impl Target<'_> {
         true
     }
 }
+
+/// How long [`Target::settled`] waits for one replica's answer.
+const PROBE_WAIT: Duration = Duration::from_secs(1);
 
 /// The `consistency` query parameter.
 fn consistency(uri: &axum::http::Uri) -> Result<Consistency, ApiError> {

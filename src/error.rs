@@ -8,36 +8,12 @@
 #[error("{0}")]
 pub struct Invalid(pub String);
 
-impl From<String> for Invalid {
-    fn from(message: String) -> Self {
-        Invalid(message)
-    }
-}
-
-impl From<&str> for Invalid {
-    fn from(message: &str) -> Self {
-        Invalid(message.to_string())
-    }
-}
-
 /// Bytes that do not decode: a damaged or truncated record or file. Whose fault that is
 /// depends on where the bytes came from (an uploaded snapshot, a file on disk), so the caller
 /// that knows says what it means.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct Corrupt(pub String);
-
-impl From<String> for Corrupt {
-    fn from(message: String) -> Self {
-        Corrupt(message)
-    }
-}
-
-impl From<&str> for Corrupt {
-    fn from(message: &str) -> Self {
-        Corrupt(message.to_string())
-    }
-}
 
 /// `Err(Invalid)` with a formatted message.
 #[macro_export]
@@ -55,9 +31,21 @@ macro_rules! corrupt {
     };
 }
 
-/// Both read as their message.
+/// Both are made from their message and read as it.
 macro_rules! message {
     ($($kind:ident),*) => {$(
+        impl From<String> for $kind {
+            fn from(message: String) -> Self {
+                $kind(message)
+            }
+        }
+
+        impl From<&str> for $kind {
+            fn from(message: &str) -> Self {
+                $kind(message.to_string())
+            }
+        }
+
         impl std::ops::Deref for $kind {
             type Target = str;
             fn deref(&self) -> &str {

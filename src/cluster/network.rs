@@ -4,10 +4,8 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
-};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
@@ -202,10 +200,12 @@ impl<C> Connection<C> {
             .client
             .post_wire(&self.addr, &path, request, option.hard_ttl())
             .await
-            .map_err(|e| match e {
-                P2pError::Unreachable(..) => RPCError::Unreachable(Unreachable::new(&e)),
-                _ => RPCError::Network(NetworkError::new(&e)),
-            })?;
+            // Every failure to get an answer is reported as `Unreachable`, so that openraft
+            // backs off (see `backoff`) instead of resending at once: a `NetworkError` makes
+            // its replication loop retry immediately, which spins on a peer that accepts
+            // connections and drops them (a proxy, a peer still starting) and floods the log.
+            // Resending Raft messages is always safe, so nothing is lost by waiting.
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
         answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }
@@ -239,5 +239,12 @@ where
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Peer, RaftError<NodeId>>> {
         self.send("vote", &request, &option).await
+    }
+
+    /// Waits 50 ms after a first failure, doubling up to a second: a peer back from a pause
+    /// or a partition is caught up within a second, and a dead one costs a message a second.
+    fn backoff(&self) -> Backoff {
+        let doubling = (0..5).map(|i| Duration::from_millis(50 << i));
+        Backoff::new(doubling.chain(std::iter::repeat(Duration::from_secs(1))))
     }
 }

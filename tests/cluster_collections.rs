@@ -333,3 +333,78 @@ fn large_batches_replicate_to_every_replica() {
         }
     }
 }
+
+/// Every point with its payload and vector, in id order, read at `strong`.
+fn everything(server: &Server, name: &str) -> Value {
+    let path = format!("/collections/{name}/points/scroll?consistency=strong");
+    let body = json!({"limit": 1000, "with_payload": true, "with_vector": true});
+    server.ok("POST", &path, Some(body))["points"].clone()
+}
+
+#[test]
+fn a_snapshot_holds_every_shard_and_recovers_through_consensus() {
+    let (nodes, _dirs) = start_cluster(3);
+    // One replica per shard: the node asked holds one shard and streams the others from its
+    // peers.
+    let create = json!({
+        "vectors": {"size": 4, "distance": "Euclid"},
+        "shard_number": 3,
+        "replication_factor": 1,
+    });
+    nodes[0].create("snap", create);
+    let index = json!({"field_name": "kind", "field_schema": "keyword"});
+    nodes[0].ok("PUT", "/collections/snap/index?wait=true", Some(index));
+    let mut rng = Rng(common::seed());
+    let points: Vec<Value> = (0..90)
+        .map(|i| {
+            let kind = ["a", "b"][i % 2];
+            json!({"id": i, "vector": rng.vector(4), "payload": {"kind": kind}})
+        })
+        .collect();
+    nodes[1].upsert("snap", json!(points));
+    let before = everything(&nodes[2], "snap");
+    assert_eq!(before.as_array().unwrap().len(), 90);
+
+    let made = nodes[0].ok("POST", "/collections/snap/snapshots?wait=true", None);
+    let name = made["name"].as_str().unwrap();
+    let listed = nodes[0].ok("GET", "/collections/snap/snapshots", None);
+    assert_eq!(listed[0]["name"], name, "{listed}");
+    let url = format!("{}/collections/snap/snapshots/{name}", nodes[0].base);
+    let file = nodes[0].client.get(url).send().unwrap().bytes().unwrap();
+    assert_eq!(file.len() as u64, made["size"].as_u64().unwrap());
+    let dir = common::temp_dir();
+    let path = dir.path().join(name);
+    std::fs::write(&path, &file).unwrap();
+
+    // Changed after the snapshot, then recovered through another node.
+    let gone = json!({"points": (0..30).collect::<Vec<_>>()});
+    nodes[1].ok(
+        "POST",
+        "/collections/snap/points/delete?wait=true",
+        Some(gone),
+    );
+    let edit = json!({"payload": {"kind": "z"}, "points": [40]});
+    nodes[1].ok(
+        "POST",
+        "/collections/snap/points/payload?wait=true",
+        Some(edit),
+    );
+    assert_ne!(everything(&nodes[0], "snap"), before);
+    let location = json!({"location": format!("file://{}", path.display())});
+    let recovered = nodes[2].ok(
+        "PUT",
+        "/collections/snap/snapshots/recover?wait=true",
+        Some(location),
+    );
+    assert_eq!(recovered, json!(true));
+
+    for node in &nodes {
+        assert_eq!(everything(node, "snap"), before);
+        let info = node.ok("GET", "/collections/snap", None);
+        assert_eq!(info["config"]["params"]["shard_number"], 3, "{info}");
+        assert!(info["payload_schema"]["kind"].is_object(), "{info}");
+        let filter = json!({"filter": {"must": [{"key": "kind", "match": {"value": "a"}}]}});
+        let path = "/collections/snap/points/count?consistency=strong";
+        assert_eq!(node.ok("POST", path, Some(filter))["count"], 45);
+    }
+}

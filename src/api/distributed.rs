@@ -149,6 +149,10 @@ async fn route_request(
     if name.contains(crate::cluster::replicas::SHARD_SEPARATOR) {
         return not_found(&name).into_response();
     }
+    // The snapshot handlers know cluster collections (recovering may create one).
+    if route.starts_with("/collections/{name}/snapshots") {
+        return next.run(req).await;
+    }
     let answer = match (route, &method) {
         ("/collections/{name}", &Method::DELETE) => delete(&node, &name).await,
         ("/collections/{name}/exists", &Method::GET) => {
@@ -218,7 +222,10 @@ async fn list(node: &ClusterNode) -> impl IntoResponse {
 
 /// Commits a metadata change within the request's time, and waits until this node's view
 /// has it, so the client's next request here sees its change.
-async fn propose(node: &ClusterNode, command: MetaCommand) -> Result<(u64, MetaReply), ApiError> {
+pub(super) async fn propose(
+    node: &ClusterNode,
+    command: MetaCommand,
+) -> Result<(u64, MetaReply), ApiError> {
     let unavailable = |e: String| {
         ApiError::Unavailable(format!(
             "the metadata group did not commit the change in time: {e}"
@@ -289,7 +296,7 @@ async fn create(
     Ok(ok(true).into_response())
 }
 
-fn check_sharding(
+pub(super) fn check_sharding(
     shards: u32,
     factor: u32,
     write_factor: u32,
@@ -316,7 +323,7 @@ fn check_sharding(
 
 /// Waits until every shard of a new collection has a leader that commits: an empty entry is
 /// proposed to each, so the first write does not meet a group still electing.
-async fn wait_until_writable(node: &ClusterNode, name: &str) -> Result<(), ApiError> {
+pub(super) async fn wait_until_writable(node: &ClusterNode, name: &str) -> Result<(), ApiError> {
     let deadline = Instant::now() + super::time_left();
     let view = node.meta();
     let collection = view

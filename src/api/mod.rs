@@ -6,6 +6,7 @@
 pub mod aggregate;
 pub mod auth;
 pub mod cluster;
+pub mod cluster_snapshots;
 pub mod collections;
 pub mod convert;
 pub mod distributed;
@@ -62,6 +63,12 @@ pub fn time_left() -> Duration {
     REQUEST_DEADLINE
         .try_with(|d| d.saturating_duration_since(Instant::now()))
         .unwrap_or(Duration::MAX)
+}
+
+/// Runs `work` as if it were a request with `limit` to answer: for steps of work that outlive
+/// the request that started them (a snapshot recovery), each bounded on its own.
+pub async fn within<F: std::future::Future>(limit: Duration, work: F) -> F::Output {
+    REQUEST_DEADLINE.scope(Instant::now() + limit, work).await
 }
 
 /// Seconds since the current request started (0 outside a request).

@@ -87,8 +87,12 @@ pub async fn create(
     ApiPath(name): ApiPath<String>,
     ApiQuery(_params): ApiQuery<SnapshotParams>,
 ) -> ApiResult<SnapshotDescription> {
-    let snapshot = state.registry.get(&name)?.snapshot();
     let root = root(&state);
+    if let Some((node, collection)) = super::distributed::cluster_collection(&state, &name) {
+        let made = super::cluster_snapshots::create(&node, &name, &collection, root).await?;
+        return Ok(ok(made));
+    }
+    let snapshot = state.registry.get(&name)?.snapshot();
     let made = run_blocking(move || {
         backup::create(&root, &name, &snapshot)
             .map_err(|e| storage_error(format!("cannot write the snapshot: {e}"), &e))
@@ -98,7 +102,7 @@ pub async fn create(
 }
 
 /// A full disk is 507; other I/O failures are 503.
-fn storage_error(message: String, e: &std::io::Error) -> ApiError {
+pub(super) fn storage_error(message: String, e: &std::io::Error) -> ApiError {
     if crate::storage::disk::is_full(e) {
         ApiError::InsufficientStorage(message)
     } else {
@@ -114,7 +118,9 @@ pub async fn list(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Vec<SnapshotDescription>> {
-    state.registry.get(&name)?;
+    if super::distributed::cluster_collection(&state, &name).is_none() {
+        state.registry.get(&name)?;
+    }
     let root = root(&state);
     let found = run_blocking(move || {
         backup::list(&root, &name)
@@ -307,6 +313,9 @@ async fn restore(state: &AppState, name: &str, path: &Path) -> Result<(), ApiErr
         .config
         .validate()
         .map_err(|e| ApiError::BadRequest(format!("snapshot: its configuration: {e}")))?;
+    if let Some(node) = &state.cluster {
+        return super::cluster_snapshots::restore(node, name, path, header).await;
+    }
     let final_config = header.config.clone();
     let mut loading = header.config;
     loading.optimizer_config.indexing_threshold = Some(0);
@@ -341,9 +350,28 @@ async fn load_points(
     collection: &crate::collection::Collection,
     path: &Path,
 ) -> Result<(), ApiError> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<PointWrite>, Corrupt>>(2);
+    let mut batches = read_batches(path);
+    while let Some(batch) = batches.recv().await {
+        let batch = batch.map_err(|e| ApiError::BadRequest(format!("snapshot: {e}")))?;
+        collection
+            .update(vec![Operation::Upsert(batch)], false, ADMIN_WAIT)
+            .await?;
+    }
+    // One waited write makes every earlier one visible before the recovery answers.
+    collection
+        .update(vec![Operation::Upsert(Vec::new())], true, ADMIN_WAIT)
+        .await?;
+    Ok(())
+}
+
+/// The points of a snapshot file in batches, read on a blocking thread; a read error ends
+/// them. The file was checked whole before, so an error here means it changed since.
+pub(super) fn read_batches(
+    path: &Path,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<PointWrite>, Corrupt>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
     let path = path.to_path_buf();
-    let reader = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let send = |batch| tx.blocking_send(batch).is_ok();
         let opened = std::fs::File::open(&path)
             .map_err(|e| Corrupt(format!("cannot open the snapshot: {e}")))
@@ -368,16 +396,5 @@ async fn load_points(
             }
         }
     });
-    while let Some(batch) = rx.recv().await {
-        let batch = batch.map_err(|e| ApiError::BadRequest(format!("snapshot: {e}")))?;
-        collection
-            .update(vec![Operation::Upsert(batch)], false, ADMIN_WAIT)
-            .await?;
-    }
-    let _ = reader.await;
-    // One waited write makes every earlier one visible before the recovery answers.
-    collection
-        .update(vec![Operation::Upsert(Vec::new())], true, ADMIN_WAIT)
-        .await?;
-    Ok(())
+    rx
 }

@@ -30,6 +30,7 @@ pub mod ring;
 pub mod route;
 #[allow(clippy::result_large_err)]
 pub mod shard;
+pub mod shard_snapshot;
 pub mod types;
 pub mod wire;
 

@@ -72,8 +72,8 @@ impl P2pClient {
         body: &Req,
         timeout: Duration,
     ) -> Result<Resp, P2pError> {
-        let body = serde_json::to_vec(body).map_err(|e| failed(addr, e))?;
-        let answer = self.exchange(addr, path, body, JSON, timeout).await?;
+        let answer = self.open(addr, path, body, timeout).await?;
+        let answer = answer.bytes().await.map_err(|e| failed(addr, e))?;
         serde_json::from_slice(&answer).map_err(|e| failed(addr, e))
     }
 
@@ -87,21 +87,33 @@ impl P2pClient {
         timeout: Duration,
     ) -> Result<Resp, P2pError> {
         let body = wire::to_bytes(body).map_err(|e| failed(addr, e))?;
-        let answer = self
-            .exchange(addr, path, body, wire::CONTENT_TYPE, timeout)
-            .await?;
+        let answer = self.send(addr, path, body, wire::CONTENT_TYPE, timeout);
+        let answer = answer.await?.bytes().await.map_err(|e| failed(addr, e))?;
         wire::from_bytes(&answer).map_err(|e| failed(addr, e))
     }
 
-    /// Posts `body` to `http://{addr}{path}` and returns the body of a successful answer.
-    async fn exchange(
+    /// Posts `body` as JSON and returns a successful answer before reading its body: for
+    /// answers streamed in chunks, which `timeout` bounds as a whole.
+    pub async fn open<Req: Serialize>(
+        &self,
+        addr: &str,
+        path: &str,
+        body: &Req,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, P2pError> {
+        let body = serde_json::to_vec(body).map_err(|e| failed(addr, e))?;
+        self.send(addr, path, body, JSON, timeout).await
+    }
+
+    /// Posts `body` to `http://{addr}{path}` and returns a successful answer.
+    async fn send(
         &self,
         addr: &str,
         path: &str,
         body: Vec<u8>,
         content_type: &str,
         timeout: Duration,
-    ) -> Result<axum::body::Bytes, P2pError> {
+    ) -> Result<reqwest::Response, P2pError> {
         let sent = |e: reqwest::Error| {
             if e.is_connect() {
                 P2pError::Unreachable(addr.to_string(), e.to_string())
@@ -129,7 +141,7 @@ impl P2pClient {
                 message,
             });
         }
-        response.bytes().await.map_err(sent)
+        Ok(response)
     }
 }
 

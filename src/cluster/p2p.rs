@@ -16,6 +16,7 @@ use super::network::SECRET_HEADER;
 use super::node::{ClusterNode, JoinRequest};
 use super::requests::ShardRead;
 use super::shard::ShardCommand;
+use super::shard_snapshot::{stream, PointsRequest};
 use super::types::GroupId;
 
 /// The largest internal message accepted.
@@ -34,6 +35,7 @@ pub fn router(node: Arc<ClusterNode>, secret: String) -> Router {
         .route("/shard/{group}/propose", post(propose_shard))
         .route("/shard/{group}/read", post(read_shard))
         .route("/shard/{group}/status", post(shard_status))
+        .route("/shard/{group}/points", post(shard_points))
         .with_state(node)
         // Appends carry batches of vectors and snapshots come in chunks: far past axum's
         // default 2 MB, which would refuse them for ever and stall replication.
@@ -110,6 +112,20 @@ async fn read_shard(
     Json(read): Json<ShardRead>,
 ) -> Response {
     Json(node.read_shard_here(group, read).await).into_response()
+}
+
+/// Streams this node's replica of a shard as a snapshot file, for a peer taking a snapshot
+/// of the whole collection.
+async fn shard_points(
+    State(node): State<Arc<ClusterNode>>,
+    Path(group): Path<GroupId>,
+    Json(request): Json<PointsRequest>,
+) -> Response {
+    let wait = std::time::Duration::from_millis(request.wait_ms);
+    match node.replica_snapshot(group, request.min_lsn, wait).await {
+        Ok(snapshot) => stream(snapshot, format!("group {group}")).into_response(),
+        Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
 }
 
 async fn shard_status(

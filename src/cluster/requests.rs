@@ -91,7 +91,7 @@ static CONSISTENCY_WAIT: LazyLock<WaitSite> =
     LazyLock::new(|| WaitSite::new("consistency_wait", None));
 
 impl ClusterNode {
-    fn peer_of(&self, id: NodeId) -> Option<Peer> {
+    pub(super) fn peer_of(&self, id: NodeId) -> Option<Peer> {
         self.meta().membership.membership().get_node(&id).cloned()
     }
 

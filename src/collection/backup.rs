@@ -7,7 +7,7 @@
 
 use crate::error::{Corrupt, Invalid};
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -64,12 +64,65 @@ pub fn file(root: &Path, collection: &str, name: &str) -> Result<PathBuf, Invali
     Ok(folder(root, collection).join(name))
 }
 
-/// Writes a snapshot of `snapshot` (collection `collection`) and describes it. Blocking.
+/// Writes a snapshot of `snapshot` into the collection's folder. Blocking.
 pub fn create(
     root: &Path,
     collection: &str,
     snapshot: &Snapshot,
 ) -> std::io::Result<SnapshotDescription> {
+    create_with(root, header_of(collection, snapshot), |w| {
+        write_points(w, snapshot)
+    })
+}
+
+/// What a snapshot file of `snapshot` says about itself.
+pub fn header_of(collection: &str, snapshot: &Snapshot) -> Header {
+    Header {
+        collection: collection.to_string(),
+        config: (*snapshot.config).clone(),
+        payload_schema: (*snapshot.schema).clone(),
+        lsn: snapshot.lsn,
+        points: snapshot.points_count() as u64,
+        written_by: written_by(),
+    }
+}
+
+pub fn written_by() -> String {
+    format!("vecdb {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Writes every point of `snapshot`.
+pub fn write_points<W: Write>(
+    writer: &mut SnapshotWriter<W>,
+    snapshot: &Snapshot,
+) -> std::io::Result<()> {
+    for (id, point) in snapshot.scan(None, None) {
+        let stored = StoredPoint {
+            version: point.version(),
+            vectors: point.vectors(),
+            payload: point.payload_arc(),
+        };
+        writer.point(id, &stored)?;
+    }
+    Ok(())
+}
+
+/// Writes `snapshot` whole, as a snapshot file, to `out` (a peer's request for a shard).
+pub fn stream_to<W: Write>(out: W, collection: &str, snapshot: &Snapshot) -> std::io::Result<W> {
+    let mut writer = SnapshotWriter::new(out, &header_of(collection, snapshot))?;
+    write_points(&mut writer, snapshot)?;
+    Ok(writer.finish()?.0)
+}
+
+/// Writes a snapshot with `header` whose points `fill` writes, into the folder of the header's
+/// collection: to a temporary file first, synced and renamed, so a crash never leaves half a
+/// snapshot under a snapshot's name. Blocking.
+pub fn create_with(
+    root: &Path,
+    header: Header,
+    fill: impl FnOnce(&mut SnapshotWriter<BufWriter<File>>) -> std::io::Result<()>,
+) -> std::io::Result<SnapshotDescription> {
+    let collection = &header.collection;
     let dir = folder(root, collection);
     fs::create_dir_all(&dir)?;
     let now = SystemTime::now()
@@ -85,28 +138,19 @@ pub fn create(
             }
         })
         .collect();
-    let name = format!("{safe}-{}-{}{EXTENSION}", snapshot.lsn, now.as_millis());
+    let name = format!("{safe}-{}-{}{EXTENSION}", header.lsn, now.as_millis());
     let path = dir.join(&name);
     let tmp = dir.join(format!(".{name}.tmp"));
-    let header = Header {
-        collection: collection.to_string(),
-        config: (*snapshot.config).clone(),
-        payload_schema: (*snapshot.schema).clone(),
-        lsn: snapshot.lsn,
-        points: snapshot.points_count() as u64,
-        written_by: format!("vecdb {}", env!("CARGO_PKG_VERSION")),
-    };
-    let mut writer = SnapshotWriter::new(BufWriter::new(File::create(&tmp)?), &header)?;
-    for (id, point) in snapshot.scan(None, None) {
-        let stored = StoredPoint {
-            version: point.version(),
-            vectors: point.vectors(),
-            payload: point.payload_arc(),
-        };
-        writer.point(id, &stored)?;
+    let written = (|| {
+        let mut writer = SnapshotWriter::new(BufWriter::new(File::create(&tmp)?), &header)?;
+        fill(&mut writer)?;
+        let (out, _) = writer.finish()?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    let (out, _) = writer.finish()?;
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     fs::rename(&tmp, &path)?;
     File::open(&dir)?.sync_all()?;
     describe(&path)

@@ -186,7 +186,6 @@ def test_scalar_quantization(client):
 
 
 
-@pytest.mark.skipif(cluster_mode(), reason="snapshots of cluster collections are not implemented yet")
 def test_snapshots_round_trip(client, server_url, tmp_path):
     rng = random.Random(3)
     client.create_collection("snap", vectors_config=models.VectorParams(size=4, distance=models.Distance.EUCLID))

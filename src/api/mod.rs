@@ -104,7 +104,9 @@ pub fn app(state: AppState) -> Router {
     let (full, read_only) = state.config.service.keys();
     let keys = auth::Keys::new(full, read_only);
     let cors = cors_layer(&state.config.service.cors_origins);
-    let router = routes(&state, true).layer(DefaultBodyLimit::max(body_limit));
+    // A single node has no cluster layer at all: it costs every request something.
+    let distributed = state.cluster.is_some();
+    let router = routes(&state, distributed).layer(DefaultBodyLimit::max(body_limit));
     let router = match keys {
         Some(keys) => router.layer(middleware::from_fn(move |req, next| {
             auth::check(keys.clone(), req, next)

@@ -66,6 +66,10 @@ pub struct Args {
     /// Create the collection with int8 scalar quantization.
     #[arg(long)]
     pub int8: bool,
+    /// Read consistency of the queries (`eventual`, `monotonic`, `read_your_writes`, `strong`;
+    /// the server's default when absent): what each level costs in cluster mode.
+    #[arg(long)]
+    pub consistency: Option<String>,
     /// Write the results as JSON here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -332,7 +336,10 @@ fn measure(
     }
     let waits_before = search_slot_waits(&args.url)?;
     let next = Arc::new(AtomicUsize::new(0));
-    let path = format!("{base}/points/query");
+    let path = match &args.consistency {
+        Some(level) => format!("{base}/points/query?consistency={level}"),
+        None => format!("{base}/points/query"),
+    };
     let start = Instant::now();
     let workers: Vec<_> = (0..args.concurrency.max(1))
         .map(|_| {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::cluster::start_cluster;
+use common::cluster::{port_of, start_cluster};
 use common::{ids, Rng, Server};
 use serde_json::{json, Value};
 
@@ -274,6 +274,7 @@ fn removing_a_dead_peer_re_places_its_replicas_on_the_others() {
     assert_eq!(status, 404);
 
     let dead = peer_id(&nodes[3]);
+    let (dead_dir, dead_p2p) = (nodes[3].data_dir.clone(), nodes[3].p2p.clone().unwrap());
     nodes.remove(3).kill9();
     assert_eq!(
         nodes[0].ok("DELETE", &format!("/cluster/peer/{dead}"), None),
@@ -302,6 +303,40 @@ fn removing_a_dead_peer_re_places_its_replicas_on_the_others() {
     // And it takes writes.
     nodes[2].upsert("docs", json!([{"id": 1000, "vector": [1, 0, 0, 0]}]));
     assert_eq!(count(&nodes[0], "strong"), 201);
+
+    // The removed peer, restarted on its data directory, learns it was removed and stops.
+    let (ok, stderr) = exits(&dead_dir, port_of(&dead_p2p));
+    assert!(!ok, "a removed peer started again: {stderr}");
+    assert!(stderr.contains("was removed from the cluster"), "{stderr}");
+    assert_eq!(count(&nodes[0], "strong"), 201);
+}
+
+/// Runs a cluster peer on `dir` that is expected to stop by itself; whether it exited
+/// successfully, and what it printed on stderr.
+fn exits(dir: &std::path::Path, p2p_port: u16) -> (bool, String) {
+    let bin = std::env::var("VECDB_BIN").unwrap_or(env!("CARGO_BIN_EXE_vecdb").into());
+    let mut command = std::process::Command::new(bin);
+    command.args(["--port", "0", "--host", "127.0.0.1", "--data-dir"]);
+    command.arg(dir).env("RUST_LOG", "warn");
+    for (key, value) in common::cluster::peer_env(p2p_port, None) {
+        command.env(key, value);
+    }
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.success(), stderr)
 }
 
 #[test]

@@ -7,12 +7,11 @@
 //! replica ends up with the same data. Its sharding is kept when it exists; a new one takes
 //! the snapshot's, within what the cluster has room for.
 
-use std::collections::BTreeSet;
 use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::distributed::{self, check_sharding, wait_until_writable};
+use super::distributed::{self, check_sharding, voters, wait_until_writable};
 use super::error::ApiError;
 use super::snapshots::storage_error;
 use super::{run_blocking, within};
@@ -21,6 +20,7 @@ use crate::cluster::node::ClusterNode;
 use crate::cluster::ring;
 use crate::cluster::shard_snapshot::{blocking_reader, ShardPoints};
 use crate::collection::backup::{self, SnapshotDescription};
+use crate::collection::config::CollectionParams;
 use crate::collection::ops::Operation;
 use crate::collection::snapshot_file::{Header, SnapshotReader};
 
@@ -145,29 +145,7 @@ pub async fn restore(
     node.sync_meta(STEP).await;
     let existing = node.meta().state.collections.get(name).cloned();
     let voters = voters(node);
-    let params = &mut config.params;
-    match &existing {
-        Some(current) => {
-            let kept = &current.config.params;
-            params.shard_number = kept.shard_number;
-            params.replication_factor = kept.replication_factor;
-            params.write_consistency_factor = kept.write_consistency_factor;
-        }
-        None => {
-            params.shard_number = params.shard_number.max(1);
-            let factor = params
-                .replication_factor
-                .clamp(1, voters.len().max(1) as u32);
-            params.replication_factor = factor;
-            params.write_consistency_factor = params.write_consistency_factor.clamp(1, factor);
-        }
-    }
-    check_sharding(
-        params.shard_number,
-        params.replication_factor,
-        params.write_consistency_factor,
-        voters.len(),
-    )?;
+    fit_sharding(&mut config.params, existing.as_ref(), voters.len())?;
     // Loaded with indexing off, indexed once at the end with the snapshot's settings.
     let mut loading = config.clone();
     loading.optimizer_config.indexing_threshold = Some(0);
@@ -214,13 +192,33 @@ pub async fn restore(
     Ok(())
 }
 
-fn voters(node: &ClusterNode) -> BTreeSet<u64> {
-    let status = node.meta_status();
-    let members = status.members.iter();
-    members
-        .filter(|(_, (_, voter))| *voter)
-        .map(|(id, _)| *id)
-        .collect()
+/// Sets the sharding a recovered collection gets: the existing collection's, else the
+/// snapshot's within the number of peers.
+fn fit_sharding(
+    params: &mut CollectionParams,
+    existing: Option<&ClusterCollection>,
+    peers: usize,
+) -> Result<(), ApiError> {
+    match existing {
+        Some(current) => {
+            let kept = &current.config.params;
+            params.shard_number = kept.shard_number;
+            params.replication_factor = kept.replication_factor;
+            params.write_consistency_factor = kept.write_consistency_factor;
+        }
+        None => {
+            params.shard_number = params.shard_number.max(1);
+            let factor = params.replication_factor.clamp(1, peers.max(1) as u32);
+            params.replication_factor = factor;
+            params.write_consistency_factor = params.write_consistency_factor.clamp(1, factor);
+        }
+    }
+    check_sharding(
+        params.shard_number,
+        params.replication_factor,
+        params.write_consistency_factor,
+        peers,
+    )
 }
 
 /// Writes the snapshot's points through the shards' groups, a batch at a time.

@@ -254,13 +254,7 @@ async fn create(
 ) -> Result<Response, ApiError> {
     validate_name(name)?;
     let ApiJson(mut req) = ApiJson::<CreateCollection>::from_request(req, state).await?;
-    let voters: BTreeSet<u64> = node
-        .meta_status()
-        .members
-        .iter()
-        .filter(|(_, (_, voter))| *voter)
-        .map(|(id, _)| *id)
-        .collect();
+    let voters = voters(node);
     let defaults = &state.config.collection_defaults;
     let shards = req.shard_number.take().or(defaults.shard_number);
     let shards = shards.unwrap_or(voters.len() as u32);
@@ -294,6 +288,16 @@ async fn create(
     }
     wait_until_writable(node, name).await?;
     Ok(ok(true).into_response())
+}
+
+/// The peers that vote in the metadata group: those replicas are placed on.
+pub(super) fn voters(node: &ClusterNode) -> BTreeSet<u64> {
+    let status = node.meta_status();
+    let members = status.members.iter();
+    members
+        .filter(|(_, (_, voter))| *voter)
+        .map(|(id, _)| *id)
+        .collect()
 }
 
 pub(super) fn check_sharding(

@@ -54,6 +54,9 @@ pub struct GroupStatus {
     pub applied: u64,
     /// Members and whether each votes.
     pub members: BTreeMap<NodeId, (Peer, bool)>,
+    /// The log index of the membership `members` comes from.
+    #[serde(default)]
+    pub membership_index: u64,
     /// On the leader: how many entries each follower is behind the leader's log.
     pub lag: BTreeMap<NodeId, u64>,
 }
@@ -318,6 +321,7 @@ where
             last_log_index: last,
             applied: m.last_applied.map_or(0, |l| l.index),
             members,
+            membership_index: m.membership_config.log_id().map_or(0, |l| l.index),
             lag,
         }
     }

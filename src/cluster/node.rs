@@ -73,6 +73,9 @@ pub fn advertised_peer(config: &Config, api_port: u16, p2p_port: u16) -> anyhow:
     })
 }
 
+/// How long a rejoining peer waits for each other peer's view of the members.
+const MEMBERS_WAIT: Duration = Duration::from_secs(2);
+
 impl ClusterNode {
     /// Recovers the metadata group from `store` and starts its Raft core. The node takes part
     /// in the cluster once [`ClusterNode::enter`] returns.
@@ -120,6 +123,7 @@ impl ClusterNode {
     /// starts a cluster of its own. The group is initialized only in that last case, once.
     pub async fn enter(&self, bootstrap: Option<&str>) -> anyhow::Result<()> {
         if self.meta.is_initialized().await? {
+            self.check_still_member().await?;
             tracing::info!(
                 peer_id = self.id,
                 "rejoining the cluster from the data directory"
@@ -133,6 +137,36 @@ impl ClusterNode {
                 tracing::info!(peer_id = self.id, "started a new cluster");
             }
             Some(url) => self.join(url).await?,
+        }
+        Ok(())
+    }
+
+    /// Refuses to rejoin when the cluster removed this peer while it was away (`DELETE
+    /// /cluster/peer`): its data directory still says it is a member, and running on would
+    /// have it call elections in groups that went on without it. Only a peer whose membership
+    /// comes from further along the log than this one's can tell; peers that cannot be
+    /// reached tell nothing (the whole cluster may be restarting).
+    async fn check_still_member(&self) -> anyhow::Result<()> {
+        let mine = self.meta_status();
+        let others = mine.members.iter().filter(|(id, _)| **id != self.id);
+        let asks = others.map(|(other, (peer, _))| async move {
+            let path = "/cluster/members";
+            let answer = self.client.post(&peer.p2p, path, &(), MEMBERS_WAIT).await;
+            (*other, answer)
+        });
+        for (other, answer) in futures::future::join_all(asks).await {
+            let answer: Result<(Vec<NodeId>, u64), P2pError> = answer;
+            let Ok((members, index)) = answer else {
+                continue;
+            };
+            if index > mine.last_log_index && !members.contains(&self.id) {
+                anyhow::bail!(
+                    "this peer ({}) was removed from the cluster while it was away (peer {other} \
+                     no longer lists it); start it with an empty data directory to join as a \
+                     new peer",
+                    self.id
+                );
+            }
         }
         Ok(())
     }

@@ -17,7 +17,7 @@ use super::node::{ClusterNode, JoinRequest};
 use super::requests::ShardRead;
 use super::shard::ShardCommand;
 use super::shard_snapshot::{stream, PointsRequest};
-use super::types::GroupId;
+use super::types::{GroupId, NodeId};
 
 /// The largest internal message accepted.
 const MAX_MESSAGE_BYTES: usize = 1 << 30;
@@ -29,6 +29,7 @@ pub fn router(node: Arc<ClusterNode>, secret: String) -> Router {
         .route("/raft/{group}/{rpc}", post(raft_message))
         .route("/cluster/join", post(join))
         .route("/cluster/ping", post(|| async { Json(()) }))
+        .route("/cluster/members", post(members))
         .route("/cluster/remove", post(remove))
         .route("/meta/read_index", post(meta_read_index))
         .route("/meta/propose", post(propose))
@@ -84,6 +85,14 @@ async fn raft_message(
         Ok(answer) => ([("content-type", super::wire::CONTENT_TYPE)], answer).into_response(),
         Err(e) => refuse(StatusCode::BAD_REQUEST, e),
     }
+}
+
+/// This node's view of the metadata group's members, and the log index it is from: what a
+/// peer rejoining from its data directory checks it was not removed with.
+async fn members(State(node): State<Arc<ClusterNode>>) -> Response {
+    let status = node.meta_status();
+    let ids: Vec<NodeId> = status.members.keys().copied().collect();
+    Json((ids, status.membership_index)).into_response()
 }
 
 async fn join(State(node): State<Arc<ClusterNode>>, Json(request): Json<JoinRequest>) -> Response {

@@ -14,10 +14,12 @@ use super::engine::{Consensus, ConsensusError, GroupStatus};
 use super::meta::ShardPlacement;
 use super::network::P2pError;
 use super::node::{ClusterNode, Forwarded};
+use super::replicas::Replica;
 use super::route::Consistency;
 use super::shard::{ShardCommand, ShardReply};
 use super::types::{GroupId, NodeId, Peer};
 use crate::collection::ops::Operation;
+use crate::collection::Collection;
 use crate::telemetry::sync::WaitSite;
 
 /// A read of one shard replica: an API request of the replica's local collection.
@@ -343,6 +345,27 @@ impl ClusterNode {
         Ok(replica.raft.status())
     }
 
+    /// The local collection of `replica` once it has applied `lsn`, waiting up to `wait`.
+    pub(super) async fn caught_up(
+        &self,
+        replica: &Replica,
+        lsn: u64,
+        wait: Duration,
+    ) -> Forwarded<std::sync::Arc<Collection>> {
+        let site = &*CONSISTENCY_WAIT;
+        let started = Instant::now();
+        if !replica.raft.wait_applied(lsn, wait).await {
+            site.gave_up(started);
+            return Err(ConsensusError::Unavailable(format!(
+                "this replica has not applied LSN {lsn} yet"
+            )));
+        }
+        site.waited(started);
+        self.replicas
+            .collection(replica)
+            .map_err(ConsensusError::Unavailable)
+    }
+
     /// Reads this node's replica of `group`, once it has applied what `read` asks for.
     pub async fn read_shard_here(&self, group: GroupId, read: ShardRead) -> Forwarded<ShardAnswer> {
         let replica = self
@@ -357,20 +380,8 @@ impl ClusterNode {
             site.waited(started);
             need = need.max(index?);
         }
-        let site = &*CONSISTENCY_WAIT;
-        let started = Instant::now();
         let wait = Duration::from_millis(read.wait_ms);
-        if !replica.raft.wait_applied(need, wait).await {
-            site.gave_up(started);
-            return Err(ConsensusError::Unavailable(format!(
-                "this replica has not applied LSN {need} yet"
-            )));
-        }
-        site.waited(started);
-        let collection = self
-            .replicas
-            .collection(&replica)
-            .map_err(ConsensusError::Unavailable)?;
+        let collection = self.caught_up(&replica, need, wait).await?;
         let api = self
             .shard_api
             .get()

@@ -82,15 +82,7 @@ impl ClusterNode {
         let replica = self.replicas.get(group).ok_or_else(|| {
             ConsensusError::Unavailable(format!("no replica of group {group} here"))
         })?;
-        if !replica.raft.wait_applied(min_lsn, wait).await {
-            return Err(ConsensusError::Unavailable(format!(
-                "this replica has not applied LSN {min_lsn} yet"
-            )));
-        }
-        let collection = self
-            .replicas
-            .collection(&replica)
-            .map_err(ConsensusError::Unavailable)?;
+        let collection = self.caught_up(&replica, min_lsn, wait).await?;
         Ok(collection.snapshot())
     }
 }

@@ -107,12 +107,22 @@ async fn propose(
     Json(node.propose_meta_here(command).await).into_response()
 }
 
+/// A write forwarded by the peer that received it, in the binary form of [`super::wire`], as
+/// is the answer.
 async fn propose_shard(
     State(node): State<Arc<ClusterNode>>,
     Path(group): Path<GroupId>,
-    Json(command): Json<ShardCommand>,
+    body: Bytes,
 ) -> Response {
-    Json(node.propose_shard_here(group, command).await).into_response()
+    let command: ShardCommand = match super::wire::from_bytes(&body) {
+        Ok(command) => command,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("bad proposal: {e}")),
+    };
+    let answer = node.propose_shard_here(group, command).await;
+    match super::wire::to_bytes(&answer) {
+        Ok(bytes) => ([("content-type", super::wire::CONTENT_TYPE)], bytes).into_response(),
+        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }
 
 async fn read_shard(

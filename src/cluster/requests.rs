@@ -149,7 +149,12 @@ impl ClusterNode {
                     None => Err(ConsensusError::Unavailable(format!(
                         "peer {target} unknown"
                     ))),
-                    Some(peer) => match self.client.post(&peer.p2p, &path, &command, left).await {
+                    // Binary, like Raft messages: a forwarded write carries its vectors.
+                    Some(peer) => match self
+                        .client
+                        .post_wire(&peer.p2p, &path, &command, left)
+                        .await
+                    {
                         Ok(answer) => answer,
                         // Never sent: safe to try another replica.
                         Err(e @ P2pError::Unreachable(..)) => {

@@ -111,6 +111,32 @@ mod tests {
     }
 
     #[test]
+    fn forwarded_write_answers_round_trip() {
+        use crate::cluster::engine::ConsensusError;
+        use crate::cluster::shard::ShardReply;
+        use crate::cluster::types::Peer;
+        use crate::collection::CollectionError;
+        type Answer = Result<(u64, ShardReply), ConsensusError>;
+        let leader = Peer {
+            api: "10.0.0.2:6333".into(),
+            p2p: "10.0.0.2:6335".into(),
+        };
+        let answers: Vec<Answer> = vec![
+            Ok((7, Ok(()))),
+            Ok((8, Err(CollectionError::BadRequest("wrong dimension".into())))),
+            Err(ConsensusError::NotLeader {
+                leader: Some((42, leader)),
+            }),
+            Err(ConsensusError::NotLeader { leader: None }),
+            Err(ConsensusError::Unavailable("no quorum".into())),
+        ];
+        for answer in answers {
+            let back: Answer = from_bytes(&to_bytes(&answer).unwrap()).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{answer:?}"));
+        }
+    }
+
+    #[test]
     fn json_from_earlier_builds_still_decodes() {
         let value = json!({"payload": {"a": [1, -2, 3.5, "x", null, {"b": u64::MAX}]}});
         let from_json: serde_json::Value =

@@ -76,7 +76,7 @@ pub fn create(
 }
 
 /// What a snapshot file of `snapshot` says about itself.
-pub fn header_of(collection: &str, snapshot: &Snapshot) -> Header {
+fn header_of(collection: &str, snapshot: &Snapshot) -> Header {
     Header {
         collection: collection.to_string(),
         config: (*snapshot.config).clone(),
@@ -87,6 +87,7 @@ pub fn header_of(collection: &str, snapshot: &Snapshot) -> Header {
     }
 }
 
+/// The `written_by` of snapshots this build writes.
 pub fn written_by() -> String {
     format!("vecdb {}", env!("CARGO_PKG_VERSION"))
 }

@@ -12,6 +12,7 @@ fn probes_and_identity() {
     let (status, root) = s.call("GET", "/", None);
     assert_eq!(status, 200);
     assert_eq!(root["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(root["qdrant_api_version"], "1.18");
     for probe in ["/healthz", "/livez", "/readyz"] {
         assert_eq!(s.call("GET", probe, None).0, 200, "{probe}");
     }

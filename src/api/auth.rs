@@ -62,6 +62,17 @@ const READ_POSTS: &[&str] = &[
     "/collections/{name}/points/query/batch",
     "/collections/{name}/points/scroll",
     "/collections/{name}/points/count",
+    "/collections/{name}/points/recommend",
+    "/collections/{name}/points/recommend/batch",
+    "/collections/{name}/points/discover",
+    "/collections/{name}/points/discover/batch",
+    "/collections/{name}/points/query/groups",
+    "/collections/{name}/points/search/groups",
+    "/collections/{name}/points/recommend/groups",
+    "/collections/{name}/points/search/matrix/pairs",
+    "/collections/{name}/points/search/matrix/offsets",
+    "/collections/{name}/facet",
+    "/collections/{name}/points/facet",
 ];
 
 fn is_read(req: &Request) -> bool {

@@ -5,10 +5,11 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use super::models::{
-    parse_dense, Batch, PointInsert, PointStruct, Record, VectorInput, WithPayload, WithVector,
+    parse_dense, Batch, PointInsert, PointStruct, PointVectors, Record, VectorInput, WithPayload,
+    WithVector,
 };
 use crate::collection::config::{Distance, VectorSpace};
-use crate::collection::ops::{PointWrite, Selector};
+use crate::collection::ops::{PointWrite, Selector, VectorsUpdate};
 use crate::collection::snapshot::{PointRef, Snapshot};
 use crate::filter::{parse_path, Filter};
 use crate::point_id::PointId;
@@ -69,6 +70,44 @@ pub fn point_vectors(
                 .collect()
         }
     }
+}
+
+/// New vectors of existing points, each checked and prepared for its space.
+pub fn vector_updates(
+    spaces: &[VectorSpace],
+    points: Vec<PointVectors>,
+) -> Result<Vec<VectorsUpdate>, ApiError> {
+    let single = spaces.len() == 1 && spaces[0].name.is_empty();
+    let updates = points.into_iter().enumerate().map(|(i, p)| {
+        let what = format!("points[{i}]");
+        let named = match p.vector {
+            VectorInput::Dense(v) if single => vec![(String::new(), v)],
+            VectorInput::Dense(_) => {
+                return Err(ApiError::BadRequest(format!(
+                    "{what}: this collection has named vectors ({}); send {{\"name\": [...]}}",
+                    names(spaces)
+                )))
+            }
+            VectorInput::Named(map) => map.into_iter().collect(),
+        };
+        if named.is_empty() {
+            return Err(ApiError::BadRequest(format!("{what}: no vectors to update")));
+        }
+        let vectors = named.into_iter().map(|(name, v)| {
+            let space = spaces.iter().position(|s| s.name == name).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "Wrong input: Not existing vector name error: {name} ({what}; the collection has {})",
+                    names(spaces)
+                ))
+            })?;
+            Ok((space, prepare(&spaces[space], v, &what)?))
+        });
+        Ok(VectorsUpdate {
+            id: p.id,
+            vectors: vectors.collect::<Result<_, ApiError>>()?,
+        })
+    });
+    updates.collect()
 }
 
 fn names(spaces: &[VectorSpace]) -> String {
@@ -253,15 +292,30 @@ pub fn vector_out(
         Some(WithVector::Names(names)) => names.iter().any(|n| n == name),
     };
     if spaces.len() == 1 && spaces[0].name.is_empty() {
-        return wanted("").then(|| Value::from(point.vector(0).to_vec()));
+        return wanted("").then(|| floats(point.vector(0)));
     }
     let map: Map<String, Value> = spaces
         .iter()
         .enumerate()
         .filter(|(_, s)| wanted(&s.name))
-        .map(|(i, s)| (s.name.clone(), Value::from(point.vector(i).to_vec())))
+        .map(|(i, s)| (s.name.clone(), floats(point.vector(i))))
         .collect();
     (!map.is_empty()).then_some(Value::Object(map))
+}
+
+/// A vector as JSON numbers that read back as stored: each float is written with the fewest
+/// digits that identify it as a 32-bit float (`0.15`, not `0.15000000596046448`, which is the
+/// same f32 widened to f64).
+pub fn floats(v: &[f32]) -> Value {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(16);
+    let numbers = v.iter().map(|x| {
+        text.clear();
+        let _ = write!(text, "{x}");
+        let shortest = text.parse::<f64>().unwrap_or(f64::from(*x));
+        serde_json::Number::from_f64(shortest).map_or(Value::Null, Value::Number)
+    });
+    Value::Array(numbers.collect())
 }
 
 /// A point as retrieve and scroll return it.
@@ -277,5 +331,17 @@ pub fn record(
         payload: payload_out(point.payload_map(), with_payload, true),
         vector: vector_out(point, &snapshot.spaces, with_vector, false),
         order_value: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn floats_read_back_as_they_were_written() {
+        let v = super::floats(&[0.15, -1e-7, 3.0, 0.1 + 0.2]);
+        // 0.15f32 widened to f64 would be 0.15000000596046448.
+        assert_eq!(v, json!([0.15, -1e-7, 3.0, 0.3]));
     }
 }

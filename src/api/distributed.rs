@@ -54,7 +54,7 @@ pub fn cluster_collection(
     name: &str,
 ) -> Option<(Arc<ClusterNode>, ClusterCollection)> {
     let node = state.cluster.as_ref()?;
-    let collection = node.meta().state.collections.get(name)?.clone();
+    let collection = node.meta().state.resolve(name)?.1.clone();
     Some((node.clone(), collection))
 }
 
@@ -71,12 +71,13 @@ fn is_write(route: &str, method: &Method) -> bool {
     }
 }
 
-const WRITES: [&str; 5] = [
+const WRITES: [&str; 6] = [
     "/collections/{name}/points/delete",
     "/collections/{name}/points/payload",
     "/collections/{name}/points/payload/delete",
     "/collections/{name}/points/payload/clear",
     "/collections/{name}/points/batch",
+    "/collections/{name}/points/vectors",
 ];
 
 /// The route layer of cluster mode; passes everything through on a single node.
@@ -149,8 +150,10 @@ async fn route_request(
     if name.contains(crate::cluster::replicas::SHARD_SEPARATOR) {
         return not_found(&name).into_response();
     }
-    // The snapshot handlers know cluster collections (recovering may create one).
-    if route.starts_with("/collections/{name}/snapshots") {
+    // The snapshot handlers know cluster collections (recovering may create one), and the
+    // alias handlers read the metadata group's aliases.
+    if route.starts_with("/collections/{name}/snapshots") || route == "/collections/{name}/aliases"
+    {
         return next.run(req).await;
     }
     let answer = match (route, &method) {
@@ -160,7 +163,7 @@ async fn route_request(
             Ok(ok(CollectionExistence { exists }).into_response())
         }
         _ => {
-            let Some(collection) = known(&node, &name).await else {
+            let Some((name, collection)) = known(&node, &name).await else {
                 return not_found(&name).into_response();
             };
             if is_write(route, &method) {
@@ -195,14 +198,20 @@ async fn route_request(
     answer.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// The cluster collection `name`. One this node has not heard of may have been created
-/// through another peer a moment ago: the node catches up with the metadata group first.
-async fn known(node: &ClusterNode, name: &str) -> Option<ClusterCollection> {
-    if let Some(collection) = node.meta().state.collections.get(name) {
-        return Some(collection.clone());
+/// The cluster collection `name` names (directly or as an alias), with its own name. One this
+/// node has not heard of may have been created through another peer a moment ago: the node
+/// catches up with the metadata group first.
+async fn known(node: &ClusterNode, name: &str) -> Option<(String, ClusterCollection)> {
+    let found = |node: &ClusterNode| {
+        let meta = node.meta();
+        let (own, collection) = meta.state.resolve(name)?;
+        Some((own.clone(), collection.clone()))
+    };
+    if let Some(hit) = found(node) {
+        return Some(hit);
     }
     node.sync_meta(META_SYNC.min(super::time_left())).await;
-    node.meta().state.collections.get(name).cloned()
+    found(node)
 }
 
 /// How long a request waits for this node to catch up with the metadata group.

@@ -6,21 +6,27 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::AppState;
-use super::{aggregate, cluster, collections, indexes, models, points, query, service, snapshots};
+use super::{
+    aggregate, aliases, cluster, collections, indexes, models, points, query, service, snapshots,
+};
 
 /// vecdb's REST API.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "vecdb", description = "A vector database speaking Qdrant's REST dialect: collections, points, filtered nearest-neighbour search."),
     paths(
-        service::root, service::health, service::metrics, service::telemetry, cluster::status,
+        service::root, service::health, service::ready, service::metrics, service::telemetry, cluster::status,
         cluster::collection_cluster, cluster::remove_peer,
         collections::list, collections::info, collections::exists, collections::create,
-        collections::update, collections::delete, indexes::create_index, indexes::delete_index, aggregate::facet, aggregate::facet_points,
+        collections::update, collections::delete, aliases::update, aliases::all,
+        aliases::of_collection, indexes::create_index, indexes::delete_index, aggregate::facet, aggregate::facet_points,
         points::upsert, points::retrieve, points::get_point, points::delete, points::set_payload,
         points::overwrite_payload, points::delete_payload, points::clear_payload, points::batch,
-        points::scroll, points::count,
-        query::query, query::query_batch, query::search_legacy, query::search_batch,
+        points::scroll, points::count, points::update_vectors,
+        query::query, query::query_batch, query::legacy::search, query::legacy::search_batch,
+        query::legacy::recommend, query::legacy::recommend_batch, query::legacy::discover,
+        query::legacy::discover_batch, query::query_groups, query::search_groups,
+        query::recommend_groups, query::matrix_pairs, query::matrix_offsets,
         snapshots::create, snapshots::list, snapshots::download, snapshots::remove,
         snapshots::recover, snapshots::upload,
     ),

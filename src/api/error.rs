@@ -243,3 +243,20 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
         decode_json(&bytes).map(OptionalJson)
     }
 }
+
+/// A body already read as JSON, parsed into `T` with the same messages as [`ApiJson`].
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if value.is_array() {
+        return Err(ApiError::BadRequest(
+            "Format error in JSON body: expected a JSON object, got an array".into(),
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let why = if e.path().to_string() != "." {
+            format!("{}: {}", e.path(), e.inner())
+        } else {
+            e.inner().to_string()
+        };
+        ApiError::BadRequest(format!("Format error in JSON body: {why}"))
+    })
+}

@@ -4,6 +4,7 @@
 //! `{"status": {"error": "..."}, "time": seconds}` ([`error::ApiError`]).
 
 pub mod aggregate;
+pub mod aliases;
 pub mod auth;
 pub mod cluster;
 pub mod cluster_snapshots;
@@ -139,6 +140,7 @@ fn routes(state: &AppState, distributed: bool) -> Router<AppState> {
         .merge(service::router())
         .merge(cluster::router())
         .merge(collections::router())
+        .merge(aliases::router())
         .merge(indexes::router())
         .merge(aggregate::router())
         .merge(points::router())

@@ -80,6 +80,14 @@ impl<'de> Deserialize<'de> for VectorInput {
     }
 }
 
+/// A point's new vectors (`PUT .../points/vectors`).
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointVectors {
+    pub id: PointId,
+    pub vector: VectorInput,
+}
+
 /// One point to upsert.
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -255,7 +263,7 @@ pub struct Record {
 }
 
 /// A search result.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ScoredPoint {
     pub id: PointId,
     /// The LSN of the write that produced this version of the point.
@@ -267,6 +275,9 @@ pub struct ScoredPoint {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<VectorInput>)]
     pub vector: Option<Value>,
+    /// The value the point was ordered by, for an `order_by` query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_value: Option<crate::collection::aggregate::OrderValue>,
 }
 
 /// The answer to a write.

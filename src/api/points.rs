@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::convert::{check_with_payload, point_writes, record, selector};
+use super::convert::{check_with_payload, point_writes, record, selector, vector_updates};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, OptionalJson};
 use super::models::*;
 use super::{ok, run_search, ApiResult, AppState};
@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
             post(clear_payload),
         )
         .route("/collections/{name}/points/batch", post(batch))
+        .route("/collections/{name}/points/vectors", put(update_vectors))
         .route("/collections/{name}/points/scroll", post(scroll))
         .route("/collections/{name}/points/count", post(count))
 }
@@ -98,6 +99,7 @@ fn check_limits(ops: &[Operation]) -> Result<(), ApiError> {
             Operation::Delete(selector)
             | Operation::DeletePayload { selector, .. }
             | Operation::ClearPayload(selector) => (selector.ids(), vec![]),
+            Operation::UpdateVectors(updates) => (updates.len(), vec![]),
         };
         points += count;
         for payload in payloads {
@@ -315,6 +317,32 @@ pub async fn clear_payload(
     submit_one(&state, &name, op, &params).await
 }
 
+/// `PUT .../points/vectors` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateVectors {
+    /// Points and their new vectors (the unnamed one, or some named ones).
+    pub points: Vec<PointVectors>,
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<Value>,
+}
+
+/// Replace vectors of existing points, keeping their other vectors and their payload.
+#[utoipa::path(put, path = "/collections/{name}/points/vectors", tag = "points",
+    params(("name" = String, Path, description = "Collection name"), WriteParams),
+    request_body = UpdateVectors,
+    responses((status = 200, body = inline(super::Envelope<UpdateResult>)), (status = 404, body = super::error::ErrorResponse)))]
+pub async fn update_vectors(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(params): ApiQuery<WriteParams>,
+    ApiJson(req): ApiJson<UpdateVectors>,
+) -> ApiResult<UpdateResult> {
+    let spaces = spaces(&state, &name)?;
+    let op = Operation::UpdateVectors(vector_updates(&spaces, req.points)?);
+    submit_one(&state, &name, op, &params).await
+}
+
 /// `POST .../points/batch` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -347,9 +375,13 @@ fn batch_op(spaces: &[VectorSpace], i: usize, value: Value) -> Result<Operation,
             let s: PointsSelector = serde_path(body, &kind).map_err(|e| at(e.0))?;
             Ok(Operation::ClearPayload(selector(s.points, s.filter)?))
         }
-        "update_vectors" | "delete_vectors" => Err(at(format!("`{kind}` is not supported yet"))),
+        "update_vectors" => {
+            let req: UpdateVectors = serde_path(body, &kind).map_err(|e| at(e.0))?;
+            Ok(Operation::UpdateVectors(vector_updates(spaces, req.points)?))
+        }
+        "delete_vectors" => Err(at(format!("`{kind}` is not supported yet"))),
         other => Err(at(format!(
-            "unknown operation `{other}`; expected upsert, delete, set_payload, overwrite_payload, delete_payload or clear_payload"
+            "unknown operation `{other}`; expected upsert, delete, set_payload, overwrite_payload, delete_payload, clear_payload or update_vectors"
         ))),
     }
 }

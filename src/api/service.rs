@@ -21,7 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(root))
         .route("/healthz", get(health))
         .route("/livez", get(health))
-        .route("/readyz", get(health))
+        .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route("/telemetry", get(telemetry))
 }
@@ -30,8 +30,14 @@ pub fn router() -> Router<AppState> {
 #[derive(Serialize, ToSchema)]
 pub struct VersionInfo {
     pub title: &'static str,
+    /// vecdb's own version.
     pub version: &'static str,
+    /// The version of Qdrant's REST API that vecdb follows.
+    pub qdrant_api_version: &'static str,
 }
+
+/// The Qdrant API version whose REST shapes vecdb follows (its published OpenAPI document).
+pub const QDRANT_API_VERSION: &str = "1.18";
 
 /// Service name and version.
 #[utoipa::path(get, path = "/", tag = "service", responses((status = 200, body = VersionInfo)))]
@@ -39,7 +45,14 @@ pub async fn root() -> Json<VersionInfo> {
     Json(VersionInfo {
         title: "vecdb - vector search engine",
         version: env!("CARGO_PKG_VERSION"),
+        qdrant_api_version: QDRANT_API_VERSION,
     })
+}
+
+/// Readiness probe: every collection was loaded before the listener opened.
+#[utoipa::path(get, path = "/readyz", tag = "service", responses((status = 200, description = "ready", body = String)))]
+pub async fn ready() -> &'static str {
+    "all shards are ready"
 }
 
 /// Health probe: the process serves HTTP (collections are loaded before the listener opens).

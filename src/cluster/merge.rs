@@ -17,6 +17,10 @@ pub enum Order {
     LowerFirst,
     /// By id (a query without a vector lists points).
     ById,
+    /// By `order_value` (an `order_by` query), then by id.
+    ByValue { descending: bool },
+    /// In an order drawn for this merge (a random sample).
+    Shuffled,
 }
 
 fn id_of(point: &Value) -> Option<PointId> {
@@ -48,6 +52,14 @@ pub fn top_k(lists: Vec<Vec<Value>>, order: Order, offset: usize, limit: usize) 
         Order::HigherFirst => all.sort_by(|a, b| by_number(a, b, "score", true)),
         Order::LowerFirst => all.sort_by(|a, b| by_number(a, b, "score", false)),
         Order::ById => all.sort_by(by_id),
+        Order::ByValue { descending } => {
+            all.sort_by(|a, b| by_number(a, b, "order_value", descending))
+        }
+        Order::Shuffled => {
+            use std::hash::BuildHasher;
+            let key = std::collections::hash_map::RandomState::new();
+            all.sort_by_cached_key(|p| key.hash_one(id_of(p)));
+        }
     }
     all.into_iter().skip(offset).take(limit).collect()
 }

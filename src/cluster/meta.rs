@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::log_store::{blocking, decode, encode, Result};
 use super::types::{GroupId, NodeId, Peer};
+use crate::collection::aliases::{self, AliasAction, Aliases};
 use crate::collection::config::CollectionConfig;
 use crate::filter::index::PayloadSchema;
 use crate::storage::Store;
@@ -59,6 +60,9 @@ pub struct ClusterCollection {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct MetaState {
     pub collections: BTreeMap<String, ClusterCollection>,
+    /// Other names of collections.
+    #[serde(default)]
+    pub aliases: Aliases,
     /// The next shard group id to hand out (group 0 is this group).
     pub next_group: GroupId,
 }
@@ -85,6 +89,10 @@ pub enum MetaCommand {
         name: String,
         schema: PayloadSchema,
     },
+    /// Alias changes, applied all or nothing.
+    UpdateAliases {
+        actions: Vec<AliasAction>,
+    },
     /// A dead peer leaves: its replicas are re-placed as listed (collection, shard, new
     /// replica peers).
     RemovePeer {
@@ -100,6 +108,14 @@ pub enum MetaReply {
 }
 
 impl MetaState {
+    /// The collection `name` names, directly or as an alias, with its own name.
+    pub fn resolve(&self, name: &str) -> Option<(&String, &ClusterCollection)> {
+        let target = self.aliases.get(name).map_or(name, String::as_str);
+        self.collections
+            .get_key_value(name)
+            .or_else(|| self.collections.get_key_value(target))
+    }
+
     /// Applies one command; the reply says whether it changed anything.
     pub fn apply(&mut self, command: MetaCommand) -> MetaReply {
         match command {
@@ -110,6 +126,9 @@ impl MetaState {
             } => {
                 if self.collections.contains_key(&name) {
                     return MetaReply::Rejected(format!("collection `{name}` already exists"));
+                }
+                if self.aliases.contains_key(&name) {
+                    return MetaReply::Rejected(format!("alias `{name}` already exists"));
                 }
                 let first = self.next_group.max(1);
                 self.next_group = first + replicas.len() as u64;
@@ -132,6 +151,7 @@ impl MetaState {
                 if self.collections.remove(&name).is_none() {
                     return MetaReply::Rejected(format!("collection `{name}` does not exist"));
                 }
+                self.aliases.retain(|_, target| *target != name);
             }
             MetaCommand::UpdateCollection { name, config } => match self.collections.get_mut(&name)
             {
@@ -153,6 +173,14 @@ impl MetaState {
                     for placement in &mut collection.shards {
                         placement.replicas.retain(|r| *r != id);
                     }
+                }
+            }
+            MetaCommand::UpdateAliases { actions } => {
+                let collections = &self.collections;
+                let is_collection = |n: &str| collections.contains_key(n);
+                match aliases::apply(&self.aliases, is_collection, &actions) {
+                    Ok(next) => self.aliases = next,
+                    Err(e) => return MetaReply::Rejected(e.to_string()),
                 }
             }
             MetaCommand::SetPayloadSchema { name, schema } => {

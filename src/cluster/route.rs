@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::ring::shard_of;
 use super::types::GroupId;
 use crate::collection::ops::{Operation, Selector};
+use crate::point_id::PointId;
 
 /// The header of the consistency token, on responses and on the reads that send it back.
 pub const TOKEN_HEADER: &str = "x-vecdb-consistency-token";
@@ -21,14 +22,8 @@ pub fn split(ops: Vec<Operation>, shards: u32) -> Vec<Vec<Operation>> {
     for op in ops {
         match op {
             Operation::Upsert(writes) => {
-                let mut parts = vec![Vec::new(); shards as usize];
-                for write in writes {
-                    parts[shard_of(write.id, shards) as usize].push(write);
-                }
-                for (shard, part) in parts.into_iter().enumerate() {
-                    if !part.is_empty() {
-                        out[shard].push(Operation::Upsert(part));
-                    }
+                for (shard, part) in by_shard(writes, |w| w.id, shards) {
+                    out[shard].push(Operation::Upsert(part));
                 }
             }
             Operation::Delete(selector) => {
@@ -67,9 +62,27 @@ pub fn split(ops: Vec<Operation>, shards: u32) -> Vec<Vec<Operation>> {
                     out[shard].push(Operation::ClearPayload(s));
                 }
             }
+            Operation::UpdateVectors(updates) => {
+                for (shard, part) in by_shard(updates, |u| u.id, shards) {
+                    out[shard].push(Operation::UpdateVectors(part));
+                }
+            }
         }
     }
     out
+}
+
+/// `items` grouped by the shard of their point id, in order; shards with none left out.
+fn by_shard<T: Clone>(
+    items: Vec<T>,
+    id: impl Fn(&T) -> PointId,
+    shards: u32,
+) -> impl Iterator<Item = (usize, Vec<T>)> {
+    let mut parts = vec![Vec::new(); shards as usize];
+    for item in items {
+        parts[shard_of(id(&item), shards) as usize].push(item);
+    }
+    parts.into_iter().enumerate().filter(|(_, p)| !p.is_empty())
 }
 
 fn split_selector(selector: Selector, shards: u32) -> Vec<(usize, Selector)> {

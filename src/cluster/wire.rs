@@ -123,7 +123,10 @@ mod tests {
         };
         let answers: Vec<Answer> = vec![
             Ok((7, Ok(()))),
-            Ok((8, Err(CollectionError::BadRequest("wrong dimension".into())))),
+            Ok((
+                8,
+                Err(CollectionError::BadRequest("wrong dimension".into())),
+            )),
             Err(ConsensusError::NotLeader {
                 leader: Some((42, leader)),
             }),

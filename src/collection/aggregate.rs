@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -169,7 +169,7 @@ fn facet_value(v: &Value, kind: FieldType) -> Option<FacetValue> {
 }
 
 /// A value points are ordered by: an integer (datetimes as microseconds) or a float.
-#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum OrderValue {
     Integer(i64),

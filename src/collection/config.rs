@@ -5,7 +5,7 @@ use crate::error::Invalid;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::quantization::{self, QuantizationConfig, ScalarQuantization};
@@ -287,6 +287,10 @@ pub struct CollectionConfig {
     pub wal_config: WalConfig,
     #[schema(value_type = Option<QuantizationConfig>)]
     pub quantization_config: Option<Value>,
+    /// The user's own JSON about the collection, set at creation and merged by PATCH.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
 }
 
 /// `PUT /collections/{name}` body.
@@ -321,7 +325,7 @@ pub struct CreateCollection {
     /// Not supported yet: must be null.
     #[schema(value_type = Option<Object>)]
     pub init_from: Option<Value>,
-    /// Accepted for compatibility.
+    /// Free-form JSON kept with the collection and returned in its configuration.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
 }
@@ -347,7 +351,7 @@ pub struct UpdateCollection {
     /// Accepted for compatibility.
     #[schema(value_type = Option<Object>)]
     pub strict_mode_config: Option<Value>,
-    /// Accepted for compatibility.
+    /// Keys to set in the collection's metadata (a key set to null is removed).
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
 }
@@ -360,6 +364,15 @@ pub struct VectorParamsDiff {
     pub on_disk: Option<bool>,
     #[schema(value_type = Option<Object>)]
     pub quantization_config: Option<Value>,
+}
+
+/// A request's `metadata`: an object, or nothing.
+fn metadata(value: Option<Value>) -> Result<Option<Map<String, Value>>, Invalid> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(map)),
+        Some(other) => invalid!("metadata must be a JSON object, got {other}"),
+    }
 }
 
 fn set<T: Copy>(field: &mut T, value: Option<T>) {
@@ -457,6 +470,7 @@ impl CollectionConfig {
             },
             quantization_config: quantization
                 .map(|q| serde_json::to_value(q).expect("plain data serialises")),
+            metadata: metadata(req.metadata)?,
         };
         config.validate()?;
         Ok(config)
@@ -466,6 +480,15 @@ impl CollectionConfig {
     pub fn updated(&self, req: &UpdateCollection) -> Result<CollectionConfig, Invalid> {
         fixed_at_creation(&req.quantization_config, "quantization_config")?;
         let mut next = self.clone();
+        if let Some(changes) = metadata(req.metadata.clone())? {
+            let merged = next.metadata.get_or_insert_with(Map::new);
+            for (key, value) in changes {
+                match value {
+                    Value::Null => merged.remove(&key),
+                    value => merged.insert(key, value),
+                };
+            }
+        }
         if let Some(diff) = &req.hnsw_config {
             next.hnsw_config.apply(diff);
         }

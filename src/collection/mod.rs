@@ -6,6 +6,7 @@
 //! `ArcSwap::load_full`) and never wait for the writer.
 
 pub mod aggregate;
+pub mod aliases;
 pub mod backup;
 pub mod config;
 mod index_files;

@@ -16,6 +16,13 @@ pub struct PointWrite {
     pub payload: Map<String, Value>,
 }
 
+/// New values for some of a point's vectors, by space index (prepared); the others are kept.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VectorsUpdate {
+    pub id: PointId,
+    pub vectors: Vec<(usize, Vec<f32>)>,
+}
+
 /// Which points an operation touches.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Selector {
@@ -58,6 +65,8 @@ pub enum Operation {
     },
     /// Remove the whole payload.
     ClearPayload(Selector),
+    /// Replace some vectors of existing points, keeping their other vectors and payload.
+    UpdateVectors(Vec<VectorsUpdate>),
 }
 
 impl Operation {
@@ -70,6 +79,7 @@ impl Operation {
             Operation::OverwritePayload { .. } => "overwrite_payload",
             Operation::DeletePayload { .. } => "delete_payload",
             Operation::ClearPayload(_) => "clear_payload",
+            Operation::UpdateVectors(_) => "update_vectors",
         }
     }
 }

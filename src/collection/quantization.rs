@@ -37,17 +37,17 @@ pub enum ScalarType {
 }
 
 /// Search-time quantization knobs (`params.quantization` of a query, as Qdrant has them).
-#[derive(Clone, Copy, Debug, Default, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuantizationSearchParams {
     /// Traverse over the float vectors even though codes exist.
     #[serde(default)]
     pub ignore: bool,
     /// Rescore the kept candidates with the float vectors (default true).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rescore: Option<bool>,
     /// Keep at least `limit × oversampling` candidates for rescoring (at least 1).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oversampling: Option<f64>,
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 
+use super::aliases::{self, AliasAction, Aliases};
 use super::config::CollectionConfig;
 use super::recover::recover;
 use super::state::WriterState;
@@ -21,6 +22,8 @@ pub struct Registry {
     pub store: Arc<Store>,
     /// Lock-free lookups by name on the request path.
     collections: DashMap<String, Arc<Collection>>,
+    /// Other names of collections; replaced whole (under the admin lock) when they change.
+    aliases: ArcSwap<Aliases>,
     /// Serialises create and delete so a name is never half-created (held only by admin calls).
     admin: Lock<()>,
     queue_capacity: usize,
@@ -35,6 +38,7 @@ impl Registry {
         let registry = Registry {
             store: store.clone(),
             collections: DashMap::new(),
+            aliases: ArcSwap::from_pointee(store.aliases()?.unwrap_or_default()),
             admin: Lock::new("collections_admin", ()),
             queue_capacity: config.storage.writer_queue_capacity,
             queue_timeout: Duration::from_millis(config.storage.writer_queue_timeout_ms),
@@ -91,12 +95,37 @@ impl Registry {
         Ok(())
     }
 
-    /// The collection named `name`, or Qdrant's not-found message.
+    /// The collection named `name`, or that the alias `name` points at; or Qdrant's
+    /// not-found message.
     pub fn get(&self, name: &str) -> Result<Arc<Collection>, CollectionError> {
-        self.collections
+        if let Some(c) = self.collections.get(name) {
+            return Ok(c.value().clone());
+        }
+        let aliases = self.aliases.load();
+        aliases
             .get(name)
+            .and_then(|target| self.collections.get(target))
             .map(|c| c.value().clone())
             .ok_or_else(|| CollectionError::NotFound(format!("Collection `{name}` doesn't exist!")))
+    }
+
+    /// Every alias.
+    pub fn aliases(&self) -> Arc<Aliases> {
+        self.aliases.load_full()
+    }
+
+    /// Applies alias actions all or nothing, durably. Blocking.
+    pub fn update_aliases(
+        &self,
+        actions: &[AliasAction],
+        max_wait: Duration,
+    ) -> Result<(), CollectionError> {
+        let _guard = self.admin(max_wait)?;
+        let is_collection = |name: &str| self.collections.contains_key(name);
+        let next = aliases::apply(&self.aliases.load(), is_collection, actions)?;
+        self.store.put_aliases(&next)?;
+        self.aliases.store(Arc::new(next));
+        Ok(())
     }
 
     /// Names of all collections, sorted.
@@ -136,6 +165,11 @@ impl Registry {
                 "Collection `{name}` already exists!"
             )));
         }
+        if self.aliases.load().contains_key(name) {
+            return Err(CollectionError::Conflict(format!(
+                "Alias `{name}` already exists! A collection cannot take an alias's name"
+            )));
+        }
         let meta = CollectionMeta {
             id: self.store.allocate_collection_id()?,
             name: name.to_string(),
@@ -156,6 +190,14 @@ impl Registry {
         };
         collection.close();
         self.store.delete_collection(collection.id, name)?;
+        // Its aliases go with it.
+        let mut aliases = Aliases::clone(&self.aliases.load());
+        let before = aliases.len();
+        aliases.retain(|_, target| target != name);
+        if aliases.len() != before {
+            self.store.put_aliases(&aliases)?;
+            self.aliases.store(Arc::new(aliases));
+        }
         Ok(true)
     }
 

@@ -301,6 +301,23 @@ impl WriterState {
             Operation::ClearPayload(selector) => {
                 self.rewrite_payloads(selector, lsn, layers, &mut out, Map::clear)?;
             }
+            Operation::UpdateVectors(updates) => {
+                for update in updates {
+                    let mut all: Vec<&Pending> = vec![&out];
+                    all.extend_from_slice(layers);
+                    let id = update.id;
+                    let mut point = self.lookup(id, &all).ok_or_else(|| {
+                        CollectionError::NotFound(format!("No point with id {id} found"))
+                    })?;
+                    for (space, vector) in &update.vectors {
+                        if let Some(slot) = point.vectors.get_mut(*space) {
+                            slot.clone_from(vector);
+                        }
+                    }
+                    point.version = lsn;
+                    out.record(Change::Put(id, point));
+                }
+            }
         }
         Ok(out)
     }

@@ -89,7 +89,7 @@ impl GeoRadius {
 }
 
 /// Great-circle distance in meters.
-fn haversine_m(a: GeoPoint, b: GeoPoint) -> f64 {
+pub fn haversine_m(a: GeoPoint, b: GeoPoint) -> f64 {
     let (lat1, lat2) = (a.lat.to_radians(), b.lat.to_radians());
     let dlat = lat2 - lat1;
     let dlon = (b.lon - a.lon).to_radians();

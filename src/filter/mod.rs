@@ -29,6 +29,7 @@ use crate::error::Invalid;
 use serde::{de, Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
+pub use geo::haversine_m;
 pub use model::{
     AnyVariants, Condition, Datetime, DatetimeRange, FieldCondition, Filter, GeoBoundingBox,
     GeoLineString, GeoPoint, GeoPolygon, GeoRadius, HasIdCondition, HasVectorCondition,

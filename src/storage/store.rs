@@ -26,6 +26,7 @@ const FAMILIES: [&str; 4] = [CF_META, CF_POINTS, CF_RAFT_LOG, CF_RAFT_STATE];
 const KEY_FORMAT: &[u8] = b"format_version";
 const KEY_NEXT_COLLECTION: &[u8] = b"next_collection_id";
 const KEY_NODE_ID: &[u8] = b"node_id";
+const KEY_ALIASES: &[u8] = b"aliases";
 
 /// What went wrong below the collection layer.
 #[derive(Debug, thiserror::Error)]
@@ -212,6 +213,25 @@ impl Store {
         batch.put_cf(meta, KEY_NODE_ID, id.to_le_bytes());
         self.write(batch, true)?;
         Ok(id)
+    }
+
+    /// The collection aliases as [`Store::put_aliases`] stored them (`None` before the first).
+    pub fn aliases<T: DeserializeOwned>(&self) -> Result<Option<T>, StorageError> {
+        let Some(bytes) = self.db.get_cf(self.cf(CF_META), KEY_ALIASES)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt(format!("aliases record: {e}")))
+    }
+
+    /// Replaces the collection aliases durably (fsync).
+    pub fn put_aliases<T: Serialize>(&self, aliases: &T) -> Result<(), StorageError> {
+        let value =
+            serde_json::to_vec(aliases).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_META), KEY_ALIASES, value);
+        self.write(batch, true)
     }
 
     /// Stores the record of collection `name` durably (fsync).

@@ -4,6 +4,7 @@ import random
 import urllib.request
 import uuid
 
+import httpx
 import pytest
 from qdrant_client import QdrantClient, models
 
@@ -208,3 +209,89 @@ def test_snapshots_round_trip(client, server_url, tmp_path):
     assert after == before
     assert client.delete_snapshot("snap", made.name, wait=True)
     assert client.list_snapshots("snap") == []
+
+
+def test_vectors_read_back_as_written(client):
+    client.create_collection("floats", vectors_config=models.VectorParams(size=3, distance=models.Distance.EUCLID))
+    client.upsert("floats", [models.PointStruct(id=1, vector=[0.15, -0.3, 1e-7])], wait=True)
+    (point,) = client.retrieve("floats", [1], with_vectors=True)
+    assert point.vector == [0.15, -0.3, 1e-7]
+    (hit,) = client.query_points("floats", query=[0.0, 0.0, 0.0], with_vectors=True).points
+    assert hit.vector == [0.15, -0.3, 1e-7]
+
+
+def test_collection_metadata_is_kept_and_merged(client, server_url):
+    client.create_collection(
+        "meta",
+        vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT),
+        metadata={"owner": "search-team", "tier": 1},
+    )
+    assert client.get_collection("meta").config.metadata == {"owner": "search-team", "tier": 1}
+    client.update_collection("meta", metadata={"tier": 2, "note": "reindexed"})
+    assert client.get_collection("meta").config.metadata == {"owner": "search-team", "tier": 2, "note": "reindexed"}
+    r = httpx.patch(f"{server_url}/collections/meta", json={"metadata": [1, 2]})
+    assert r.status_code == 400 and "metadata must be a JSON object" in r.text, r.text
+    assert client.get_collection("meta").config.metadata["tier"] == 2
+
+
+def test_aliases_name_collections_everywhere(client, server_url):
+    for name in ("blue", "green"):
+        client.create_collection(name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+        client.upsert(name, [models.PointStruct(id=1, vector=[1.0, 0.0], payload={"from": name})], wait=True)
+    create = models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name="blue", alias_name="live"))
+    assert client.update_collection_aliases([create])
+    assert client.query_points("live", query=[1.0, 0.0], with_payload=True).points[0].payload == {"from": "blue"}
+    assert client.collection_exists("live")
+    client.upsert("live", [models.PointStruct(id=2, vector=[0.0, 1.0])], wait=True)
+    assert client.count("blue").count == 2
+    # Switch the alias in one request: delete and create apply together.
+    switch = [
+        models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name="live")),
+        models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name="green", alias_name="live")),
+    ]
+    client.update_collection_aliases(switch)
+    assert client.retrieve("live", [1], with_payload=True)[0].payload == {"from": "green"}
+    # A failing action leaves every alias as it was.
+    failing = [
+        models.RenameAliasOperation(rename_alias=models.RenameAlias(old_alias_name="live", new_alias_name="prod")),
+        models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name="missing", alias_name="x")),
+    ]
+    with pytest.raises(Exception, match="missing"):
+        client.update_collection_aliases(failing)
+    listed = [(a.alias_name, a.collection_name) for a in client.get_aliases().aliases]
+    assert listed == [("live", "green")]
+    assert [a.alias_name for a in client.get_collection_aliases("green").aliases] == ["live"]
+    assert client.get_collection_aliases("blue").aliases == []
+    r = httpx.post(
+        f"{server_url}/collections/aliases",
+        json={"actions": [{"create_alias": {"collection_name": "green", "alias_name": "blue"}}]},
+    )
+    assert r.status_code == 409, r.text
+    client.delete_collection("green")
+    assert client.get_aliases().aliases == []
+    assert not client.collection_exists("live")
+    client.delete_collection("blue")
+
+
+def test_update_vectors_keeps_the_other_vectors_and_the_payload(client):
+    config = {
+        "a": models.VectorParams(size=2, distance=models.Distance.DOT),
+        "b": models.VectorParams(size=2, distance=models.Distance.EUCLID),
+    }
+    client.create_collection("upd", vectors_config=config)
+    client.upsert("upd", [models.PointStruct(id=1, vector={"a": [1.0, 0.0], "b": [0.0, 1.0]}, payload={"k": 1})])
+    client.update_vectors("upd", [models.PointVectors(id=1, vector={"a": [0.5, 0.25]})])
+    (p,) = client.retrieve("upd", [1], with_vectors=True, with_payload=True)
+    assert p.vector == {"a": [0.5, 0.25], "b": [0.0, 1.0]} and p.payload == {"k": 1}
+    hit = client.query_points("upd", query=[1.0, 1.0], using="a").points[0]
+    assert hit.score == pytest.approx(0.75)
+    update = models.UpdateVectorsOperation(
+        update_vectors=models.UpdateVectors(points=[models.PointVectors(id=1, vector={"b": [2.0, 2.0]})])
+    )
+    client.batch_update_points("upd", [update])
+    assert client.retrieve("upd", [1], with_vectors=True)[0].vector == {"a": [0.5, 0.25], "b": [2.0, 2.0]}
+    with pytest.raises(Exception, match="No point with id 9"):
+        client.update_vectors("upd", [models.PointVectors(id=9, vector={"a": [1.0, 1.0]})])
+    with pytest.raises(Exception, match="Not existing vector name error: c"):
+        client.update_vectors("upd", [models.PointVectors(id=1, vector={"c": [1.0, 1.0]})])
+    assert client.retrieve("upd", [1], with_vectors=True)[0].vector == {"a": [0.5, 0.25], "b": [2.0, 2.0]}

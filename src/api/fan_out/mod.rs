@@ -2,6 +2,8 @@
 //! adjusted so the merged page is exact) by one replica that the consistency level allows,
 //! and the answers are merged into what one collection would have answered.
 
+mod query;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,7 @@ use serde_json::{json, Map, Value};
 use super::distributed::{saw, seen};
 use super::error::{ApiError, OptionalJson};
 use super::{ok, AppState};
-use crate::cluster::merge::{self, Order};
+use crate::cluster::merge;
 use crate::cluster::meta::ClusterCollection;
 use crate::cluster::node::ClusterNode;
 use crate::cluster::requests::ShardRead;
@@ -72,10 +74,22 @@ impl Target<'_> {
         let body = body.unwrap_or_else(|| json!({}));
         let result = match (tail.as_str(), &method) {
             ("", &Method::GET) => self.info(&q).await?,
-            ("/points/search", _) => json!(self.search(&q, body).await?),
-            ("/points/search/batch", _) => self.batch(&q, body, false).await?,
-            ("/points/query", _) => json!({ "points": self.query(&q, body).await? }),
-            ("/points/query/batch", _) => self.batch(&q, body, true).await?,
+            (
+                "/points/query"
+                | "/points/query/batch"
+                | "/points/search"
+                | "/points/search/batch"
+                | "/points/recommend"
+                | "/points/recommend/batch"
+                | "/points/discover"
+                | "/points/discover/batch"
+                | "/points/query/groups"
+                | "/points/search/groups"
+                | "/points/recommend/groups"
+                | "/points/search/matrix/pairs"
+                | "/points/search/matrix/offsets",
+                _,
+            ) => self.query_route(&q, &tail, body).await?,
             ("/points/scroll", _) => self.scroll(&q, body).await?,
             ("/points/count", _) => merge::count(&self.everywhere(&q, body).await?),
             ("/facet" | "/points/facet", _) => self.facet(&q, body).await?,
@@ -150,113 +164,6 @@ impl Target<'_> {
             .map(|s| (s, Some(body.clone())))
             .collect();
         self.gather(q, bodies).await
-    }
-
-    /// How a search's points are ordered: by the distance of the vector it uses.
-    fn order(&self, using: &str) -> Order {
-        let spaces = self.collection.config.spaces();
-        match spaces.iter().find(|s| s.name == using) {
-            Some(space) if !space.distance.higher_is_better() => Order::LowerFirst,
-            _ => Order::HigherFirst,
-        }
-    }
-
-    async fn search(&self, q: &Question, mut body: Value) -> Result<Vec<Value>, ApiError> {
-        let using = match &body["vector"] {
-            Value::Object(named) => named.get("name").and_then(Value::as_str).unwrap_or(""),
-            _ => "",
-        }
-        .to_string();
-        let (offset, limit) = widen(&mut body, None);
-        let lists = self.everywhere(q, body).await?;
-        Ok(merge::top_k(
-            lists_of(lists),
-            self.order(&using),
-            offset,
-            limit,
-        ))
-    }
-
-    async fn query(&self, q: &Question, mut body: Value) -> Result<Vec<Value>, ApiError> {
-        let using = body["using"].as_str().unwrap_or("").to_string();
-        let exclude = self.query_by_id(q, &mut body, &using).await?;
-        let order = match body.get("query") {
-            None | Some(Value::Null) => Order::ById,
-            _ => self.order(&using),
-        };
-        let (offset, limit) = widen(&mut body, Some(10));
-        if exclude.is_some() {
-            body["limit"] = json!(body["limit"].as_u64().unwrap_or(0) + 1);
-        }
-        let answers = self.everywhere(q, body).await?;
-        let lists = answers
-            .into_iter()
-            .map(|a| a.get("points").cloned().unwrap_or(Value::Null))
-            .collect();
-        let mut lists = lists_of(lists);
-        if let Some(id) = exclude {
-            for list in &mut lists {
-                list.retain(|p| PointId::from_json(&p["id"]).ok() != Some(id));
-            }
-        }
-        Ok(merge::top_k(lists, order, offset, limit))
-    }
-
-    /// A query by a point's id searches with that point's vector, which lives on one shard
-    /// only: it is fetched first, and the point is left out of the results.
-    async fn query_by_id(
-        &self,
-        q: &Question,
-        body: &mut Value,
-        using: &str,
-    ) -> Result<Option<PointId>, ApiError> {
-        let target = match body.get("query") {
-            Some(Value::Object(map)) => map.get("nearest").cloned(),
-            other => other.cloned(),
-        };
-        let Some(raw @ (Value::Number(_) | Value::String(_))) = target else {
-            return Ok(None);
-        };
-        let id =
-            PointId::from_json(&raw).map_err(|e| ApiError::BadRequest(format!("query: {e}")))?;
-        let shard = shard_of(id, self.shards()) as usize;
-        let ask = Question {
-            method: Method::POST,
-            path: "/points".into(),
-            level: q.level,
-            deadline: q.deadline,
-        };
-        let wanted = json!({ "ids": [raw], "with_payload": false, "with_vector": true });
-        let found = self.ask(&ask, shard, Some(wanted)).await?;
-        let vector = match &found[0]["vector"] {
-            Value::Object(named) => named.get(using).cloned(),
-            v @ Value::Array(_) if using.is_empty() => Some(v.clone()),
-            _ => None,
-        };
-        let vector =
-            vector.ok_or_else(|| ApiError::NotFound(format!("No point with id {id} found")))?;
-        body["query"] = vector;
-        Ok(Some(id))
-    }
-
-    async fn batch(&self, q: &Question, body: Value, query: bool) -> Result<Value, ApiError> {
-        let Some(Value::Array(searches)) = body.get("searches").cloned() else {
-            return Err(ApiError::BadRequest(
-                "Format error in JSON body: missing field `searches`".into(),
-            ));
-        };
-        let answers = searches.into_iter().map(|one| async move {
-            if query {
-                Ok::<Value, ApiError>(json!({ "points": self.query(q, one).await? }))
-            } else {
-                Ok(json!(self.search(q, one).await?))
-            }
-        });
-        let answers: Result<Vec<Value>, ApiError> = futures::future::join_all(answers)
-            .await
-            .into_iter()
-            .collect();
-        Ok(Value::Array(answers?))
     }
 
     async fn scroll(&self, q: &Question, body: Value) -> Result<Value, ApiError> {
@@ -434,21 +341,6 @@ fn consistency(uri: &axum::http::Uri) -> Result<Consistency, ApiError> {
         .ok()
         .and_then(|q| q.0.consistency);
     Consistency::parse(raw.as_deref()).map_err(ApiError::from)
-}
-
-/// Asks each shard for the first `offset + limit` points instead of one page, and returns the
-/// page asked for.
-/// A missing limit is left missing when there is no default, for the shards to refuse.
-fn widen(body: &mut Value, default_limit: Option<u64>) -> (usize, usize) {
-    let Some(limit) = body["limit"].as_u64().or(default_limit) else {
-        return (0, 0);
-    };
-    let offset = body["offset"].as_u64().unwrap_or(0);
-    if let Value::Object(map) = body {
-        map.insert("limit".into(), json!(limit.saturating_add(offset)));
-        map.insert("offset".into(), json!(0));
-    }
-    (offset as usize, limit as usize)
 }
 
 fn lists_of(values: Vec<Value>) -> Vec<Vec<Value>> {

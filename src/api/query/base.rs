@@ -1,0 +1,249 @@
+//! A base query: one without prefetches, its example vectors resolved, run over one snapshot
+//! (single node, or one shard replica in cluster mode). Everything the universal query does
+//! comes down to these and to the arithmetic of [`super::rank`].
+
+use std::hash::BuildHasher;
+
+use serde_json::{json, Map, Value};
+
+use super::rank::Custom;
+use super::{check_params, SearchParamsBody};
+use crate::api::aggregate::order_by;
+use crate::api::convert::{payload_out, vector_out};
+use crate::api::error::ApiError;
+use crate::api::models::{ScoredPoint, WithPayload, WithVector};
+use crate::collection::aggregate::ordered;
+use crate::collection::plan::SegmentPlan;
+use crate::collection::search::{search, SearchParams, Searched};
+use crate::collection::snapshot::{PointRef, Snapshot};
+use crate::filter::Filter;
+use crate::index::TopK;
+use crate::point_id::PointId;
+
+/// What a base query ranks points by, every example a prepared vector.
+#[derive(Clone, Debug)]
+pub enum Scoring {
+    /// No query: matching points in id order, each scored 1 (as Qdrant does).
+    All,
+    Nearest(Vec<f32>),
+    Custom(Custom),
+    /// A payload key to order by, as sent (`order_by` of scroll).
+    OrderBy(Value),
+    Sample,
+}
+
+/// A base query with everything it needs to run.
+#[derive(Clone, Debug)]
+pub struct Base {
+    pub scoring: Scoring,
+    pub using: String,
+    pub filter: Option<Filter>,
+    pub params: Option<SearchParamsBody>,
+    pub limit: usize,
+    pub offset: usize,
+    pub score_threshold: Option<f32>,
+    pub with_payload: Option<WithPayload>,
+    pub with_vector: Option<WithVector>,
+}
+
+impl Base {
+    /// The same query as a `POST .../points/query` body, for the replicas of a cluster's
+    /// shards: they parse it back into this base query.
+    pub fn to_json(&self) -> Value {
+        let query = match &self.scoring {
+            Scoring::All => Value::Null,
+            Scoring::Nearest(v) => json!(v),
+            Scoring::Custom(Custom::Recommend {
+                positive,
+                negative,
+                sum,
+            }) => json!({"recommend": {
+                "positive": positive, "negative": negative,
+                "strategy": if *sum { "sum_scores" } else { "best_score" },
+            }}),
+            Scoring::Custom(Custom::Discover { target, pairs }) => json!({"discover": {
+                "target": target, "context": pairs_json(pairs),
+            }}),
+            Scoring::Custom(Custom::Context(pairs)) => json!({"context": pairs_json(pairs)}),
+            Scoring::OrderBy(key) => json!({ "order_by": key }),
+            Scoring::Sample => json!({"sample": "random"}),
+        };
+        let mut body = Map::new();
+        let mut put = |key: &str, value: Value| {
+            if !value.is_null() {
+                body.insert(key.to_string(), value);
+            }
+        };
+        put("query", query);
+        put("using", json!(self.using));
+        put("filter", json!(self.filter));
+        put("params", json!(self.params));
+        put("limit", json!(self.limit));
+        put("offset", json!(self.offset));
+        put("score_threshold", json!(self.score_threshold));
+        put("with_payload", json!(self.with_payload));
+        put("with_vector", json!(self.with_vector));
+        Value::Object(body)
+    }
+}
+
+fn pairs_json(pairs: &[(Vec<f32>, Vec<f32>)]) -> Value {
+    pairs
+        .iter()
+        .map(|(p, n)| json!({"positive": p, "negative": n}))
+        .collect()
+}
+
+/// A base query's points and how its segments were searched.
+pub type Answer = (Vec<ScoredPoint>, Vec<SegmentPlan>);
+
+/// Runs a base query on a snapshot (blocking: call it on a search thread).
+pub fn run(snapshot: &Snapshot, base: &Base) -> Result<Answer, ApiError> {
+    let space = snapshot.space_index(&base.using);
+    let tuning = check_params(&base.params, base.limit, base.offset)?;
+    // Full-text conditions take the tokenizer of the text index on their key.
+    let bound = snapshot.bind(base.filter.clone());
+    let filter = bound.as_ref();
+    let (k, skip) = (base.limit.saturating_add(base.offset), base.offset);
+    let unit = |found: Vec<(PointId, PointRef)>| -> Answer {
+        let points = found.into_iter().skip(skip);
+        (
+            points
+                .map(|(id, p)| out(snapshot, base, id, &p, 1.0))
+                .collect(),
+            Vec::new(),
+        )
+    };
+    match &base.scoring {
+        Scoring::All => Ok(unit(snapshot.scan(None, filter).take(k).collect())),
+        Scoring::Sample => Ok(unit(sample(snapshot, filter, k))),
+        Scoring::OrderBy(key) => {
+            let order = order_by(snapshot, key)?;
+            let rows = ordered(snapshot, &order, filter, k);
+            let points = rows.into_iter().skip(skip).map(|(s, o, value)| {
+                let seg = &snapshot.segments[s];
+                let mut p = out(snapshot, base, seg.data.id(o), &seg.point(o), 1.0);
+                p.order_value = Some(value);
+                p
+            });
+            Ok((points.collect(), Vec::new()))
+        }
+        Scoring::Nearest(vector) => {
+            let space = space.ok_or_else(|| no_space(&base.using))?;
+            let distance = snapshot.spaces[space].distance;
+            let params = SearchParams {
+                space,
+                vector,
+                limit: base.limit,
+                offset: base.offset,
+                filter,
+                tuning,
+                metric: distance.metric(),
+            };
+            let Searched { hits, plans } = search(snapshot, &params);
+            let points = hits.into_iter().filter_map(|hit| {
+                let score = distance.score(hit.distance);
+                let passes = base.score_threshold.is_none_or(|t| {
+                    if distance.higher_is_better() {
+                        score >= t
+                    } else {
+                        score <= t
+                    }
+                });
+                let seg = &snapshot.segments[hit.segment];
+                passes.then(|| {
+                    out(
+                        snapshot,
+                        base,
+                        seg.data.id(hit.offset),
+                        &seg.point(hit.offset),
+                        score,
+                    )
+                })
+            });
+            Ok((points.collect(), plans))
+        }
+        Scoring::Custom(custom) => {
+            let space = space.ok_or_else(|| no_space(&base.using))?;
+            let found = scan_custom(snapshot, base, filter, space, custom);
+            Ok((found, Vec::new()))
+        }
+    }
+}
+
+/// The error of a query naming a vector the collection does not have (Qdrant's words).
+pub fn no_space(name: &str) -> ApiError {
+    ApiError::BadRequest(format!(
+        "Wrong input: Not existing vector name error: {name}"
+    ))
+}
+
+/// Scores every matching point exactly with a custom scorer; the best `limit` after `offset`.
+fn scan_custom(
+    snapshot: &Snapshot,
+    base: &Base,
+    filter: Option<&Filter>,
+    space: usize,
+    custom: &Custom,
+) -> Vec<ScoredPoint> {
+    let metric = snapshot.spaces[space].distance.metric();
+    let k = base.limit.saturating_add(base.offset);
+    let mut best: Vec<(f32, usize, u32)> = Vec::new();
+    for (s, seg) in snapshot.segments.iter().enumerate() {
+        // TopK keeps the lowest: scores are negated.
+        let mut top = TopK::new(k);
+        for o in 0..seg.data.len() as u32 {
+            if !seg.is_live(o) || filter.is_some_and(|f| !f.matches(&seg.point(o))) {
+                continue;
+            }
+            let row = seg.data.vector(space, o);
+            let score = custom.score(|v| -metric.distance(v, row));
+            if base.score_threshold.is_none_or(|t| score >= t) {
+                top.push(o, -score);
+            }
+        }
+        best.extend(top.into_sorted_vec().into_iter().map(|(o, d)| (-d, s, o)));
+    }
+    let id = |&(_, s, o): &(f32, usize, u32)| snapshot.segments[s].data.id(o);
+    best.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| id(a).cmp(&id(b))));
+    best.into_iter()
+        .skip(base.offset)
+        .take(base.limit)
+        .map(|(score, s, o)| {
+            let seg = &snapshot.segments[s];
+            out(snapshot, base, seg.data.id(o), &seg.point(o), score)
+        })
+        .collect()
+}
+
+/// Up to `k` matching points chosen uniformly at random: those whose ids hash lowest under
+/// a key drawn for this request.
+fn sample<'a>(
+    snapshot: &'a Snapshot,
+    filter: Option<&'a Filter>,
+    k: usize,
+) -> Vec<(PointId, PointRef<'a>)> {
+    let key = std::collections::hash_map::RandomState::new();
+    let mut top = TopK::new(k);
+    let matching: Vec<(PointId, PointRef)> = snapshot.scan(None, filter).collect();
+    for (i, (id, _)) in matching.iter().enumerate() {
+        top.push(i as u32, key.hash_one(id) as f32);
+    }
+    let mut slots: Vec<Option<(PointId, PointRef)>> = matching.into_iter().map(Some).collect();
+    top.into_sorted_vec()
+        .into_iter()
+        .filter_map(|(i, _)| slots[i as usize].take())
+        .collect()
+}
+
+/// A result point with the payload and vectors the query asked for.
+fn out(snapshot: &Snapshot, base: &Base, id: PointId, point: &PointRef, score: f32) -> ScoredPoint {
+    ScoredPoint {
+        id,
+        version: point.version(),
+        score,
+        payload: payload_out(point.payload_map(), &base.with_payload, false),
+        vector: vector_out(point, &snapshot.spaces, &base.with_vector, false),
+        order_value: None,
+    }
+}

@@ -1,0 +1,151 @@
+//! The single-node [`Source`]: base queries run on one snapshot of the collection (every
+//! level of every query of a request sees the same state), on the search threads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::future::{BoxFuture, FutureExt};
+use serde_json::Value;
+
+use super::base::{self, no_space, Base};
+use super::eval::{evaluate, Output, Source};
+use super::model::{LookupFrom, Node};
+use crate::api::convert::{payload_out, record, vector_out};
+use crate::api::error::ApiError;
+use crate::api::models::{ScoredPoint, WithPayload, WithVector};
+use crate::api::{run_search, AppState};
+use crate::collection::config::VectorSpace;
+use crate::collection::plan::SegmentPlan;
+use crate::collection::snapshot::Snapshot;
+use crate::collection::Collection;
+use crate::point_id::PointId;
+
+/// One request's view of a collection on this node.
+pub struct Local<'a> {
+    state: &'a AppState,
+    collection: Arc<Collection>,
+    snapshot: Arc<Snapshot>,
+    plans: Mutex<Vec<SegmentPlan>>,
+    started: std::time::Instant,
+}
+
+impl<'a> Local<'a> {
+    /// The collection `name` (or alias) as it is now.
+    pub fn open(state: &'a AppState, name: &str) -> Result<Local<'a>, ApiError> {
+        let collection = state.registry.get(name)?;
+        Ok(Local {
+            state,
+            snapshot: collection.snapshot(),
+            collection,
+            plans: Mutex::new(Vec::new()),
+            started: std::time::Instant::now(),
+        })
+    }
+
+    /// Records the searches in the metrics; returns how the segments were searched.
+    pub fn finish(self) -> Vec<SegmentPlan> {
+        let plans = self.plans.into_inner().unwrap_or_default();
+        self.collection.count_search(&plans);
+        let name = self.collection.name.clone();
+        metrics::histogram!("vecdb_search_duration_seconds", "collection" => name)
+            .record(self.started.elapsed().as_secs_f64());
+        plans
+    }
+}
+
+/// Evaluates query trees on the collection's current snapshot; the answers, and how the
+/// segments were searched (for `explain`).
+pub async fn answer(
+    state: &AppState,
+    name: &str,
+    trees: Vec<(Node, Output)>,
+) -> Result<(Vec<Vec<ScoredPoint>>, Vec<SegmentPlan>), ApiError> {
+    let source = Local::open(state, name)?;
+    let runs = trees
+        .into_iter()
+        .map(|(node, out)| evaluate(&source, node, out));
+    let lists = futures::future::try_join_all(runs).await?;
+    Ok((lists, source.finish()))
+}
+
+impl Source for Local<'_> {
+    fn name(&self) -> &str {
+        &self.collection.name
+    }
+
+    fn spaces(&self) -> &[VectorSpace] {
+        &self.snapshot.spaces
+    }
+
+    fn base(&self, base: Base) -> BoxFuture<'_, Result<Vec<ScoredPoint>, ApiError>> {
+        let snapshot = self.snapshot.clone();
+        async move {
+            let (points, plans) =
+                run_search(self.state, move || base::run(&snapshot, &base)).await??;
+            if let Ok(mut all) = self.plans.lock() {
+                all.extend(plans);
+            }
+            Ok(points)
+        }
+        .boxed()
+    }
+
+    fn vectors<'a>(
+        &'a self,
+        from: Option<&'a LookupFrom>,
+        using: &'a str,
+        ids: Vec<PointId>,
+    ) -> BoxFuture<'a, Result<HashMap<PointId, Vec<f32>>, ApiError>> {
+        async move {
+            let other;
+            let snapshot = match from {
+                Some(l) if l.collection != self.collection.name => {
+                    other = self.state.registry.get(&l.collection)?.snapshot();
+                    &other
+                }
+                _ => &self.snapshot,
+            };
+            let space = snapshot.space_index(using).ok_or_else(|| no_space(using))?;
+            Ok(ids
+                .into_iter()
+                .filter_map(|id| Some((id, snapshot.get(id)?.vector(space).to_vec())))
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn records<'a>(
+        &'a self,
+        collection: &'a str,
+        ids: Vec<PointId>,
+        with_payload: &'a Option<WithPayload>,
+        with_vector: &'a Option<WithVector>,
+    ) -> BoxFuture<'a, Result<HashMap<PointId, Value>, ApiError>> {
+        async move {
+            let snapshot = self.state.registry.get(collection)?.snapshot();
+            let found = ids.into_iter().filter_map(|id| {
+                let point = snapshot.get(id)?;
+                let r = record(&snapshot, id, &point, with_payload, with_vector);
+                Some((id, serde_json::to_value(r).ok()?))
+            });
+            Ok(found.collect())
+        }
+        .boxed()
+    }
+
+    fn fill<'a>(
+        &'a self,
+        points: &'a mut [ScoredPoint],
+        with_payload: &'a Option<WithPayload>,
+        with_vector: &'a Option<WithVector>,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        let snapshot = &self.snapshot;
+        for p in points.iter_mut() {
+            if let Some(point) = snapshot.get(p.id) {
+                p.payload = payload_out(point.payload_map(), with_payload, false);
+                p.vector = vector_out(&point, &snapshot.spaces, with_vector, false);
+            }
+        }
+        futures::future::ready(Ok(())).boxed()
+    }
+}

@@ -8,6 +8,7 @@ use super::models::{
     parse_dense, Batch, PointInsert, PointStruct, PointVectors, Record, VectorInput, WithPayload,
     WithVector,
 };
+use super::projection;
 use crate::collection::config::{Distance, VectorSpace};
 use crate::collection::ops::{PointWrite, Selector, VectorsUpdate};
 use crate::collection::snapshot::{PointRef, Snapshot};
@@ -252,31 +253,17 @@ pub fn payload_out(
     with: &Option<WithPayload>,
     default: bool,
 ) -> Option<Map<String, Value>> {
-    let top = |k: &String| k.split(['.', '[']).next().unwrap_or(k).to_string();
     match with {
         None if default => Some(payload.clone()),
         None | Some(WithPayload::All(false)) => None,
         Some(WithPayload::All(true)) => Some(payload.clone()),
-        Some(WithPayload::Keys(keys)) => Some(include(payload, keys.iter().map(top).collect())),
+        Some(WithPayload::Keys(keys)) => Some(projection::include(payload, keys)),
         Some(WithPayload::Selector(s)) => Some(match (&s.include, &s.exclude) {
-            (Some(keys), _) => include(payload, keys.iter().map(top).collect()),
-            (None, Some(keys)) => {
-                let mut out = payload.clone();
-                keys.iter()
-                    .for_each(|k| crate::collection::ops::delete_key(&mut out, k));
-                out
-            }
+            (Some(keys), _) => projection::include(payload, keys),
+            (None, Some(keys)) => projection::exclude(payload, keys),
             (None, None) => payload.clone(),
         }),
     }
-}
-
-fn include(payload: &Map<String, Value>, keys: Vec<String>) -> Map<String, Value> {
-    payload
-        .iter()
-        .filter(|(k, _)| keys.contains(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 /// The vectors a client asked for: a plain list for an unnamed vector, else a name → vector map.

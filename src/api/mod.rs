@@ -17,6 +17,7 @@ pub mod fan_out;
 pub mod indexes;
 pub mod models;
 pub mod points;
+mod projection;
 pub mod query;
 pub mod service;
 pub mod snapshots;
@@ -94,6 +95,23 @@ pub fn ok<T: Serialize>(result: T) -> Json<Envelope<T>> {
         status: "ok",
         time: elapsed_secs(),
     })
+}
+
+/// Qdrant's answer to work started but not waited for (`?wait=false`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    /// `accepted`
+    pub status: &'static str,
+    pub time: f64,
+}
+
+/// 202 with [`Accepted`].
+pub fn accepted() -> axum::response::Response {
+    let body = Accepted {
+        status: "accepted",
+        time: elapsed_secs(),
+    };
+    (axum::http::StatusCode::ACCEPTED, Json(body)).into_response()
 }
 
 /// What handlers return.

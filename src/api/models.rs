@@ -11,6 +11,7 @@ use serde::{de, Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use crate::collection::ops::UpdateMode;
 use crate::filter::Filter;
 use crate::point_id::PointId;
 
@@ -146,24 +147,39 @@ pub enum PointInsert {
     Batch(Batch),
 }
 
+/// The conditions of an upsert (`update_filter`, `update_mode`).
+#[derive(Clone, Debug, Default)]
+pub struct Conditions {
+    pub filter: Option<Filter>,
+    pub mode: UpdateMode,
+}
+
 impl PointInsert {
-    /// Parses either form, naming the one that was meant in errors.
-    pub fn from_json(value: Value) -> Result<PointInsert, Invalid> {
+    /// Parses either form, naming the one that was meant in errors, and the conditions.
+    pub fn from_json(value: Value) -> Result<(PointInsert, Conditions), Invalid> {
         let Value::Object(mut map) = value else {
             return Err("expected an object with `points` or `batch`".into());
         };
-        for key in ["shard_key", "update_filter", "update_mode"] {
-            if map.remove(key).is_some_and(|v| !v.is_null()) {
-                return invalid!("`{key}` is not supported");
-            }
+        if map.remove("shard_key").is_some_and(|v| !v.is_null()) {
+            return invalid!("`shard_key` is not supported");
         }
+        let conditions = Conditions {
+            filter: match map.remove("update_filter") {
+                None | Some(Value::Null) => None,
+                Some(f) => Some(Filter::from_json(&f).map_err(|e| format!("update_filter: {e}"))?),
+            },
+            mode: match map.remove("update_mode") {
+                None | Some(Value::Null) => UpdateMode::Upsert,
+                Some(m) => serde_path(m, "update_mode")?,
+            },
+        };
         let one = |map: Map<String, Value>, key: &str| -> Result<Value, Invalid> {
             if let Some(extra) = map.keys().find(|k| *k != key) {
                 return invalid!("unknown field `{extra}` next to `{key}`");
             }
             Ok(map.get(key).cloned().unwrap_or(Value::Null))
         };
-        if map.contains_key("points") {
+        let insert = if map.contains_key("points") {
             let points = one(map, "points")?;
             serde_path(points, "points").map(PointInsert::Points)
         } else if map.contains_key("batch") {
@@ -171,7 +187,8 @@ impl PointInsert {
             serde_path(batch, "batch").map(PointInsert::Batch)
         } else {
             Err("expected an object with `points` (a list of points) or `batch` (columnar ids/vectors/payloads)".into())
-        }
+        }?;
+        Ok((insert, conditions))
     }
 }
 

@@ -15,7 +15,7 @@ use super::models::*;
 use super::{ok, run_search, ApiResult, AppState};
 use crate::collection::aggregate::ordered;
 use crate::collection::config::VectorSpace;
-use crate::collection::ops::Operation;
+use crate::collection::ops::{Operation, UpdateMode};
 use crate::point_id::PointId;
 
 /// Default and largest page size of scroll.
@@ -99,7 +99,10 @@ fn check_limits(ops: &[Operation]) -> Result<(), ApiError> {
             Operation::Delete(selector)
             | Operation::DeletePayload { selector, .. }
             | Operation::ClearPayload(selector) => (selector.ids(), vec![]),
-            Operation::UpdateVectors(updates) => (updates.len(), vec![]),
+            Operation::UpdateVectors { updates, .. } => (updates.len(), vec![]),
+            Operation::ConditionalUpsert { points, .. } => {
+                (points.len(), points.iter().map(|w| &w.payload).collect())
+            }
         };
         points += count;
         for payload in payloads {
@@ -129,8 +132,19 @@ async fn submit_one(
 }
 
 fn upsert_op(spaces: &[VectorSpace], body: Value) -> Result<Operation, ApiError> {
-    let insert = PointInsert::from_json(body)?;
-    Ok(Operation::Upsert(point_writes(spaces, insert)?))
+    let (insert, conditions) = PointInsert::from_json(body)?;
+    let points = point_writes(spaces, insert)?;
+    Ok(match conditions {
+        Conditions {
+            filter: None,
+            mode: UpdateMode::Upsert,
+        } => Operation::Upsert(points),
+        Conditions { filter, mode } => Operation::ConditionalUpsert {
+            points,
+            filter,
+            mode,
+        },
+    })
 }
 
 /// The vector spaces writes to `name` are checked against: the local collection's, or in
@@ -234,6 +248,9 @@ pub async fn delete(
 
 fn set_payload_op(req: SetPayload, overwrite: bool) -> Result<Operation, ApiError> {
     let selector = selector(req.points, req.filter)?;
+    if let Some(key) = &req.key {
+        crate::filter::parse_path(key).map_err(|e| ApiError::BadRequest(format!("key: {e}")))?;
+    }
     Ok(if overwrite {
         if req.key.is_some() {
             return Err(ApiError::BadRequest(
@@ -325,6 +342,8 @@ pub struct UpdateVectors {
     pub points: Vec<PointVectors>,
     #[schema(value_type = Option<Object>)]
     pub shard_key: Option<Value>,
+    /// Only points matching this filter are changed.
+    pub update_filter: Option<crate::filter::Filter>,
 }
 
 /// Replace vectors of existing points, keeping their other vectors and their payload.
@@ -339,7 +358,9 @@ pub async fn update_vectors(
     ApiJson(req): ApiJson<UpdateVectors>,
 ) -> ApiResult<UpdateResult> {
     let spaces = spaces(&state, &name)?;
-    let op = Operation::UpdateVectors(vector_updates(&spaces, req.points)?);
+    let updates = vector_updates(&spaces, req.points)?;
+    let filter = req.update_filter;
+    let op = Operation::UpdateVectors { updates, filter };
     submit_one(&state, &name, op, &params).await
 }
 
@@ -377,7 +398,9 @@ fn batch_op(spaces: &[VectorSpace], i: usize, value: Value) -> Result<Operation,
         }
         "update_vectors" => {
             let req: UpdateVectors = serde_path(body, &kind).map_err(|e| at(e.0))?;
-            Ok(Operation::UpdateVectors(vector_updates(spaces, req.points)?))
+            let updates = vector_updates(spaces, req.points)?;
+            let filter = req.update_filter;
+            Ok(Operation::UpdateVectors { updates, filter })
         }
         "delete_vectors" => Err(at(format!("`{kind}` is not supported yet"))),
         other => Err(at(format!(

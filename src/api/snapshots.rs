@@ -78,27 +78,57 @@ pub struct SnapshotParams {
     pub checksum: Option<String>,
 }
 
-/// Take a snapshot of the collection as of its latest state; writes go on meanwhile.
+/// Take a snapshot of the collection as of its latest state; writes go on meanwhile. With
+/// `?wait=false` the answer is 202 at once and the snapshot is written in the background.
 #[utoipa::path(post, path = "/collections/{name}/snapshots", tag = "snapshots",
     params(("name" = String, Path, description = "Collection name"), SnapshotParams),
-    responses((status = 200, body = inline(super::Envelope<SnapshotDescription>))))]
+    responses((status = 200, body = inline(super::Envelope<SnapshotDescription>)), (status = 202, description = "accepted: being written", body = super::Accepted)))]
 pub async fn create(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(_params): ApiQuery<SnapshotParams>,
-) -> ApiResult<SnapshotDescription> {
-    let root = root(&state);
-    if let Some((node, collection)) = super::distributed::cluster_collection(&state, &name) {
-        let made = super::cluster_snapshots::create(&node, &name, &collection, root).await?;
-        return Ok(ok(made));
+    ApiQuery(params): ApiQuery<SnapshotParams>,
+) -> Result<Response, ApiError> {
+    if super::distributed::cluster_collection(&state, &name).is_none() {
+        state.registry.get(&name)?;
     }
-    let snapshot = state.registry.get(&name)?.snapshot();
-    let made = run_blocking(move || {
+    // The task outlives a request that does not wait: it gets its own time bound (the
+    // request's own when it waits).
+    let limit = match params.wait {
+        Some(false) => BACKGROUND_LIMIT,
+        _ => super::time_left().min(BACKGROUND_LIMIT),
+    };
+    let work = tokio::spawn(async move {
+        let made = super::within(limit, take(&state, &name)).await;
+        if let Err(e) = &made {
+            tracing::warn!(collection = %name, error = %e, "snapshot failed");
+        }
+        made
+    });
+    if params.wait == Some(false) {
+        return Ok(super::accepted());
+    }
+    let made = work
+        .await
+        .map_err(|e| ApiError::Internal(format!("snapshot task failed: {e}")))??;
+    Ok(ok(made).into_response())
+}
+
+/// How long a snapshot taken in the background may take.
+const BACKGROUND_LIMIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Writes a snapshot of `name` (every shard of it in cluster mode).
+async fn take(state: &AppState, name: &str) -> Result<SnapshotDescription, ApiError> {
+    let root = root(state);
+    if let Some((node, collection)) = super::distributed::cluster_collection(state, name) {
+        return super::cluster_snapshots::create(&node, name, &collection, root).await;
+    }
+    let snapshot = state.registry.get(name)?.snapshot();
+    let name = name.to_string();
+    run_blocking(move || {
         backup::create(&root, &name, &snapshot)
             .map_err(|e| storage_error(format!("cannot write the snapshot: {e}"), &e))
     })
-    .await?;
-    Ok(ok(made))
+    .await
 }
 
 /// A full disk is 507; other I/O failures are 503.
@@ -181,6 +211,7 @@ pub async fn remove(
     tokio::fs::remove_file(&path)
         .await
         .map_err(|e| ApiError::Unavailable(format!("cannot delete the snapshot: {e}")))?;
+    let _ = tokio::fs::remove_file(backup::checksum_path(&path)).await;
     Ok(ok(true))
 }
 
@@ -192,7 +223,7 @@ pub struct SnapshotRecover {
     pub location: String,
     /// Accepted for compatibility (a single node has no replicas to prefer).
     pub priority: Option<String>,
-    /// Accepted for compatibility; the file's own CRC-32 is always checked.
+    /// SHA-256 the file must have (hex); the file's own CRC-32 is always checked as well.
     pub checksum: Option<String>,
     /// Accepted for compatibility (remote locations are not fetched).
     pub api_key: Option<String>,
@@ -206,7 +237,7 @@ pub struct SnapshotRecover {
 pub async fn recover(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(_params): ApiQuery<SnapshotParams>,
+    ApiQuery(params): ApiQuery<SnapshotParams>,
     ApiJson(req): ApiJson<SnapshotRecover>,
 ) -> ApiResult<bool> {
     crate::collection::config::validate_name(&name)?;
@@ -222,6 +253,7 @@ pub async fn recover(
             "location: the file:// path must be absolute".into(),
         ));
     }
+    check_sum(&path, req.checksum.or(params.checksum)).await?;
     spawn_restore(state, name, path, false).await?;
     Ok(ok(true))
 }
@@ -234,7 +266,7 @@ pub async fn recover(
 pub async fn upload(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
-    ApiQuery(_params): ApiQuery<SnapshotParams>,
+    ApiQuery(params): ApiQuery<SnapshotParams>,
     form: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<bool> {
     crate::collection::config::validate_name(&name)?;
@@ -246,12 +278,37 @@ pub async fn upload(
         .map_err(|e| storage_error(format!("cannot store the upload: {e}"), &e))?;
     let path = dir.join(format!("{}.upload", uuid::Uuid::new_v4()));
     let received = receive(&mut form, &path).await;
-    if let Err(e) = received {
+    let checked = match received {
+        Ok(()) => check_sum(&path, params.checksum).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = checked {
         let _ = tokio::fs::remove_file(&path).await;
         return Err(e);
     }
     spawn_restore(state, name, path, true).await?;
     Ok(ok(true))
+}
+
+/// Refuses a snapshot file whose SHA-256 is not the `expected` one (when given), as Qdrant
+/// does: hex digits compared without regard to case or surrounding space.
+async fn check_sum(path: &Path, expected: Option<String>) -> Result<(), ApiError> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let file = path.to_path_buf();
+    let actual = run_blocking(move || {
+        backup::sha256(&file)
+            .map_err(|e| ApiError::BadRequest(format!("cannot read the snapshot: {e}")))
+    })
+    .await?;
+    if !actual.eq_ignore_ascii_case(expected.trim()) {
+        return Err(ApiError::BadRequest(format!(
+            "Snapshot checksum mismatch: expected {}, got {actual}",
+            expected.trim()
+        )));
+    }
+    Ok(())
 }
 
 /// Streams the form's `snapshot` field into `path`.

@@ -62,9 +62,24 @@ pub fn split(ops: Vec<Operation>, shards: u32) -> Vec<Vec<Operation>> {
                     out[shard].push(Operation::ClearPayload(s));
                 }
             }
-            Operation::UpdateVectors(updates) => {
-                for (shard, part) in by_shard(updates, |u| u.id, shards) {
-                    out[shard].push(Operation::UpdateVectors(part));
+            Operation::UpdateVectors { updates, filter } => {
+                for (shard, updates) in by_shard(updates, |u| u.id, shards) {
+                    let filter = filter.clone();
+                    out[shard].push(Operation::UpdateVectors { updates, filter });
+                }
+            }
+            Operation::ConditionalUpsert {
+                points,
+                filter,
+                mode,
+            } => {
+                for (shard, points) in by_shard(points, |p| p.id, shards) {
+                    let filter = filter.clone();
+                    out[shard].push(Operation::ConditionalUpsert {
+                        points,
+                        filter,
+                        mode,
+                    });
                 }
             }
         }

@@ -7,7 +7,7 @@
 
 use crate::error::{Corrupt, Invalid};
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -28,7 +28,9 @@ pub struct SnapshotDescription {
     pub creation_time: Option<String>,
     /// Bytes.
     pub size: u64,
-    /// Not computed: the file carries its own CRC-32, checked whenever it is read.
+    /// SHA-256 of the file (lowercase hex), as Qdrant gives it; kept beside the snapshot in
+    /// `<name>.checksum`. (The file also carries its own CRC-32, checked whenever it is read.)
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub checksum: Option<String>,
 }
 
@@ -153,8 +155,48 @@ pub fn create_with(
         return Err(e);
     }
     fs::rename(&tmp, &path)?;
+    write_checksum(&path)?;
     File::open(&dir)?.sync_all()?;
     describe(&path)
+}
+
+/// Where a snapshot's SHA-256 is kept.
+pub fn checksum_path(snapshot: &Path) -> PathBuf {
+    let mut name = snapshot.as_os_str().to_owned();
+    name.push(".checksum");
+    PathBuf::from(name)
+}
+
+/// The SHA-256 of a file, in lowercase hex. Blocking.
+pub fn sha256(path: &Path) -> std::io::Result<String> {
+    let mut file = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    loop {
+        let chunk = file.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        digest.update(chunk);
+        let n = chunk.len();
+        file.consume(n);
+    }
+    let hex: String = digest
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(hex)
+}
+
+/// Hashes a written snapshot into its `.checksum` file (written aside and renamed).
+fn write_checksum(snapshot: &Path) -> std::io::Result<()> {
+    let hex = sha256(snapshot)?;
+    let target = checksum_path(snapshot);
+    let mut tmp = target.clone().into_os_string();
+    tmp.push(".tmp");
+    fs::write(&tmp, hex)?;
+    fs::rename(&tmp, &target)
 }
 
 fn describe(path: &Path) -> std::io::Result<SnapshotDescription> {
@@ -170,7 +212,7 @@ fn describe(path: &Path) -> std::io::Result<SnapshotDescription> {
             .unwrap_or_default(),
         creation_time: created.map(|d| utc(d.as_secs())),
         size: meta.len(),
-        checksum: None,
+        checksum: fs::read_to_string(checksum_path(path)).ok(),
     })
 }
 

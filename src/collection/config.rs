@@ -140,7 +140,7 @@ pub struct HnswConfig {
     pub full_scan_threshold: usize,
     pub max_indexing_threads: usize,
     pub on_disk: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_m: Option<usize>,
 }
 
@@ -264,6 +264,9 @@ pub struct WalConfigDiff {
 pub struct WalConfig {
     pub wal_capacity_mb: usize,
     pub wal_segments_ahead: usize,
+    /// Accepted for compatibility (RocksDB manages its WAL files).
+    #[serde(default = "one")]
+    pub wal_retain_closed: usize,
     pub sync_policy: SyncPolicy,
     pub group_commit_interval_ms: u64,
 }
@@ -375,6 +378,10 @@ fn metadata(value: Option<Value>) -> Result<Option<Map<String, Value>>, Invalid>
     }
 }
 
+fn one() -> usize {
+    1
+}
+
 fn set<T: Copy>(field: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *field = v;
@@ -462,6 +469,7 @@ impl CollectionConfig {
             wal_config: WalConfig {
                 wal_capacity_mb: wal.wal_capacity_mb.unwrap_or(32),
                 wal_segments_ahead: wal.wal_segments_ahead.unwrap_or(0),
+                wal_retain_closed: wal.wal_retain_closed.unwrap_or(1).max(1),
                 sync_policy: wal.sync_policy.unwrap_or(sync_policy),
                 group_commit_interval_ms: wal
                     .group_commit_interval_ms

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::filter::Filter;
+use crate::filter::{parse_path, Filter, PathItem};
 use crate::point_id::PointId;
 
 /// A point to upsert: vectors in the collection's space order, already checked and normalised.
@@ -21,6 +21,19 @@ pub struct PointWrite {
 pub struct VectorsUpdate {
     pub id: PointId,
     pub vectors: Vec<(usize, Vec<f32>)>,
+}
+
+/// Which points an upsert may write (Qdrant's `update_mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateMode {
+    /// New points are inserted, existing ones replaced.
+    #[default]
+    Upsert,
+    /// Only new points are inserted; existing ones stay as they are.
+    InsertOnly,
+    /// Only existing points are replaced; new ones are not inserted.
+    UpdateOnly,
 }
 
 /// Which points an operation touches.
@@ -65,8 +78,19 @@ pub enum Operation {
     },
     /// Remove the whole payload.
     ClearPayload(Selector),
-    /// Replace some vectors of existing points, keeping their other vectors and payload.
-    UpdateVectors(Vec<VectorsUpdate>),
+    /// Replace some vectors of existing points, keeping their other vectors and payload; with
+    /// a filter, only of the points it matches.
+    UpdateVectors {
+        updates: Vec<VectorsUpdate>,
+        filter: Option<Filter>,
+    },
+    /// An upsert with conditions: existing points are replaced only if they match `filter`,
+    /// and `mode` may restrict it to new or to existing points.
+    ConditionalUpsert {
+        points: Vec<PointWrite>,
+        filter: Option<Filter>,
+        mode: UpdateMode,
+    },
 }
 
 impl Operation {
@@ -79,59 +103,130 @@ impl Operation {
             Operation::OverwritePayload { .. } => "overwrite_payload",
             Operation::DeletePayload { .. } => "delete_payload",
             Operation::ClearPayload(_) => "clear_payload",
-            Operation::UpdateVectors(_) => "update_vectors",
+            Operation::UpdateVectors { .. } => "update_vectors",
+            Operation::ConditionalUpsert { .. } => "upsert",
         }
     }
 }
 
-/// Merges `patch` into the object at dotted `key` of `payload` (creating objects on the way).
+/// Merges `patch` into `payload` (at `key`, a payload path, when given), as Qdrant does: a
+/// null in `patch` removes the key; missing objects on the way are created, and a value in
+/// the way that is not the object or array the path expects is replaced by one. `[N]` sets
+/// inside an existing element, `[]` inside every element.
 pub fn set_at_key(payload: &mut Map<String, Value>, key: Option<&str>, patch: &Map<String, Value>) {
-    let mut target = payload;
-    for part in key.into_iter().flat_map(|k| k.split('.')) {
-        let slot = target
-            .entry(part.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !slot.is_object() {
-            *slot = Value::Object(Map::new());
-        }
-        target = slot.as_object_mut().expect("slot was just made an object");
-    }
-    for (k, v) in patch {
-        target.insert(k.clone(), v.clone());
+    let Some(key) = key else {
+        merge(payload, patch);
+        return;
+    };
+    let items = match parse_path(key) {
+        Ok(path) => path.items().to_vec(),
+        // Validated when the request came in; a key logged before paths were parsed is one
+        // dotted path of plain keys.
+        Err(_) => key.split('.').map(|k| PathItem::Key(k.into())).collect(),
+    };
+    let mut root = Value::Object(std::mem::take(payload));
+    set_at(&mut root, &items, patch);
+    if let Value::Object(map) = root {
+        *payload = map;
     }
 }
 
-/// Removes the value at a dotted path; `[]` steps apply the rest of the path to every array element.
-pub fn delete_key(value: &mut Map<String, Value>, path: &str) {
-    let (head, rest) = match path.split_once('.') {
-        Some((h, r)) => (h, Some(r)),
-        None => (path, None),
+fn merge(into: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    for (k, v) in patch {
+        match v {
+            Value::Null => into.remove(k),
+            v => into.insert(k.clone(), v.clone()),
+        };
+    }
+}
+
+/// Merges `patch` into the object at `value` (replacing what is not an object).
+fn merge_into(value: &mut Value, patch: &Map<String, Value>) {
+    if !value.is_object() {
+        *value = Value::Object(Map::new());
+    }
+    if let Value::Object(map) = value {
+        merge(map, patch);
+    }
+}
+
+fn set_at(data: &mut Value, items: &[PathItem], patch: &Map<String, Value>) {
+    let Some((first, rest)) = items.split_first() else {
+        return;
     };
-    let (name, fan_out) = match head.strip_suffix("[]") {
-        Some(n) => (n, true),
-        None => (head, false),
-    };
-    match (rest, fan_out) {
-        (None, false) => {
-            value.remove(name);
-        }
-        (None, true) => {
-            if let Some(Value::Array(items)) = value.get_mut(name) {
-                items.clear();
+    match first {
+        PathItem::Key(k) => {
+            if !data.is_object() {
+                *data = Value::Object(Map::new());
+            }
+            let Value::Object(map) = data else { return };
+            let slot = map
+                .entry(k.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if rest.is_empty() {
+                merge_into(slot, patch);
+            } else {
+                set_at(slot, rest, patch);
             }
         }
-        (Some(rest), false) => {
-            if let Some(Value::Object(inner)) = value.get_mut(name) {
-                delete_key(inner, rest);
-            }
-        }
-        (Some(rest), true) => {
-            if let Some(Value::Array(items)) = value.get_mut(name) {
-                for item in items.iter_mut().filter_map(Value::as_object_mut) {
-                    delete_key(item, rest);
+        PathItem::Index(_) | PathItem::Wildcard => {
+            let Value::Array(elements) = data else {
+                *data = Value::Array(Vec::new());
+                return;
+            };
+            let chosen: Vec<&mut Value> = match first {
+                PathItem::Index(i) => elements.get_mut(*i).into_iter().collect(),
+                _ => elements.iter_mut().collect(),
+            };
+            for element in chosen {
+                if rest.is_empty() {
+                    merge_into(element, patch);
+                } else {
+                    set_at(element, rest, patch);
                 }
             }
         }
+    }
+}
+
+/// Removes the value at a payload path: `[]` applies the rest of the path to every element
+/// (and at the end empties the array), `[N]` to one element (at the end: nothing, as in
+/// Qdrant, since removing by position is not idempotent).
+pub fn delete_key(value: &mut Map<String, Value>, path: &str) {
+    let items = match parse_path(path) {
+        Ok(p) => p.items().to_vec(),
+        Err(_) => path.split('.').map(|k| PathItem::Key(k.into())).collect(),
+    };
+    let mut root = Value::Object(std::mem::take(value));
+    delete_at(&mut root, &items);
+    if let Value::Object(map) = root {
+        *value = map;
+    }
+}
+
+fn delete_at(data: &mut Value, items: &[PathItem]) {
+    let Some((first, rest)) = items.split_first() else {
+        return;
+    };
+    match (first, data) {
+        (PathItem::Key(k), Value::Object(map)) if rest.is_empty() => {
+            map.remove(k);
+        }
+        (PathItem::Key(k), Value::Object(map)) => {
+            if let Some(inner) = map.get_mut(k) {
+                delete_at(inner, rest);
+            }
+        }
+        (PathItem::Wildcard, Value::Array(elements)) if rest.is_empty() => elements.clear(),
+        (PathItem::Wildcard, Value::Array(elements)) => {
+            elements.iter_mut().for_each(|e| delete_at(e, rest))
+        }
+        (PathItem::Index(i), Value::Array(elements)) if !rest.is_empty() => {
+            if let Some(e) = elements.get_mut(*i) {
+                delete_at(e, rest);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -149,6 +244,21 @@ mod tests {
         let mut p = obj(json!({"a": 1, "b": 5}));
         set_at_key(&mut p, Some("b.c"), &obj(json!({"x": true})));
         assert_eq!(Value::Object(p), json!({"a": 1, "b": {"c": {"x": true}}}));
+    }
+
+    #[test]
+    fn set_at_array_paths_and_null_removes() {
+        let mut p = obj(json!({"a": {"b": [{"c": 1}, {"c": 2}]}, "x": 1, "s": "text"}));
+        set_at_key(&mut p, Some("a.b[1]"), &obj(json!({"d": true})));
+        set_at_key(&mut p, Some("a.b[].e"), &obj(json!({"f": 0})));
+        set_at_key(&mut p, Some("a.b[7]"), &obj(json!({"never": 1})));
+        set_at_key(&mut p, Some("s.inner"), &obj(json!({"y": 2})));
+        set_at_key(&mut p, None, &obj(json!({"x": null})));
+        let want = json!({
+            "a": {"b": [{"c": 1, "e": {"f": 0}}, {"c": 2, "d": true, "e": {"f": 0}}]},
+            "s": {"inner": {"y": 2}},
+        });
+        assert_eq!(Value::Object(p), want);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::config::{CollectionConfig, VectorSpace};
-use super::ops::{delete_key, set_at_key, Operation, Selector};
+use super::ops::{delete_key, set_at_key, Operation, Selector, UpdateMode};
 use super::segment::{PlainSegment, SegmentData};
 use super::snapshot::{Loc, PointRef, SegmentView, Snapshot};
 use super::tenants::TenantGraphs;
@@ -140,6 +140,11 @@ impl PointView for PendingView<'_> {
     fn has_vector(&self, _name: &str) -> bool {
         true
     }
+}
+
+/// Whether an existing point may be changed under an update filter.
+fn passes(filter: Option<&Filter>, id: PointId, point: &StoredPoint) -> bool {
+    filter.is_none_or(|f| f.matches(&PendingView { id, point }))
 }
 
 impl WriterState {
@@ -301,14 +306,15 @@ impl WriterState {
             Operation::ClearPayload(selector) => {
                 self.rewrite_payloads(selector, lsn, layers, &mut out, Map::clear)?;
             }
-            Operation::UpdateVectors(updates) => {
+            Operation::UpdateVectors { updates, filter } => {
                 for update in updates {
-                    let mut all: Vec<&Pending> = vec![&out];
-                    all.extend_from_slice(layers);
                     let id = update.id;
-                    let mut point = self.lookup(id, &all).ok_or_else(|| {
+                    let mut point = self.current(id, layers, &out).ok_or_else(|| {
                         CollectionError::NotFound(format!("No point with id {id} found"))
                     })?;
+                    if !passes(filter.as_ref(), id, &point) {
+                        continue;
+                    }
                     for (space, vector) in &update.vectors {
                         if let Some(slot) = point.vectors.get_mut(*space) {
                             slot.clone_from(vector);
@@ -318,8 +324,36 @@ impl WriterState {
                     out.record(Change::Put(id, point));
                 }
             }
+            Operation::ConditionalUpsert {
+                points,
+                filter,
+                mode,
+            } => {
+                for p in points {
+                    let write = match (self.current(p.id, layers, &out), mode) {
+                        (None, UpdateMode::UpdateOnly) | (Some(_), UpdateMode::InsertOnly) => false,
+                        (Some(existing), _) => passes(filter.as_ref(), p.id, &existing),
+                        (None, _) => true,
+                    };
+                    if write {
+                        let stored = StoredPoint {
+                            version: lsn,
+                            vectors: p.vectors.clone(),
+                            payload: Arc::new(p.payload.clone()),
+                        };
+                        out.record(Change::Put(p.id, stored));
+                    }
+                }
+            }
         }
         Ok(out)
+    }
+
+    /// The point `id` as the operation being resolved sees it: after `out` and `layers`.
+    fn current(&self, id: PointId, layers: &[&Pending], out: &Pending) -> Option<StoredPoint> {
+        let mut all: Vec<&Pending> = vec![out];
+        all.extend_from_slice(layers);
+        self.lookup(id, &all)
     }
 
     fn rewrite_payloads(

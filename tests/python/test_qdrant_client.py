@@ -1,6 +1,8 @@
 """The official qdrant-client (REST mode) against vecdb: the operations a user of that client does."""
 
+import hashlib
 import random
+import time
 import urllib.request
 import uuid
 
@@ -201,14 +203,28 @@ def test_snapshots_round_trip(client, server_url, tmp_path):
         path.write_bytes(resp.read())
     assert path.stat().st_size == made.size
 
+    assert made.checksum == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert client.list_snapshots("snap")[0].checksum == made.checksum
+
     client.delete("snap", points_selector=models.PointIdsList(points=list(range(25))), wait=True)
     client.set_payload("snap", payload={"changed": True}, points=[30], wait=True)
     assert client.count("snap").count == 25
-    assert client.recover_snapshot("snap", location=f"file://{path}", wait=True)
+    with pytest.raises(Exception, match="checksum mismatch"):
+        client.recover_snapshot("snap", location=f"file://{path}", checksum="0" * 64, wait=True)
+    assert client.count("snap").count == 25
+    assert client.recover_snapshot("snap", location=f"file://{path}", checksum=made.checksum.upper(), wait=True)
     after = client.scroll("snap", limit=100, with_payload=True, with_vectors=True)[0]
     assert after == before
     assert client.delete_snapshot("snap", made.name, wait=True)
     assert client.list_snapshots("snap") == []
+    # Not waited for: 202 at once, the snapshot appears when written.
+    r = httpx.post(f"{server_url}/collections/snap/snapshots?wait=false")
+    assert r.status_code == 202 and r.json()["status"] == "accepted", r.text
+    for _ in range(100):
+        if client.list_snapshots("snap"):
+            break
+        time.sleep(0.05)
+    assert len(client.list_snapshots("snap")) == 1
 
 
 def test_vectors_read_back_as_written(client):
@@ -295,3 +311,84 @@ def test_update_vectors_keeps_the_other_vectors_and_the_payload(client):
     with pytest.raises(Exception, match="Not existing vector name error: c"):
         client.update_vectors("upd", [models.PointVectors(id=1, vector={"c": [1.0, 1.0]})])
     assert client.retrieve("upd", [1], with_vectors=True)[0].vector == {"a": [0.5, 0.25], "b": [2.0, 2.0]}
+
+
+@pytest.mark.parametrize(
+    "selector",
+    [
+        ["country.name"],
+        ["country.cities[].name", "tags"],
+        ['"a.b"', "country.cities[0]"],
+        models.PayloadSelectorInclude(include=["country.cities[]", "country"]),
+        models.PayloadSelectorExclude(exclude=["country.cities[].population", "tags"]),
+        models.PayloadSelectorExclude(exclude=["country"]),
+    ],
+    ids=str,
+)
+def test_payload_selectors_match_local_mode(client, selector):
+    payload = {
+        "country": {"name": "Norway", "cities": [{"name": "Oslo", "population": 700}, {"name": "Bergen", "population": 290}]},
+        "tags": ["north", "fjord"],
+        "a.b": 1,
+        "a": {"b": 2},
+    }
+    local = QdrantClient(":memory:")
+    for c in (client, local):
+        if not c.collection_exists("selectors"):
+            c.create_collection("selectors", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+            c.upsert("selectors", [models.PointStruct(id=1, vector=[1.0, 0.0], payload=payload)], wait=True)
+    found = client.retrieve("selectors", [1], with_payload=selector)[0].payload
+    expected = local.retrieve("selectors", [1], with_payload=selector)[0].payload
+    assert found == expected
+    hit = client.query_points("selectors", query=[1.0, 0.0], with_payload=selector).points[0]
+    assert hit.payload == expected
+
+
+@pytest.mark.parametrize(
+    "key, patch",
+    [
+        (None, {"x": None, "new": 1}),
+        ("country.name", {"short": "NO"}),
+        ("country.cities[1]", {"capital": False}),
+        ("country.cities[].stats", {"checked": True}),
+        ("country.cities[9]", {"never": 1}),
+        ("tags.inner", {"replaced": "the list"}),
+        ("fresh.path", {"made": 1}),
+    ],
+)
+def test_set_payload_at_nested_keys_matches_local_mode(client, key, patch):
+    payload = {
+        "country": {"name": "Norway", "cities": [{"name": "Oslo"}, {"name": "Bergen"}]},
+        "tags": ["north"],
+        "x": 1,
+    }
+    local = QdrantClient(":memory:")
+    for c in (client, local):
+        if c.collection_exists("nested"):
+            c.delete_collection("nested")
+        c.create_collection("nested", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+        c.upsert("nested", [models.PointStruct(id=1, vector=[1.0, 0.0], payload=payload)], wait=True)
+        c.set_payload("nested", patch, points=[1], key=key, wait=True)
+    assert client.retrieve("nested", [1])[0].payload == local.retrieve("nested", [1])[0].payload
+    client.delete_payload("nested", ["country.cities[].name", "country.cities[0]"], points=[1], wait=True)
+    local.delete_payload("nested", ["country.cities[].name", "country.cities[0]"], points=[1], wait=True)
+    assert client.retrieve("nested", [1])[0].payload == local.retrieve("nested", [1])[0].payload
+
+
+@pytest.mark.parametrize("mode", [None, "insert_only", "update_only", "upsert"])
+def test_conditional_upserts_match_local_mode(client, mode):
+    local = QdrantClient(":memory:")
+    old = [models.PointStruct(id=i, vector=[1.0, float(i)], payload={"v": 1, "keep": i % 2 == 0}) for i in range(4)]
+    new = [models.PointStruct(id=i, vector=[0.5, float(i)], payload={"v": 2}) for i in range(2, 6)]
+    keep = models.Filter(must=[models.FieldCondition(key="keep", match=models.MatchValue(value=True))])
+    for c in (client, local):
+        if c.collection_exists("cond"):
+            c.delete_collection("cond")
+        c.create_collection("cond", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+        c.upsert("cond", old, wait=True)
+        c.upsert("cond", new, wait=True, update_filter=keep, update_mode=mode)
+        vectors = [models.PointVectors(id=i, vector=[9.0, 9.0]) for i in range(4)]
+        c.update_vectors("cond", vectors, update_filter=keep, wait=True)
+    found = client.scroll("cond", limit=10, with_payload=True, with_vectors=True)[0]
+    expected = local.scroll("cond", limit=10, with_payload=True, with_vectors=True)[0]
+    assert [(p.id, p.payload, p.vector) for p in found] == [(p.id, p.payload, p.vector) for p in expected]

@@ -17,6 +17,7 @@ pub mod quantization;
 mod recover;
 pub mod registry;
 pub mod replicate;
+pub mod scored;
 pub mod search;
 pub mod segment;
 pub mod snapshot;

@@ -1,9 +1,9 @@
 """The universal query through the official client, crosschecked against the client's local
 mode (Qdrant's semantics in Python) on the same points: many random query trees — nearest by
-vector and by id, recommend with each strategy, discover, context, MMR, order_by, and
-prefetches nested under fusion (rrf, dbsf) or rescoring — must give the same points in the same
-order with the same scores. The older recommend and discover endpoints, which the client no
-longer calls, are checked over HTTP against the same queries."""
+vector and by id, recommend with each strategy, discover, context, relevance feedback, MMR,
+order_by, and prefetches nested under fusion (rrf, dbsf) or rescoring — must give the same
+points in the same order with the same scores. The older recommend and discover endpoints,
+which the client no longer calls, are checked over HTTP against the same queries."""
 
 import random
 
@@ -86,8 +86,17 @@ class Gen:
         """A query that scores points by vectors; `ties`: also context queries, whose scores
         tie (every point on the right side of all pairs scores 0), so that which of the tied
         points a limited prefetch keeps is unspecified."""
-        kinds = ["nearest", "id", "recommend", "discover"] + (["context"] if ties else [])
+        kinds = ["nearest", "id", "recommend", "discover", "feedback"] + (["context"] if ties else [])
         kind = self.rng.choice(kinds)
+        if kind == "feedback":
+            rated = [
+                models.FeedbackItem(example=self.example(using), score=round(self.rng.uniform(0, 1), 2))
+                for _ in range(self.rng.randint(1, 4))
+            ]
+            a, b, c = (round(self.rng.uniform(0.5, 2), 2) for _ in range(3))
+            strategy = models.NaiveFeedbackStrategy(naive=models.NaiveFeedbackStrategyParams(a=a, b=b, c=c))
+            feedback = models.RelevanceFeedbackInput(target=self.example(using), feedback=rated, strategy=strategy)
+            return models.RelevanceFeedbackQuery(relevance_feedback=feedback)
         if kind == "nearest":
             return models.NearestQuery(nearest=self.vector(using))
         if kind == "id":
@@ -365,3 +374,29 @@ def test_formula_errors_are_4xx(pair):
         r = httpx.post(f"{url}/collections/q/points/query", json=body)
         assert r.status_code == 400, r.text
         assert needle in r.json()["status"]["error"], r.text
+
+
+def test_lookup_from_reads_examples_from_another_collection(pair):
+    remote, local, _ = pair
+    for c in (remote, local):
+        if not c.collection_exists("examples"):
+            c.create_collection("examples", vectors_config={"v": models.VectorParams(size=8, distance=models.Distance.COSINE)})
+            rng = random.Random(5)
+            points = [models.PointStruct(id=i, vector={"v": [rng.gauss(0, 1) for _ in range(8)]}) for i in range(1, 6)]
+            c.upsert("examples", points, wait=True)
+    lookup = models.LookupLocation(collection="examples", vector="v")
+    queries = [
+        {"query": 3},
+        {"query": models.RecommendQuery(recommend=models.RecommendInput(positive=[1, 2], negative=[4]))},
+        {"query": models.RecommendQuery(recommend=models.RecommendInput(positive=[1], negative=[5], strategy="best_score"))},
+        {"prefetch": [models.Prefetch(query=2, using="a", lookup_from=lookup, limit=20)], "query": models.FusionQuery(fusion=models.Fusion.RRF)},
+    ]
+    for args in queries:
+        kw = {"using": "a", "lookup_from": lookup, "limit": 7, **args}
+        if "prefetch" in args:
+            kw.pop("using")
+            kw.pop("lookup_from")
+        found = remote.query_points("q", **kw).points
+        expected = local.query_points("q", **kw).points
+        # Ids of the other collection are not left out of this one's results.
+        _same(found, expected, kw)

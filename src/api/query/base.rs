@@ -14,6 +14,7 @@ use crate::api::error::ApiError;
 use crate::api::models::{ScoredPoint, WithPayload, WithVector};
 use crate::collection::aggregate::ordered;
 use crate::collection::plan::SegmentPlan;
+use crate::collection::scored::{search_scored, ScoredSearch};
 use crate::collection::search::{search, SearchParams, Searched};
 use crate::collection::snapshot::{PointRef, Snapshot};
 use crate::filter::Filter;
@@ -65,6 +66,18 @@ impl Base {
                 "target": target, "context": pairs_json(pairs),
             }}),
             Scoring::Custom(Custom::Context(pairs)) => json!({"context": pairs_json(pairs)}),
+            Scoring::Custom(Custom::Feedback(f)) => {
+                let [a, b, c] = f.coefficients;
+                let rated: Vec<Value> = f
+                    .examples
+                    .iter()
+                    .map(|(v, score)| json!({"example": v, "score": score}))
+                    .collect();
+                json!({"relevance_feedback": {
+                    "target": f.target, "feedback": rated,
+                    "strategy": {"naive": {"a": a, "b": b, "c": c}},
+                }})
+            }
             Scoring::OrderBy(key) => json!({ "order_by": key }),
             Scoring::Sample => json!({"sample": "random"}),
         };
@@ -178,7 +191,8 @@ pub fn no_space(name: &str) -> ApiError {
     ))
 }
 
-/// Scores every matching point exactly with a custom scorer; the best `limit` after `offset`.
+/// The best points by a custom scorer: walked through the HNSW graphs of sealed segments
+/// (scanned when exact or small); the `limit` after `offset` that reach `score_threshold`.
 fn scan_custom(
     snapshot: &Snapshot,
     base: &Base,
@@ -187,29 +201,24 @@ fn scan_custom(
     custom: &Custom,
 ) -> Vec<ScoredPoint> {
     let metric = snapshot.spaces[space].distance.metric();
+    let score = |row: &[f32]| custom.score(|v| -metric.distance(v, row));
+    let params = base.params.clone().unwrap_or_default();
     let k = base.limit.saturating_add(base.offset);
-    let mut best: Vec<(f32, usize, u32)> = Vec::new();
-    for (s, seg) in snapshot.segments.iter().enumerate() {
-        // TopK keeps the lowest: scores are negated.
-        let mut top = TopK::new(k);
-        for o in 0..seg.data.len() as u32 {
-            if !seg.is_live(o) || filter.is_some_and(|f| !f.matches(&seg.point(o))) {
-                continue;
-            }
-            let row = seg.data.vector(space, o);
-            let score = custom.score(|v| -metric.distance(v, row));
-            if base.score_threshold.is_none_or(|t| score >= t) {
-                top.push(o, -score);
-            }
-        }
-        best.extend(top.into_sorted_vec().into_iter().map(|(o, d)| (-d, s, o)));
-    }
-    let id = |&(_, s, o): &(f32, usize, u32)| snapshot.segments[s].data.id(o);
-    best.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| id(a).cmp(&id(b))));
-    best.into_iter()
+    let search = ScoredSearch {
+        space,
+        score: &score,
+        filter,
+        k,
+        ef: params
+            .hnsw_ef
+            .unwrap_or(snapshot.spaces[space].hnsw.ef_construct),
+        exact: params.exact.unwrap_or(false),
+    };
+    search_scored(snapshot, &search)
+        .into_iter()
+        .filter(|&(_, _, score)| base.score_threshold.is_none_or(|t| score >= t))
         .skip(base.offset)
-        .take(base.limit)
-        .map(|(score, s, o)| {
+        .map(|(s, o, score)| {
             let seg = &snapshot.segments[s];
             out(snapshot, base, seg.data.id(o), &seg.point(o), score)
         })

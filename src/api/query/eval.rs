@@ -12,7 +12,7 @@ use futures::future::{BoxFuture, FutureExt};
 use super::base::{no_space, Base, Scoring};
 use super::formula::{self, Formula};
 use super::model::{Fusion, Input, LookupFrom, Mmr, Node, Pair, Query, Strategy};
-use super::rank::{self, Custom, Pairs, Ranked};
+use super::rank::{self, Custom, Feedback, Pairs, Ranked};
 use crate::api::convert::prepare;
 use crate::api::error::ApiError;
 use crate::api::models::{ScoredPoint, WithPayload, WithVector};
@@ -87,8 +87,14 @@ fn eval<'a>(
     async move {
         let mut filter = merge(outer, node.filter.clone());
         let (resolved, mentioned) = resolve(source, &node).await?;
-        if !mentioned.is_empty() {
-            filter = Some(exclude(filter, mentioned));
+        // The examples are left out of the results; as in Qdrant's client, relevance feedback
+        // leaves them out of its own level only, the other queries out of their prefetches too.
+        let own_level_only = matches!(node.query, Some(Query::Feedback { .. }));
+        let mut mentioned = Some(mentioned).filter(|m| !m.is_empty());
+        if !own_level_only {
+            if let Some(ids) = mentioned.take() {
+                filter = Some(exclude(filter, ids));
+            }
         }
         let base = |scoring: Scoring, filter: Option<Filter>, limit: usize, out: &Output| Base {
             scoring,
@@ -102,6 +108,9 @@ fn eval<'a>(
             with_vector: out.with_vector.clone(),
         };
         if node.prefetch.is_empty() {
+            if let Some(ids) = mentioned.take() {
+                filter = Some(exclude(filter, ids));
+            }
             return match resolved {
                 Resolved::Fusion(_) | Resolved::Formula(_) => Err(ApiError::BadRequest(
                     "query: fusion and formula queries rank the results of prefetches; give `prefetch`".into(),
@@ -136,7 +145,10 @@ fn eval<'a>(
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let among = include(filter, ids);
+        let mut among = include(filter.clone(), ids);
+        if let Some(ids) = mentioned.take() {
+            among = exclude(Some(among), ids);
+        }
         match fused {
             Resolved::Scoring(Scoring::All) => Err(ApiError::BadRequest(
                 "query: a query is needed to rank the results of `prefetch`".into(),
@@ -339,6 +351,23 @@ async fn resolve(source: &dyn Source, node: &Node) -> Result<(Resolved, Vec<Poin
             pairs: ex.pairs(context, "discover.context")?,
         }),
         Query::Context(context) => custom(Custom::Context(ex.pairs(context, "context")?)),
+        Query::Feedback {
+            target,
+            examples,
+            coefficients,
+        } => {
+            let what = "relevance_feedback";
+            let rated = examples
+                .iter()
+                .map(|(e, score)| Ok((ex.ready(e, what)?, *score)));
+            let rated = rated.collect::<Result<Vec<_>, ApiError>>()?;
+            let target = ex.ready(target, what)?;
+            custom(Custom::Feedback(Feedback::new(
+                target,
+                rated,
+                *coefficients,
+            )))
+        }
         Query::OrderBy(_) | Query::Sample | Query::Fusion(_) | Query::Formula(_) => {
             unreachable!("returned above")
         }

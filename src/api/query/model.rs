@@ -95,6 +95,12 @@ pub enum Query {
         context: Vec<Pair<Input>>,
     },
     Context(Vec<Pair<Input>>),
+    /// Naive relevance feedback: a target, rated examples, and the coefficients a, b, c.
+    Feedback {
+        target: Input,
+        examples: Vec<(Input, f32)>,
+        coefficients: [f32; 3],
+    },
     /// A payload key to order by (`order_by` of scroll), kept as sent.
     OrderBy(Value),
     Fusion(Fusion),
@@ -119,6 +125,12 @@ impl Query {
             }
             Query::Context(pairs) => {
                 inputs.extend(pairs.iter().flat_map(|p| [&p.positive, &p.negative]))
+            }
+            Query::Feedback {
+                target, examples, ..
+            } => {
+                inputs.push(target);
+                inputs.extend(examples.iter().map(|(e, _)| e));
             }
             Query::OrderBy(_) | Query::Fusion(_) | Query::Formula(_) | Query::Sample => {}
         }
@@ -244,16 +256,14 @@ pub fn query(value: Option<Value>, what: &str) -> Result<Option<Query>, Invalid>
             Some("random") => Query::Sample,
             _ => return invalid!("{what}.sample: expected \"random\", got {body}"),
         },
-        "relevance_feedback" => {
-            return invalid!("{what}.{key}: this query is not supported yet")
-        }
+        "relevance_feedback" => feedback(body, &at("relevance_feedback"))?,
         // A sparse vector: `{"indices": [...], "values": [...]}`.
         "indices" | "values" => {
             return invalid!("{what}: sparse vectors are not supported yet")
         }
         _ => {
             return invalid!(
-                "{what}: unknown query `{key}`; expected a vector, a point id, or one of nearest, recommend, discover, context, order_by, fusion, rrf, sample"
+                "{what}: unknown query `{key}`; expected a vector, a point id, or one of nearest, recommend, discover, context, relevance_feedback, order_by, fusion, rrf, formula, sample"
             )
         }
     };
@@ -375,6 +385,59 @@ fn pairs(value: Option<&Value>, what: &str) -> Result<Vec<Pair<Input>>, Invalid>
             })
         })
         .collect()
+}
+
+/// `{"target": v, "feedback": [{"example": v, "score": s}], "strategy": {"naive": {a, b, c}}}`.
+fn feedback(value: &Value, what: &str) -> Result<Query, Invalid> {
+    let fields = object(value, what, &["target", "feedback", "strategy"])?;
+    let target = fields
+        .get("target")
+        .ok_or_else(|| Invalid(format!("{what}.target is required")))?;
+    let items = match fields.get("feedback") {
+        Some(Value::Array(items)) => items,
+        _ => return invalid!("{what}.feedback: expected a list of {{example, score}}"),
+    };
+    let examples = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let at = format!("{what}.feedback[{i}]");
+            let f = object(item, &at, &["example", "score"])?;
+            let example = f
+                .get("example")
+                .ok_or_else(|| Invalid(format!("{at}.example is required")))?;
+            let score = f.get("score").and_then(Value::as_f64);
+            let score = score.ok_or_else(|| Invalid(format!("{at}.score: expected a number")))?;
+            Ok((input(example, &format!("{at}.example"))?, score as f32))
+        })
+        .collect::<Result<Vec<_>, Invalid>>()?;
+    let strategy = fields.get("strategy").unwrap_or(&Value::Null);
+    let naive = object(strategy, &format!("{what}.strategy"), &["naive"])?
+        .get("naive")
+        .ok_or_else(|| {
+            Invalid(format!(
+                "{what}.strategy: expected {{\"naive\": {{a, b, c}}}}"
+            ))
+        })?;
+    let params = object(naive, &format!("{what}.strategy.naive"), &["a", "b", "c"])?;
+    let mut coefficients = [0.0f32; 3];
+    for (slot, name) in coefficients.iter_mut().zip(["a", "b", "c"]) {
+        *slot =
+            params.get(name).and_then(Value::as_f64).ok_or_else(|| {
+                Invalid(format!("{what}.strategy.naive.{name}: expected a number"))
+            })? as f32;
+    }
+    if coefficients[1] < 0.0 {
+        return invalid!(
+            "{what}.strategy.naive.b must be 0 or larger, got {}",
+            coefficients[1]
+        );
+    }
+    Ok(Query::Feedback {
+        target: input(target, &format!("{what}.target"))?,
+        examples,
+        coefficients,
+    })
 }
 
 fn mmr(value: &Value, what: &str) -> Result<Mmr, Invalid> {

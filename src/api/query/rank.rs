@@ -44,6 +44,54 @@ pub enum Custom {
         pairs: Pairs,
     },
     Context(Pairs),
+    /// Naive relevance feedback: `a·sim(target)` plus, for each ordered pair of examples whose
+    /// scores differ by more than 0, `(Δscore^b · c)·(sim(better) − sim(worse))`.
+    Feedback(Feedback),
+}
+
+/// A naive relevance-feedback query: the target, the rated examples and the coefficients
+/// (kept as sent, to forward it), and the weighted pairs derived from them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Feedback {
+    pub target: Vec<f32>,
+    pub examples: Vec<(Vec<f32>, f32)>,
+    pub coefficients: [f32; 3],
+    pairs: Vec<(usize, usize, f32)>,
+}
+
+impl Feedback {
+    pub fn new(
+        target: Vec<f32>,
+        examples: Vec<(Vec<f32>, f32)>,
+        coefficients: [f32; 3],
+    ) -> Feedback {
+        let [_, b, c] = coefficients;
+        let mut pairs = Vec::new();
+        for (i, (_, better)) in examples.iter().enumerate() {
+            for (j, (_, worse)) in examples.iter().enumerate() {
+                let confidence = better - worse;
+                if i != j && confidence > 0.0 {
+                    pairs.push((i, j, confidence.powf(b) * c));
+                }
+            }
+        }
+        Feedback {
+            target,
+            examples,
+            coefficients,
+            pairs,
+        }
+    }
+
+    fn score(&self, sim: impl Fn(&[f32]) -> f32) -> f32 {
+        let sims: Vec<f32> = self.examples.iter().map(|(v, _)| sim(v)).collect();
+        let pulled: f32 = self
+            .pairs
+            .iter()
+            .map(|&(better, worse, weight)| weight * (sims[better] - sims[worse]))
+            .sum();
+        self.coefficients[0] * sim(&self.target) + pulled
+    }
 }
 
 impl Custom {
@@ -85,6 +133,7 @@ impl Custom {
                 .iter()
                 .map(|(p, n)| fast_sigmoid((sim(p) - sim(n) - EPSILON).min(0.0)))
                 .sum(),
+            Custom::Feedback(feedback) => feedback.score(sim),
         }
     }
 }
@@ -295,6 +344,16 @@ mod tests {
     fn context_penalises_only_the_wrong_side() {
         let q = Custom::Context(vec![(vec![1.0, 0.0], vec![0.0, 1.0])]);
         assert_eq!(q.score(|v| dot(v, &[1.0, 0.0])), 0.0);
+        assert!(q.score(|v| dot(v, &[0.0, 1.0])) < 0.0);
+    }
+
+    #[test]
+    fn feedback_pulls_towards_the_better_rated_example() {
+        let examples = vec![(vec![1.0, 0.0], 0.9), (vec![0.0, 1.0], 0.1)];
+        let q = Custom::Feedback(Feedback::new(vec![0.5, 0.5], examples, [1.0, 1.0, 2.0]));
+        // a·0.5 + (0.8^1·2)·(1 − 0) for a point on the better example.
+        let s = q.score(|v| dot(v, &[1.0, 0.0]));
+        assert!((s - (0.5 + 1.6)).abs() < 1e-6, "{s}");
         assert!(q.score(|v| dot(v, &[0.0, 1.0])) < 0.0);
     }
 

@@ -17,7 +17,7 @@ use crate::index::quant::Quantized;
 pub use build::LiveGraph;
 pub(crate) use search::prefetch_row;
 pub use search::{Accept, Estimate, Picked, Rows};
-use search::{Flat, Links, QuantScorer, RowQuery, Scorer};
+use search::{ByFn, Flat, Links, QuantScorer, RowQuery, Scorer};
 
 /// Construction parameters.
 #[derive(Clone, Copy, Debug)]
@@ -140,6 +140,32 @@ impl Graph {
             vector: query,
         };
         self.search_with(&q, k, ef, k, accept)
+            .into_iter()
+            .map(|c| (c.offset, c.distance))
+            .collect()
+    }
+
+    /// Like [`Graph::search`], with a distance the caller computes from a node's vector
+    /// (lower is closer): for queries that score a point against several vectors, such as
+    /// recommendation by best score or discovery.
+    pub fn search_by(
+        &self,
+        vectors: &[f32],
+        dim: usize,
+        distance: &dyn Fn(&[f32]) -> f32,
+        k: usize,
+        ef: usize,
+        accept: Accept,
+    ) -> Vec<(u32, f32)> {
+        let n = self.len();
+        if n == 0 || k == 0 || dim == 0 || vectors.len() / dim < n {
+            return Vec::new();
+        }
+        let scorer = ByFn {
+            rows: &Flat { vectors, dim },
+            distance,
+        };
+        self.search_with(&scorer, k, ef, k, accept)
             .into_iter()
             .map(|c| (c.offset, c.distance))
             .collect()

@@ -148,6 +148,24 @@ impl<R: Rows> Scorer for RowQuery<'_, R> {
     }
 }
 
+/// Rows compared by a distance the caller computes from each row.
+pub(crate) struct ByFn<'a, R> {
+    pub rows: &'a R,
+    pub distance: &'a dyn Fn(&[f32]) -> f32,
+}
+
+impl<R: Rows> Scorer for ByFn<'_, R> {
+    #[inline]
+    fn dist(&self, id: u32) -> f32 {
+        (self.distance)(self.rows.row(id))
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, id: u32, max_lines: usize) {
+        self.rows.prefetch(id, max_lines);
+    }
+}
+
 /// A query encoded for int8 codes, compared against quantized rows.
 pub(crate) struct QuantScorer<'a> {
     pub rows: &'a Quantized,

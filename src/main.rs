@@ -52,6 +52,9 @@ enum Command {
     /// Hundreds of keep-alive connections mixing searches and upserts against a running server:
     /// statuses, latency of admitted requests, RSS, and throughput before and after.
     BenchOverload(vecdb::bench::overload::Args),
+    /// Exact sparse search over BM25 weights of the dataset's texts: the pruned inverted index
+    /// against a brute-force scan (build time, memory per point, QPS).
+    BenchSparse(vecdb::bench::sparse::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -91,6 +94,7 @@ fn main() -> anyhow::Result<()> {
         Command::BenchHttp(args) => vecdb::bench::http::run(args),
         Command::BenchFilter(args) => vecdb::bench::filtered::run(args),
         Command::BenchOverload(args) => vecdb::bench::overload::run(args),
+        Command::BenchSparse(args) => vecdb::bench::sparse::run(args),
         Command::Serve => serve(config),
     }
 }

@@ -5,7 +5,9 @@
 //! - `vecdb bench-filter` ([`filtered`]): filtered search through the planner at several
 //!   selectivities, with and without payload indexes, against exact filtered search;
 //! - `vecdb bench-overload` ([`overload`]): hundreds of connections mixing searches and
-//!   upserts, then how the service recovers.
+//!   upserts, then how the service recovers;
+//! - `vecdb bench-sparse` ([`sparse`]): exact sparse search over BM25 weights of the dataset's
+//!   texts, the pruned inverted index against a brute-force scan.
 
 pub mod dataset;
 mod filter_data;
@@ -14,4 +16,5 @@ pub mod http;
 pub mod inproc;
 pub mod overload;
 pub mod plot;
+pub mod sparse;
 mod wire;

@@ -11,6 +11,7 @@ pub mod flat;
 pub mod hnsw;
 pub mod quant;
 pub mod signs;
+pub mod sparse;
 
 pub use distance::Metric;
 pub use flat::{top_k, TopK};

@@ -304,3 +304,33 @@ fn uploads_cut_off_by_a_crash_are_removed_at_start_up() {
     let _s = Server::start_in(dir.path(), &[]);
     assert!(!uploads.join("half.upload").exists());
 }
+
+/// Snapshots of one state requested at the same moment each get a file of their own, with
+/// its checksum.
+#[test]
+fn concurrent_snapshots_get_their_own_files() {
+    let (s, _dir) = Server::start();
+    s.create("c", json!({"vectors": {"size": 2, "distance": "Dot"}}));
+    s.upsert("c", json!([{"id": 1, "vector": [1.0, 0.0]}]));
+    let s = Arc::new(s);
+    let takers: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || s.call("POST", "/collections/c/snapshots", None))
+        })
+        .collect();
+    let mut names = std::collections::BTreeSet::new();
+    for taker in takers {
+        let (status, body) = taker.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["result"]["checksum"].as_str().map(str::len),
+            Some(64),
+            "{body}"
+        );
+        names.insert(body["result"]["name"].as_str().unwrap().to_string());
+    }
+    assert_eq!(names.len(), 8);
+    let listed = s.ok("GET", "/collections/c/snapshots", None);
+    assert_eq!(listed.as_array().unwrap().len(), 8, "{listed}");
+}

@@ -20,6 +20,9 @@ use crate::storage::codec::StoredPoint;
 
 const EXTENSION: &str = ".snapshot";
 
+/// Numbers the snapshots this process takes.
+static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// A stored snapshot, in Qdrant's shape.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct SnapshotDescription {
@@ -141,7 +144,14 @@ pub fn create_with(
             }
         })
         .collect();
-    let name = format!("{safe}-{}-{}{EXTENSION}", header.lsn, now.as_millis());
+    // Two snapshots of one state taken in the same millisecond still get their own names
+    // (and so their own temporary and checksum files).
+    let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!(
+        "{safe}-{}-{}-{sequence}{EXTENSION}",
+        header.lsn,
+        now.as_millis()
+    );
     let path = dir.join(&name);
     let tmp = dir.join(format!(".{name}.tmp"));
     let written = (|| {

@@ -20,7 +20,7 @@ use crate::api::query::legacy::{
     DiscoverRequest, DiscoverRequestBatch, RecommendRequest, RecommendRequestBatch, SearchRequest,
     SearchRequestBatch,
 };
-use crate::api::query::matrix::{matrix, MatrixRequest};
+use crate::api::query::matrix::{matrix, vector_in, MatrixRequest};
 use crate::api::query::model::{LookupFrom, Node};
 use crate::api::query::{trees, Base, IntoTree, QueryRequest, QueryRequestBatch, Scoring};
 use crate::cluster::merge::{self, Order};
@@ -267,40 +267,16 @@ impl Source for Shards<'_> {
         ids: Vec<PointId>,
     ) -> BoxFuture<'a, Result<HashMap<PointId, Vec<f32>>, ApiError>> {
         async move {
-            let with_vector = json!([using]);
-            let found = match from.filter(|l| l.collection != self.target.name) {
-                None => {
-                    self.retrieve(self.target, &ids, json!(false), with_vector)
-                        .await?
-                }
-                Some(lookup) => {
-                    let other = self.other(&lookup.collection)?;
-                    let target = self.target.sibling(&lookup.collection, &other);
-                    self.retrieve(&target, &ids, json!(false), with_vector)
-                        .await?
-                }
-            };
-            let mut vectors = HashMap::new();
-            for point in found {
-                let Ok(id) = PointId::from_json(&point["id"]) else {
-                    continue;
-                };
-                let v = match &point["vector"] {
-                    Value::Object(named) => named.get(using).cloned(),
-                    v @ Value::Array(_) => Some(v.clone()),
-                    _ => None,
-                };
-                if let Some(Value::Array(xs)) = v {
-                    vectors.insert(
-                        id,
-                        xs.iter()
-                            .filter_map(Value::as_f64)
-                            .map(|x| x as f32)
-                            .collect(),
-                    );
-                }
-            }
-            Ok(vectors)
+            let collection = from.map_or(self.target.name, |l| l.collection.as_str());
+            let (no_payload, only) = (
+                Some(WithPayload::All(false)),
+                Some(WithVector::Names(vec![using.to_string()])),
+            );
+            let found = self.records(collection, ids, &no_payload, &only).await?;
+            let vectors = found
+                .into_iter()
+                .filter_map(|(id, point)| Some((id, vector_in(&point["vector"], using)?)));
+            Ok(vectors.collect())
         }
         .boxed()
     }

@@ -131,7 +131,15 @@ pub async fn matrix(source: &dyn Source, req: MatrixRequest) -> Result<Matrix, A
     }
     let mut drawn: Vec<(PointId, Vec<f32>)> = drawn
         .into_iter()
-        .map(|p| (p.id, vector_of(p.vector, &using)))
+        .map(|p| {
+            (
+                p.id,
+                p.vector
+                    .as_ref()
+                    .and_then(|v| vector_in(v, &using))
+                    .unwrap_or_default(),
+            )
+        })
         .collect();
     drawn.sort_by_key(|(id, _)| *id);
     let ids: Vec<PointId> = drawn.iter().map(|(id, _)| *id).collect();
@@ -147,18 +155,18 @@ pub async fn matrix(source: &dyn Source, req: MatrixRequest) -> Result<Matrix, A
     Ok(Matrix { ids, rows })
 }
 
-/// The vector `using` of a returned point's `vector` field.
-fn vector_of(vector: Option<Value>, using: &str) -> Vec<f32> {
+/// The vector `using` of a returned point's `vector` field (a plain list for the unnamed
+/// vector, else a name → vector map), if it has one.
+pub fn vector_in(vector: &Value, using: &str) -> Option<Vec<f32>> {
     let v = match vector {
-        Some(Value::Object(mut named)) => named.remove(using),
-        other => other,
+        Value::Object(named) => named.get(using)?,
+        plain => plain,
     };
-    match v {
-        Some(Value::Array(xs)) => xs
-            .iter()
+    let xs = v.as_array()?;
+    Some(
+        xs.iter()
             .filter_map(Value::as_f64)
             .map(|x| x as f32)
             .collect(),
-        _ => Vec::new(),
-    }
+    )
 }

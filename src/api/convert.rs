@@ -38,7 +38,8 @@ pub fn prepare(space: &VectorSpace, mut v: Vec<f32>, what: &str) -> Result<Vec<f
     Ok(v)
 }
 
-/// Resolves a point's vector input into one prepared vector per space, in space order.
+/// Resolves a point's vector input into one prepared vector per space, in space order; a
+/// named vector the input leaves out is empty (the point lacks it, as Qdrant allows).
 pub fn point_vectors(
     spaces: &[VectorSpace],
     input: VectorInput,
@@ -62,11 +63,7 @@ pub fn point_vectors(
                 .iter()
                 .map(|space| match map.remove(&space.name) {
                     Some(v) => prepare(space, v, what),
-                    None => Err(ApiError::BadRequest(format!(
-                        "{what}: missing vector `{}`; every point needs all of {}",
-                        space.name,
-                        names(spaces)
-                    ))),
+                    None => Ok(Vec::new()),
                 })
                 .collect()
         }
@@ -158,8 +155,9 @@ pub fn point_writes(
 fn batch_writes(spaces: &[VectorSpace], batch: Batch) -> Result<Vec<PointWrite>, ApiError> {
     let n = batch.ids.len();
     let bad = |m: String| ApiError::BadRequest(m);
-    let columns: Vec<Vec<Value>> = match (&batch.vectors, spaces) {
-        (Value::Array(rows), [only]) if only.name.is_empty() => vec![rows.clone()],
+    // One column per space; `None` where the batch leaves a named vector out.
+    let columns: Vec<Option<Vec<Value>>> = match (&batch.vectors, spaces) {
+        (Value::Array(rows), [only]) if only.name.is_empty() => vec![Some(rows.clone())],
         (Value::Object(map), _) => {
             if let Some(unknown) = map.keys().find(|k| !spaces.iter().any(|s| &s.name == *k)) {
                 return Err(bad(format!(
@@ -169,12 +167,12 @@ fn batch_writes(spaces: &[VectorSpace], batch: Batch) -> Result<Vec<PointWrite>,
             spaces
                 .iter()
                 .map(|s| match map.get(&s.name) {
-                    Some(Value::Array(rows)) => Ok(rows.clone()),
+                    Some(Value::Array(rows)) => Ok(Some(rows.clone())),
                     Some(_) => Err(bad(format!(
                         "batch.vectors.{}: expected a list of vectors",
                         s.name
                     ))),
-                    None => Err(bad(format!("batch.vectors: missing vector `{}`", s.name))),
+                    None => Ok(None),
                 })
                 .collect::<Result<_, _>>()?
         }
@@ -185,7 +183,7 @@ fn batch_writes(spaces: &[VectorSpace], batch: Batch) -> Result<Vec<PointWrite>,
             )))
         }
     };
-    if let Some(c) = columns.iter().find(|c| c.len() != n) {
+    if let Some(c) = columns.iter().flatten().find(|c| c.len() != n) {
         return Err(bad(format!("batch: {n} ids but {} vectors", c.len())));
     }
     let payloads = batch.payloads.unwrap_or_default();
@@ -203,7 +201,10 @@ fn batch_writes(spaces: &[VectorSpace], batch: Batch) -> Result<Vec<PointWrite>,
                 .zip(&columns)
                 .map(|(space, column)| {
                     let what = format!("batch.vectors[{i}]");
-                    prepare(space, parse_dense(&column[i], &what)?, &what)
+                    match column {
+                        Some(column) => prepare(space, parse_dense(&column[i], &what)?, &what),
+                        None => Ok(Vec::new()),
+                    }
                 })
                 .collect::<Result<_, _>>()?;
             Ok(PointWrite {
@@ -279,15 +280,21 @@ pub fn vector_out(
         Some(WithVector::Names(names)) => names.iter().any(|n| n == name),
     };
     if spaces.len() == 1 && spaces[0].name.is_empty() {
-        return wanted("").then(|| floats(point.vector(0)));
+        return wanted("").then(|| point.vector(0).map_or(Value::Null, floats));
     }
     let map: Map<String, Value> = spaces
         .iter()
         .enumerate()
         .filter(|(_, s)| wanted(&s.name))
-        .map(|(i, s)| (s.name.clone(), floats(point.vector(i))))
+        .filter_map(|(i, s)| Some((s.name.clone(), floats(point.vector(i)?))))
         .collect();
-    (!map.is_empty()).then_some(Value::Object(map))
+    // Asked for vectors, a point without any of them shows an empty map, as in Qdrant.
+    let asked = match with {
+        None => default,
+        Some(WithVector::All(all)) => *all,
+        Some(WithVector::Names(_)) => true,
+    };
+    asked.then_some(Value::Object(map))
 }
 
 /// A vector as JSON numbers that read back as stored: each float is written with the fewest

@@ -71,13 +71,14 @@ fn is_write(route: &str, method: &Method) -> bool {
     }
 }
 
-const WRITES: [&str; 6] = [
+const WRITES: [&str; 7] = [
     "/collections/{name}/points/delete",
     "/collections/{name}/points/payload",
     "/collections/{name}/points/payload/delete",
     "/collections/{name}/points/payload/clear",
     "/collections/{name}/points/batch",
     "/collections/{name}/points/vectors",
+    "/collections/{name}/points/vectors/delete",
 ];
 
 /// The route layer of cluster mode; passes everything through on a single node.

@@ -8,6 +8,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use super::AppState;
 use super::{
     aggregate, aliases, cluster, collections, indexes, models, points, query, service, snapshots,
+    vectors,
 };
 
 /// vecdb's REST API.
@@ -22,7 +23,7 @@ use super::{
         aliases::of_collection, indexes::create_index, indexes::delete_index, aggregate::facet, aggregate::facet_points,
         points::upsert, points::retrieve, points::get_point, points::delete, points::set_payload,
         points::overwrite_payload, points::delete_payload, points::clear_payload, points::batch,
-        points::scroll, points::count, points::update_vectors,
+        points::scroll, points::count, vectors::update_vectors, vectors::delete_vectors,
         query::query, query::query_batch, query::legacy::search, query::legacy::search_batch,
         query::legacy::recommend, query::legacy::recommend_batch, query::legacy::discover,
         query::legacy::discover_batch, query::query_groups, query::search_groups,

@@ -21,6 +21,7 @@ mod projection;
 pub mod query;
 pub mod service;
 pub mod snapshots;
+pub mod vectors;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -162,6 +163,7 @@ fn routes(state: &AppState, distributed: bool) -> Router<AppState> {
         .merge(indexes::router())
         .merge(aggregate::router())
         .merge(points::router())
+        .merge(vectors::router())
         .merge(query::router())
         .merge(snapshots::router())
         .merge(docs::router());

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::convert::{check_with_payload, point_writes, record, selector, vector_updates};
+use super::convert::{check_with_payload, point_writes, record, selector};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, OptionalJson};
 use super::models::*;
 use super::{ok, run_search, ApiResult, AppState};
@@ -39,7 +39,6 @@ pub fn router() -> Router<AppState> {
             post(clear_payload),
         )
         .route("/collections/{name}/points/batch", post(batch))
-        .route("/collections/{name}/points/vectors", put(update_vectors))
         .route("/collections/{name}/points/scroll", post(scroll))
         .route("/collections/{name}/points/count", post(count))
 }
@@ -98,7 +97,8 @@ fn check_limits(ops: &[Operation]) -> Result<(), ApiError> {
             | Operation::OverwritePayload { payload, selector } => (selector.ids(), vec![payload]),
             Operation::Delete(selector)
             | Operation::DeletePayload { selector, .. }
-            | Operation::ClearPayload(selector) => (selector.ids(), vec![]),
+            | Operation::ClearPayload(selector)
+            | Operation::DeleteVectors { selector, .. } => (selector.ids(), vec![]),
             Operation::UpdateVectors { updates, .. } => (updates.len(), vec![]),
             Operation::ConditionalUpsert { points, .. } => {
                 (points.len(), points.iter().map(|w| &w.payload).collect())
@@ -118,7 +118,7 @@ fn check_limits(ops: &[Operation]) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn submit_one(
+pub(super) async fn submit_one(
     state: &AppState,
     name: &str,
     op: Operation,
@@ -149,7 +149,7 @@ fn upsert_op(spaces: &[VectorSpace], body: Value) -> Result<Operation, ApiError>
 
 /// The vector spaces writes to `name` are checked against: the local collection's, or in
 /// cluster mode the cluster collection's.
-fn spaces(state: &AppState, name: &str) -> Result<Arc<[VectorSpace]>, ApiError> {
+pub(super) fn spaces(state: &AppState, name: &str) -> Result<Arc<[VectorSpace]>, ApiError> {
     if let Some((_, collection)) = super::distributed::cluster_collection(state, name) {
         return Ok(collection.config.spaces().into());
     }
@@ -334,36 +334,6 @@ pub async fn clear_payload(
     submit_one(&state, &name, op, &params).await
 }
 
-/// `PUT .../points/vectors` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateVectors {
-    /// Points and their new vectors (the unnamed one, or some named ones).
-    pub points: Vec<PointVectors>,
-    #[schema(value_type = Option<Object>)]
-    pub shard_key: Option<Value>,
-    /// Only points matching this filter are changed.
-    pub update_filter: Option<crate::filter::Filter>,
-}
-
-/// Replace vectors of existing points, keeping their other vectors and their payload.
-#[utoipa::path(put, path = "/collections/{name}/points/vectors", tag = "points",
-    params(("name" = String, Path, description = "Collection name"), WriteParams),
-    request_body = UpdateVectors,
-    responses((status = 200, body = inline(super::Envelope<UpdateResult>)), (status = 404, body = super::error::ErrorResponse)))]
-pub async fn update_vectors(
-    State(state): State<AppState>,
-    ApiPath(name): ApiPath<String>,
-    ApiQuery(params): ApiQuery<WriteParams>,
-    ApiJson(req): ApiJson<UpdateVectors>,
-) -> ApiResult<UpdateResult> {
-    let spaces = spaces(&state, &name)?;
-    let updates = vector_updates(&spaces, req.points)?;
-    let filter = req.update_filter;
-    let op = Operation::UpdateVectors { updates, filter };
-    submit_one(&state, &name, op, &params).await
-}
-
 /// `POST .../points/batch` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -397,14 +367,15 @@ fn batch_op(spaces: &[VectorSpace], i: usize, value: Value) -> Result<Operation,
             Ok(Operation::ClearPayload(selector(s.points, s.filter)?))
         }
         "update_vectors" => {
-            let req: UpdateVectors = serde_path(body, &kind).map_err(|e| at(e.0))?;
-            let updates = vector_updates(spaces, req.points)?;
-            let filter = req.update_filter;
-            Ok(Operation::UpdateVectors { updates, filter })
+            let req = serde_path(body, &kind).map_err(|e| at(e.0))?;
+            super::vectors::update_vectors_op(spaces, req)
         }
-        "delete_vectors" => Err(at(format!("`{kind}` is not supported yet"))),
+        "delete_vectors" => {
+            let req = serde_path(body, &kind).map_err(|e| at(e.0))?;
+            super::vectors::delete_vectors_op(spaces, req)
+        }
         other => Err(at(format!(
-            "unknown operation `{other}`; expected upsert, delete, set_payload, overwrite_payload, delete_payload, clear_payload or update_vectors"
+            "unknown operation `{other}`; expected upsert, delete, set_payload, overwrite_payload, delete_payload, clear_payload, update_vectors or delete_vectors"
         ))),
     }
 }

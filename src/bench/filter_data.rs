@@ -114,6 +114,8 @@ pub fn snapshot(
         payloads: payloads.iter().map(|p| Arc::new(p.clone())).collect(),
         vectors: vec![ds.base.data.clone()],
         dims: Arc::from([ds.base.cols]),
+        names: Arc::from([String::new()]),
+        absent: vec![None],
         graphs: vec![graph],
         quantized: vec![None],
         signs: Vec::new(),

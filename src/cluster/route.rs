@@ -62,6 +62,12 @@ pub fn split(ops: Vec<Operation>, shards: u32) -> Vec<Vec<Operation>> {
                     out[shard].push(Operation::ClearPayload(s));
                 }
             }
+            Operation::DeleteVectors { selector, spaces } => {
+                for (shard, selector) in split_selector(selector, shards) {
+                    let spaces = spaces.clone();
+                    out[shard].push(Operation::DeleteVectors { selector, spaces });
+                }
+            }
             Operation::UpdateVectors { updates, filter } => {
                 for (shard, updates) in by_shard(updates, |u| u.id, shards) {
                     let filter = filter.clone();

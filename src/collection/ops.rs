@@ -84,6 +84,11 @@ pub enum Operation {
         updates: Vec<VectorsUpdate>,
         filter: Option<Filter>,
     },
+    /// Remove some vectors (by space index) of the selected points, keeping the rest.
+    DeleteVectors {
+        selector: Selector,
+        spaces: Vec<usize>,
+    },
     /// An upsert with conditions: existing points are replaced only if they match `filter`,
     /// and `mode` may restrict it to new or to existing points.
     ConditionalUpsert {
@@ -104,6 +109,7 @@ impl Operation {
             Operation::DeletePayload { .. } => "delete_payload",
             Operation::ClearPayload(_) => "clear_payload",
             Operation::UpdateVectors { .. } => "update_vectors",
+            Operation::DeleteVectors { .. } => "delete_vectors",
             Operation::ConditionalUpsert { .. } => "upsert",
         }
     }

@@ -19,6 +19,7 @@ use super::segment::{IndexedSegment, SegmentData, SEGMENT_FORMAT};
 use super::snapshot::Loc;
 use super::state::{index_segment, Sealed, WriterState};
 use super::tenants::{self, TenantGraphs};
+use crate::bitset::Bitset;
 use crate::filter::index::{PayloadSchema, SegmentIndexes};
 use crate::index::hnsw::{Graph, HnswParams};
 use crate::storage::codec::Payload;
@@ -344,6 +345,7 @@ fn build(job: &BuildJob) -> Result<(IndexedSegment, Vec<Loc>), String> {
     let spaces = job.dims.len();
     let mut points = Gathered {
         vectors: vec![Vec::new(); spaces],
+        absent: vec![Bitset::default(); spaces],
         ..Gathered::default()
     };
     let base = match &job.base {
@@ -374,6 +376,7 @@ fn build(job: &BuildJob) -> Result<(IndexedSegment, Vec<Loc>), String> {
                 seed: job.id ^ (s as u64) << 32,
             };
             let (metric, dim, all) = (space.distance.metric(), space.size, &points.vectors[s]);
+            let absent = Some(&points.absent[s]).filter(|a| a.count() > 0);
             // A graph built with another `m` (changed by PATCH) cannot be extended in place.
             let start = base
                 .as_ref()
@@ -383,8 +386,8 @@ fn build(job: &BuildJob) -> Result<(IndexedSegment, Vec<Loc>), String> {
                 false => Some(seg.graphs[s].clone()),
             });
             match start {
-                Some(graph) => graph.extend(all, dim, metric, params),
-                None => Graph::build(all, dim, metric, params),
+                Some(graph) => graph.extend_without(all, dim, metric, params, absent),
+                None => Graph::build_without(all, dim, metric, params, absent),
             }
         })
         .collect();
@@ -394,6 +397,12 @@ fn build(job: &BuildJob) -> Result<(IndexedSegment, Vec<Loc>), String> {
         payloads: points.payloads,
         vectors: points.vectors,
         dims: job.dims.clone(),
+        names: job.spaces.iter().map(|s| s.name.clone()).collect(),
+        absent: points
+            .absent
+            .into_iter()
+            .map(|a| Some(a).filter(|a| a.count() > 0))
+            .collect(),
         graphs,
         quantized: Vec::new(),
         signs: Vec::new(),
@@ -409,6 +418,8 @@ struct Gathered {
     versions: Vec<u64>,
     payloads: Vec<Payload>,
     vectors: Vec<Vec<f32>>,
+    /// Per space, the gathered points lacking that vector.
+    absent: Vec<Bitset>,
     sources: Vec<Loc>,
 }
 
@@ -420,6 +431,9 @@ impl Gathered {
             self.versions.push(data.version(offset));
             self.payloads.push(data.payload(offset).clone());
             for (s, v) in self.vectors.iter_mut().enumerate() {
+                if !data.has_vector(s, offset) {
+                    self.absent[s].set(self.ids.len() - 1);
+                }
                 v.extend_from_slice(data.vector(s, offset));
             }
             self.sources.push(Loc {

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::index_files;
-use super::segment::{IndexedSegment, SegmentData, SEGMENT_FORMAT};
+use super::segment::{IndexedSegment, SegmentData, SEGMENT_FORMATS_READ};
 use super::snapshot::Loc;
 use super::state::{Change, Sealed, WriterState};
 use super::tenants;
@@ -33,9 +33,9 @@ pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, Stor
     let mut segments = Vec::new();
     for seg_id in &list.sealed {
         let path = SegmentFile::Segment.path(&dir, *seg_id);
-        match files::read_checked(&path, SEGMENT_FORMAT)
-            .and_then(|bytes| IndexedSegment::decode(&bytes, &state.dims))
-        {
+        match files::read_versioned(&path, &SEGMENT_FORMATS_READ).and_then(|(format, bytes)| {
+            IndexedSegment::decode(&bytes, format, &state.dims, state.names.clone())
+        }) {
             Ok(segment) => segments.push((*seg_id, segment)),
             Err(e) => {
                 tracing::warn!(collection = %meta.name, error = %e, "skipping an unreadable segment; its points will be indexed again")

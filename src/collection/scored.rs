@@ -31,6 +31,7 @@ pub fn search_scored(snapshot: &Snapshot, s: &ScoredSearch) -> Vec<(usize, u32, 
     let small = snapshot.points_count() < snapshot.config.full_scan_threshold_points(space);
     let mut best: Vec<(usize, u32, f32)> = Vec::new();
     for (i, seg) in snapshot.segments.iter().enumerate() {
+        let seg = &*seg.for_space(s.space);
         if seg.live() == 0 {
             continue;
         }

@@ -113,13 +113,12 @@ pub fn search(snapshot: &Snapshot, params: &SearchParams) -> Searched {
     let mut all = Vec::new();
     let mut plans = Vec::with_capacity(snapshot.segments.len());
     // An empty segment (a fresh append segment, say) has nothing to plan or count.
-    for (i, seg) in snapshot
-        .segments
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.live() > 0)
-    {
-        let (found, plan) = run.segment(seg);
+    for (i, seg) in snapshot.segments.iter().enumerate() {
+        let seg = seg.for_space(params.space);
+        if seg.live() == 0 {
+            continue;
+        }
+        let (found, plan) = run.segment(&seg);
         all.extend(found.into_iter().map(|(offset, distance)| Hit {
             segment: i,
             offset,

@@ -13,6 +13,7 @@ use crate::error::Corrupt;
 use std::sync::Arc;
 
 use super::config::VectorSpace;
+use crate::bitset::Bitset;
 use crate::bytes::Reader;
 use crate::index::hnsw::{Accept, Graph, HnswParams, LiveGraph, Rows};
 use crate::index::quant::Quantized;
@@ -24,8 +25,12 @@ use crate::storage::codec::Payload;
 /// Points per chunk of a plain segment: small enough that copying the tail chunk per publish is cheap.
 pub const CHUNK: usize = 64;
 
-/// Version of the sealed segment file format.
-pub const SEGMENT_FORMAT: u32 = 1;
+/// Version of the sealed segment file format: 2 records which points lack a vector; 1 (read
+/// as "every point has every vector") did not.
+pub const SEGMENT_FORMAT: u32 = 2;
+
+/// Segment file formats this build reads.
+pub const SEGMENT_FORMATS_READ: [u32; 2] = [1, 2];
 
 /// Up to [`CHUNK`] points of a plain segment, stored column-wise.
 #[derive(Clone, Debug, Default)]
@@ -33,8 +38,10 @@ pub struct Chunk {
     ids: Vec<PointId>,
     versions: Vec<u64>,
     payloads: Vec<Payload>,
-    /// One contiguous `len × dim` array per vector space.
+    /// One contiguous `len × dim` array per vector space; a missing vector is zeros.
     vectors: Vec<Vec<f32>>,
+    /// Per vector space, bit `i` set when point `i` lacks that vector ([`CHUNK`] is 64).
+    absent: Vec<u64>,
 }
 
 /// An append-only segment, searched by exact scan or through its live graphs.
@@ -42,6 +49,8 @@ pub struct Chunk {
 pub struct PlainSegment {
     chunks: Vec<Arc<Chunk>>,
     dims: Arc<[usize]>,
+    /// Vector space names, for `has_vector` conditions.
+    names: Arc<[String]>,
     len: usize,
     /// One graph per vector space, grown by the writer (`None`: the segment is only scanned).
     /// Shared by every snapshot; each searches only the nodes it holds.
@@ -74,14 +83,20 @@ impl Rows for PlainRows<'_> {
             crate::index::hnsw::prefetch_row(row as *const u8, d * 4, max_lines);
         }
     }
+
+    fn present(&self, id: u32) -> bool {
+        let (chunk, i) = self.segment.at(id);
+        chunk.absent[self.space] & (1 << i) == 0
+    }
 }
 
 impl PlainSegment {
-    /// An empty segment for vector spaces of the given dimensions.
-    pub fn new(dims: Arc<[usize]>) -> PlainSegment {
+    /// An empty segment for vector spaces of the given dimensions and names.
+    pub fn new(dims: Arc<[usize]>, names: Arc<[String]>) -> PlainSegment {
         PlainSegment {
             chunks: Vec::new(),
             dims,
+            names,
             len: 0,
             live: None,
             indexed: 0,
@@ -205,7 +220,9 @@ impl PlainSegment {
                         .collect()
                 })
                 .collect(),
+            absent: (0..self.dims.len()).map(|s| self.absent(s)).collect(),
             dims: self.dims.clone(),
+            names: self.names.clone(),
             graphs: graphs.iter().map(|g| g.freeze(self.len)).collect(),
             quantized: Vec::new(),
             signs: Vec::new(),
@@ -214,7 +231,8 @@ impl PlainSegment {
         Some(segment)
     }
 
-    /// Appends a point and returns its offset. `vectors` has one entry per space, of the right size.
+    /// Appends a point and returns its offset. `vectors` has one entry per space, of the right
+    /// size or empty where the point lacks that vector.
     pub fn push(
         &mut self,
         id: PointId,
@@ -229,6 +247,7 @@ impl PlainSegment {
                     .iter()
                     .map(|d| Vec::with_capacity(CHUNK * d))
                     .collect(),
+                absent: vec![0; self.dims.len()],
                 ..Chunk::default()
             };
             self.chunks.push(Arc::new(chunk));
@@ -238,8 +257,14 @@ impl PlainSegment {
         chunk.ids.push(id);
         chunk.versions.push(version);
         chunk.payloads.push(payload);
-        for (store, v) in chunk.vectors.iter_mut().zip(vectors) {
-            store.extend_from_slice(v);
+        let bit = 1 << (self.len % CHUNK);
+        for (s, (store, v)) in chunk.vectors.iter_mut().zip(vectors).enumerate() {
+            if v.is_empty() {
+                store.resize(store.len() + self.dims[s], 0.0);
+                chunk.absent[s] |= bit;
+            } else {
+                store.extend_from_slice(v);
+            }
         }
         self.len += 1;
         (self.len - 1) as u32
@@ -253,6 +278,15 @@ impl PlainSegment {
                 f((c * CHUNK + i) as u32, v);
             }
         }
+    }
+
+    /// The points lacking the vector of space `space`, if any does.
+    fn absent(&self, space: usize) -> Option<Bitset> {
+        let words: Vec<u64> = self.chunks.iter().map(|c| c.absent[space]).collect();
+        words
+            .iter()
+            .any(|&w| w != 0)
+            .then(|| Bitset::from_words(words))
     }
 
     fn at(&self, offset: u32) -> (&Chunk, usize) {
@@ -271,6 +305,11 @@ pub struct IndexedSegment {
     /// Per vector space: `len × dim` floats.
     pub vectors: Vec<Vec<f32>>,
     pub dims: Arc<[usize]>,
+    /// Vector space names, for `has_vector` conditions.
+    pub names: Arc<[String]>,
+    /// Per vector space, the points lacking that vector (`None`: none does). Their rows are
+    /// zeros and their graph nodes have no links.
+    pub absent: Vec<Option<Bitset>>,
     pub graphs: Vec<Graph>,
     /// Per vector space, int8 codes when the space is quantized. Not stored in the segment
     /// file: encoding is fast and depends only on the vectors and the configuration.
@@ -350,7 +389,43 @@ impl SegmentData {
         }
     }
 
-    /// Vector of space `space` of the point at `offset`.
+    /// Whether the point at `offset` has the vector of space `space`.
+    pub fn has_vector(&self, space: usize, offset: u32) -> bool {
+        match self {
+            SegmentData::Plain(p) => {
+                let (c, i) = p.at(offset);
+                c.absent.get(space).is_some_and(|w| w & (1 << i) == 0)
+            }
+            SegmentData::Indexed(s) => s
+                .absent
+                .get(space)
+                .is_some_and(|a| a.as_ref().is_none_or(|a| !a.get(offset as usize))),
+        }
+    }
+
+    /// Index of the vector space named `name`.
+    pub fn space_named(&self, name: &str) -> Option<usize> {
+        let names = match self {
+            SegmentData::Plain(p) => &p.names,
+            SegmentData::Indexed(s) => &s.names,
+        };
+        names.iter().position(|n| n == name)
+    }
+
+    /// The points lacking the vector of space `space`, if any does.
+    pub fn absent(&self, space: usize) -> Option<std::borrow::Cow<'_, Bitset>> {
+        match self {
+            SegmentData::Plain(p) => p.absent(space).map(std::borrow::Cow::Owned),
+            SegmentData::Indexed(s) => s
+                .absent
+                .get(space)?
+                .as_ref()
+                .map(std::borrow::Cow::Borrowed),
+        }
+    }
+
+    /// Vector of space `space` of the point at `offset` (zeros where the point lacks it: see
+    /// [`SegmentData::has_vector`]).
     pub fn vector(&self, space: usize, offset: u32) -> &[f32] {
         match self {
             SegmentData::Plain(p) => {
@@ -366,14 +441,17 @@ impl SegmentData {
         }
     }
 
-    /// Every vector of the point at `offset`, one per space.
+    /// Every vector of the point at `offset`, one per space, empty where it lacks one.
     pub fn vectors(&self, offset: u32) -> Vec<Vec<f32>> {
         let spaces = match self {
             SegmentData::Plain(p) => p.dims.len(),
             SegmentData::Indexed(s) => s.dims.len(),
         };
         (0..spaces)
-            .map(|s| self.vector(s, offset).to_vec())
+            .map(|s| match self.has_vector(s, offset) {
+                true => self.vector(s, offset).to_vec(),
+                false => Vec::new(),
+            })
             .collect()
     }
 
@@ -426,8 +504,10 @@ impl IndexedSegment {
         self.quantized.get(space)?.as_ref()
     }
 
-    /// Serialises everything but payloads (which live in RocksDB) for the segment file.
+    /// Serialises everything but payloads (which live in RocksDB) for the segment file, in
+    /// format [`SEGMENT_FORMAT`].
     pub fn encode(&self) -> Vec<u8> {
+        let len = self.ids.len();
         let mut out = Vec::new();
         out.extend_from_slice(&(self.ids.len() as u64).to_le_bytes());
         out.extend_from_slice(&(self.dims.len() as u32).to_le_bytes());
@@ -440,6 +520,20 @@ impl IndexedSegment {
             for x in &self.vectors[space] {
                 out.extend_from_slice(&x.to_le_bytes());
             }
+            match &self.absent[space] {
+                None => out.push(0),
+                Some(absent) => {
+                    out.push(1);
+                    for w in absent
+                        .words()
+                        .iter()
+                        .chain(std::iter::repeat(&0))
+                        .take(len.div_ceil(64))
+                    {
+                        out.extend_from_slice(&w.to_le_bytes());
+                    }
+                }
+            }
             let mut graph = Vec::new();
             self.graphs[space].write_to(&mut graph);
             out.extend_from_slice(&(graph.len() as u64).to_le_bytes());
@@ -448,8 +542,14 @@ impl IndexedSegment {
         out
     }
 
-    /// Parses [`IndexedSegment::encode`] output; payloads are left empty for the caller to fill.
-    pub fn decode(bytes: &[u8], expected_dims: &[usize]) -> Result<IndexedSegment, Corrupt> {
+    /// Parses [`IndexedSegment::encode`] output of file format `format`; payloads are left
+    /// empty for the caller to fill.
+    pub fn decode(
+        bytes: &[u8],
+        format: u32,
+        expected_dims: &[usize],
+        names: Arc<[String]>,
+    ) -> Result<IndexedSegment, Corrupt> {
         let mut r = Reader::new(bytes);
         let len = usize::try_from(r.u64()?).map_err(|_| "segment length overflows")?;
         let spaces = r.u32()? as usize;
@@ -470,12 +570,17 @@ impl IndexedSegment {
         }
         let mut vectors = Vec::with_capacity(spaces);
         let mut graphs = Vec::with_capacity(spaces);
+        let mut absent = Vec::with_capacity(spaces);
         for &dim in expected_dims {
             let stored = r.u32()? as usize;
             if stored != dim {
                 return corrupt!("segment vector size {stored}, the collection's {dim}");
             }
             vectors.push(r.f32s(len.checked_mul(dim).ok_or("vector data overflows")?)?);
+            absent.push(match format {
+                1 => None,
+                _ => decode_absent(&mut r, len)?,
+            });
             let glen = usize::try_from(r.u64()?).map_err(|_| "graph length overflows")?;
             let graph = Graph::read_from(r.take(glen)?)?;
             if graph.len() != len {
@@ -492,9 +597,25 @@ impl IndexedSegment {
             payloads: Vec::new(),
             vectors,
             dims: expected_dims.into(),
+            names,
+            absent,
             graphs,
             quantized: Vec::new(),
             signs: Vec::new(),
         })
+    }
+}
+
+/// Reads a space's absence flag and, when set, its bitset of `len` bits.
+fn decode_absent(r: &mut Reader, len: usize) -> Result<Option<Bitset>, Corrupt> {
+    match r.u8()? {
+        0 => Ok(None),
+        1 => {
+            let words = (0..len.div_ceil(64))
+                .map(|_| r.u64())
+                .collect::<Result<Vec<u64>, Corrupt>>()?;
+            Ok(Some(Bitset::from_words(words)))
+        }
+        flag => corrupt!("bad absence flag {flag}"),
     }
 }

@@ -48,6 +48,20 @@ impl SegmentView {
     pub fn point(&self, offset: u32) -> PointRef<'_> {
         PointRef::new(&self.data, offset)
     }
+
+    /// The segment as a search of vector space `space` sees it: points lacking that vector
+    /// count as deleted, so every plan, scan and count leaves them out alike.
+    pub fn for_space(&self, space: usize) -> std::borrow::Cow<'_, SegmentView> {
+        let Some(absent) = self.data.absent(space) else {
+            return std::borrow::Cow::Borrowed(self);
+        };
+        let mut gone = (*self.deleted).clone();
+        gone.or(&absent);
+        std::borrow::Cow::Owned(SegmentView {
+            deleted: Arc::new(gone),
+            ..self.clone()
+        })
+    }
 }
 
 /// One consistent state of a collection.
@@ -156,9 +170,11 @@ impl<'a> PointRef<'a> {
         self.data.payload(self.offset).clone()
     }
 
-    /// The vector of space `space`.
-    pub fn vector(&self, space: usize) -> &'a [f32] {
-        self.data.vector(space, self.offset)
+    /// The vector of space `space`, unless the point lacks it.
+    pub fn vector(&self, space: usize) -> Option<&'a [f32]> {
+        self.data
+            .has_vector(space, self.offset)
+            .then(|| self.data.vector(space, self.offset))
     }
 
     /// All vectors, one per space.
@@ -176,8 +192,8 @@ impl PointView for PointRef<'_> {
         Some(self.data.payload(self.offset))
     }
 
-    fn has_vector(&self, _name: &str) -> bool {
-        // Every point carries every vector of its collection (upserts must supply them all).
-        true
+    fn has_vector(&self, name: &str) -> bool {
+        // A name the collection does not have matches nothing, as in Qdrant.
+        (self.data.space_named(name)).is_some_and(|s| self.data.has_vector(s, self.offset))
     }
 }

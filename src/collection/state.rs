@@ -95,6 +95,8 @@ pub struct WriterState {
     pub config: Arc<CollectionConfig>,
     pub spaces: Arc<[VectorSpace]>,
     pub dims: Arc<[usize]>,
+    /// Vector space names, in space order.
+    pub names: Arc<[String]>,
     /// Indexed payload fields.
     pub schema: Arc<PayloadSchema>,
     /// Indexed segments and frozen plain segments waiting to be indexed, by segment id.
@@ -128,6 +130,7 @@ const LIVE_CAPACITY: usize = 1 << 22;
 struct PendingView<'a> {
     id: PointId,
     point: &'a StoredPoint,
+    names: &'a [String],
 }
 
 impl PointView for PendingView<'_> {
@@ -137,14 +140,15 @@ impl PointView for PendingView<'_> {
     fn payload(&self) -> Option<&Map<String, Value>> {
         Some(&self.point.payload)
     }
-    fn has_vector(&self, _name: &str) -> bool {
-        true
+    fn has_vector(&self, name: &str) -> bool {
+        let space = self.names.iter().position(|n| n == name);
+        space.is_some_and(|s| self.point.vectors.get(s).is_some_and(|v| !v.is_empty()))
     }
 }
 
 /// Whether an existing point may be changed under an update filter.
-fn passes(filter: Option<&Filter>, id: PointId, point: &StoredPoint) -> bool {
-    filter.is_none_or(|f| f.matches(&PendingView { id, point }))
+fn passes(filter: Option<&Filter>, id: PointId, point: &StoredPoint, names: &[String]) -> bool {
+    filter.is_none_or(|f| f.matches(&PendingView { id, point, names }))
 }
 
 impl WriterState {
@@ -152,11 +156,13 @@ impl WriterState {
     pub fn new(config: CollectionConfig, next_segment_id: u64) -> WriterState {
         let spaces: Arc<[VectorSpace]> = config.spaces().into();
         let dims: Arc<[usize]> = spaces.iter().map(|s| s.size).collect();
+        let names: Arc<[String]> = spaces.iter().map(|s| s.name.clone()).collect();
         WriterState {
             config: Arc::new(config),
-            append: SegmentData::Plain(PlainSegment::new(dims.clone())),
+            append: SegmentData::Plain(PlainSegment::new(dims.clone(), names.clone())),
             spaces,
             dims,
+            names,
             schema: Arc::default(),
             sealed: BTreeMap::new(),
             append_id: next_segment_id,
@@ -250,7 +256,12 @@ impl WriterState {
                     continue;
                 }
                 if let Some(point) = state {
-                    if filter.matches(&PendingView { id: *id, point }) {
+                    let names = &self.names;
+                    if filter.matches(&PendingView {
+                        id: *id,
+                        point,
+                        names,
+                    }) {
                         out.push(*id);
                     }
                 }
@@ -306,13 +317,27 @@ impl WriterState {
             Operation::ClearPayload(selector) => {
                 self.rewrite_payloads(selector, lsn, layers, &mut out, Map::clear)?;
             }
+            Operation::DeleteVectors { selector, spaces } => {
+                for id in self.select(selector, layers, true)? {
+                    let Some(mut point) = self.current(id, layers, &out) else {
+                        continue;
+                    };
+                    for &space in spaces {
+                        if let Some(slot) = point.vectors.get_mut(space) {
+                            slot.clear();
+                        }
+                    }
+                    point.version = lsn;
+                    out.record(Change::Put(id, point));
+                }
+            }
             Operation::UpdateVectors { updates, filter } => {
                 for update in updates {
                     let id = update.id;
                     let mut point = self.current(id, layers, &out).ok_or_else(|| {
                         CollectionError::NotFound(format!("No point with id {id} found"))
                     })?;
-                    if !passes(filter.as_ref(), id, &point) {
+                    if !passes(filter.as_ref(), id, &point, &self.names) {
                         continue;
                     }
                     for (space, vector) in &update.vectors {
@@ -332,7 +357,9 @@ impl WriterState {
                 for p in points {
                     let write = match (self.current(p.id, layers, &out), mode) {
                         (None, UpdateMode::UpdateOnly) | (Some(_), UpdateMode::InsertOnly) => false,
-                        (Some(existing), _) => passes(filter.as_ref(), p.id, &existing),
+                        (Some(existing), _) => {
+                            passes(filter.as_ref(), p.id, &existing, &self.names)
+                        }
                         (None, _) => true,
                     };
                     if write {
@@ -541,7 +568,7 @@ impl WriterState {
         let id = self.append_id;
         let sealed = Sealed::new(Arc::new(data), deleted, &self.schema);
         self.sealed.insert(id, sealed);
-        self.append = SegmentData::Plain(PlainSegment::new(self.dims.clone()));
+        self.append = SegmentData::Plain(PlainSegment::new(self.dims.clone(), self.names.clone()));
         self.append_id = self.next_segment_id;
         self.next_segment_id += 1;
         id
@@ -549,7 +576,7 @@ impl WriterState {
 
     /// Moves the append segment into the sealed set (to be indexed by a build) and starts a new one.
     pub fn freeze_append(&mut self) {
-        let fresh = PlainSegment::new(self.dims.clone());
+        let fresh = PlainSegment::new(self.dims.clone(), self.names.clone());
         let mut old = std::mem::replace(self.append.plain_mut(), fresh);
         old.stop_index();
         self.retire_append(SegmentData::Plain(old));

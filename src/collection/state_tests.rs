@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::config::{CollectionConfig, CreateCollection};
 use super::ops::{Operation, PointWrite, Selector};
 use super::optimizer::{BuildJob, BuildKind};
-use super::segment::{PlainSegment, SegmentData};
+use super::segment::{IndexedSegment, PlainSegment, SegmentData};
 use super::snapshot::Loc;
 use super::state::{Change, Pending, WriterState};
 use super::CollectionError;
@@ -104,7 +104,7 @@ fn install_keeps_only_points_unchanged_since_the_build_started() {
         Operation::Delete(Selector::Ids(vec![PointId::Num(3)])),
     )
     .unwrap();
-    let mut built = PlainSegment::new(s.dims.clone());
+    let mut built = PlainSegment::new(s.dims.clone(), s.names.clone());
     let sources: Vec<Loc> = (0..3)
         .map(|o| {
             built.push(
@@ -295,4 +295,51 @@ fn indexing_off_scans_and_points_from_before_are_indexed_in_place_or_frozen() {
     s.tend_append();
     assert!(!s.frozen_waiting() && append_plain(&s).is_indexed());
     assert_eq!(s.unindexed_points(), 0);
+}
+
+#[test]
+fn sealed_segments_keep_which_points_lack_a_vector_in_both_file_formats() {
+    let s = state();
+    let mut plain = PlainSegment::new(s.dims.clone(), s.names.clone());
+    plain.start_index(&s.spaces, 1024, 7);
+    for i in 0..200u64 {
+        // Every third point lacks the vector.
+        let vector = match i % 3 {
+            0 => Vec::new(),
+            _ => vec![i as f32, (i % 7) as f32],
+        };
+        plain.push(PointId::Num(i), 1, Arc::default(), &[vector]);
+    }
+    plain.index_new();
+    let sealed = plain.seal(&s.spaces).unwrap();
+    let lacking: Vec<u32> = (0..200).filter(|o| o % 3 == 0).collect();
+    let absent = sealed.absent[0].as_ref().unwrap();
+    assert_eq!(absent.iter().collect::<Vec<_>>(), lacking);
+    // No search reaches a point without the vector.
+    let found = sealed.graphs[0].search(
+        &sealed.vectors[0],
+        2,
+        crate::index::Metric::L2,
+        &[0.0, 0.0],
+        200,
+        400,
+        crate::index::hnsw::Accept::All,
+    );
+    assert_eq!(found.len(), 200 - lacking.len());
+    assert!(found.iter().all(|(o, _)| o % 3 != 0));
+
+    let bytes = sealed.encode();
+    let decoded = IndexedSegment::decode(&bytes, 2, &s.dims, s.names.clone()).unwrap();
+    assert_eq!(decoded.absent, sealed.absent);
+    let data = SegmentData::Indexed(decoded);
+    assert!(!data.has_vector(0, 3) && data.has_vector(0, 4));
+    assert!(data.vectors(3)[0].is_empty());
+    // Format 1 had no absence flags: its points all have every vector. A file of it is this
+    // one without the flag and bitset after the space's vectors.
+    let flags_at = 8 + 4 + 200 * (17 + 8) + 4 + 200 * 2 * 4;
+    let mut v1 = bytes[..flags_at].to_vec();
+    v1.extend_from_slice(&bytes[flags_at + 1 + 8 * 200usize.div_ceil(64)..]);
+    let old = IndexedSegment::decode(&v1, 1, &s.dims, s.names.clone()).unwrap();
+    assert_eq!(old.absent, vec![None]);
+    assert!(IndexedSegment::decode(&v1, 2, &s.dims, s.names.clone()).is_err());
 }

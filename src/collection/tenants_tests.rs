@@ -71,6 +71,8 @@ fn segment() -> IndexedSegment {
         payloads: (0..N).map(payload).collect(),
         vectors: vec![(0..N).flat_map(vector).collect()],
         dims: Arc::from([DIM]),
+        names: Arc::from([String::new()]),
+        absent: vec![None],
         graphs: Vec::new(),
         quantized: vec![None],
         signs: vec![None],

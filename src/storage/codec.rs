@@ -1,7 +1,8 @@
 //! Binary encoding of point records as stored in the `points` column family.
 //!
 //! Layout (little-endian): `u8 codec version (1) | u64 point version (LSN) | u32 vector count |
-//! per vector: u32 dim, dim × f32 | u32 payload length | payload as JSON`.
+//! per vector: u32 dim, dim × f32 | u32 payload length | payload as JSON`. A vector of
+//! dimension 0 is one the point lacks (a named vector left out; real vectors have dim ≥ 1).
 //! Decoding validates every length and never panics on corrupted bytes.
 
 use crate::error::Corrupt;
@@ -20,7 +21,8 @@ const CODEC_VERSION: u8 = 1;
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredPoint {
     pub version: u64,
-    /// One vector per vector space of the collection, in the collection's space order.
+    /// One vector per vector space of the collection, in the collection's space order; empty
+    /// where the point lacks that vector.
     pub vectors: Vec<Vec<f32>>,
     pub payload: Payload,
 }

@@ -91,15 +91,21 @@ pub fn remove_unlisted(dir: &Path, keep: &[String]) {
 /// Reads a file written by [`write_atomic`], checking magic, version, length and checksum.
 /// The error names the file and what is wrong with it.
 pub fn read_checked(path: &Path, expected_version: u32) -> Result<Vec<u8>, Corrupt> {
+    read_versioned(path, &[expected_version]).map(|(_, bytes)| bytes)
+}
+
+/// Like [`read_checked`] for a file in any of the format `versions` this build reads; returns
+/// the file's version with its payload.
+pub fn read_versioned(path: &Path, versions: &[u32]) -> Result<(u32, Vec<u8>), Corrupt> {
     let bytes = fs::read(path).map_err(|e| Corrupt(format!("{}: {e}", path.display())))?;
     let bad = |why: &str| Corrupt(format!("{}: {why}", path.display()));
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
         return Err(bad("not a vecdb segment file (bad magic or too short)"));
     }
     let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    if version != expected_version {
+    if !versions.contains(&version) {
         return Err(bad(&format!(
-            "segment format version {version}, this build reads {expected_version}"
+            "segment format version {version}, this build reads {versions:?}"
         )));
     }
     let mut len = [0u8; 8];
@@ -116,7 +122,7 @@ pub fn read_checked(path: &Path, expected_version: u32) -> Result<Vec<u8>, Corru
     if crc32fast::hash(payload) != crc {
         return Err(bad("checksum mismatch (file is damaged)"));
     }
-    Ok(payload.to_vec())
+    Ok((version, payload.to_vec()))
 }
 
 #[cfg(test)]

@@ -392,3 +392,46 @@ def test_conditional_upserts_match_local_mode(client, mode):
     found = client.scroll("cond", limit=10, with_payload=True, with_vectors=True)[0]
     expected = local.scroll("cond", limit=10, with_payload=True, with_vectors=True)[0]
     assert [(p.id, p.payload, p.vector) for p in found] == [(p.id, p.payload, p.vector) for p in expected]
+
+
+def test_optional_named_vectors_match_local_mode(client):
+    config = {
+        "a": models.VectorParams(size=2, distance=models.Distance.DOT),
+        "b": models.VectorParams(size=3, distance=models.Distance.EUCLID),
+    }
+    rng = random.Random(16)
+
+    def vectors(i):
+        chosen = {"a": [rng.uniform(-1, 1) for _ in range(2)], "b": [rng.uniform(-1, 1) for _ in range(3)]}
+        return {name: v for name, v in chosen.items() if (name == "a" and i % 3 != 0) or (name == "b" and i % 2 == 0)}
+
+    points = [models.PointStruct(id=i, vector=vectors(i), payload={"i": i}) for i in range(30)]
+    local = QdrantClient(":memory:")
+    for c in (client, local):
+        if c.collection_exists("optional"):
+            c.delete_collection("optional")
+        c.create_collection("optional", vectors_config=config)
+        c.upsert("optional", points, wait=True)
+        c.delete_vectors("optional", ["a"], points=[1, 2], wait=True)
+        c.delete_vectors(
+            "optional",
+            ["b"],
+            points=models.Filter(must=[models.FieldCondition(key="i", range=models.Range(gte=20))]),
+            wait=True,
+        )
+        c.update_vectors("optional", [models.PointVectors(id=3, vector={"b": [0.5, 0.5, 0.5]})], wait=True)
+
+    def same(call):
+        assert call(client) == call(local)
+
+    # Local mode keeps float32 and reads them back widened: values compare approximately.
+    found, expected = (c.scroll("optional", limit=100, with_vectors=True)[0] for c in (client, local))
+    assert [(p.id, sorted(p.vector)) for p in found] == [(p.id, sorted(p.vector)) for p in expected]
+    for p, q in zip(found, expected):
+        assert p.vector == {name: pytest.approx(v, rel=1e-6) for name, v in q.vector.items()}
+    for name in ("a", "b", "c"):
+        has = models.Filter(must=[models.HasVectorCondition(has_vector=name)])
+        same(lambda c: c.count("optional", count_filter=has, exact=True).count)
+        same(lambda c: sorted(p.id for p in c.scroll("optional", scroll_filter=has, limit=100)[0]))
+    for name, query in (("a", [0.3, -0.9]), ("b", [0.1, 0.2, 0.3])):
+        same(lambda c: [p.id for p in c.query_points("optional", query=query, using=name, limit=100).points])

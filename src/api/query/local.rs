@@ -108,7 +108,7 @@ impl Source for Local<'_> {
             let space = snapshot.space_index(using).ok_or_else(|| no_space(using))?;
             Ok(ids
                 .into_iter()
-                .filter_map(|id| Some((id, snapshot.get(id)?.vector(space).to_vec())))
+                .filter_map(|id| Some((id, snapshot.get(id)?.vector(space)?.to_vec())))
                 .collect())
         }
         .boxed()

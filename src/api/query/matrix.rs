@@ -10,7 +10,7 @@ use super::base::{no_space, Base, Scoring};
 use super::eval::Source;
 use crate::api::error::ApiError;
 use crate::api::models::{ScoredPoint, WithVector};
-use crate::filter::{Condition, Filter, HasIdCondition, ValueSet};
+use crate::filter::{Condition, Filter, HasIdCondition, HasVectorCondition, ValueSet};
 use crate::point_id::PointId;
 
 /// `POST .../points/search/matrix/{pairs,offsets}` body.
@@ -120,8 +120,15 @@ pub async fn matrix(source: &dyn Source, req: MatrixRequest) -> Result<Matrix, A
         with_vector,
     };
     let vectors = Some(WithVector::Names(vec![using.clone()]));
+    // Only points that have the vector can be in the matrix.
+    let mut with_vector = req.filter.clone().unwrap_or_default();
+    with_vector
+        .must
+        .push(Condition::HasVector(HasVectorCondition {
+            has_vector: using.clone(),
+        }));
     let drawn = source
-        .base(base(Scoring::Sample, req.filter.clone(), sample, vectors))
+        .base(base(Scoring::Sample, Some(with_vector), sample, vectors))
         .await?;
     if drawn.len() < 2 {
         return Ok(Matrix {

@@ -20,6 +20,7 @@ use rayon::prelude::*;
 
 use super::search::{self, Accept, Beam, Links, RowQuery, Rows, Scorer};
 use super::{Graph, HnswParams, MAX_LEVEL, MAX_M};
+use crate::bitset::Bitset;
 use crate::index::distance::{Kernel, Metric};
 use crate::index::flat::{cmp_distance, Scored};
 
@@ -235,7 +236,9 @@ impl LiveGraph {
             if i >= end {
                 break;
             }
-            self.insert(rows, i as u32);
+            if rows.present(i as u32) {
+                self.insert(rows, i as u32);
+            }
         });
     }
 
@@ -514,10 +517,21 @@ pub(super) fn select<R: Rows>(
     kept
 }
 
-/// Builds a graph over every row of `vectors`, in parallel on the current rayon pool.
-pub(super) fn build(vectors: &[f32], dim: usize, metric: Metric, params: HnswParams) -> Graph {
+/// Builds a graph over every row of `vectors` but those flagged in `absent`, in parallel on
+/// the current rayon pool.
+pub(super) fn build(
+    vectors: &[f32],
+    dim: usize,
+    metric: Metric,
+    params: HnswParams,
+    absent: Option<&Bitset>,
+) -> Graph {
     let rows = search::Flat { vectors, dim };
-    build_rows(&rows, row_count(vectors, dim), metric, params)
+    let n = row_count(vectors, dim);
+    match absent {
+        Some(absent) => build_rows(&search::Holed { rows, absent }, n, metric, params),
+        None => build_rows(&rows, n, metric, params),
+    }
 }
 
 /// Builds a graph over rows `0..n` of `rows`, in parallel on the current rayon pool.
@@ -534,9 +548,14 @@ pub(super) fn extend(
     dim: usize,
     metric: Metric,
     params: HnswParams,
+    absent: Option<&Bitset>,
 ) -> Graph {
     let rows = search::Flat { vectors, dim };
-    extend_rows(base, &rows, row_count(vectors, dim), metric, params)
+    let n = row_count(vectors, dim);
+    match absent {
+        Some(absent) => extend_rows(base, &search::Holed { rows, absent }, n, metric, params),
+        None => extend_rows(base, &rows, n, metric, params),
+    }
 }
 
 /// A copy of `base` with rows `base.len()..n` of `rows` inserted.

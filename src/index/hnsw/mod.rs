@@ -10,6 +10,7 @@ mod search;
 #[cfg(test)]
 mod tests;
 
+use crate::bitset::Bitset;
 use crate::error::Corrupt;
 use crate::index::distance::Metric;
 use crate::index::flat::Scored;
@@ -62,14 +63,38 @@ pub struct Graph {
 impl Graph {
     /// Builds a graph over all `vectors.len()/dim` vectors, in parallel on the current rayon pool.
     pub fn build(vectors: &[f32], dim: usize, metric: Metric, params: HnswParams) -> Graph {
-        build::build(vectors, dim, metric, params)
+        build::build(vectors, dim, metric, params, None)
+    }
+
+    /// Like [`Graph::build`], leaving out the rows flagged in `absent` (points without this
+    /// vector): they get no links and no search reaches them.
+    pub fn build_without(
+        vectors: &[f32],
+        dim: usize,
+        metric: Metric,
+        params: HnswParams,
+        absent: Option<&Bitset>,
+    ) -> Graph {
+        build::build(vectors, dim, metric, params, absent)
     }
 
     /// Returns a new graph: a copy of `self` (which covers the first self.len() vectors) with
     /// vectors self.len()..vectors.len()/dim inserted, in parallel. `self` is untouched.
     /// The link capacity of `self` is kept; `params.m` is ignored.
     pub fn extend(&self, vectors: &[f32], dim: usize, metric: Metric, params: HnswParams) -> Graph {
-        build::extend(self, vectors, dim, metric, params)
+        build::extend(self, vectors, dim, metric, params, None)
+    }
+
+    /// Like [`Graph::extend`], leaving out the new rows flagged in `absent`.
+    pub fn extend_without(
+        &self,
+        vectors: &[f32],
+        dim: usize,
+        metric: Metric,
+        params: HnswParams,
+        absent: Option<&Bitset>,
+    ) -> Graph {
+        build::extend(self, vectors, dim, metric, params, absent)
     }
 
     /// k nearest accepted nodes as (offset, distance) ascending. Rejected nodes are still

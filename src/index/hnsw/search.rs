@@ -48,6 +48,33 @@ pub trait Rows: Sync {
     fn row(&self, id: u32) -> &[f32];
     /// Starts pulling up to `max_lines` cache lines of node `id`'s vector into cache.
     fn prefetch(&self, _id: u32, _max_lines: usize) {}
+    /// Whether node `id` has a vector at all: a point may lack one of its collection's named
+    /// vectors, and such a node is left out of the graph (no links lead to it).
+    fn present(&self, _id: u32) -> bool {
+        true
+    }
+}
+
+/// Rows of which those flagged in `absent` have no vector.
+pub(crate) struct Holed<'a, R> {
+    pub rows: R,
+    pub absent: &'a crate::bitset::Bitset,
+}
+
+impl<R: Rows> Rows for Holed<'_, R> {
+    #[inline]
+    fn row(&self, id: u32) -> &[f32] {
+        self.rows.row(id)
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, id: u32, max_lines: usize) {
+        self.rows.prefetch(id, max_lines)
+    }
+
+    fn present(&self, id: u32) -> bool {
+        !self.absent.get(id as usize)
+    }
 }
 
 /// Row-major vectors in one array, `dim` floats each.

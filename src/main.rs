@@ -55,6 +55,9 @@ enum Command {
     /// Exact sparse search over BM25 weights of the dataset's texts: the pruned inverted index
     /// against a brute-force scan (build time, memory per point, QPS).
     BenchSparse(vecdb::bench::sparse::Args),
+    /// Hybrid retrieval through a running server: dense, sparse (BM25) and the two fused with
+    /// RRF, with the same queries (QPS, p50/p99, recall@10 against the dense truth).
+    BenchHybrid(vecdb::bench::hybrid::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -95,6 +98,7 @@ fn main() -> anyhow::Result<()> {
         Command::BenchFilter(args) => vecdb::bench::filtered::run(args),
         Command::BenchOverload(args) => vecdb::bench::overload::run(args),
         Command::BenchSparse(args) => vecdb::bench::sparse::run(args),
+        Command::BenchHybrid(args) => vecdb::bench::hybrid::run(args),
         Command::Serve => serve(config),
     }
 }

@@ -227,6 +227,7 @@ fn sample_point() -> StoredPoint {
     StoredPoint {
         version: 42,
         vectors: vec![vec![0.5, -1.0, 3.25], vec![1.0; 5]],
+        sparse: vec![vecdb::index::sparse::SparseVector::new(vec![7, 3], vec![0.5, 2.0]).unwrap()],
         payload: Arc::new(payload.as_object().unwrap().clone()),
     }
 }

@@ -1,18 +1,22 @@
 //! Between the wire and the engine: validating incoming vectors and points against a
 //! collection's vector spaces, and shaping outgoing records.
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::models::{
-    parse_dense, Batch, PointInsert, PointStruct, PointVectors, Record, VectorInput, WithPayload,
-    WithVector,
+    parse_dense, Batch, NamedVector, PointInsert, PointStruct, PointVectors, Record, VectorInput,
+    WithPayload, WithVector,
 };
 use super::projection;
+use std::sync::Arc;
+
 use crate::collection::config::{Distance, VectorSpace};
 use crate::collection::ops::{PointWrite, Selector, VectorsUpdate};
 use crate::collection::snapshot::{PointRef, Snapshot};
+use crate::collection::sparse_config::SparseSpace;
 use crate::filter::{parse_path, Filter};
+use crate::index::sparse::SparseVector;
 use crate::point_id::PointId;
 
 /// Checks a vector's dimension (values are already finite) and normalises it for cosine.
@@ -38,77 +42,139 @@ pub fn prepare(space: &VectorSpace, mut v: Vec<f32>, what: &str) -> Result<Vec<f
     Ok(v)
 }
 
-/// Resolves a point's vector input into one prepared vector per space, in space order; a
-/// named vector the input leaves out is empty (the point lacks it, as Qdrant allows).
+/// The vector spaces of a collection that writes are checked against.
+pub struct Spaces {
+    pub dense: Arc<[VectorSpace]>,
+    pub sparse: Vec<SparseSpace>,
+}
+
+impl Spaces {
+    /// Whether points carry one unnamed dense vector.
+    fn single(&self) -> bool {
+        self.dense.len() == 1 && self.dense[0].name.is_empty()
+    }
+
+    /// Every vector name, for error messages.
+    fn names(&self) -> String {
+        let sparse = self.sparse.iter().map(|s| format!("sparse `{}`", s.name));
+        let all: Vec<String> = names(&self.dense).into_iter().chain(sparse).collect();
+        all.join(", ")
+    }
+
+    /// Where the vector named `name` goes.
+    pub fn slot(&self, name: &str, what: &str) -> Result<Slot, ApiError> {
+        if let Some(i) = self.dense.iter().position(|s| s.name == name) {
+            return Ok(Slot::Dense(i));
+        }
+        if let Some(i) = self.sparse.iter().position(|s| s.name == name) {
+            return Ok(Slot::Sparse(i));
+        }
+        Err(ApiError::BadRequest(format!(
+            "Wrong input: Not existing vector name error: {name} ({what}; the collection has {})",
+            self.names()
+        )))
+    }
+
+    /// Checks one named vector against its space and prepares it.
+    fn named(&self, name: &str, v: NamedVector, what: &str) -> Result<Prepared, ApiError> {
+        let wrong = |kind: &str| {
+            ApiError::BadRequest(format!(
+                "{what}: `{name}` is a {kind} vector of this collection"
+            ))
+        };
+        match (self.slot(name, what)?, v) {
+            (Slot::Dense(i), NamedVector::Dense(v)) => {
+                Ok(Prepared::Dense(i, prepare(&self.dense[i], v, what)?))
+            }
+            (Slot::Sparse(i), NamedVector::Sparse(v)) => Ok(Prepared::Sparse(i, v)),
+            (Slot::Dense(_), NamedVector::Sparse(_)) => Err(wrong("dense")),
+            (Slot::Sparse(_), NamedVector::Dense(_)) => Err(wrong("sparse")),
+        }
+    }
+}
+
+/// Which space a vector name is.
+pub enum Slot {
+    Dense(usize),
+    Sparse(usize),
+}
+
+/// A named vector checked against its space.
+enum Prepared {
+    Dense(usize, Vec<f32>),
+    Sparse(usize, SparseVector),
+}
+
+/// Resolves a point's vector input into one prepared vector per dense space and one sparse
+/// vector per sparse space, in space order; a named vector the input leaves out is empty
+/// (the point lacks it, as Qdrant allows).
 pub fn point_vectors(
-    spaces: &[VectorSpace],
+    spaces: &Spaces,
     input: VectorInput,
     what: &str,
-) -> Result<Vec<Vec<f32>>, ApiError> {
-    let single = spaces.len() == 1 && spaces[0].name.is_empty();
+) -> Result<(Vec<Vec<f32>>, Vec<SparseVector>), ApiError> {
+    let mut dense = vec![Vec::new(); spaces.dense.len()];
+    let mut sparse = vec![SparseVector::default(); spaces.sparse.len()];
+    for prepared in prepared(spaces, input, what)? {
+        match prepared {
+            Prepared::Dense(i, v) => dense[i] = v,
+            Prepared::Sparse(i, v) => sparse[i] = v,
+        }
+    }
+    if sparse.iter().all(SparseVector::is_empty) {
+        sparse.clear();
+    }
+    Ok((dense, sparse))
+}
+
+/// Each vector of an input, checked and prepared.
+fn prepared(spaces: &Spaces, input: VectorInput, what: &str) -> Result<Vec<Prepared>, ApiError> {
     match input {
-        VectorInput::Dense(v) if single => Ok(vec![prepare(&spaces[0], v, what)?]),
+        VectorInput::Dense(v) if spaces.single() => Ok(vec![Prepared::Dense(
+            0,
+            prepare(&spaces.dense[0], v, what)?,
+        )]),
         VectorInput::Dense(_) => Err(ApiError::BadRequest(format!(
             "{what}: this collection has named vectors ({}); send {{\"name\": [...]}}",
-            names(spaces)
+            spaces.names()
         ))),
-        VectorInput::Named(mut map) => {
-            if let Some(unknown) = map.keys().find(|k| !spaces.iter().any(|s| &s.name == *k)) {
-                return Err(ApiError::BadRequest(format!(
-                    "Wrong input: Not existing vector name error: {unknown} ({what}; the collection has {})",
-                    names(spaces)
-                )));
-            }
-            spaces
-                .iter()
-                .map(|space| match map.remove(&space.name) {
-                    Some(v) => prepare(space, v, what),
-                    None => Ok(Vec::new()),
-                })
-                .collect()
-        }
+        VectorInput::Named(map) => map
+            .into_iter()
+            .map(|(name, v)| spaces.named(&name, v, what))
+            .collect(),
     }
 }
 
 /// New vectors of existing points, each checked and prepared for its space.
 pub fn vector_updates(
-    spaces: &[VectorSpace],
+    spaces: &Spaces,
     points: Vec<PointVectors>,
 ) -> Result<Vec<VectorsUpdate>, ApiError> {
-    let single = spaces.len() == 1 && spaces[0].name.is_empty();
     let updates = points.into_iter().enumerate().map(|(i, p)| {
         let what = format!("points[{i}]");
-        let named = match p.vector {
-            VectorInput::Dense(v) if single => vec![(String::new(), v)],
-            VectorInput::Dense(_) => {
-                return Err(ApiError::BadRequest(format!(
-                    "{what}: this collection has named vectors ({}); send {{\"name\": [...]}}",
-                    names(spaces)
-                )))
-            }
-            VectorInput::Named(map) => map.into_iter().collect(),
-        };
-        if named.is_empty() {
-            return Err(ApiError::BadRequest(format!("{what}: no vectors to update")));
+        let all = prepared(spaces, p.vector, &what)?;
+        if all.is_empty() {
+            return Err(ApiError::BadRequest(format!(
+                "{what}: no vectors to update"
+            )));
         }
-        let vectors = named.into_iter().map(|(name, v)| {
-            let space = spaces.iter().position(|s| s.name == name).ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "Wrong input: Not existing vector name error: {name} ({what}; the collection has {})",
-                    names(spaces)
-                ))
-            })?;
-            Ok((space, prepare(&spaces[space], v, &what)?))
-        });
-        Ok(VectorsUpdate {
+        let mut update = VectorsUpdate {
             id: p.id,
-            vectors: vectors.collect::<Result<_, ApiError>>()?,
-        })
+            vectors: Vec::new(),
+            sparse: Vec::new(),
+        };
+        for prepared in all {
+            match prepared {
+                Prepared::Dense(i, v) => update.vectors.push((i, v)),
+                Prepared::Sparse(i, v) => update.sparse.push((i, v)),
+            }
+        }
+        Ok(update)
     });
     updates.collect()
 }
 
-fn names(spaces: &[VectorSpace]) -> String {
+fn names(spaces: &[VectorSpace]) -> Vec<String> {
     spaces
         .iter()
         .map(|s| {
@@ -118,15 +184,11 @@ fn names(spaces: &[VectorSpace]) -> String {
                 format!("`{}`", s.name)
             }
         })
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect()
 }
 
 /// Turns an upsert body into validated point writes.
-pub fn point_writes(
-    spaces: &[VectorSpace],
-    insert: PointInsert,
-) -> Result<Vec<PointWrite>, ApiError> {
+pub fn point_writes(spaces: &Spaces, insert: PointInsert) -> Result<Vec<PointWrite>, ApiError> {
     match insert {
         PointInsert::Points(points) => points
             .into_iter()
@@ -140,15 +202,17 @@ pub fn point_writes(
                         payload,
                     },
                 )| {
+                    let (vectors, sparse) = point_vectors(spaces, vector, &format!("points[{i}]"))?;
                     Ok(PointWrite {
                         id,
-                        vectors: point_vectors(spaces, vector, &format!("points[{i}]"))?,
+                        vectors,
+                        sparse,
                         payload: payload.unwrap_or_default(),
                     })
                 },
             )
             .collect(),
-        PointInsert::Batch(batch) => batch_writes(spaces, batch),
+        PointInsert::Batch(batch) => batch_writes(&spaces.dense, batch),
     }
 }
 
@@ -179,7 +243,7 @@ fn batch_writes(spaces: &[VectorSpace], batch: Batch) -> Result<Vec<PointWrite>,
         _ => {
             return Err(bad(format!(
                 "batch.vectors: expected a list of vectors for {}",
-                names(spaces)
+                names(spaces).join(", ")
             )))
         }
     };
@@ -210,6 +274,7 @@ fn batch_writes(spaces: &[VectorSpace], batch: Batch) -> Result<Vec<PointWrite>,
             Ok(PointWrite {
                 id: batch.ids[i],
                 vectors,
+                sparse: Vec::new(),
                 payload: payloads.next().flatten().unwrap_or_default(),
             })
         })
@@ -279,15 +344,22 @@ pub fn vector_out(
         Some(WithVector::All(all)) => *all,
         Some(WithVector::Names(names)) => names.iter().any(|n| n == name),
     };
-    if spaces.len() == 1 && spaces[0].name.is_empty() {
+    let sparse_names = point.sparse_names();
+    if spaces.len() == 1 && spaces[0].name.is_empty() && sparse_names.is_empty() {
         return wanted("").then(|| point.vector(0).map_or(Value::Null, floats));
     }
-    let map: Map<String, Value> = spaces
+    let mut map: Map<String, Value> = spaces
         .iter()
         .enumerate()
         .filter(|(_, s)| wanted(&s.name))
         .filter_map(|(i, s)| Some((s.name.clone(), floats(point.vector(i)?))))
         .collect();
+    for (i, name) in sparse_names.iter().enumerate() {
+        if let Some(v) = point.sparse(i).filter(|_| wanted(name)) {
+            let sparse = json!({"indices": v.indices(), "values": floats(v.values())});
+            map.insert(name.clone(), sparse);
+        }
+    }
     // Asked for vectors, a point without any of them shows an empty map, as in Qdrant.
     let asked = match with {
         None => default,

@@ -149,7 +149,11 @@ pub fn app(state: AppState) -> Router {
 /// The routes without the outer layers (keys, CORS, metrics): what a shard replica's reads
 /// are served with, in process, for the node that fans a read out.
 pub fn shard_api(state: AppState) -> Router {
-    routes(&state, false).with_state(state)
+    let internal = Router::new().route(
+        "/collections/{name}/points/sparse/idf",
+        axum::routing::post(query::local::shard_idf_stats),
+    );
+    routes(&state, false).merge(internal).with_state(state)
 }
 
 /// The API's routes with their request timeout; `distributed` adds the cluster layer.

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::collection::ops::UpdateMode;
 use crate::filter::Filter;
+use crate::index::sparse::SparseVector;
 use crate::point_id::PointId;
 
 /// Parses a dense vector: a non-empty array of finite numbers.
@@ -54,12 +55,20 @@ pub fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// A point's vector(s): one unnamed dense vector, or named dense vectors.
+/// A point's vector(s): one unnamed dense vector, or named dense and sparse vectors.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum VectorInput {
     Dense(Vec<f32>),
-    Named(BTreeMap<String, Vec<f32>>),
+    Named(BTreeMap<String, NamedVector>),
+}
+
+/// One named vector: dense numbers, or a sparse `{"indices": [...], "values": [...]}`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum NamedVector {
+    Dense(Vec<f32>),
+    Sparse(SparseVector),
 }
 
 impl VectorInput {
@@ -67,12 +76,37 @@ impl VectorInput {
         match value {
             Value::Object(map) => map
                 .iter()
-                .map(|(name, v)| Ok((name.clone(), parse_dense(v, &format!("{what}.{name}"))?)))
+                .map(|(name, v)| Ok((name.clone(), named(v, &format!("{what}.{name}"))?)))
                 .collect::<Result<_, Invalid>>()
                 .map(VectorInput::Named),
             other => parse_dense(other, what).map(VectorInput::Dense),
         }
     }
+}
+
+fn named(value: &Value, what: &str) -> Result<NamedVector, Invalid> {
+    match value {
+        Value::Object(_) => parse_sparse(value, what).map(NamedVector::Sparse),
+        other => parse_dense(other, what).map(NamedVector::Dense),
+    }
+}
+
+/// A sparse vector as JSON gives it: `{"indices": [...], "values": [...]}`, checked (as
+/// many values as indices, each index once, finite values) and sorted by index.
+pub fn parse_sparse(value: &Value, what: &str) -> Result<SparseVector, Invalid> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Parts {
+        indices: Vec<u32>,
+        values: Vec<f64>,
+    }
+    let parts: Parts = serde_json::from_value(value.clone()).map_err(|e| {
+        Invalid(format!(
+            "{what}: expected a sparse vector {{\"indices\": [non-negative integers], \"values\": [numbers]}}: {e}"
+        ))
+    })?;
+    let values = parts.values.iter().map(|&v| v as f32).collect();
+    SparseVector::new(parts.indices, values).map_err(|e| Invalid(format!("{what}: {e}")))
 }
 
 impl<'de> Deserialize<'de> for VectorInput {

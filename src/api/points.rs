@@ -9,12 +9,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::convert::{check_with_payload, point_writes, record, selector};
+use super::convert::{check_with_payload, point_writes, record, selector, Spaces};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, OptionalJson};
 use super::models::*;
 use super::{ok, run_search, ApiResult, AppState};
 use crate::collection::aggregate::ordered;
-use crate::collection::config::VectorSpace;
 use crate::collection::ops::{Operation, UpdateMode};
 use crate::point_id::PointId;
 
@@ -131,7 +130,7 @@ pub(super) async fn submit_one(
     Ok(ok(result))
 }
 
-fn upsert_op(spaces: &[VectorSpace], body: Value) -> Result<Operation, ApiError> {
+fn upsert_op(spaces: &Spaces, body: Value) -> Result<Operation, ApiError> {
     let (insert, conditions) = PointInsert::from_json(body)?;
     let points = point_writes(spaces, insert)?;
     Ok(match conditions {
@@ -149,11 +148,18 @@ fn upsert_op(spaces: &[VectorSpace], body: Value) -> Result<Operation, ApiError>
 
 /// The vector spaces writes to `name` are checked against: the local collection's, or in
 /// cluster mode the cluster collection's.
-pub(super) fn spaces(state: &AppState, name: &str) -> Result<Arc<[VectorSpace]>, ApiError> {
+pub(super) fn spaces(state: &AppState, name: &str) -> Result<Spaces, ApiError> {
     if let Some((_, collection)) = super::distributed::cluster_collection(state, name) {
-        return Ok(collection.config.spaces().into());
+        return Ok(Spaces {
+            dense: collection.config.spaces().into(),
+            sparse: collection.config.sparse_spaces(),
+        });
     }
-    Ok(state.registry.get(name)?.snapshot().spaces.clone())
+    let snapshot = state.registry.get(name)?.snapshot();
+    Ok(Spaces {
+        dense: snapshot.spaces.clone(),
+        sparse: snapshot.config.sparse_spaces(),
+    })
 }
 
 /// Insert or replace points: `{"points": [{"id", "vector", "payload"}]}` or `{"batch": {"ids", "vectors", "payloads"}}`.
@@ -344,7 +350,7 @@ pub struct UpdateOperations {
     pub operations: Vec<Value>,
 }
 
-fn batch_op(spaces: &[VectorSpace], i: usize, value: Value) -> Result<Operation, ApiError> {
+fn batch_op(spaces: &Spaces, i: usize, value: Value) -> Result<Operation, ApiError> {
     let at = |e: String| ApiError::BadRequest(format!("operations[{i}]: {e}"));
     let Value::Object(map) = value else {
         return Err(at("expected an object with one operation key".into()));

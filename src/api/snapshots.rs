@@ -443,6 +443,7 @@ pub(super) fn read_batches(
                 Ok(Some((id, p))) => batch.push(PointWrite {
                     id,
                     vectors: p.vectors,
+                    sparse: p.sparse,
                     payload: (*p.payload).clone(),
                 }),
                 Ok(None) => return batch.is_empty() || send(Ok(batch)),

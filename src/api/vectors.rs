@@ -8,12 +8,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::convert::{selector, vector_updates};
+use super::convert::{selector, vector_updates, Slot, Spaces};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::models::{PointVectors, UpdateResult};
 use super::points::{spaces, submit_one, WriteParams};
 use super::{ApiResult, AppState};
-use crate::collection::config::VectorSpace;
 use crate::collection::ops::Operation;
 use crate::filter::Filter;
 use crate::point_id::PointId;
@@ -54,7 +53,7 @@ pub struct DeleteVectors {
 }
 
 pub(super) fn update_vectors_op(
-    spaces: &[VectorSpace],
+    spaces: &Spaces,
     req: UpdateVectors,
 ) -> Result<Operation, ApiError> {
     let updates = vector_updates(spaces, req.points)?;
@@ -63,7 +62,7 @@ pub(super) fn update_vectors_op(
 }
 
 pub(super) fn delete_vectors_op(
-    spaces: &[VectorSpace],
+    spaces: &Spaces,
     req: DeleteVectors,
 ) -> Result<Operation, ApiError> {
     if req.vector.is_empty() {
@@ -71,17 +70,17 @@ pub(super) fn delete_vectors_op(
             "vector: name at least one vector to delete".into(),
         ));
     }
-    let by_name = |name: &String| {
-        spaces.iter().position(|s| &s.name == name).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "Wrong input: Not existing vector name error: {name}"
-            ))
-        })
-    };
-    let spaces = req.vector.iter().map(by_name).collect::<Result<_, _>>()?;
+    let (mut dense, mut sparse) = (Vec::new(), Vec::new());
+    for name in &req.vector {
+        match spaces.slot(name, "vector")? {
+            Slot::Dense(i) => dense.push(i),
+            Slot::Sparse(i) => sparse.push(i),
+        }
+    }
     Ok(Operation::DeleteVectors {
         selector: selector(req.points, req.filter)?,
-        spaces,
+        spaces: dense,
+        sparse,
     })
 }
 

@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::dataset::{recall, Dataset};
+use super::dataset::{recall, Dataset, Matrix};
 use super::wire::Conn;
 
 /// What to measure.
@@ -109,7 +109,7 @@ struct Hit {
 }
 
 /// Sends `body` and fails unless the server answers 2xx; returns the response body.
-fn call(c: &mut Conn, method: &str, path: &str, body: &[u8]) -> anyhow::Result<Vec<u8>> {
+pub(super) fn call(c: &mut Conn, method: &str, path: &str, body: &[u8]) -> anyhow::Result<Vec<u8>> {
     let (status, out) = c.call(method, path, body)?;
     if !(200..300).contains(&status) {
         bail!(
@@ -246,6 +246,51 @@ fn upload(args: &Args, ds: &Arc<Dataset>, base: &str) -> anyhow::Result<(f64, f6
 /// on sending rather than on JSON (64 × 256 points of 384 dimensions is about 64 MB).
 const WRITE_LOAD_BATCHES: usize = 64;
 
+/// Sends `n` queries (`bodies` in turn) from `concurrency` keep-alive connections; each
+/// one's latency in milliseconds and recall@10 against `truth`.
+pub(super) fn timed_queries(
+    url: &str,
+    path: &str,
+    bodies: &[Vec<u8>],
+    n: usize,
+    concurrency: usize,
+    truth: &Matrix<i32>,
+) -> anyhow::Result<Vec<(f64, f64)>> {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..concurrency.max(1))
+            .map(|_| {
+                s.spawn(|| -> anyhow::Result<Vec<(f64, f64)>> {
+                    let mut c = Conn::new(url)?;
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            return Ok(out);
+                        }
+                        let q = i % bodies.len();
+                        let t = Instant::now();
+                        let body = call(&mut c, "POST", path, &bodies[q])?;
+                        let ms = t.elapsed().as_secs_f64() * 1000.0;
+                        let resp: QueryResponse =
+                            serde_json::from_slice(&body).context("query response")?;
+                        let ids: Vec<u64> = resp.result.points.iter().map(|h| h.id).collect();
+                        out.push((ms, recall(&ids, truth.row(q), 10)));
+                    }
+                })
+            })
+            .collect();
+        let mut samples = Vec::with_capacity(n);
+        for w in workers {
+            let part = w
+                .join()
+                .map_err(|_| anyhow::anyhow!("query thread panicked"))?;
+            samples.extend(part?);
+        }
+        Ok(samples)
+    })
+}
+
 /// Re-upserts dataset rows in batches, back to back, until `stop`; returns points acknowledged
 /// per second.
 fn write_load(
@@ -335,43 +380,12 @@ fn measure(
         std::thread::sleep(Duration::from_secs(1));
     }
     let waits_before = search_slot_waits(&args.url)?;
-    let next = Arc::new(AtomicUsize::new(0));
     let path = match &args.consistency {
         Some(level) => format!("{base}/points/query?consistency={level}"),
         None => format!("{base}/points/query"),
     };
     let start = Instant::now();
-    let workers: Vec<_> = (0..args.concurrency.max(1))
-        .map(|_| {
-            let (ds, next, bodies, path) = (ds.clone(), next.clone(), bodies.clone(), path.clone());
-            let url = args.url.clone();
-            std::thread::spawn(move || -> anyhow::Result<Vec<(f64, f64)>> {
-                let mut c = Conn::new(&url)?;
-                let mut out = Vec::new();
-                loop {
-                    let q = next.fetch_add(1, Ordering::Relaxed);
-                    if q >= n {
-                        return Ok(out);
-                    }
-                    let q = q % bodies.len();
-                    let t = Instant::now();
-                    let body = call(&mut c, "POST", &path, &bodies[q])?;
-                    let latency = t.elapsed().as_secs_f64() * 1000.0;
-                    let resp: QueryResponse =
-                        serde_json::from_slice(&body).context("query response")?;
-                    let ids: Vec<u64> = resp.result.points.iter().map(|h| h.id).collect();
-                    out.push((latency, recall(&ids, ds.truth.row(q), 10)));
-                }
-            })
-        })
-        .collect();
-    let mut samples = Vec::with_capacity(n);
-    for w in workers {
-        samples.extend(
-            w.join()
-                .map_err(|_| anyhow::anyhow!("query thread panicked"))??,
-        );
-    }
+    let samples = timed_queries(&args.url, &path, &bodies, n, args.concurrency, &ds.truth)?;
     let secs = start.elapsed().as_secs_f64();
     let waits_after = search_slot_waits(&args.url)?;
     stop.store(true, Ordering::Relaxed);

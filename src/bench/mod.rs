@@ -7,12 +7,15 @@
 //! - `vecdb bench-overload` ([`overload`]): hundreds of connections mixing searches and
 //!   upserts, then how the service recovers;
 //! - `vecdb bench-sparse` ([`sparse`]): exact sparse search over BM25 weights of the dataset's
-//!   texts, the pruned inverted index against a brute-force scan.
+//!   texts, the pruned inverted index against a brute-force scan;
+//! - `vecdb bench-hybrid` ([`hybrid`]): a running server over HTTP, dense, sparse (BM25) and
+//!   hybrid (RRF of both) queries on the dataset with its texts.
 
 pub mod dataset;
 mod filter_data;
 pub mod filtered;
 pub mod http;
+pub mod hybrid;
 pub mod inproc;
 pub mod overload;
 pub mod plot;

@@ -44,7 +44,7 @@ fn tokens(text: &str) -> Vec<String> {
 }
 
 /// The base and query texts of the dataset, in row order.
-fn read_texts(path: &PathBuf) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+pub(super) fn read_texts(path: &PathBuf) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let mut child = Command::new("zstd")
         .arg("-dc")
         .arg(path)
@@ -68,7 +68,7 @@ fn read_texts(path: &PathBuf) -> anyhow::Result<(Vec<String>, Vec<String>)> {
 }
 
 /// Term ids, and the BM25 document vectors of `docs`.
-fn documents(docs: &[String]) -> (HashMap<String, u32>, Vec<SparseVector>) {
+pub(super) fn documents(docs: &[String]) -> (HashMap<String, u32>, Vec<SparseVector>) {
     let mut vocabulary: HashMap<String, u32> = HashMap::new();
     let tokenized: Vec<Vec<String>> = docs.iter().map(|d| tokens(d)).collect();
     let average = tokenized.iter().map(Vec::len).sum::<usize>() as f32 / docs.len().max(1) as f32;
@@ -92,6 +92,17 @@ fn documents(docs: &[String]) -> (HashMap<String, u32>, Vec<SparseVector>) {
     (vocabulary, vectors)
 }
 
+/// The known terms of a query text, each once, in order.
+pub(super) fn query_terms(text: &str, vocabulary: &HashMap<String, u32>) -> Vec<u32> {
+    let mut terms: Vec<u32> = tokens(text)
+        .iter()
+        .filter_map(|w| vocabulary.get(w).copied())
+        .collect();
+    terms.sort_unstable();
+    terms.dedup();
+    terms
+}
+
 /// A query text's vector: each known term once, weighted by its IDF over `df`.
 fn query_vector(
     text: &str,
@@ -99,12 +110,7 @@ fn query_vector(
     df: &[usize],
     n: usize,
 ) -> SparseVector {
-    let mut terms: Vec<u32> = tokens(text)
-        .iter()
-        .filter_map(|w| vocabulary.get(w).copied())
-        .collect();
-    terms.sort_unstable();
-    terms.dedup();
+    let terms = query_terms(text, vocabulary);
     let values = terms.iter().map(|&t| idf(df[t as usize], n)).collect();
     SparseVector::new(terms, values).expect("distinct terms")
 }

@@ -62,10 +62,18 @@ pub fn split(ops: Vec<Operation>, shards: u32) -> Vec<Vec<Operation>> {
                     out[shard].push(Operation::ClearPayload(s));
                 }
             }
-            Operation::DeleteVectors { selector, spaces } => {
+            Operation::DeleteVectors {
+                selector,
+                spaces,
+                sparse,
+            } => {
                 for (shard, selector) in split_selector(selector, shards) {
-                    let spaces = spaces.clone();
-                    out[shard].push(Operation::DeleteVectors { selector, spaces });
+                    let (spaces, sparse) = (spaces.clone(), sparse.clone());
+                    out[shard].push(Operation::DeleteVectors {
+                        selector,
+                        spaces,
+                        sparse,
+                    });
                 }
             }
             Operation::UpdateVectors { updates, filter } => {
@@ -220,6 +228,7 @@ mod tests {
         let writes = ids
             .iter()
             .map(|id| PointWrite {
+                sparse: Vec::new(),
                 id: PointId::Num(*id),
                 vectors: vec![vec![0.0]],
                 payload: Default::default(),

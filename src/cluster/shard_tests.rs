@@ -88,6 +88,7 @@ fn upsert(ids: &[u64]) -> Operation {
     let points = ids
         .iter()
         .map(|&id| PointWrite {
+            sparse: Vec::new(),
             id: PointId::Num(id),
             vectors: vec![vec![id as f32, 1.0]],
             payload: json!({"n": id}).as_object().unwrap().clone(),

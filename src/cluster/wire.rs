@@ -68,6 +68,7 @@ mod tests {
         }))
         .unwrap();
         let point = |id, vectors| PointWrite {
+            sparse: Vec::new(),
             id,
             vectors,
             payload: payload.clone(),

@@ -106,6 +106,7 @@ pub fn write_points<W: Write>(
         let stored = StoredPoint {
             version: point.version(),
             vectors: point.vectors(),
+            sparse: point.sparse_vectors(),
             payload: point.payload_arc(),
         };
         writer.point(id, &stored)?;

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::quantization::{self, QuantizationConfig, ScalarQuantization};
+use super::sparse_config::{self, SparseSpace, SparseVectorParams};
 use crate::config::{CollectionDefaults, SyncPolicy};
 use crate::index::Metric;
 
@@ -279,6 +280,8 @@ pub struct CollectionParams {
     pub replication_factor: u32,
     pub write_consistency_factor: u32,
     pub on_disk_payload: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sparse_vectors: BTreeMap<String, SparseVectorParams>,
 }
 
 /// The stored, fully resolved configuration of a collection.
@@ -316,9 +319,8 @@ pub struct CreateCollection {
     /// Accepted for compatibility when null or `auto`.
     #[schema(value_type = Option<String>)]
     pub sharding_method: Option<Value>,
-    /// Not supported yet: sparse vectors.
-    #[schema(value_type = Option<Object>)]
-    pub sparse_vectors: Option<Value>,
+    /// Sparse vector spaces, by name.
+    pub sparse_vectors: Option<BTreeMap<String, SparseVectorParams>>,
     /// Int8 scalar quantization for every vector (`{"scalar": {"type": "int8"}}`).
     #[schema(value_type = Option<QuantizationConfig>)]
     pub quantization_config: Option<Value>,
@@ -348,9 +350,8 @@ pub struct UpdateCollection {
     /// Must be absent: quantization is chosen when the collection is created.
     #[schema(value_type = Option<Object>)]
     pub quantization_config: Option<Value>,
-    /// Accepted for compatibility.
-    #[schema(value_type = Option<Object>)]
-    pub sparse_vectors: Option<Value>,
+    /// Index settings and modifiers of existing sparse vectors, by name.
+    pub sparse_vectors: Option<BTreeMap<String, SparseVectorParams>>,
     /// Accepted for compatibility.
     #[schema(value_type = Option<Object>)]
     pub strict_mode_config: Option<Value>,
@@ -368,6 +369,10 @@ pub struct VectorParamsDiff {
     #[schema(value_type = Option<Object>)]
     pub quantization_config: Option<Value>,
 }
+
+/// What a sparse vector is taken to weigh when the indexing threshold (in kilobytes of vectors)
+/// is turned into points: about 16 dimensions of index and value.
+const SPARSE_BYTES_PER_POINT: usize = 128;
 
 /// A request's `metadata`: an object, or nothing.
 fn metadata(value: Option<Value>) -> Result<Option<Map<String, Value>>, Invalid> {
@@ -432,7 +437,6 @@ impl CollectionConfig {
                 return invalid!("{what} must be 1 on a single-node vecdb");
             }
         }
-        reject_if_set(&req.sparse_vectors, "sparse_vectors")?;
         let quantization = quantization::parse(&req.quantization_config, "quantization_config")?;
         reject_if_set(&req.init_from, "init_from")?;
         let mut hnsw_config = HnswConfig {
@@ -463,6 +467,7 @@ impl CollectionConfig {
                 replication_factor: 1,
                 write_consistency_factor: 1,
                 on_disk_payload: req.on_disk_payload.unwrap_or(false),
+                sparse_vectors: req.sparse_vectors.unwrap_or_default(),
             },
             hnsw_config,
             optimizer_config,
@@ -502,6 +507,9 @@ impl CollectionConfig {
         }
         if let Some(diff) = &req.optimizers_config {
             next.optimizer_config.apply(diff)?;
+        }
+        if let Some(patch) = &req.sparse_vectors {
+            sparse_config::update(&mut next.params.sparse_vectors, patch.clone())?;
         }
         for (name, diff) in req.vectors.iter().flatten() {
             fixed_at_creation(&diff.quantization_config, "quantization_config")?;
@@ -553,17 +561,33 @@ impl CollectionConfig {
         }
     }
 
+    /// The sparse vector spaces, sorted by name.
+    pub fn sparse_spaces(&self) -> Vec<SparseSpace> {
+        sparse_config::spaces(&self.params.sparse_vectors)
+    }
+
+    /// Whether `name` is a sparse vector (`Some`) and whether its queries are IDF-weighted.
+    pub fn sparse_idf(&self, name: &str) -> Option<bool> {
+        let params = self.params.sparse_vectors.get(name)?;
+        Some(params.modifier == Some(sparse_config::Modifier::Idf))
+    }
+
     /// Whether points carry one unnamed vector (plain list in JSON) rather than named ones.
     pub fn is_single(&self) -> bool {
         matches!(self.params.vectors, VectorsConfig::Single(_))
     }
 
     pub fn validate(&self) -> Result<(), Invalid> {
+        let sparse = &self.params.sparse_vectors;
         if let VectorsConfig::Named(map) = &self.params.vectors {
-            if map.is_empty() {
-                return Err("vectors: at least one named vector is required".into());
+            if map.is_empty() && sparse.is_empty() {
+                return Err(
+                    "vectors: at least one named vector (or a sparse vector) is required".into(),
+                );
             }
         }
+        let dense: Vec<String> = self.spaces().into_iter().map(|s| s.name).collect();
+        sparse_config::check(sparse, &dense)?;
         self.hnsw_config.validate("hnsw_config")?;
         for space in self.spaces() {
             let what = if space.name.is_empty() {
@@ -592,12 +616,8 @@ impl CollectionConfig {
 
     /// Number of points the append segment holds before it is sealed into an HNSW segment.
     pub fn indexing_threshold_points(&self) -> usize {
-        let bytes_per_point: usize = self
-            .spaces()
-            .iter()
-            .map(|s| s.size * 4)
-            .sum::<usize>()
-            .max(1);
+        let dense: usize = self.spaces().iter().map(|s| s.size * 4).sum();
+        let bytes_per_point = (dense + SPARSE_BYTES_PER_POINT * self.sparse_spaces().len()).max(1);
         match self.optimizer_config.indexing_threshold {
             // Qdrant's 0 means "never index".
             Some(0) => usize::MAX,

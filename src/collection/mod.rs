@@ -17,11 +17,15 @@ pub mod quantization;
 mod recover;
 pub mod registry;
 pub mod replicate;
+mod resolve;
 pub mod scored;
 pub mod search;
 pub mod segment;
+mod segment_file;
 pub mod snapshot;
 pub mod snapshot_file;
+pub mod sparse_config;
+pub mod sparse_search;
 pub mod state;
 #[cfg(test)]
 mod state_tests;

@@ -6,14 +6,31 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::filter::{parse_path, Filter, PathItem};
+use crate::index::sparse::SparseVector;
 use crate::point_id::PointId;
+use crate::storage::codec::StoredPoint;
 
 /// A point to upsert: vectors in the collection's space order, already checked and normalised.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PointWrite {
     pub id: PointId,
     pub vectors: Vec<Vec<f32>>,
+    /// One per sparse space (empty where the point has none), or none at all.
+    #[serde(default)]
+    pub sparse: Vec<SparseVector>,
     pub payload: Map<String, Value>,
+}
+
+impl PointWrite {
+    /// The point as stored by the write at `lsn`.
+    pub fn stored(&self, lsn: u64) -> StoredPoint {
+        StoredPoint {
+            version: lsn,
+            vectors: self.vectors.clone(),
+            sparse: self.sparse.clone(),
+            payload: std::sync::Arc::new(self.payload.clone()),
+        }
+    }
 }
 
 /// New values for some of a point's vectors, by space index (prepared); the others are kept.
@@ -21,6 +38,9 @@ pub struct PointWrite {
 pub struct VectorsUpdate {
     pub id: PointId,
     pub vectors: Vec<(usize, Vec<f32>)>,
+    /// New sparse vectors, by sparse space index.
+    #[serde(default)]
+    pub sparse: Vec<(usize, SparseVector)>,
 }
 
 /// Which points an upsert may write (Qdrant's `update_mode`).
@@ -88,6 +108,9 @@ pub enum Operation {
     DeleteVectors {
         selector: Selector,
         spaces: Vec<usize>,
+        /// Sparse spaces, by index.
+        #[serde(default)]
+        sparse: Vec<usize>,
     },
     /// An upsert with conditions: existing points are replaced only if they match `filter`,
     /// and `mode` may restrict it to new or to existing points.

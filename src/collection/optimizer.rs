@@ -22,6 +22,7 @@ use super::tenants::{self, TenantGraphs};
 use crate::bitset::Bitset;
 use crate::filter::index::{PayloadSchema, SegmentIndexes};
 use crate::index::hnsw::{Graph, HnswParams};
+use crate::index::sparse::SparseVector;
 use crate::storage::codec::Payload;
 use crate::storage::files;
 
@@ -31,6 +32,7 @@ pub struct BuildJob {
     kind: BuildKind,
     spaces: Arc<[VectorSpace]>,
     dims: Arc<[usize]>,
+    sparse_names: Arc<[String]>,
     /// Segment whose graph is extended, if any: it keeps all its offsets, or only its live
     /// ones when `compact_base` (too many are deleted: a vacuum).
     base: Option<(u64, Sealed)>,
@@ -130,6 +132,7 @@ impl BuildJob {
             kind,
             spaces: state.spaces.clone(),
             dims: state.dims.clone(),
+            sparse_names: state.sparse_names.clone(),
             compact_base: base_entry.as_ref().is_some_and(|(_, s)| needs_vacuum(s)),
             base: base_entry,
             others,
@@ -153,6 +156,7 @@ impl BuildJob {
             kind: BuildKind::Persist,
             spaces: state.spaces.clone(),
             dims: state.dims.clone(),
+            sparse_names: state.sparse_names.clone(),
             base: Some((id, sealed)),
             compact_base: false,
             others: Vec::new(),
@@ -185,6 +189,7 @@ impl BuildJob {
             kind: BuildKind::Tenants,
             spaces: state.spaces.clone(),
             dims: state.dims.clone(),
+            sparse_names: state.sparse_names.clone(),
             base: Some((id, sealed)),
             compact_base: false,
             others: Vec::new(),
@@ -346,6 +351,7 @@ fn build(job: &BuildJob) -> Result<(IndexedSegment, Vec<Loc>), String> {
     let mut points = Gathered {
         vectors: vec![Vec::new(); spaces],
         absent: vec![Bitset::default(); spaces],
+        sparse: vec![Vec::new(); job.sparse_names.len()],
         ..Gathered::default()
     };
     let base = match &job.base {
@@ -398,6 +404,9 @@ fn build(job: &BuildJob) -> Result<(IndexedSegment, Vec<Loc>), String> {
         vectors: points.vectors,
         dims: job.dims.clone(),
         names: job.spaces.iter().map(|s| s.name.clone()).collect(),
+        sparse_names: job.sparse_names.clone(),
+        sparse: points.sparse,
+        inverted: Vec::new(),
         absent: points
             .absent
             .into_iter()
@@ -408,6 +417,7 @@ fn build(job: &BuildJob) -> Result<(IndexedSegment, Vec<Loc>), String> {
         signs: Vec::new(),
     };
     segment.quantize(&job.spaces);
+    segment.index_sparse();
     Ok((segment, points.sources))
 }
 
@@ -420,6 +430,8 @@ struct Gathered {
     vectors: Vec<Vec<f32>>,
     /// Per space, the gathered points lacking that vector.
     absent: Vec<Bitset>,
+    /// Per sparse space, the gathered points' sparse vectors.
+    sparse: Vec<Vec<SparseVector>>,
     sources: Vec<Loc>,
 }
 
@@ -435,6 +447,9 @@ impl Gathered {
                     self.absent[s].set(self.ids.len() - 1);
                 }
                 v.extend_from_slice(data.vector(s, offset));
+            }
+            for (s, v) in self.sparse.iter_mut().enumerate() {
+                v.push(data.sparse(s, offset).clone());
             }
             self.sources.push(Loc {
                 segment: id,

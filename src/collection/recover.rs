@@ -19,6 +19,7 @@ use super::state::{Change, Sealed, WriterState};
 use super::tenants;
 use super::CollectionMeta;
 use crate::bitset::Bitset;
+use crate::index::sparse::SparseVector;
 use crate::point_id::PointId;
 use crate::storage::codec::{self, Payload, StoredPoint};
 use crate::storage::files::{self, SegmentFile};
@@ -34,7 +35,8 @@ pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, Stor
     for seg_id in &list.sealed {
         let path = SegmentFile::Segment.path(&dir, *seg_id);
         match files::read_versioned(&path, &SEGMENT_FORMATS_READ).and_then(|(format, bytes)| {
-            IndexedSegment::decode(&bytes, format, &state.dims, state.names.clone())
+            let (names, sparse) = (state.names.clone(), state.sparse_names.clone());
+            IndexedSegment::decode(&bytes, format, &state.dims, names, sparse)
         }) {
             Ok(segment) => segments.push((*seg_id, segment)),
             Err(e) => {
@@ -50,7 +52,7 @@ pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, Stor
             slots.insert((*id, seg.versions[i]), (s, i));
         }
     }
-    let mut payloads: Vec<Vec<Option<Payload>>> = segments
+    let mut payloads: Vec<Vec<Option<Light>>> = segments
         .iter()
         .map(|(_, seg)| vec![None; seg.ids.len()])
         .collect();
@@ -58,7 +60,8 @@ pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, Stor
     store.for_each_point_record(meta.id, |id, bytes| {
         match slots.get(&(id, codec::record_version(bytes)?)) {
             Some(&(s, i)) => {
-                payloads[s][i] = Some(codec::decode_point_without_vectors(bytes)?.payload)
+                let point = codec::decode_point_without_vectors(bytes)?;
+                payloads[s][i] = Some((point.payload, point.sparse));
             }
             None => rest.push((id, codec::decode_point(bytes)?)),
         }
@@ -86,6 +89,9 @@ pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, Stor
     Ok(state)
 }
 
+/// What a point record adds to its loaded segment: its payload and sparse vectors.
+type Light = (Payload, Vec<SparseVector>);
+
 /// Where a segment was loaded from.
 struct Loaded<'a> {
     dir: &'a Path,
@@ -100,28 +106,34 @@ fn place_segment(
     state: &mut WriterState,
     from: Loaded,
     mut segment: IndexedSegment,
-    found: Vec<Option<Payload>>,
+    found: Vec<Option<Light>>,
 ) {
     let seg_id = from.id;
     let mut deleted = Bitset::default();
     let empty: Payload = Arc::default();
     segment.payloads = Vec::with_capacity(found.len());
-    for (i, payload) in found.into_iter().enumerate() {
-        match payload {
-            Some(payload) => {
-                segment.payloads.push(payload);
-                let loc = Loc {
-                    segment: seg_id,
-                    offset: i as u32,
-                };
-                state.locations.insert(segment.ids[i], loc);
-            }
-            None => {
-                segment.payloads.push(empty.clone());
-                deleted.set(i);
-            }
+    let spaces = state.sparse_names.len();
+    segment.sparse = vec![Vec::with_capacity(found.len()); spaces];
+    for (i, light) in found.into_iter().enumerate() {
+        let live = light.is_some();
+        let (payload, mut sparse) = light.unwrap_or_else(|| (empty.clone(), Vec::new()));
+        sparse.resize(spaces, SparseVector::default());
+        for (all, v) in segment.sparse.iter_mut().zip(sparse) {
+            all.push(v);
+        }
+        segment.payloads.push(payload);
+        if live {
+            let offset = i as u32;
+            let loc = Loc {
+                segment: seg_id,
+                offset,
+            };
+            state.locations.insert(segment.ids[i], loc);
+        } else {
+            deleted.set(i);
         }
     }
+    segment.index_sparse();
     let data = Arc::new(SegmentData::Indexed(segment));
     let indexes = index_files::load(from.dir, seg_id, &data, &state.schema, from.collection);
     let (len, spaces) = (data.len(), state.spaces.len());

@@ -9,18 +9,17 @@
 //!
 //! Deletions never touch a segment: they are tombstones in the snapshot ([`crate::bitset::Bitset`]).
 
-use crate::error::Corrupt;
 use std::sync::Arc;
 
 use super::config::VectorSpace;
 use crate::bitset::Bitset;
-use crate::bytes::Reader;
 use crate::index::hnsw::{Accept, Graph, HnswParams, LiveGraph, Rows};
 use crate::index::quant::Quantized;
 use crate::index::signs::{self, SignCodes};
+use crate::index::sparse::{InvertedIndex, SparseVector};
 use crate::index::Metric;
 use crate::point_id::PointId;
-use crate::storage::codec::Payload;
+use crate::storage::codec::{Payload, StoredPoint};
 
 /// Points per chunk of a plain segment: small enough that copying the tail chunk per publish is cheap.
 pub const CHUNK: usize = 64;
@@ -42,6 +41,8 @@ pub struct Chunk {
     vectors: Vec<Vec<f32>>,
     /// Per vector space, bit `i` set when point `i` lacks that vector ([`CHUNK`] is 64).
     absent: Vec<u64>,
+    /// Per sparse space, each point's sparse vector (empty where it lacks one).
+    sparse: Vec<Vec<SparseVector>>,
 }
 
 /// An append-only segment, searched by exact scan or through its live graphs.
@@ -51,6 +52,8 @@ pub struct PlainSegment {
     dims: Arc<[usize]>,
     /// Vector space names, for `has_vector` conditions.
     names: Arc<[String]>,
+    /// Sparse vector space names.
+    sparse_names: Arc<[String]>,
     len: usize,
     /// One graph per vector space, grown by the writer (`None`: the segment is only scanned).
     /// Shared by every snapshot; each searches only the nodes it holds.
@@ -91,12 +94,18 @@ impl Rows for PlainRows<'_> {
 }
 
 impl PlainSegment {
-    /// An empty segment for vector spaces of the given dimensions and names.
-    pub fn new(dims: Arc<[usize]>, names: Arc<[String]>) -> PlainSegment {
+    /// An empty segment for vector spaces of the given dimensions and names, and the sparse
+    /// spaces `sparse_names`.
+    pub fn new(
+        dims: Arc<[usize]>,
+        names: Arc<[String]>,
+        sparse_names: Arc<[String]>,
+    ) -> PlainSegment {
         PlainSegment {
             chunks: Vec::new(),
             dims,
             names,
+            sparse_names,
             len: 0,
             live: None,
             indexed: 0,
@@ -119,12 +128,13 @@ impl PlainSegment {
         self.live.is_some()
     }
 
-    /// Offsets the live graphs can hold (0 without graphs).
+    /// Offsets the live graphs can hold (0 without graphs; unbounded when indexing is on in a
+    /// collection without dense vectors, which has no graph to fill).
     pub fn capacity(&self) -> usize {
-        self.live
-            .as_ref()
-            .and_then(|g| g.first())
-            .map_or(0, LiveGraph::capacity)
+        match &self.live {
+            None => 0,
+            Some(graphs) => graphs.first().map_or(usize::MAX, LiveGraph::capacity),
+        }
     }
 
     /// Starts live graphs for up to `capacity` points, one per space, and inserts the points
@@ -221,25 +231,37 @@ impl PlainSegment {
                 })
                 .collect(),
             absent: (0..self.dims.len()).map(|s| self.absent(s)).collect(),
+            sparse: (0..self.sparse_names.len())
+                .map(|s| {
+                    self.chunks
+                        .iter()
+                        .flat_map(|c| c.sparse[s].iter().cloned())
+                        .collect()
+                })
+                .collect(),
+            inverted: Vec::new(),
             dims: self.dims.clone(),
             names: self.names.clone(),
+            sparse_names: self.sparse_names.clone(),
             graphs: graphs.iter().map(|g| g.freeze(self.len)).collect(),
             quantized: Vec::new(),
             signs: Vec::new(),
         };
         segment.quantize(spaces);
+        segment.index_sparse();
         Some(segment)
     }
 
-    /// Appends a point and returns its offset. `vectors` has one entry per space, of the right
-    /// size or empty where the point lacks that vector.
-    pub fn push(
-        &mut self,
-        id: PointId,
-        version: u64,
-        payload: Payload,
-        vectors: &[Vec<f32>],
-    ) -> u32 {
+    /// Appends a point and returns its offset. `point.vectors` has one entry per space, of the
+    /// right size or empty where the point lacks that vector; `point.sparse` one per sparse
+    /// space or none.
+    pub fn push(&mut self, id: PointId, point: StoredPoint) -> u32 {
+        let StoredPoint {
+            version,
+            vectors,
+            mut sparse,
+            payload,
+        } = point;
         if self.len.is_multiple_of(CHUNK) {
             let chunk = Chunk {
                 vectors: self
@@ -248,6 +270,7 @@ impl PlainSegment {
                     .map(|d| Vec::with_capacity(CHUNK * d))
                     .collect(),
                 absent: vec![0; self.dims.len()],
+                sparse: vec![Vec::with_capacity(CHUNK); self.sparse_names.len()],
                 ..Chunk::default()
             };
             self.chunks.push(Arc::new(chunk));
@@ -258,7 +281,11 @@ impl PlainSegment {
         chunk.versions.push(version);
         chunk.payloads.push(payload);
         let bit = 1 << (self.len % CHUNK);
-        for (s, (store, v)) in chunk.vectors.iter_mut().zip(vectors).enumerate() {
+        sparse.resize(self.sparse_names.len(), SparseVector::default());
+        for (store, v) in chunk.sparse.iter_mut().zip(sparse) {
+            store.push(v);
+        }
+        for (s, (store, v)) in chunk.vectors.iter_mut().zip(&vectors).enumerate() {
             if v.is_empty() {
                 store.resize(store.len() + self.dims[s], 0.0);
                 chunk.absent[s] |= bit;
@@ -307,6 +334,13 @@ pub struct IndexedSegment {
     pub dims: Arc<[usize]>,
     /// Vector space names, for `has_vector` conditions.
     pub names: Arc<[String]>,
+    /// Sparse vector space names.
+    pub sparse_names: Arc<[String]>,
+    /// Per sparse space, each point's sparse vector (empty where it lacks one). Not stored in
+    /// the segment file: recovery reads them from the point records with the payloads.
+    pub sparse: Vec<Vec<SparseVector>>,
+    /// Per sparse space, the inverted index of `sparse`; made like `quantized`.
+    pub inverted: Vec<InvertedIndex>,
     /// Per vector space, the points lacking that vector (`None`: none does). Their rows are
     /// zeros and their graph nodes have no links.
     pub absent: Vec<Option<Bitset>>,
@@ -389,6 +423,36 @@ impl SegmentData {
         }
     }
 
+    /// The sparse vector of sparse space `space` of the point at `offset` (empty where the
+    /// point lacks it).
+    pub fn sparse(&self, space: usize, offset: u32) -> &SparseVector {
+        static NONE: SparseVector = SparseVector::EMPTY;
+        let found = match self {
+            SegmentData::Plain(p) => {
+                let (c, i) = p.at(offset);
+                c.sparse.get(space).and_then(|s| s.get(i))
+            }
+            SegmentData::Indexed(s) => s.sparse.get(space).and_then(|s| s.get(offset as usize)),
+        };
+        found.unwrap_or(&NONE)
+    }
+
+    /// Every sparse vector of the point at `offset`, one per sparse space.
+    pub fn sparse_vectors(&self, offset: u32) -> Vec<SparseVector> {
+        let spaces = self.sparse_names().len();
+        (0..spaces)
+            .map(|s| self.sparse(s, offset).clone())
+            .collect()
+    }
+
+    /// Sparse vector space names.
+    pub fn sparse_names(&self) -> &[String] {
+        match self {
+            SegmentData::Plain(p) => &p.sparse_names,
+            SegmentData::Indexed(s) => &s.sparse_names,
+        }
+    }
+
     /// Whether the point at `offset` has the vector of space `space`.
     pub fn has_vector(&self, space: usize, offset: u32) -> bool {
         match self {
@@ -403,13 +467,17 @@ impl SegmentData {
         }
     }
 
-    /// Index of the vector space named `name`.
-    pub fn space_named(&self, name: &str) -> Option<usize> {
+    /// Whether the point at `offset` has the dense or sparse vector named `name`.
+    pub fn has_vector_named(&self, name: &str, offset: u32) -> bool {
         let names = match self {
             SegmentData::Plain(p) => &p.names,
             SegmentData::Indexed(s) => &s.names,
         };
-        names.iter().position(|n| n == name)
+        if let Some(space) = names.iter().position(|n| n == name) {
+            return self.has_vector(space, offset);
+        }
+        let sparse = self.sparse_names().iter().position(|n| n == name);
+        sparse.is_some_and(|s| !self.sparse(s, offset).is_empty())
     }
 
     /// The points lacking the vector of space `space`, if any does.
@@ -494,6 +562,19 @@ impl IndexedSegment {
             .collect();
     }
 
+    /// Builds the inverted index of every sparse space (on the current rayon pool).
+    pub fn index_sparse(&mut self) {
+        use rayon::prelude::*;
+        self.inverted = self
+            .sparse
+            .par_iter()
+            .map(|vectors| {
+                let all = vectors.iter().enumerate();
+                InvertedIndex::build(all.map(|(o, v)| (o as u32, v)))
+            })
+            .collect();
+    }
+
     /// Sign codes of space `space`, if it has them.
     pub fn signs(&self, space: usize) -> Option<&SignCodes> {
         self.signs.get(space)?.as_ref()
@@ -502,120 +583,5 @@ impl IndexedSegment {
     /// Int8 codes of space `space`, if it is quantized.
     pub fn quantized(&self, space: usize) -> Option<&Quantized> {
         self.quantized.get(space)?.as_ref()
-    }
-
-    /// Serialises everything but payloads (which live in RocksDB) for the segment file, in
-    /// format [`SEGMENT_FORMAT`].
-    pub fn encode(&self) -> Vec<u8> {
-        let len = self.ids.len();
-        let mut out = Vec::new();
-        out.extend_from_slice(&(self.ids.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(self.dims.len() as u32).to_le_bytes());
-        for (i, id) in self.ids.iter().enumerate() {
-            out.extend_from_slice(&id.to_key());
-            out.extend_from_slice(&self.versions[i].to_le_bytes());
-        }
-        for (space, dim) in self.dims.iter().enumerate() {
-            out.extend_from_slice(&(*dim as u32).to_le_bytes());
-            for x in &self.vectors[space] {
-                out.extend_from_slice(&x.to_le_bytes());
-            }
-            match &self.absent[space] {
-                None => out.push(0),
-                Some(absent) => {
-                    out.push(1);
-                    for w in absent
-                        .words()
-                        .iter()
-                        .chain(std::iter::repeat(&0))
-                        .take(len.div_ceil(64))
-                    {
-                        out.extend_from_slice(&w.to_le_bytes());
-                    }
-                }
-            }
-            let mut graph = Vec::new();
-            self.graphs[space].write_to(&mut graph);
-            out.extend_from_slice(&(graph.len() as u64).to_le_bytes());
-            out.extend_from_slice(&graph);
-        }
-        out
-    }
-
-    /// Parses [`IndexedSegment::encode`] output of file format `format`; payloads are left
-    /// empty for the caller to fill.
-    pub fn decode(
-        bytes: &[u8],
-        format: u32,
-        expected_dims: &[usize],
-        names: Arc<[String]>,
-    ) -> Result<IndexedSegment, Corrupt> {
-        let mut r = Reader::new(bytes);
-        let len = usize::try_from(r.u64()?).map_err(|_| "segment length overflows")?;
-        let spaces = r.u32()? as usize;
-        if spaces != expected_dims.len() {
-            return corrupt!(
-                "segment has {spaces} vector spaces, the collection {}",
-                expected_dims.len()
-            );
-        }
-        if len > bytes.len() / 25 {
-            return corrupt!("implausible point count {len}");
-        }
-        let mut ids = Vec::with_capacity(len);
-        let mut versions = Vec::with_capacity(len);
-        for _ in 0..len {
-            ids.push(PointId::from_key(r.take(17)?).ok_or("bad point id")?);
-            versions.push(r.u64()?);
-        }
-        let mut vectors = Vec::with_capacity(spaces);
-        let mut graphs = Vec::with_capacity(spaces);
-        let mut absent = Vec::with_capacity(spaces);
-        for &dim in expected_dims {
-            let stored = r.u32()? as usize;
-            if stored != dim {
-                return corrupt!("segment vector size {stored}, the collection's {dim}");
-            }
-            vectors.push(r.f32s(len.checked_mul(dim).ok_or("vector data overflows")?)?);
-            absent.push(match format {
-                1 => None,
-                _ => decode_absent(&mut r, len)?,
-            });
-            let glen = usize::try_from(r.u64()?).map_err(|_| "graph length overflows")?;
-            let graph = Graph::read_from(r.take(glen)?)?;
-            if graph.len() != len {
-                return corrupt!("graph has {} nodes, segment {len} points", graph.len());
-            }
-            graphs.push(graph);
-        }
-        if !r.is_empty() {
-            return Err("trailing bytes after segment".into());
-        }
-        Ok(IndexedSegment {
-            ids,
-            versions,
-            payloads: Vec::new(),
-            vectors,
-            dims: expected_dims.into(),
-            names,
-            absent,
-            graphs,
-            quantized: Vec::new(),
-            signs: Vec::new(),
-        })
-    }
-}
-
-/// Reads a space's absence flag and, when set, its bitset of `len` bits.
-fn decode_absent(r: &mut Reader, len: usize) -> Result<Option<Bitset>, Corrupt> {
-    match r.u8()? {
-        0 => Ok(None),
-        1 => {
-            let words = (0..len.div_ceil(64))
-                .map(|_| r.u64())
-                .collect::<Result<Vec<u64>, Corrupt>>()?;
-            Ok(Some(Bitset::from_words(words)))
-        }
-        flag => corrupt!("bad absence flag {flag}"),
     }
 }

@@ -11,6 +11,7 @@ use super::tenants::TenantGraphs;
 use crate::bitset::Bitset;
 use crate::filter::index::{PayloadSchema, SegmentIndexes};
 use crate::filter::{Filter, PointView};
+use crate::index::sparse::SparseVector;
 use crate::point_id::PointId;
 
 /// Where a live point is: a segment id and an offset in it.
@@ -181,6 +182,21 @@ impl<'a> PointRef<'a> {
     pub fn vectors(&self) -> Vec<Vec<f32>> {
         self.data.vectors(self.offset)
     }
+
+    /// The sparse vector of sparse space `space`, unless the point lacks it.
+    pub fn sparse(&self, space: usize) -> Option<&'a SparseVector> {
+        Some(self.data.sparse(space, self.offset)).filter(|v| !v.is_empty())
+    }
+
+    /// The names of the sparse spaces of the point's collection.
+    pub fn sparse_names(&self) -> &'a [String] {
+        self.data.sparse_names()
+    }
+
+    /// All sparse vectors, one per sparse space.
+    pub fn sparse_vectors(&self) -> Vec<SparseVector> {
+        self.data.sparse_vectors(self.offset)
+    }
 }
 
 impl PointView for PointRef<'_> {
@@ -194,6 +210,6 @@ impl PointView for PointRef<'_> {
 
     fn has_vector(&self, name: &str) -> bool {
         // A name the collection does not have matches nothing, as in Qdrant.
-        (self.data.space_named(name)).is_some_and(|s| self.data.has_vector(s, self.offset))
+        self.data.has_vector_named(name, self.offset)
     }
 }

@@ -207,6 +207,7 @@ mod tests {
                 let point = StoredPoint {
                     version: i + 1,
                     vectors: vec![vec![i as f32, 0.5]],
+                    sparse: Vec::new(),
                     payload: Arc::new(payload),
                 };
                 (PointId::Num(i), point)

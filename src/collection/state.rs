@@ -8,17 +8,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-
 use super::config::{CollectionConfig, VectorSpace};
-use super::ops::{delete_key, set_at_key, Operation, Selector, UpdateMode};
 use super::segment::{PlainSegment, SegmentData};
-use super::snapshot::{Loc, PointRef, SegmentView, Snapshot};
+use super::snapshot::{Loc, SegmentView, Snapshot};
 use super::tenants::TenantGraphs;
-use super::CollectionError;
 use crate::bitset::Bitset;
 use crate::filter::index::{PayloadSchema, SegmentIndexes};
-use crate::filter::{Filter, PointView};
 use crate::point_id::PointId;
 use crate::storage::codec::StoredPoint;
 
@@ -32,13 +27,13 @@ pub enum Change {
 /// Changes resolved but not yet applied: later operations of the same group see them.
 #[derive(Default)]
 pub struct Pending {
-    points: HashMap<PointId, Option<StoredPoint>>,
+    pub(super) points: HashMap<PointId, Option<StoredPoint>>,
     /// Every change in order, for the storage batch and for `apply`.
     pub changes: Vec<Change>,
 }
 
 impl Pending {
-    fn record(&mut self, change: Change) {
+    pub(super) fn record(&mut self, change: Change) {
         match &change {
             Change::Put(id, p) => self.points.insert(*id, Some(p.clone())),
             Change::Delete(id) => self.points.insert(*id, None),
@@ -97,6 +92,8 @@ pub struct WriterState {
     pub dims: Arc<[usize]>,
     /// Vector space names, in space order.
     pub names: Arc<[String]>,
+    /// Sparse vector space names, in sparse space order.
+    pub sparse_names: Arc<[String]>,
     /// Indexed payload fields.
     pub schema: Arc<PayloadSchema>,
     /// Indexed segments and frozen plain segments waiting to be indexed, by segment id.
@@ -127,42 +124,25 @@ const CATCH_UP: usize = 2048;
 /// add to a segment at its sealing size.
 const LIVE_CAPACITY: usize = 1 << 22;
 
-struct PendingView<'a> {
-    id: PointId,
-    point: &'a StoredPoint,
-    names: &'a [String],
-}
-
-impl PointView for PendingView<'_> {
-    fn id(&self) -> PointId {
-        self.id
-    }
-    fn payload(&self) -> Option<&Map<String, Value>> {
-        Some(&self.point.payload)
-    }
-    fn has_vector(&self, name: &str) -> bool {
-        let space = self.names.iter().position(|n| n == name);
-        space.is_some_and(|s| self.point.vectors.get(s).is_some_and(|v| !v.is_empty()))
-    }
-}
-
-/// Whether an existing point may be changed under an update filter.
-fn passes(filter: Option<&Filter>, id: PointId, point: &StoredPoint, names: &[String]) -> bool {
-    filter.is_none_or(|f| f.matches(&PendingView { id, point, names }))
-}
-
 impl WriterState {
     /// An empty state for a new collection.
     pub fn new(config: CollectionConfig, next_segment_id: u64) -> WriterState {
         let spaces: Arc<[VectorSpace]> = config.spaces().into();
         let dims: Arc<[usize]> = spaces.iter().map(|s| s.size).collect();
         let names: Arc<[String]> = spaces.iter().map(|s| s.name.clone()).collect();
+        let sparse = config.sparse_spaces();
+        let sparse_names: Arc<[String]> = sparse.into_iter().map(|s| s.name).collect();
         WriterState {
             config: Arc::new(config),
-            append: SegmentData::Plain(PlainSegment::new(dims.clone(), names.clone())),
+            append: SegmentData::Plain(PlainSegment::new(
+                dims.clone(),
+                names.clone(),
+                sparse_names.clone(),
+            )),
             spaces,
             dims,
             names,
+            sparse_names,
             schema: Arc::default(),
             sealed: BTreeMap::new(),
             append_id: next_segment_id,
@@ -174,239 +154,6 @@ impl WriterState {
             busy: BTreeSet::new(),
             unpersisted: BTreeSet::new(),
         }
-    }
-
-    /// The current stored form of a point, seen through `pending` layers (newest first).
-    fn lookup(&self, id: PointId, layers: &[&Pending]) -> Option<StoredPoint> {
-        for layer in layers {
-            if let Some(state) = layer.points.get(&id) {
-                return state.clone();
-            }
-        }
-        let loc = self.locations.get(&id)?;
-        let data = self.segment_data(loc.segment)?;
-        Some(StoredPoint {
-            version: data.version(loc.offset),
-            vectors: data.vectors(loc.offset),
-            payload: data.payload(loc.offset).clone(),
-        })
-    }
-
-    /// Whether a point exists, seen through `pending` layers, without copying it.
-    fn exists(&self, id: PointId, layers: &[&Pending]) -> bool {
-        match layers.iter().find_map(|layer| layer.points.get(&id)) {
-            Some(state) => state.is_some(),
-            None => self.locations.contains_key(&id),
-        }
-    }
-
-    fn segment_data(&self, id: u64) -> Option<&SegmentData> {
-        if id == self.append_id {
-            return Some(&self.append);
-        }
-        self.sealed.get(&id).map(|s| &*s.data)
-    }
-
-    /// Ids selected by `selector`, seen through `layers`; for id lists, `must_exist` makes a
-    /// missing id an error (payload operations), otherwise missing ids are skipped (deletes).
-    fn select(
-        &self,
-        selector: &Selector,
-        layers: &[&Pending],
-        must_exist: bool,
-    ) -> Result<Vec<PointId>, CollectionError> {
-        match selector {
-            Selector::Ids(ids) => {
-                let mut out = Vec::with_capacity(ids.len());
-                for id in ids {
-                    if self.exists(*id, layers) {
-                        out.push(*id);
-                    } else if must_exist {
-                        return Err(CollectionError::NotFound(format!(
-                            "No point with id {id} found"
-                        )));
-                    }
-                }
-                Ok(out)
-            }
-            Selector::Filter(filter) => Ok(self.select_filter(filter, layers)),
-        }
-    }
-
-    fn select_filter(&self, filter: &Filter, layers: &[&Pending]) -> Vec<PointId> {
-        let mut filter = filter.clone();
-        crate::filter::index::bind_text(&mut filter, &self.schema);
-        let shadowed = |id: &PointId| layers.iter().any(|l| l.points.contains_key(id));
-        let mut out: Vec<PointId> = self
-            .locations
-            .iter()
-            .filter(|(id, _)| !shadowed(id))
-            .filter_map(|(id, loc)| {
-                let data = self.segment_data(loc.segment)?;
-                filter
-                    .matches(&PointRef::new(data, loc.offset))
-                    .then_some(*id)
-            })
-            .collect();
-        // Pending points, newest layer wins for each id.
-        let mut seen = std::collections::HashSet::new();
-        for layer in layers {
-            for (id, state) in &layer.points {
-                if !seen.insert(*id) {
-                    continue;
-                }
-                if let Some(point) = state {
-                    let names = &self.names;
-                    if filter.matches(&PendingView {
-                        id: *id,
-                        point,
-                        names,
-                    }) {
-                        out.push(*id);
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// Resolves one operation at `lsn` into changes, on top of earlier pending ones.
-    /// Fails without side effects when the operation cannot apply (e.g. a missing point id).
-    pub fn resolve(
-        &self,
-        op: &Operation,
-        lsn: u64,
-        layers: &[&Pending],
-    ) -> Result<Pending, CollectionError> {
-        let mut out = Pending::default();
-        match op {
-            Operation::Upsert(points) => {
-                for p in points {
-                    let stored = StoredPoint {
-                        version: lsn,
-                        vectors: p.vectors.clone(),
-                        payload: Arc::new(p.payload.clone()),
-                    };
-                    out.record(Change::Put(p.id, stored));
-                }
-            }
-            Operation::Delete(selector) => {
-                for id in self.select(selector, layers, false)? {
-                    out.record(Change::Delete(id));
-                }
-            }
-            Operation::SetPayload {
-                payload,
-                selector,
-                key,
-            } => {
-                self.rewrite_payloads(selector, lsn, layers, &mut out, |map| {
-                    set_at_key(map, key.as_deref(), payload)
-                })?;
-            }
-            Operation::OverwritePayload { payload, selector } => {
-                self.rewrite_payloads(selector, lsn, layers, &mut out, |map| {
-                    *map = payload.clone()
-                })?;
-            }
-            Operation::DeletePayload { keys, selector } => {
-                self.rewrite_payloads(selector, lsn, layers, &mut out, |map| {
-                    keys.iter().for_each(|k| delete_key(map, k))
-                })?;
-            }
-            Operation::ClearPayload(selector) => {
-                self.rewrite_payloads(selector, lsn, layers, &mut out, Map::clear)?;
-            }
-            Operation::DeleteVectors { selector, spaces } => {
-                for id in self.select(selector, layers, true)? {
-                    let Some(mut point) = self.current(id, layers, &out) else {
-                        continue;
-                    };
-                    for &space in spaces {
-                        if let Some(slot) = point.vectors.get_mut(space) {
-                            slot.clear();
-                        }
-                    }
-                    point.version = lsn;
-                    out.record(Change::Put(id, point));
-                }
-            }
-            Operation::UpdateVectors { updates, filter } => {
-                for update in updates {
-                    let id = update.id;
-                    let mut point = self.current(id, layers, &out).ok_or_else(|| {
-                        CollectionError::NotFound(format!("No point with id {id} found"))
-                    })?;
-                    if !passes(filter.as_ref(), id, &point, &self.names) {
-                        continue;
-                    }
-                    for (space, vector) in &update.vectors {
-                        if let Some(slot) = point.vectors.get_mut(*space) {
-                            slot.clone_from(vector);
-                        }
-                    }
-                    point.version = lsn;
-                    out.record(Change::Put(id, point));
-                }
-            }
-            Operation::ConditionalUpsert {
-                points,
-                filter,
-                mode,
-            } => {
-                for p in points {
-                    let write = match (self.current(p.id, layers, &out), mode) {
-                        (None, UpdateMode::UpdateOnly) | (Some(_), UpdateMode::InsertOnly) => false,
-                        (Some(existing), _) => {
-                            passes(filter.as_ref(), p.id, &existing, &self.names)
-                        }
-                        (None, _) => true,
-                    };
-                    if write {
-                        let stored = StoredPoint {
-                            version: lsn,
-                            vectors: p.vectors.clone(),
-                            payload: Arc::new(p.payload.clone()),
-                        };
-                        out.record(Change::Put(p.id, stored));
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// The point `id` as the operation being resolved sees it: after `out` and `layers`.
-    fn current(&self, id: PointId, layers: &[&Pending], out: &Pending) -> Option<StoredPoint> {
-        let mut all: Vec<&Pending> = vec![out];
-        all.extend_from_slice(layers);
-        self.lookup(id, &all)
-    }
-
-    fn rewrite_payloads(
-        &self,
-        selector: &Selector,
-        lsn: u64,
-        layers: &[&Pending],
-        out: &mut Pending,
-        edit: impl Fn(&mut Map<String, Value>),
-    ) -> Result<(), CollectionError> {
-        for id in self.select(selector, layers, true)? {
-            let mut all: Vec<&Pending> = vec![&*out];
-            all.extend_from_slice(layers);
-            let Some(current) = self.lookup(id, &all) else {
-                continue;
-            };
-            let mut payload = (*current.payload).clone();
-            edit(&mut payload);
-            let stored = StoredPoint {
-                version: lsn,
-                vectors: current.vectors,
-                payload: Arc::new(payload),
-            };
-            out.record(Change::Put(id, stored));
-        }
-        Ok(())
     }
 
     fn tombstone(&mut self, loc: Loc) {
@@ -425,12 +172,7 @@ impl WriterState {
                     if let Some(old) = self.locations.get(&id).copied() {
                         self.tombstone(old);
                     }
-                    let offset = self.append.plain_mut().push(
-                        id,
-                        point.version,
-                        point.payload,
-                        &point.vectors,
-                    );
+                    let offset = self.append.plain_mut().push(id, point);
                     self.locations.insert(
                         id,
                         Loc {
@@ -568,7 +310,11 @@ impl WriterState {
         let id = self.append_id;
         let sealed = Sealed::new(Arc::new(data), deleted, &self.schema);
         self.sealed.insert(id, sealed);
-        self.append = SegmentData::Plain(PlainSegment::new(self.dims.clone(), self.names.clone()));
+        self.append = SegmentData::Plain(PlainSegment::new(
+            self.dims.clone(),
+            self.names.clone(),
+            self.sparse_names.clone(),
+        ));
         self.append_id = self.next_segment_id;
         self.next_segment_id += 1;
         id
@@ -576,7 +322,11 @@ impl WriterState {
 
     /// Moves the append segment into the sealed set (to be indexed by a build) and starts a new one.
     pub fn freeze_append(&mut self) {
-        let fresh = PlainSegment::new(self.dims.clone(), self.names.clone());
+        let fresh = PlainSegment::new(
+            self.dims.clone(),
+            self.names.clone(),
+            self.sparse_names.clone(),
+        );
         let mut old = std::mem::replace(self.append.plain_mut(), fresh);
         old.stop_index();
         self.retire_append(SegmentData::Plain(old));

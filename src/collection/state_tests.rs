@@ -14,6 +14,7 @@ use super::CollectionError;
 use crate::config::{Config, SyncPolicy};
 use crate::filter::Filter;
 use crate::point_id::PointId;
+use crate::storage::codec::StoredPoint;
 
 fn state() -> WriterState {
     let req: CreateCollection =
@@ -38,6 +39,7 @@ fn upsert(ids: &[u64]) -> Operation {
             .map(|&i| PointWrite {
                 id: PointId::Num(i),
                 vectors: vec![vec![i as f32, 0.0]],
+                sparse: Vec::new(),
                 payload: obj(json!({"i": i})),
             })
             .collect(),
@@ -104,15 +106,16 @@ fn install_keeps_only_points_unchanged_since_the_build_started() {
         Operation::Delete(Selector::Ids(vec![PointId::Num(3)])),
     )
     .unwrap();
-    let mut built = PlainSegment::new(s.dims.clone(), s.names.clone());
+    let mut built = PlainSegment::new(s.dims.clone(), s.names.clone(), s.sparse_names.clone());
     let sources: Vec<Loc> = (0..3)
         .map(|o| {
-            built.push(
-                frozen.id(o),
-                frozen.version(o),
-                frozen.payload(o).clone(),
-                &frozen.vectors(o),
-            );
+            let point = StoredPoint {
+                version: frozen.version(o),
+                vectors: frozen.vectors(o),
+                sparse: Vec::new(),
+                payload: frozen.payload(o).clone(),
+            };
+            built.push(frozen.id(o), point);
             Loc {
                 segment: frozen_id,
                 offset: o,
@@ -300,7 +303,7 @@ fn indexing_off_scans_and_points_from_before_are_indexed_in_place_or_frozen() {
 #[test]
 fn sealed_segments_keep_which_points_lack_a_vector_in_both_file_formats() {
     let s = state();
-    let mut plain = PlainSegment::new(s.dims.clone(), s.names.clone());
+    let mut plain = PlainSegment::new(s.dims.clone(), s.names.clone(), s.sparse_names.clone());
     plain.start_index(&s.spaces, 1024, 7);
     for i in 0..200u64 {
         // Every third point lacks the vector.
@@ -308,7 +311,13 @@ fn sealed_segments_keep_which_points_lack_a_vector_in_both_file_formats() {
             0 => Vec::new(),
             _ => vec![i as f32, (i % 7) as f32],
         };
-        plain.push(PointId::Num(i), 1, Arc::default(), &[vector]);
+        let point = StoredPoint {
+            version: 1,
+            vectors: vec![vector],
+            sparse: Vec::new(),
+            payload: Arc::default(),
+        };
+        plain.push(PointId::Num(i), point);
     }
     plain.index_new();
     let sealed = plain.seal(&s.spaces).unwrap();
@@ -329,7 +338,9 @@ fn sealed_segments_keep_which_points_lack_a_vector_in_both_file_formats() {
     assert!(found.iter().all(|(o, _)| o % 3 != 0));
 
     let bytes = sealed.encode();
-    let decoded = IndexedSegment::decode(&bytes, 2, &s.dims, s.names.clone()).unwrap();
+    let names = || (s.names.clone(), s.sparse_names.clone());
+    let (n, sp) = names();
+    let decoded = IndexedSegment::decode(&bytes, 2, &s.dims, n, sp).unwrap();
     assert_eq!(decoded.absent, sealed.absent);
     let data = SegmentData::Indexed(decoded);
     assert!(!data.has_vector(0, 3) && data.has_vector(0, 4));
@@ -339,7 +350,9 @@ fn sealed_segments_keep_which_points_lack_a_vector_in_both_file_formats() {
     let flags_at = 8 + 4 + 200 * (17 + 8) + 4 + 200 * 2 * 4;
     let mut v1 = bytes[..flags_at].to_vec();
     v1.extend_from_slice(&bytes[flags_at + 1 + 8 * 200usize.div_ceil(64)..]);
-    let old = IndexedSegment::decode(&v1, 1, &s.dims, s.names.clone()).unwrap();
+    let (n, sp) = names();
+    let old = IndexedSegment::decode(&v1, 1, &s.dims, n, sp).unwrap();
     assert_eq!(old.absent, vec![None]);
-    assert!(IndexedSegment::decode(&v1, 2, &s.dims, s.names.clone()).is_err());
+    let (n, sp) = names();
+    assert!(IndexedSegment::decode(&v1, 2, &s.dims, n, sp).is_err());
 }

@@ -15,13 +15,22 @@ use crate::error::Invalid;
 use crate::index::TopK;
 
 /// A sparse vector: dimensions in increasing order, each with its value.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(
+    Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(try_from = "Parts")]
 pub struct SparseVector {
     indices: Vec<u32>,
     values: Vec<f32>,
 }
 
 impl SparseVector {
+    /// The vector with no dimensions (what a point lacking a sparse vector has).
+    pub const EMPTY: SparseVector = SparseVector {
+        indices: Vec::new(),
+        values: Vec::new(),
+    };
+
     /// Checks and sorts a vector as a request gives it: as many values as indices, finite
     /// values, no index twice.
     pub fn new(indices: Vec<u32>, values: Vec<f32>) -> Result<SparseVector, Invalid> {
@@ -44,6 +53,14 @@ impl SparseVector {
             indices: pairs.iter().map(|&(i, _)| i).collect(),
             values: pairs.iter().map(|&(_, v)| v).collect(),
         })
+    }
+
+    /// A vector from stored parts, which must already be in order.
+    pub fn from_sorted(indices: Vec<u32>, values: Vec<f32>) -> Result<SparseVector, Invalid> {
+        if indices.len() != values.len() || indices.windows(2).any(|w| w[0] >= w[1]) {
+            return invalid!("sparse vector parts out of order or of different lengths");
+        }
+        Ok(SparseVector { indices, values })
     }
 
     pub fn indices(&self) -> &[u32] {
@@ -90,6 +107,20 @@ impl SparseVector {
     }
 }
 
+/// A sparse vector as serialized: checked again when read back.
+#[derive(serde::Deserialize)]
+struct Parts {
+    indices: Vec<u32>,
+    values: Vec<f32>,
+}
+
+impl TryFrom<Parts> for SparseVector {
+    type Error = Invalid;
+    fn try_from(p: Parts) -> Result<SparseVector, Invalid> {
+        SparseVector::from_sorted(p.indices, p.values)
+    }
+}
+
 /// Inverse document frequency of a dimension that `df` of `n` points have, as Qdrant
 /// computes it: ln((n − df + 0.5) / (df + 0.5) + 1).
 pub fn idf(df: usize, n: usize) -> f32 {
@@ -110,6 +141,8 @@ struct Posting {
 #[derive(Clone, Debug, Default)]
 pub struct InvertedIndex {
     postings: HashMap<u32, Posting>,
+    /// How many of the indexed vectors have a dimension at all.
+    points: usize,
 }
 
 /// One query term during a search: its posting, weight, bound and cursor.
@@ -144,7 +177,9 @@ impl InvertedIndex {
     /// Indexes `(offset, vector)` pairs given in increasing offset order.
     pub fn build<'a>(vectors: impl IntoIterator<Item = (u32, &'a SparseVector)>) -> InvertedIndex {
         let mut postings: HashMap<u32, Posting> = HashMap::new();
+        let mut points = 0;
         for (offset, vector) in vectors {
+            points += usize::from(!vector.is_empty());
             for (&dim, &w) in vector.indices.iter().zip(&vector.values) {
                 let p = postings.entry(dim).or_insert_with(|| Posting {
                     max: f32::NEG_INFINITY,
@@ -157,7 +192,17 @@ impl InvertedIndex {
                 p.min = p.min.min(w);
             }
         }
-        InvertedIndex { postings }
+        InvertedIndex { postings, points }
+    }
+
+    /// How many indexed vectors have a dimension at all, live or not.
+    pub fn points(&self) -> usize {
+        self.points
+    }
+
+    /// How many points have dimension `dim`, live or not.
+    pub fn posting_len(&self, dim: u32) -> usize {
+        self.postings.get(&dim).map_or(0, |p| p.offsets.len())
     }
 
     /// How many points that `accept` takes have dimension `dim`.

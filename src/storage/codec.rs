@@ -3,6 +3,9 @@
 //! Layout (little-endian): `u8 codec version (1) | u64 point version (LSN) | u32 vector count |
 //! per vector: u32 dim, dim × f32 | u32 payload length | payload as JSON`. A vector of
 //! dimension 0 is one the point lacks (a named vector left out; real vectors have dim ≥ 1).
+//! Version 2, written only for points with a sparse vector, adds before the payload
+//! `u32 sparse count | per sparse vector: u32 n, n × u32 index, n × f32 value` (n = 0: the
+//! point lacks it); version 1 records, which have no sparse section, are still read.
 //! Decoding validates every length and never panics on corrupted bytes.
 
 use crate::error::Corrupt;
@@ -11,11 +14,15 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::bytes::Reader;
+use crate::index::sparse::SparseVector;
 
 /// A point's JSON payload, shared between snapshots without copying.
 pub type Payload = Arc<Map<String, Value>>;
 
-const CODEC_VERSION: u8 = 1;
+/// Records without sparse vectors are written as version 1, byte for byte what builds
+/// without sparse vectors wrote and read.
+const CODEC_DENSE_ONLY: u8 = 1;
+const CODEC_WITH_SPARSE: u8 = 2;
 
 /// A point as stored: its version (the LSN of the write that produced it), vectors and payload.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,6 +31,9 @@ pub struct StoredPoint {
     /// One vector per vector space of the collection, in the collection's space order; empty
     /// where the point lacks that vector.
     pub vectors: Vec<Vec<f32>>,
+    /// One sparse vector per sparse space, in name order; empty where the point lacks it
+    /// (and empty altogether in a collection without sparse spaces).
+    pub sparse: Vec<SparseVector>,
     pub payload: Payload,
 }
 
@@ -32,13 +42,29 @@ pub fn encode_point(point: &StoredPoint) -> Vec<u8> {
     let payload = serde_json::to_vec(&*point.payload).unwrap_or_else(|_| b"{}".to_vec());
     let floats: usize = point.vectors.iter().map(Vec::len).sum();
     let mut out = Vec::with_capacity(17 + 4 * point.vectors.len() + 4 * floats + payload.len());
-    out.push(CODEC_VERSION);
+    let with_sparse = point.sparse.iter().any(|s| !s.is_empty());
+    out.push(match with_sparse {
+        true => CODEC_WITH_SPARSE,
+        false => CODEC_DENSE_ONLY,
+    });
     out.extend_from_slice(&point.version.to_le_bytes());
     out.extend_from_slice(&(point.vectors.len() as u32).to_le_bytes());
     for v in &point.vectors {
         out.extend_from_slice(&(v.len() as u32).to_le_bytes());
         for x in v {
             out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    if with_sparse {
+        out.extend_from_slice(&(point.sparse.len() as u32).to_le_bytes());
+        for s in &point.sparse {
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            s.indices()
+                .iter()
+                .for_each(|i| out.extend_from_slice(&i.to_le_bytes()));
+            s.values()
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
         }
     }
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -51,8 +77,8 @@ pub fn decode_point(bytes: &[u8]) -> Result<StoredPoint, Corrupt> {
     decode(bytes, true)
 }
 
-/// Decodes a point record's version and payload, checking but not copying its vectors (which
-/// recovery already has from a segment file).
+/// Decodes a point record's version, sparse vectors and payload, checking but not copying its
+/// dense vectors (which recovery already has from a segment file).
 pub fn decode_point_without_vectors(bytes: &[u8]) -> Result<StoredPoint, Corrupt> {
     decode(bytes, false)
 }
@@ -67,7 +93,7 @@ pub fn record_version(bytes: &[u8]) -> Result<u64, Corrupt> {
 fn decode(bytes: &[u8], with_vectors: bool) -> Result<StoredPoint, Corrupt> {
     let mut r = Reader::new(bytes);
     let codec = r.u8()?;
-    if codec != CODEC_VERSION {
+    if codec != CODEC_DENSE_ONLY && codec != CODEC_WITH_SPARSE {
         return corrupt!("unknown point record codec version {codec}");
     }
     let version = r.u64()?;
@@ -84,6 +110,10 @@ fn decode(bytes: &[u8], with_vectors: bool) -> Result<StoredPoint, Corrupt> {
             r.take(dim.checked_mul(4).ok_or("implausible vector size")?)?;
         }
     }
+    let sparse = match codec {
+        CODEC_WITH_SPARSE => decode_sparse(&mut r)?,
+        _ => Vec::new(),
+    };
     let len = r.u32()? as usize;
     let payload: Map<String, Value> = serde_json::from_slice(r.take(len)?)
         .map_err(|e| format!("payload is not a JSON object: {e}"))?;
@@ -93,8 +123,26 @@ fn decode(bytes: &[u8], with_vectors: bool) -> Result<StoredPoint, Corrupt> {
     Ok(StoredPoint {
         version,
         vectors,
+        sparse,
         payload: Arc::new(payload),
     })
+}
+
+fn decode_sparse(r: &mut Reader) -> Result<Vec<SparseVector>, Corrupt> {
+    let count = r.u32()? as usize;
+    if count > 4096 {
+        return corrupt!("implausible sparse vector count {count}");
+    }
+    (0..count)
+        .map(|_| {
+            let n = r.u32()? as usize;
+            let bytes = n.checked_mul(4).ok_or("implausible sparse vector size")?;
+            let indices = r.take(bytes)?.chunks_exact(4);
+            let indices = indices.map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            let indices = indices.collect();
+            SparseVector::from_sorted(indices, r.f32s(n)?).map_err(|e| Corrupt(e.0))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -109,8 +157,34 @@ mod tests {
         StoredPoint {
             version,
             vectors,
+            sparse: Vec::new(),
             payload: Arc::new(map),
         }
+    }
+
+    #[test]
+    fn sparse_vectors_are_written_only_where_a_point_has_one() {
+        let mut p = point(3, vec![vec![1.0]], serde_json::json!({"k": 1}));
+        let dense_only = encode_point(&p);
+        assert_eq!(dense_only[0], CODEC_DENSE_ONLY);
+        p.sparse = vec![
+            SparseVector::default(),
+            SparseVector::new(vec![9, 2], vec![1.5, -0.5]).unwrap(),
+        ];
+        let bytes = encode_point(&p);
+        assert_eq!(bytes[0], CODEC_WITH_SPARSE);
+        assert_eq!(decode_point(&bytes).unwrap(), p);
+        let light = decode_point_without_vectors(&bytes).unwrap();
+        assert_eq!((&light.sparse, &light.payload), (&p.sparse, &p.payload));
+        for cut in 0..bytes.len() {
+            assert!(decode_point(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        // Only empty sparse vectors: nothing to write, the record stays version 1.
+        p.sparse = vec![SparseVector::default()];
+        let bytes = encode_point(&p);
+        assert_eq!(bytes, dense_only);
+        p.sparse.clear();
+        assert_eq!(decode_point(&bytes).unwrap(), p);
     }
 
     #[test]

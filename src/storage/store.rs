@@ -252,10 +252,23 @@ impl Store {
         batch.delete_cf(m, meta_key("segments", id));
         batch.delete_range_cf(self.cf(CF_POINTS), id.to_be_bytes(), (id + 1).to_be_bytes());
         self.write(batch, true)?;
-        match std::fs::remove_dir_all(self.segment_dir(id)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
+        // The collection is gone once the batch is durable. An index build still running for
+        // it can add a file while the folder is removed; it stops on its own, and a folder
+        // left behind is swept at the next start ([`Store::remove_segment_dirs_except`]).
+        let dir = self.segment_dir(id);
+        for attempt in 1..=5 {
+            match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    if attempt == 5 {
+                        tracing::warn!(collection = name, error = %e, "segment folder of a deleted collection left for the next start");
+                    } else {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                }
+                _ => break,
+            }
         }
+        Ok(())
     }
 
     /// The last LSN committed for a collection (0 if none).
@@ -476,6 +489,7 @@ mod tests {
         let point = StoredPoint {
             version: 3,
             vectors: vec![vec![1.0, 2.0]],
+            sparse: Vec::new(),
             payload: Default::default(),
         };
         let mut batch = store.batch(7);

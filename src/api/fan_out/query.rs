@@ -27,6 +27,7 @@ use crate::cluster::merge::{self, Order};
 use crate::cluster::meta::ClusterCollection;
 use crate::cluster::ring::shard_of;
 use crate::collection::config::VectorSpace;
+use crate::collection::sparse_search::IdfStats;
 use crate::point_id::PointId;
 
 /// The shards of one cluster collection, asked at one consistency level.
@@ -186,7 +187,7 @@ impl Shards<'_> {
         match &base.scoring {
             Scoring::All => Order::ById,
             Scoring::Sample => Order::Shuffled,
-            Scoring::Custom(_) => Order::HigherFirst,
+            Scoring::Custom(_) | Scoring::Sparse(..) => Order::HigherFirst,
             Scoring::OrderBy(key) => Order::ByValue {
                 descending: key.get("direction").and_then(Value::as_str) == Some("desc"),
             },
@@ -238,6 +239,31 @@ impl Source for Shards<'_> {
 
     fn spaces(&self) -> &[VectorSpace] {
         &self.spaces
+    }
+
+    fn sparse_idf(&self, name: &str) -> Option<bool> {
+        self.target.collection.config.sparse_idf(name)
+    }
+
+    fn idf_stats<'a>(
+        &'a self,
+        using: &'a str,
+        dims: Vec<u32>,
+    ) -> BoxFuture<'a, Result<IdfStats, ApiError>> {
+        async move {
+            let body = json!({"using": using, "indices": dims});
+            let question = self.question("/points/sparse/idf");
+            let answers = self.target.everywhere(&question, body).await?;
+            let mut total = IdfStats::default();
+            for answer in answers {
+                let part: IdfStats = serde_json::from_value(answer).map_err(|e| {
+                    ApiError::Internal(format!("a shard answered unreadable IDF counts: {e}"))
+                })?;
+                total.add(&part);
+            }
+            Ok(total)
+        }
+        .boxed()
     }
 
     fn base(&self, base: Base) -> BoxFuture<'_, Result<Vec<ScoredPoint>, ApiError>> {

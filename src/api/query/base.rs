@@ -17,7 +17,9 @@ use crate::collection::plan::SegmentPlan;
 use crate::collection::scored::{search_scored, ScoredSearch};
 use crate::collection::search::{search, SearchParams, Searched};
 use crate::collection::snapshot::{PointRef, Snapshot};
+use crate::collection::sparse_search::{search_sparse, IdfStats, SparseSearch};
 use crate::filter::Filter;
+use crate::index::sparse::SparseVector;
 use crate::index::TopK;
 use crate::point_id::PointId;
 
@@ -27,6 +29,9 @@ pub enum Scoring {
     /// No query: matching points in id order, each scored 1 (as Qdrant does).
     All,
     Nearest(Vec<f32>),
+    /// Nearest by a sparse vector (dot product over shared dimensions), weighed by the IDF
+    /// counts when the space has the IDF modifier.
+    Sparse(SparseVector, Option<IdfStats>),
     Custom(Custom),
     /// A payload key to order by, as sent (`order_by` of scroll).
     OrderBy(Value),
@@ -54,6 +59,7 @@ impl Base {
         let query = match &self.scoring {
             Scoring::All => Value::Null,
             Scoring::Nearest(v) => json!(v),
+            Scoring::Sparse(v, _) => json!(v),
             Scoring::Custom(Custom::Recommend {
                 positive,
                 negative,
@@ -90,7 +96,14 @@ impl Base {
         put("query", query);
         put("using", json!(self.using));
         put("filter", json!(self.filter));
-        put("params", json!(self.params));
+        let mut params = json!(self.params);
+        if let Scoring::Sparse(_, Some(stats)) = &self.scoring {
+            if !params.is_object() {
+                params = json!({});
+            }
+            params["idf_stats"] = json!(stats);
+        }
+        put("params", params);
         put("limit", json!(self.limit));
         put("offset", json!(self.offset));
         put("score_threshold", json!(self.score_threshold));
@@ -181,7 +194,40 @@ pub fn run(snapshot: &Snapshot, base: &Base) -> Result<Answer, ApiError> {
             let found = scan_custom(snapshot, base, filter, space, custom);
             Ok((found, Vec::new()))
         }
+        Scoring::Sparse(query, stats) => {
+            let weighted = stats.as_ref().map(|s| s.weigh(query));
+            let query = weighted.as_ref().unwrap_or(query);
+            Ok((sparse(snapshot, base, filter, query)?, Vec::new()))
+        }
     }
+}
+
+/// The best points by a sparse query of the sparse space `base.using`.
+fn sparse(
+    snapshot: &Snapshot,
+    base: &Base,
+    filter: Option<&Filter>,
+    query: &SparseVector,
+) -> Result<Vec<ScoredPoint>, ApiError> {
+    let spaces = snapshot.config.sparse_spaces();
+    let space = spaces.iter().position(|s| s.name == base.using);
+    let space = space.ok_or_else(|| no_space(&base.using))?;
+    let search = SparseSearch {
+        space,
+        query,
+        limit: base.limit,
+        offset: base.offset,
+        filter,
+    };
+    let hits = search_sparse(snapshot, &search).into_iter();
+    let points = hits.filter_map(|hit| {
+        let score = -hit.distance;
+        let seg = &snapshot.segments[hit.segment];
+        let point = seg.point(hit.offset);
+        let passes = base.score_threshold.is_none_or(|t| score >= t);
+        passes.then(|| out(snapshot, base, seg.data.id(hit.offset), &point, score))
+    });
+    Ok(points.collect())
 }
 
 /// The error of a query naming a vector the collection does not have (Qdrant's words).

@@ -17,7 +17,9 @@ use crate::api::convert::prepare;
 use crate::api::error::ApiError;
 use crate::api::models::{ScoredPoint, WithPayload, WithVector};
 use crate::collection::config::VectorSpace;
+use crate::collection::sparse_search::IdfStats;
 use crate::filter::{Condition, Filter, HasIdCondition, ValueSet};
+use crate::index::sparse::SparseVector;
 use crate::point_id::PointId;
 
 /// Where base queries run and stored vectors and payloads come from.
@@ -26,6 +28,15 @@ pub trait Source: Sync {
     fn name(&self) -> &str;
     /// The collection's vector spaces.
     fn spaces(&self) -> &[VectorSpace];
+    /// Whether `name` is a sparse vector of the collection (`Some`), and whether its queries
+    /// are IDF-weighted.
+    fn sparse_idf(&self, name: &str) -> Option<bool>;
+    /// The collection-wide IDF counts of the dimensions `dims` of the sparse vector `using`.
+    fn idf_stats<'a>(
+        &'a self,
+        using: &'a str,
+        dims: Vec<u32>,
+    ) -> BoxFuture<'a, Result<IdfStats, ApiError>>;
     /// Runs a base query.
     fn base(&self, base: Base) -> BoxFuture<'_, Result<Vec<ScoredPoint>, ApiError>>;
     /// The vectors named `using` of the points `ids` that exist, from `from` (this collection
@@ -307,6 +318,22 @@ async fn resolve(source: &dyn Source, node: &Node) -> Result<(Resolved, Vec<Poin
     };
     let ids = query.ids();
     let from = node.lookup_from.as_ref();
+    let own = from.is_none_or(|l| l.collection == source.name());
+    let exclude = if own { ids.clone() } else { Vec::new() };
+    if let Some(idf) = source.sparse_idf(&node.using) {
+        let vector = sparse_target(source, node, query).await?;
+        let given = node.params.as_ref().and_then(|p| p.idf_stats.clone());
+        let stats = match (idf, given) {
+            (false, _) => None,
+            (true, Some(stats)) => Some(stats),
+            (true, None) => Some(
+                source
+                    .idf_stats(&node.using, vector.indices().to_vec())
+                    .await?,
+            ),
+        };
+        return Ok((Resolved::Scoring(Scoring::Sparse(vector, stats)), exclude));
+    }
     let found = if ids.is_empty() {
         HashMap::new()
     } else {
@@ -372,8 +399,49 @@ async fn resolve(source: &dyn Source, node: &Node) -> Result<(Resolved, Vec<Poin
             unreachable!("returned above")
         }
     };
-    let own = from.is_none_or(|l| l.collection == source.name());
-    Ok((resolved, if own { ids } else { Vec::new() }))
+    Ok((resolved, exclude))
+}
+
+/// The sparse vector a query of a sparse space searches by: given, or that of the point it
+/// names (from `lookup_from` when set).
+async fn sparse_target(
+    source: &dyn Source,
+    node: &Node,
+    query: &Query,
+) -> Result<SparseVector, ApiError> {
+    let using = &node.using;
+    let target = match query {
+        Query::Nearest { target, mmr: None } => target,
+        _ => {
+            return Err(ApiError::BadRequest(format!(
+                "`{using}` is a sparse vector, which only `nearest` queries search (without mmr)"
+            )))
+        }
+    };
+    let id = match target {
+        Input::Sparse(v) => return Ok(v.clone()),
+        Input::Vector(_) => {
+            return Err(ApiError::BadRequest(format!(
+            "`{using}` is a sparse vector: query it with {{\"indices\": [...], \"values\": [...]}}"
+        )))
+        }
+        Input::Id(id) => *id,
+    };
+    let from = node.lookup_from.as_ref();
+    let collection = from.map_or(source.name(), |l| l.collection.as_str());
+    let name = from.and_then(|l| l.vector.as_deref()).unwrap_or(using);
+    let with_vector = Some(WithVector::Names(vec![name.to_string()]));
+    let no_payload = Some(WithPayload::All(false));
+    let found = source
+        .records(collection, vec![id], &no_payload, &with_vector)
+        .await?;
+    let record = found
+        .get(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("No point with id {id} found")))?;
+    let vector = record.get("vector").and_then(|v| v.get(name));
+    let vector = vector
+        .ok_or_else(|| ApiError::BadRequest(format!("point {id} has no sparse vector `{name}`")))?;
+    Ok(crate::api::models::parse_sparse(vector, "vector")?)
 }
 
 /// The examples of one query: vectors as given, or looked up by id.
@@ -387,6 +455,11 @@ impl Examples<'_> {
     fn raw(&self, input: &Input, what: &str) -> Result<Vec<f32>, ApiError> {
         let v = match input {
             Input::Vector(v) => v.clone(),
+            Input::Sparse(_) => {
+                return Err(ApiError::BadRequest(format!(
+                    "{what}: a sparse vector, but `using` names a dense one"
+                )))
+            }
             Input::Id(id) => self
                 .found
                 .get(id)

@@ -138,12 +138,13 @@ impl IntoTree for SearchRequest {
             }
             other => (None, other.clone()),
         };
-        let vector = crate::api::models::parse_dense(&raw, "vector")?;
+        // A named sparse vector is `{"name": ..., "vector": {"indices": ..., "values": ...}}`.
+        let target = match &raw {
+            Value::Object(_) => Input::Sparse(crate::api::models::parse_sparse(&raw, "vector")?),
+            _ => Input::Vector(crate::api::models::parse_dense(&raw, "vector")?),
+        };
         Level {
-            query: Query::Nearest {
-                target: Input::Vector(vector),
-                mmr: None,
-            },
+            query: Query::Nearest { target, mmr: None },
             using,
             filter: self.filter,
             params: self.params,

@@ -17,6 +17,7 @@ use crate::api::{run_search, AppState};
 use crate::collection::config::VectorSpace;
 use crate::collection::plan::SegmentPlan;
 use crate::collection::snapshot::Snapshot;
+use crate::collection::sparse_search::{idf_stats, IdfStats};
 use crate::collection::Collection;
 use crate::point_id::PointId;
 
@@ -53,6 +54,39 @@ impl<'a> Local<'a> {
     }
 }
 
+/// The IDF counts of `dims` of the sparse vector `using` in `snapshot`, on a search thread.
+async fn stats(
+    state: &AppState,
+    snapshot: Arc<Snapshot>,
+    using: String,
+    dims: Vec<u32>,
+) -> Result<IdfStats, ApiError> {
+    let spaces = snapshot.config.sparse_spaces();
+    let space = spaces.iter().position(|s| s.name == using);
+    let space = space.ok_or_else(|| no_space(&using))?;
+    run_search(state, move || idf_stats(&snapshot, space, &dims)).await
+}
+
+/// `POST /collections/{name}/points/sparse/idf` body.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdfRequest {
+    pub using: String,
+    pub indices: Vec<u32>,
+}
+
+/// A shard replica's IDF counts, for the collection layer that sums them over the shards.
+/// Served only to shard reads (see [`crate::api::shard_api`]), never on the public port.
+pub async fn shard_idf_stats(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    crate::api::error::ApiPath(name): crate::api::error::ApiPath<String>,
+    crate::api::error::ApiJson(req): crate::api::error::ApiJson<IdfRequest>,
+) -> crate::api::ApiResult<IdfStats> {
+    let snapshot = state.registry.get(&name)?.snapshot();
+    let stats = stats(&state, snapshot, req.using, req.indices).await?;
+    Ok(crate::api::ok(stats))
+}
+
 /// Evaluates query trees on the collection's current snapshot; the answers, and how the
 /// segments were searched (for `explain`).
 pub async fn answer(
@@ -75,6 +109,19 @@ impl Source for Local<'_> {
 
     fn spaces(&self) -> &[VectorSpace] {
         &self.snapshot.spaces
+    }
+
+    fn sparse_idf(&self, name: &str) -> Option<bool> {
+        self.snapshot.config.sparse_idf(name)
+    }
+
+    fn idf_stats<'a>(
+        &'a self,
+        using: &'a str,
+        dims: Vec<u32>,
+    ) -> BoxFuture<'a, Result<IdfStats, ApiError>> {
+        let snapshot = self.snapshot.clone();
+        async move { stats(self.state, snapshot, using.to_string(), dims).await }.boxed()
     }
 
     fn base(&self, base: Base) -> BoxFuture<'_, Result<Vec<ScoredPoint>, ApiError>> {

@@ -7,7 +7,7 @@ pub mod eval;
 mod formula;
 pub mod groups;
 pub mod legacy;
-mod local;
+pub(crate) mod local;
 pub mod matrix;
 pub mod model;
 mod rank;
@@ -19,6 +19,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+
+use crate::collection::sparse_search::IdfStats;
 
 use self::eval::Output;
 use self::groups::{
@@ -70,6 +72,11 @@ pub struct SearchParamsBody {
     /// never uses it; `max_selectivity` sets the share of a segment below which it is used
     /// (vecdb's default, 0.2, applies when absent).
     pub acorn: Option<AcornParams>,
+    /// The collection-wide IDF counts of a sparse query's dimensions, which the collection
+    /// layer of a cluster sends its shards so that every shard weighs the query alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub idf_stats: Option<IdfStats>,
 }
 
 /// `params.acorn`.

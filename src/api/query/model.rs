@@ -7,9 +7,10 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::SearchParamsBody;
-use crate::api::models::{kind, parse_dense};
+use crate::api::models::{kind, parse_dense, parse_sparse};
 use crate::error::Invalid;
 use crate::filter::Filter;
+use crate::index::sparse::SparseVector;
 use crate::point_id::PointId;
 
 /// One level of a query: its own prefetches (whose results it ranks), or the whole collection.
@@ -34,10 +35,12 @@ pub struct LookupFrom {
     pub vector: Option<String>,
 }
 
-/// A vector as the request gives it: the numbers, or the id of a point that has it.
+/// A vector as the request gives it: the numbers, a sparse vector, or the id of a point
+/// that has it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
     Vector(Vec<f32>),
+    Sparse(SparseVector),
     Id(PointId),
 }
 
@@ -138,7 +141,7 @@ impl Query {
             .into_iter()
             .filter_map(|i| match i {
                 Input::Id(id) => Some(*id),
-                Input::Vector(_) => None,
+                Input::Vector(_) | Input::Sparse(_) => None,
             })
             .collect()
     }
@@ -222,6 +225,10 @@ pub fn query(value: Option<Value>, what: &str) -> Result<Option<Query>, Invalid>
     if map.contains_key("formula") {
         return Ok(Some(Query::Formula(super::formula::parse(&map, what)?)));
     }
+    if map.contains_key("indices") || map.contains_key("values") {
+        let target = Input::Sparse(parse_sparse(&Value::Object(map), what)?);
+        return Ok(Some(Query::Nearest { target, mmr: None }));
+    }
     let key = single_key(&map, what, &["nearest", "mmr"])?;
     let at = |field: &str| format!("{what}.{field}");
     let body = &map[key.as_str()];
@@ -257,10 +264,6 @@ pub fn query(value: Option<Value>, what: &str) -> Result<Option<Query>, Invalid>
             _ => return invalid!("{what}.sample: expected \"random\", got {body}"),
         },
         "relevance_feedback" => feedback(body, &at("relevance_feedback"))?,
-        // A sparse vector: `{"indices": [...], "values": [...]}`.
-        "indices" | "values" => {
-            return invalid!("{what}: sparse vectors are not supported yet")
-        }
         _ => {
             return invalid!(
                 "{what}: unknown query `{key}`; expected a vector, a point id, or one of nearest, recommend, discover, context, relevance_feedback, order_by, fusion, rrf, formula, sample"
@@ -312,8 +315,8 @@ pub fn input(value: &Value, what: &str) -> Result<Input, Invalid> {
         Value::Number(_) | Value::String(_) => PointId::from_json(value)
             .map(Input::Id)
             .map_err(|e| Invalid(format!("{what}: {e}"))),
-        Value::Object(map) if map.contains_key("indices") => {
-            invalid!("{what}: sparse vectors are not supported yet")
+        Value::Object(map) if map.contains_key("indices") || map.contains_key("values") => {
+            parse_sparse(value, what).map(Input::Sparse)
         }
         other => invalid!(
             "{what}: expected a vector or a point id, got {}",
@@ -573,8 +576,14 @@ mod tests {
     fn unknown_and_unsupported_kinds_say_so() {
         let e = parse(json!({"closest": [1.0]})).unwrap_err();
         assert!(e.0.contains("unknown query `closest`"), "{e}");
-        let e = parse(json!({"nearest": {"indices": [1], "values": [1.0]}})).unwrap_err();
-        assert!(e.0.contains("sparse"), "{e}");
+        let sparse = parse(json!({"nearest": {"indices": [4, 1], "values": [1.0, 0.5]}}));
+        let expected = SparseVector::new(vec![1, 4], vec![0.5, 1.0]).unwrap();
+        assert!(matches!(
+            sparse.unwrap().unwrap(),
+            Query::Nearest { target: Input::Sparse(v), .. } if v == expected
+        ));
+        let e = parse(json!({"indices": [1, 1], "values": [1.0, 2.0]})).unwrap_err();
+        assert!(e.0.contains("indices must be unique"), "{e}");
         let e = parse(json!({"nearest": [1.0], "recommend": {}})).unwrap_err();
         assert!(e.0.contains("one query kind"), "{e}");
     }

@@ -8,6 +8,8 @@
 use super::search::Hit;
 use super::segment::SegmentData;
 use super::snapshot::{SegmentView, Snapshot};
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::filter::Filter;
@@ -15,32 +17,26 @@ use crate::index::sparse::{idf, SparseVector};
 use crate::index::TopK;
 
 /// What IDF weights come from: how many live points have the sparse vector (`n`) and, for
-/// each dimension of a query in order, how many of them have that dimension (`df`).
+/// each dimension a query needs, how many of them have that dimension (`df`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct IdfStats {
     pub n: usize,
-    pub df: Vec<usize>,
+    pub df: BTreeMap<u32, usize>,
 }
 
 impl IdfStats {
     /// Adds another part of the collection's counts (a shard's).
     pub fn add(&mut self, other: &IdfStats) {
         self.n += other.n;
-        self.df.resize(self.df.len().max(other.df.len()), 0);
-        for (d, o) in self.df.iter_mut().zip(&other.df) {
-            *d += o;
+        for (dim, df) in &other.df {
+            *self.df.entry(*dim).or_default() += df;
         }
     }
 
-    /// `query` with each value multiplied by its dimension's IDF.
+    /// `query` with each value multiplied by its dimension's IDF (a dimension not counted
+    /// has df 0).
     pub fn weigh(&self, query: &SparseVector) -> SparseVector {
-        let weights: std::collections::HashMap<u32, f32> = query
-            .indices()
-            .iter()
-            .zip(self.df.iter().chain(std::iter::repeat(&0)))
-            .map(|(&dim, &df)| (dim, idf(df, self.n)))
-            .collect();
-        query.weighted(|dim| weights[&dim])
+        query.weighted(|dim| idf(self.df.get(&dim).copied().unwrap_or(0), self.n))
     }
 }
 
@@ -135,5 +131,8 @@ pub fn idf_stats(snapshot: &Snapshot, space: usize, dims: &[u32]) -> IdfStats {
             }
         }
     }
-    IdfStats { n, df }
+    IdfStats {
+        n,
+        df: dims.iter().copied().zip(df).collect(),
+    }
 }

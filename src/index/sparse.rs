@@ -97,6 +97,40 @@ impl SparseVector {
         shared.then_some(sum)
     }
 
+    /// Dimension by dimension `op(self, other)`, a missing dimension counting as 0.
+    pub fn combine(&self, other: &SparseVector, op: impl Fn(f32, f32) -> f32) -> SparseVector {
+        let (a, b) = (self, other);
+        let (mut i, mut j) = (0, 0);
+        let mut out = SparseVector::default();
+        while i < a.len() || j < b.len() {
+            let (dim, x, y) = match (a.indices.get(i), b.indices.get(j)) {
+                (Some(&p), Some(&q)) if p == q => (p, a.values[i], b.values[j]),
+                (Some(&p), Some(&q)) if p < q => (p, a.values[i], 0.0),
+                (Some(&p), None) => (p, a.values[i], 0.0),
+                (_, Some(&q)) => (q, 0.0, b.values[j]),
+                (None, None) => break,
+            };
+            if a.indices.get(i) == Some(&dim) {
+                i += 1;
+            }
+            if b.indices.get(j) == Some(&dim) {
+                j += 1;
+            }
+            out.indices.push(dim);
+            out.values.push(op(x, y));
+        }
+        out
+    }
+
+    /// The mean of `vectors` (empty for none), dimension by dimension.
+    pub fn mean(vectors: &[SparseVector]) -> SparseVector {
+        let sum = vectors.iter().fold(SparseVector::default(), |acc, v| {
+            acc.combine(v, |x, y| x + y)
+        });
+        let n = vectors.len().max(1) as f32;
+        sum.weighted(|_| 1.0 / n)
+    }
+
     /// The vector with each value multiplied by `weight(dimension)` (IDF, for one).
     pub fn weighted(&self, weight: impl Fn(u32) -> f32) -> SparseVector {
         let values = self.indices.iter().zip(&self.values);
@@ -318,6 +352,26 @@ fn complete(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn combines_and_averages_dimension_by_dimension() {
+        let v = |i: Vec<u32>, x: Vec<f32>| super::SparseVector::new(i, x).unwrap();
+        let (a, b) = (
+            v(vec![1, 3], vec![1.0, 2.0]),
+            v(vec![2, 3, 7], vec![4.0, 4.0, 1.0]),
+        );
+        assert_eq!(
+            a.combine(&b, |x, y| x - y),
+            v(vec![1, 2, 3, 7], vec![1.0, -4.0, -2.0, -1.0])
+        );
+        let mean = super::SparseVector::mean(&[a.clone(), b]);
+        assert_eq!(mean, v(vec![1, 2, 3, 7], vec![0.5, 2.0, 3.0, 0.5]));
+        assert_eq!(
+            super::SparseVector::mean(&[]),
+            super::SparseVector::default()
+        );
+        assert_eq!(a.combine(&super::SparseVector::default(), |x, _| x), a);
+    }
+
     use super::*;
 
     /// A small deterministic generator (splitmix64).

@@ -130,3 +130,35 @@ def test_removing_and_replacing_sparse_vectors_matches_local_mode(server_url):
         found, expected = (c.query_points("edits", query=query, using="bm25", limit=10) for c in (remote, local))
         _same(found, expected)
     remote.close()
+
+
+@pytest.mark.parametrize("using", ["bm25", "plain"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        models.RecommendQuery(recommend=models.RecommendInput(positive=[7, QUERIES[0]], negative=[9])),
+        models.RecommendQuery(
+            recommend=models.RecommendInput(positive=[7, 8], negative=[QUERIES[1]], strategy=models.RecommendStrategy.BEST_SCORE)
+        ),
+        models.RecommendQuery(
+            recommend=models.RecommendInput(positive=[7, QUERIES[2]], negative=[10], strategy=models.RecommendStrategy.SUM_SCORES)
+        ),
+        models.DiscoverQuery(
+            discover=models.DiscoverInput(target=QUERIES[1], context=[models.ContextPair(positive=7, negative=8)])
+        ),
+        models.ContextQuery(context=[models.ContextPair(positive=7, negative=QUERIES[0]), models.ContextPair(positive=11, negative=9)]),
+    ],
+    ids=["average", "best_score", "sum_scores", "discover", "context"],
+)
+def test_sparse_examples_match_local_mode(clients, using, query):
+    remote, local = clients
+    found, expected = (
+        c.query_points("hybrid", query=query, using=using, query_filter=EVEN if using == "plain" else None, limit=12)
+        for c in (remote, local)
+    )
+    # Context scores tie a lot (every point beyond all pairs scores 0): compare scores, and
+    # ids only where the score is not tied.
+    assert [p.score for p in found.points] == pytest.approx([p.score for p in expected.points], rel=1e-4, abs=1e-6)
+    scores = [round(p.score, 5) for p in expected.points]
+    untied = {round(p.score, 5): p.id for p in expected.points if scores.count(round(p.score, 5)) == 1}
+    assert {round(p.score, 5): p.id for p in found.points if round(p.score, 5) in untied} == untied

@@ -187,7 +187,9 @@ impl Shards<'_> {
         match &base.scoring {
             Scoring::All => Order::ById,
             Scoring::Sample => Order::Shuffled,
-            Scoring::Custom(_) | Scoring::Sparse(..) => Order::HigherFirst,
+            Scoring::Custom(_) | Scoring::Sparse(..) | Scoring::SparseCustom(..) => {
+                Order::HigherFirst
+            }
             Scoring::OrderBy(key) => Order::ByValue {
                 descending: key.get("direction").and_then(Value::as_str) == Some("desc"),
             },

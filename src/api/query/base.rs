@@ -32,6 +32,8 @@ pub enum Scoring {
     /// Nearest by a sparse vector (dot product over shared dimensions), weighed by the IDF
     /// counts when the space has the IDF modifier.
     Sparse(SparseVector, Option<IdfStats>),
+    /// A custom scorer over sparse examples, weighed likewise.
+    SparseCustom(Custom<SparseVector>, Option<IdfStats>),
     Custom(Custom),
     /// A payload key to order by, as sent (`order_by` of scroll).
     OrderBy(Value),
@@ -60,30 +62,8 @@ impl Base {
             Scoring::All => Value::Null,
             Scoring::Nearest(v) => json!(v),
             Scoring::Sparse(v, _) => json!(v),
-            Scoring::Custom(Custom::Recommend {
-                positive,
-                negative,
-                sum,
-            }) => json!({"recommend": {
-                "positive": positive, "negative": negative,
-                "strategy": if *sum { "sum_scores" } else { "best_score" },
-            }}),
-            Scoring::Custom(Custom::Discover { target, pairs }) => json!({"discover": {
-                "target": target, "context": pairs_json(pairs),
-            }}),
-            Scoring::Custom(Custom::Context(pairs)) => json!({"context": pairs_json(pairs)}),
-            Scoring::Custom(Custom::Feedback(f)) => {
-                let [a, b, c] = f.coefficients;
-                let rated: Vec<Value> = f
-                    .examples
-                    .iter()
-                    .map(|(v, score)| json!({"example": v, "score": score}))
-                    .collect();
-                json!({"relevance_feedback": {
-                    "target": f.target, "feedback": rated,
-                    "strategy": {"naive": {"a": a, "b": b, "c": c}},
-                }})
-            }
+            Scoring::Custom(custom) => custom_json(custom),
+            Scoring::SparseCustom(custom, _) => custom_json(custom),
             Scoring::OrderBy(key) => json!({ "order_by": key }),
             Scoring::Sample => json!({"sample": "random"}),
         };
@@ -97,7 +77,9 @@ impl Base {
         put("using", json!(self.using));
         put("filter", json!(self.filter));
         let mut params = json!(self.params);
-        if let Scoring::Sparse(_, Some(stats)) = &self.scoring {
+        if let Scoring::Sparse(_, Some(stats)) | Scoring::SparseCustom(_, Some(stats)) =
+            &self.scoring
+        {
             if !params.is_object() {
                 params = json!({});
             }
@@ -113,11 +95,40 @@ impl Base {
     }
 }
 
-fn pairs_json(pairs: &[(Vec<f32>, Vec<f32>)]) -> Value {
-    pairs
-        .iter()
-        .map(|(p, n)| json!({"positive": p, "negative": n}))
-        .collect()
+/// A custom scorer as the query JSON that makes it.
+fn custom_json<V: serde::Serialize>(custom: &Custom<V>) -> Value {
+    let pairs_json = |pairs: &[(V, V)]| -> Value {
+        let pairs = pairs.iter();
+        pairs
+            .map(|(p, n)| json!({"positive": p, "negative": n}))
+            .collect()
+    };
+    match custom {
+        Custom::Recommend {
+            positive,
+            negative,
+            sum,
+        } => json!({"recommend": {
+            "positive": positive, "negative": negative,
+            "strategy": if *sum { "sum_scores" } else { "best_score" },
+        }}),
+        Custom::Discover { target, pairs } => json!({"discover": {
+            "target": target, "context": pairs_json(pairs),
+        }}),
+        Custom::Context(pairs) => json!({"context": pairs_json(pairs)}),
+        Custom::Feedback(f) => {
+            let [a, b, c] = f.coefficients;
+            let rated: Vec<Value> = f
+                .examples
+                .iter()
+                .map(|(v, score)| json!({"example": v, "score": score}))
+                .collect();
+            json!({"relevance_feedback": {
+                "target": f.target, "feedback": rated,
+                "strategy": {"naive": {"a": a, "b": b, "c": c}},
+            }})
+        }
+    }
 }
 
 /// A base query's points and how its segments were searched.
@@ -199,7 +210,59 @@ pub fn run(snapshot: &Snapshot, base: &Base) -> Result<Answer, ApiError> {
             let query = weighted.as_ref().unwrap_or(query);
             Ok((sparse(snapshot, base, filter, query)?, Vec::new()))
         }
+        Scoring::SparseCustom(custom, stats) => {
+            let weighted = stats.as_ref().map(|s| custom.map(|v| s.weigh(v)));
+            let custom = weighted.as_ref().unwrap_or(custom);
+            Ok((sparse_custom(snapshot, base, filter, custom)?, Vec::new()))
+        }
     }
+}
+
+/// The best points by a custom scorer over sparse examples: every point that has the sparse
+/// vector `base.using` and passes the filter, scored from its dot products with the examples
+/// (0 where they share no dimension), as the client's local mode scores them.
+fn sparse_custom(
+    snapshot: &Snapshot,
+    base: &Base,
+    filter: Option<&Filter>,
+    custom: &Custom<SparseVector>,
+) -> Result<Vec<ScoredPoint>, ApiError> {
+    let space = sparse_space(snapshot, &base.using)?;
+    let k = base.limit.saturating_add(base.offset);
+    let mut best: Vec<(usize, u32, f32)> = Vec::new();
+    for (i, seg) in snapshot.segments.iter().enumerate() {
+        // TopK keeps the lowest: scores are negated.
+        let mut top = TopK::new(k);
+        for o in (0..seg.data.len() as u32).filter(|&o| seg.is_live(o)) {
+            let point = seg.data.sparse(space, o);
+            if point.is_empty() || filter.is_some_and(|f| !f.matches(&seg.point(o))) {
+                continue;
+            }
+            top.push(
+                o,
+                -custom.score(|example| example.dot(point).unwrap_or(0.0)),
+            );
+        }
+        best.extend(top.into_sorted_vec().into_iter().map(|(o, d)| (i, o, -d)));
+    }
+    let id = |&(i, o, _): &(usize, u32, f32)| snapshot.segments[i].data.id(o);
+    best.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| id(a).cmp(&id(b))));
+    best.truncate(k);
+    let points = best.into_iter().filter_map(|(i, o, score)| {
+        let seg = &snapshot.segments[i];
+        let passes = base.score_threshold.is_none_or(|t| score >= t);
+        passes.then(|| out(snapshot, base, seg.data.id(o), &seg.point(o), score))
+    });
+    Ok(points.skip(base.offset).collect())
+}
+
+/// The index of the sparse space named `name`.
+fn sparse_space(snapshot: &Snapshot, name: &str) -> Result<usize, ApiError> {
+    let spaces = snapshot.config.sparse_spaces();
+    spaces
+        .iter()
+        .position(|s| s.name == name)
+        .ok_or_else(|| no_space(name))
 }
 
 /// The best points by a sparse query of the sparse space `base.using`.
@@ -209,9 +272,7 @@ fn sparse(
     filter: Option<&Filter>,
     query: &SparseVector,
 ) -> Result<Vec<ScoredPoint>, ApiError> {
-    let spaces = snapshot.config.sparse_spaces();
-    let space = spaces.iter().position(|s| s.name == base.using);
-    let space = space.ok_or_else(|| no_space(&base.using))?;
+    let space = sparse_space(snapshot, &base.using)?;
     let search = SparseSearch {
         space,
         query,

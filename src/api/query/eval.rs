@@ -321,18 +321,8 @@ async fn resolve(source: &dyn Source, node: &Node) -> Result<(Resolved, Vec<Poin
     let own = from.is_none_or(|l| l.collection == source.name());
     let exclude = if own { ids.clone() } else { Vec::new() };
     if let Some(idf) = source.sparse_idf(&node.using) {
-        let vector = sparse_target(source, node, query).await?;
-        let given = node.params.as_ref().and_then(|p| p.idf_stats.clone());
-        let stats = match (idf, given) {
-            (false, _) => None,
-            (true, Some(stats)) => Some(stats),
-            (true, None) => Some(
-                source
-                    .idf_stats(&node.using, vector.indices().to_vec())
-                    .await?,
-            ),
-        };
-        return Ok((Resolved::Scoring(Scoring::Sparse(vector, stats)), exclude));
+        let scoring = sparse_scoring(source, node, query, idf).await?;
+        return Ok((Resolved::Scoring(scoring), exclude));
     }
     let found = if ids.is_empty() {
         HashMap::new()
@@ -402,46 +392,146 @@ async fn resolve(source: &dyn Source, node: &Node) -> Result<(Resolved, Vec<Poin
     Ok((resolved, exclude))
 }
 
-/// The sparse vector a query of a sparse space searches by: given, or that of the point it
-/// names (from `lookup_from` when set).
-async fn sparse_target(
+/// What a query of the sparse space `node.using` ranks by: nearest to a sparse vector (also
+/// the average of recommendation examples), or a custom scorer over sparse examples; with the
+/// collection-wide IDF counts of every dimension involved when the space has `modifier: idf`
+/// (given in `params` by a cluster's collection layer, else gathered).
+async fn sparse_scoring(
     source: &dyn Source,
     node: &Node,
     query: &Query,
-) -> Result<SparseVector, ApiError> {
-    let using = &node.using;
-    let target = match query {
-        Query::Nearest { target, mmr: None } => target,
+    idf: bool,
+) -> Result<Scoring, ApiError> {
+    let ex = SparseExamples::look_up(source, node, query.ids()).await?;
+    let custom = |c: Custom<SparseVector>| Ok::<_, ApiError>(Some(c));
+    let (nearest, custom) = match query {
+        Query::Nearest { target, mmr: None } => (Some(ex.get(target)?), None),
+        Query::Recommend {
+            positive,
+            negative,
+            strategy: Strategy::AverageVector,
+        } => (Some(ex.average(positive, negative)?), None),
+        Query::Recommend {
+            positive,
+            negative,
+            strategy,
+        } => (
+            None,
+            custom(Custom::Recommend {
+                positive: ex.all(positive)?,
+                negative: ex.all(negative)?,
+                sum: *strategy == Strategy::SumScores,
+            })?,
+        ),
+        Query::Discover { target, context } => (
+            None,
+            custom(Custom::Discover {
+                target: ex.get(target)?,
+                pairs: ex.pairs(context)?,
+            })?,
+        ),
+        Query::Context(context) => (None, custom(Custom::Context(ex.pairs(context)?))?),
         _ => {
             return Err(ApiError::BadRequest(format!(
-                "`{using}` is a sparse vector, which only `nearest` queries search (without mmr)"
+                "`{}` is a sparse vector: nearest, recommend, discover and context queries search it (not mmr or relevance feedback)",
+                node.using
             )))
         }
     };
-    let id = match target {
-        Input::Sparse(v) => return Ok(v.clone()),
-        Input::Vector(_) => {
-            return Err(ApiError::BadRequest(format!(
-            "`{using}` is a sparse vector: query it with {{\"indices\": [...], \"values\": [...]}}"
-        )))
-        }
-        Input::Id(id) => *id,
+    let mut dims: Vec<u32> = match (&nearest, &custom) {
+        (Some(v), _) => v.indices().to_vec(),
+        (_, Some(c)) => c
+            .examples()
+            .iter()
+            .flat_map(|v| v.indices().to_vec())
+            .collect(),
+        _ => Vec::new(),
     };
-    let from = node.lookup_from.as_ref();
-    let collection = from.map_or(source.name(), |l| l.collection.as_str());
-    let name = from.and_then(|l| l.vector.as_deref()).unwrap_or(using);
-    let with_vector = Some(WithVector::Names(vec![name.to_string()]));
-    let no_payload = Some(WithPayload::All(false));
-    let found = source
-        .records(collection, vec![id], &no_payload, &with_vector)
-        .await?;
-    let record = found
-        .get(&id)
-        .ok_or_else(|| ApiError::NotFound(format!("No point with id {id} found")))?;
-    let vector = record.get("vector").and_then(|v| v.get(name));
-    let vector = vector
-        .ok_or_else(|| ApiError::BadRequest(format!("point {id} has no sparse vector `{name}`")))?;
-    Ok(crate::api::models::parse_sparse(vector, "vector")?)
+    dims.sort_unstable();
+    dims.dedup();
+    let given = node.params.as_ref().and_then(|p| p.idf_stats.clone());
+    let stats = match (idf, given) {
+        (false, _) => None,
+        (true, Some(stats)) => Some(stats),
+        (true, None) => Some(source.idf_stats(&node.using, dims).await?),
+    };
+    Ok(match (nearest, custom) {
+        (Some(v), _) => Scoring::Sparse(v, stats),
+        (_, Some(c)) => Scoring::SparseCustom(c, stats),
+        _ => unreachable!("every arm above gives one"),
+    })
+}
+
+/// The sparse examples of one query: as given, or looked up by id.
+struct SparseExamples {
+    found: HashMap<PointId, SparseVector>,
+    using: String,
+}
+
+impl SparseExamples {
+    /// Looks up the sparse vectors of `ids` (from `lookup_from` when set).
+    async fn look_up(
+        source: &dyn Source,
+        node: &Node,
+        ids: Vec<PointId>,
+    ) -> Result<SparseExamples, ApiError> {
+        let from = node.lookup_from.as_ref();
+        let name = from
+            .and_then(|l| l.vector.as_deref())
+            .unwrap_or(&node.using);
+        let mut found = HashMap::new();
+        if !ids.is_empty() {
+            let collection = from.map_or(source.name(), |l| l.collection.as_str());
+            let with_vector = Some(WithVector::Names(vec![name.to_string()]));
+            let no_payload = Some(WithPayload::All(false));
+            let records = source
+                .records(collection, ids, &no_payload, &with_vector)
+                .await?;
+            for (id, record) in records {
+                if let Some(v) = record.get("vector").and_then(|v| v.get(name)) {
+                    found.insert(id, crate::api::models::parse_sparse(v, "vector")?);
+                }
+            }
+        }
+        let using = name.to_string();
+        Ok(SparseExamples { found, using })
+    }
+
+    fn get(&self, input: &Input) -> Result<SparseVector, ApiError> {
+        match input {
+            Input::Sparse(v) => Ok(v.clone()),
+            Input::Id(id) => self.found.get(id).cloned().ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "No point with id {id} and sparse vector `{}` found",
+                    self.using
+                ))
+            }),
+            Input::Vector(_) => Err(ApiError::BadRequest(format!(
+                "`{}` is a sparse vector: give examples as {{\"indices\": [...], \"values\": [...]}} or point ids",
+                self.using
+            ))),
+        }
+    }
+
+    fn all(&self, inputs: &[Input]) -> Result<Vec<SparseVector>, ApiError> {
+        inputs.iter().map(|i| self.get(i)).collect()
+    }
+
+    fn pairs(&self, pairs: &[Pair<Input>]) -> Result<Pairs<SparseVector>, ApiError> {
+        let pair = |p: &Pair<Input>| Ok((self.get(&p.positive)?, self.get(&p.negative)?));
+        pairs.iter().map(pair).collect()
+    }
+
+    /// Qdrant's average of sparse examples: mean(positive), or with negatives
+    /// 2·mean(positive) − mean(negative), dimension by dimension.
+    fn average(&self, positive: &[Input], negative: &[Input]) -> Result<SparseVector, ApiError> {
+        let (pos, neg) = (self.all(positive)?, self.all(negative)?);
+        let mean = SparseVector::mean(&pos);
+        Ok(match neg.is_empty() {
+            true => mean,
+            false => mean.combine(&SparseVector::mean(&neg), |p, n| p + p - n),
+        })
+    }
 }
 
 /// The examples of one query: vectors as given, or looked up by id.

@@ -27,44 +27,40 @@ fn scaled_fast_sigmoid(x: f32) -> f32 {
 }
 
 /// Positive and negative example vectors, pair by pair.
-pub type Pairs = Vec<(Vec<f32>, Vec<f32>)>;
+pub type Pairs<V = Vec<f32>> = Vec<(V, V)>;
 
 /// A query that scores each point from its similarities to several vectors. Vectors are
 /// prepared for the space (normalised for cosine).
 #[derive(Clone, Debug, PartialEq)]
-pub enum Custom {
+pub enum Custom<V = Vec<f32>> {
     /// `sum`: the sum-of-scores strategy; otherwise best score.
     Recommend {
-        positive: Vec<Vec<f32>>,
-        negative: Vec<Vec<f32>>,
+        positive: Vec<V>,
+        negative: Vec<V>,
         sum: bool,
     },
     Discover {
-        target: Vec<f32>,
-        pairs: Pairs,
+        target: V,
+        pairs: Pairs<V>,
     },
-    Context(Pairs),
+    Context(Pairs<V>),
     /// Naive relevance feedback: `a·sim(target)` plus, for each ordered pair of examples whose
     /// scores differ by more than 0, `(Δscore^b · c)·(sim(better) − sim(worse))`.
-    Feedback(Feedback),
+    Feedback(Feedback<V>),
 }
 
 /// A naive relevance-feedback query: the target, the rated examples and the coefficients
 /// (kept as sent, to forward it), and the weighted pairs derived from them.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Feedback {
-    pub target: Vec<f32>,
-    pub examples: Vec<(Vec<f32>, f32)>,
+pub struct Feedback<V = Vec<f32>> {
+    pub target: V,
+    pub examples: Vec<(V, f32)>,
     pub coefficients: [f32; 3],
     pairs: Vec<(usize, usize, f32)>,
 }
 
-impl Feedback {
-    pub fn new(
-        target: Vec<f32>,
-        examples: Vec<(Vec<f32>, f32)>,
-        coefficients: [f32; 3],
-    ) -> Feedback {
+impl<V> Feedback<V> {
+    pub fn new(target: V, examples: Vec<(V, f32)>, coefficients: [f32; 3]) -> Feedback<V> {
         let [_, b, c] = coefficients;
         let mut pairs = Vec::new();
         for (i, (_, better)) in examples.iter().enumerate() {
@@ -83,7 +79,7 @@ impl Feedback {
         }
     }
 
-    fn score(&self, sim: impl Fn(&[f32]) -> f32) -> f32 {
+    fn score(&self, sim: impl Fn(&V) -> f32) -> f32 {
         let sims: Vec<f32> = self.examples.iter().map(|(v, _)| sim(v)).collect();
         let pulled: f32 = self
             .pairs
@@ -94,23 +90,66 @@ impl Feedback {
     }
 }
 
-impl Custom {
-    /// The score of a point whose similarity to a vector `v` is `sim(v)`.
-    pub fn score(&self, sim: impl Fn(&[f32]) -> f32) -> f32 {
+impl<V> Custom<V> {
+    /// The same query with every example vector `v` replaced by `f(v)`.
+    pub fn map<W>(&self, f: impl Fn(&V) -> W) -> Custom<W> {
+        let pairs = |ps: &Pairs<V>| ps.iter().map(|(p, n)| (f(p), f(n))).collect();
+        match self {
+            Custom::Recommend {
+                positive,
+                negative,
+                sum,
+            } => Custom::Recommend {
+                positive: positive.iter().map(&f).collect(),
+                negative: negative.iter().map(&f).collect(),
+                sum: *sum,
+            },
+            Custom::Discover { target, pairs: ps } => Custom::Discover {
+                target: f(target),
+                pairs: pairs(ps),
+            },
+            Custom::Context(ps) => Custom::Context(pairs(ps)),
+            Custom::Feedback(fb) => Custom::Feedback(Feedback {
+                target: f(&fb.target),
+                examples: fb.examples.iter().map(|(v, s)| (f(v), *s)).collect(),
+                coefficients: fb.coefficients,
+                pairs: fb.pairs.clone(),
+            }),
+        }
+    }
+
+    /// Every example vector, for gathering what they need (IDF counts).
+    pub fn examples(&self) -> Vec<&V> {
+        match self {
+            Custom::Recommend {
+                positive, negative, ..
+            } => positive.iter().chain(negative).collect(),
+            Custom::Discover { target, pairs } => std::iter::once(target)
+                .chain(pairs.iter().flat_map(|(p, n)| [p, n]))
+                .collect(),
+            Custom::Context(pairs) => pairs.iter().flat_map(|(p, n)| [p, n]).collect(),
+            Custom::Feedback(fb) => std::iter::once(&fb.target)
+                .chain(fb.examples.iter().map(|(v, _)| v))
+                .collect(),
+        }
+    }
+
+    /// The score of a point whose similarity to a vector `v` is `sim(v)`. Sparse examples
+    /// (`V` = [`crate::index::sparse::SparseVector`]) carry no relevance feedback.
+    pub fn score(&self, sim: impl Fn(&V) -> f32) -> f32 {
         match self {
             Custom::Recommend {
                 positive,
                 negative,
                 sum: true,
             } => {
-                let total = |vs: &[Vec<f32>]| vs.iter().map(|v| sim(v)).sum::<f32>();
+                let total = |vs: &[V]| vs.iter().map(&sim).sum::<f32>();
                 total(positive) - total(negative)
             }
             Custom::Recommend {
                 positive, negative, ..
             } => {
-                let best =
-                    |vs: &[Vec<f32>]| vs.iter().map(|v| sim(v)).fold(f32::NEG_INFINITY, f32::max);
+                let best = |vs: &[V]| vs.iter().map(&sim).fold(f32::NEG_INFINITY, f32::max);
                 let (pos, neg) = (best(positive), best(negative));
                 if pos > neg {
                     scaled_fast_sigmoid(pos)

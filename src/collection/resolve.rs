@@ -31,17 +31,10 @@ impl PointView for PendingView<'_> {
         Some(&self.point.payload)
     }
     fn has_vector(&self, name: &str) -> bool {
-        let has = |names: &[String], lens: Vec<usize>| {
-            let space = names.iter().position(|n| n == name);
-            space.is_some_and(|s| lens.get(s).is_some_and(|&n| n > 0))
-        };
-        has(
-            self.names,
-            self.point.vectors.iter().map(Vec::len).collect(),
-        ) || has(
-            self.sparse_names,
-            self.point.sparse.iter().map(SparseVector::len).collect(),
-        )
+        let at = |names: &[String]| names.iter().position(|n| n == name);
+        let dense = at(self.names).and_then(|s| self.point.vectors.get(s));
+        let sparse = at(self.sparse_names).and_then(|s| self.point.sparse.get(s));
+        dense.is_some_and(|v| !v.is_empty()) || sparse.is_some_and(|v| !v.is_empty())
     }
 }
 

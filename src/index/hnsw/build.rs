@@ -526,12 +526,11 @@ pub(super) fn build(
     params: HnswParams,
     absent: Option<&Bitset>,
 ) -> Graph {
-    let rows = search::Flat { vectors, dim };
-    let n = row_count(vectors, dim);
-    match absent {
-        Some(absent) => build_rows(&search::Holed { rows, absent }, n, metric, params),
-        None => build_rows(&rows, n, metric, params),
-    }
+    let rows = search::Holed {
+        rows: search::Flat { vectors, dim },
+        absent,
+    };
+    build_rows(&rows, row_count(vectors, dim), metric, params)
 }
 
 /// Builds a graph over rows `0..n` of `rows`, in parallel on the current rayon pool.
@@ -550,12 +549,11 @@ pub(super) fn extend(
     params: HnswParams,
     absent: Option<&Bitset>,
 ) -> Graph {
-    let rows = search::Flat { vectors, dim };
-    let n = row_count(vectors, dim);
-    match absent {
-        Some(absent) => extend_rows(base, &search::Holed { rows, absent }, n, metric, params),
-        None => extend_rows(base, &rows, n, metric, params),
-    }
+    let rows = search::Holed {
+        rows: search::Flat { vectors, dim },
+        absent,
+    };
+    extend_rows(base, &rows, row_count(vectors, dim), metric, params)
 }
 
 /// A copy of `base` with rows `base.len()..n` of `rows` inserted.

@@ -55,10 +55,10 @@ pub trait Rows: Sync {
     }
 }
 
-/// Rows of which those flagged in `absent` have no vector.
+/// Rows of which those flagged in `absent`, if any, have no vector.
 pub(crate) struct Holed<'a, R> {
     pub rows: R,
-    pub absent: &'a crate::bitset::Bitset,
+    pub absent: Option<&'a crate::bitset::Bitset>,
 }
 
 impl<R: Rows> Rows for Holed<'_, R> {
@@ -73,7 +73,7 @@ impl<R: Rows> Rows for Holed<'_, R> {
     }
 
     fn present(&self, id: u32) -> bool {
-        !self.absent.get(id as usize)
+        self.absent.is_none_or(|a| !a.get(id as usize))
     }
 }
 

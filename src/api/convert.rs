@@ -5,8 +5,8 @@ use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::models::{
-    parse_dense, Batch, NamedVector, PointInsert, PointStruct, PointVectors, Record, VectorInput,
-    WithPayload, WithVector,
+    parse_dense, parse_multi, Batch, NamedVector, PointInsert, PointStruct, PointVectors, Record,
+    VectorInput, WithPayload, WithVector,
 };
 use super::projection;
 use std::sync::Arc;
@@ -19,27 +19,78 @@ use crate::filter::{parse_path, Filter};
 use crate::index::sparse::SparseVector;
 use crate::point_id::PointId;
 
-/// Checks a vector's dimension (values are already finite) and normalises it for cosine.
+/// Checks a vector's dimension (values are already finite) and normalises it for cosine. In a
+/// multivector space `v` is the multivector's vectors one after another, each checked and
+/// normalised alike.
 pub fn prepare(space: &VectorSpace, mut v: Vec<f32>, what: &str) -> Result<Vec<f32>, ApiError> {
-    if v.len() != space.size {
-        let name = if space.name.is_empty() {
-            String::new()
-        } else {
-            format!(" `{}`", space.name)
-        };
+    let fits = match space.multi {
+        false => v.len() == space.size,
+        true => !v.is_empty() && v.len().is_multiple_of(space.size),
+    };
+    if !fits {
         return Err(ApiError::BadRequest(format!(
-            "Wrong input: Vector dimension error: expected dim: {}, got {} ({what}, vector{name})",
+            "Wrong input: Vector dimension error: expected dim: {}, got {} ({what}, vector{})",
             space.size,
-            v.len()
+            v.len(),
+            quoted(&space.name)
         )));
     }
     if space.distance == Distance::Cosine {
-        let norm = crate::index::distance::dot(&v, &v).sqrt();
-        if norm > 0.0 {
-            v.iter_mut().for_each(|x| *x /= norm);
+        for row in v.chunks_exact_mut(space.size) {
+            let norm = crate::index::distance::dot(row, row).sqrt();
+            if norm > 0.0 {
+                row.iter_mut().for_each(|x| *x /= norm);
+            }
         }
     }
     Ok(v)
+}
+
+/// ` `name`` for a named vector, nothing for the unnamed one.
+fn quoted(name: &str) -> String {
+    match name.is_empty() {
+        true => String::new(),
+        false => format!(" `{name}`"),
+    }
+}
+
+/// Checks a vector as sent (one vector, or a multivector's vectors) against its space, and
+/// prepares it: a multivector space takes only multivectors, any other only single vectors.
+pub fn prepare_dense(space: &VectorSpace, v: DenseInput, what: &str) -> Result<Vec<f32>, ApiError> {
+    let name = quoted(&space.name);
+    match (space.multi, v) {
+        (false, DenseInput::One(v)) => prepare(space, v, what),
+        (true, DenseInput::One(v)) if v.is_empty() => Err(ApiError::BadRequest(format!(
+            "Wrong input: Multivector must not be empty ({what}, vector{name})"
+        ))),
+        (true, DenseInput::Multi(rows)) => {
+            if rows.is_empty() {
+                return Err(ApiError::BadRequest(format!(
+                    "Wrong input: Multivector must not be empty ({what}, vector{name})"
+                )));
+            }
+            if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != space.size) {
+                return Err(ApiError::BadRequest(format!(
+                    "Wrong input: Vector dimension error: expected dim: {}, got {} ({what}[{i}], vector{name})",
+                    space.size,
+                    row.len()
+                )));
+            }
+            prepare(space, rows.concat(), what)
+        }
+        (true, DenseInput::One(_)) => Err(ApiError::BadRequest(format!(
+            "{what}: vector{name} is a multivector: send a list of vectors"
+        ))),
+        (false, DenseInput::Multi(_)) => Err(ApiError::BadRequest(format!(
+            "{what}: vector{name} is not a multivector: send one vector"
+        ))),
+    }
+}
+
+/// A dense vector as sent: one vector or a multivector's vectors.
+pub enum DenseInput {
+    One(Vec<f32>),
+    Multi(Vec<Vec<f32>>),
 }
 
 /// The vector spaces of a collection that writes are checked against.
@@ -82,13 +133,18 @@ impl Spaces {
                 "{what}: `{name}` is a {kind} vector of this collection"
             ))
         };
+        let dense = |i: usize, v: DenseInput| {
+            let space = &self.dense[i];
+            Ok(Prepared::Dense(i, prepare_dense(space, v, what)?))
+        };
         match (self.slot(name, what)?, v) {
-            (Slot::Dense(i), NamedVector::Dense(v)) => {
-                Ok(Prepared::Dense(i, prepare(&self.dense[i], v, what)?))
-            }
+            (Slot::Dense(i), NamedVector::Dense(v)) => dense(i, DenseInput::One(v)),
+            (Slot::Dense(i), NamedVector::Multi(rows)) => dense(i, DenseInput::Multi(rows)),
             (Slot::Sparse(i), NamedVector::Sparse(v)) => Ok(Prepared::Sparse(i, v)),
             (Slot::Dense(_), NamedVector::Sparse(_)) => Err(wrong("dense")),
-            (Slot::Sparse(_), NamedVector::Dense(_)) => Err(wrong("sparse")),
+            (Slot::Sparse(_), NamedVector::Dense(_) | NamedVector::Multi(_)) => {
+                Err(wrong("sparse"))
+            }
         }
     }
 }
@@ -129,12 +185,14 @@ pub fn point_vectors(
 
 /// Each vector of an input, checked and prepared.
 fn prepared(spaces: &Spaces, input: VectorInput, what: &str) -> Result<Vec<Prepared>, ApiError> {
+    let unnamed = |v: DenseInput| {
+        let v = prepare_dense(&spaces.dense[0], v, what)?;
+        Ok(vec![Prepared::Dense(0, v)])
+    };
     match input {
-        VectorInput::Dense(v) if spaces.single() => Ok(vec![Prepared::Dense(
-            0,
-            prepare(&spaces.dense[0], v, what)?,
-        )]),
-        VectorInput::Dense(_) => Err(ApiError::BadRequest(format!(
+        VectorInput::Dense(v) if spaces.single() => unnamed(DenseInput::One(v)),
+        VectorInput::Multi(rows) if spaces.single() => unnamed(DenseInput::Multi(rows)),
+        VectorInput::Dense(_) | VectorInput::Multi(_) => Err(ApiError::BadRequest(format!(
             "{what}: this collection has named vectors ({}); send {{\"name\": [...]}}",
             spaces.names()
         ))),
@@ -265,10 +323,14 @@ fn batch_writes(spaces: &[VectorSpace], batch: Batch) -> Result<Vec<PointWrite>,
                 .zip(&columns)
                 .map(|(space, column)| {
                     let what = format!("batch.vectors[{i}]");
-                    match column {
-                        Some(column) => prepare(space, parse_dense(&column[i], &what)?, &what),
-                        None => Ok(Vec::new()),
-                    }
+                    let Some(column) = column else {
+                        return Ok(Vec::new());
+                    };
+                    let v = match space.multi {
+                        false => DenseInput::One(parse_dense(&column[i], &what)?),
+                        true => DenseInput::Multi(parse_multi(&column[i], &what)?),
+                    };
+                    prepare_dense(space, v, &what)
                 })
                 .collect::<Result<_, _>>()?;
             Ok(PointWrite {
@@ -346,13 +408,14 @@ pub fn vector_out(
     };
     let sparse_names = point.sparse_names();
     if spaces.len() == 1 && spaces[0].name.is_empty() && sparse_names.is_empty() {
-        return wanted("").then(|| point.vector(0).map_or(Value::Null, floats));
+        let only = &spaces[0];
+        return wanted("").then(|| point.vector(0).map_or(Value::Null, |v| dense_out(only, v)));
     }
     let mut map: Map<String, Value> = spaces
         .iter()
         .enumerate()
         .filter(|(_, s)| wanted(&s.name))
-        .filter_map(|(i, s)| Some((s.name.clone(), floats(point.vector(i)?))))
+        .filter_map(|(i, s)| Some((s.name.clone(), dense_out(s, point.vector(i)?))))
         .collect();
     for (i, name) in sparse_names.iter().enumerate() {
         if let Some(v) = point.sparse(i).filter(|_| wanted(name)) {
@@ -367,6 +430,14 @@ pub fn vector_out(
         Some(WithVector::Names(_)) => true,
     };
     asked.then_some(Value::Object(map))
+}
+
+/// A stored dense vector as JSON: numbers, or for a multivector a list of vectors.
+pub fn dense_out(space: &VectorSpace, v: &[f32]) -> Value {
+    match space.multi {
+        false => floats(v),
+        true => v.chunks(space.size.max(1)).map(floats).collect(),
+    }
 }
 
 /// A vector as JSON numbers that read back as stored: each float is written with the fewest

@@ -60,6 +60,8 @@ pub fn kind(value: &Value) -> &'static str {
 #[serde(untagged)]
 pub enum VectorInput {
     Dense(Vec<f32>),
+    /// The vectors of one unnamed multivector.
+    Multi(Vec<Vec<f32>>),
     Named(BTreeMap<String, NamedVector>),
 }
 
@@ -69,6 +71,8 @@ pub enum VectorInput {
 pub enum NamedVector {
     Dense(Vec<f32>),
     Sparse(SparseVector),
+    /// A multivector: several dense vectors of the space's size.
+    Multi(Vec<Vec<f32>>),
 }
 
 impl VectorInput {
@@ -79,6 +83,7 @@ impl VectorInput {
                 .map(|(name, v)| Ok((name.clone(), named(v, &format!("{what}.{name}"))?)))
                 .collect::<Result<_, Invalid>>()
                 .map(VectorInput::Named),
+            other if is_multi(other) => parse_multi(other, what).map(VectorInput::Multi),
             other => parse_dense(other, what).map(VectorInput::Dense),
         }
     }
@@ -87,8 +92,25 @@ impl VectorInput {
 fn named(value: &Value, what: &str) -> Result<NamedVector, Invalid> {
     match value {
         Value::Object(_) => parse_sparse(value, what).map(NamedVector::Sparse),
+        other if is_multi(other) => parse_multi(other, what).map(NamedVector::Multi),
         other => parse_dense(other, what).map(NamedVector::Dense),
     }
+}
+
+/// Whether a vector value is a multivector: a list whose first item is a list.
+pub fn is_multi(value: &Value) -> bool {
+    matches!(value, Value::Array(items) if items.first().is_some_and(Value::is_array))
+}
+
+/// Parses a multivector: a list of dense vectors (their sizes are checked against the
+/// collection's later).
+pub fn parse_multi(value: &Value, what: &str) -> Result<Vec<Vec<f32>>, Invalid> {
+    let Value::Array(rows) = value else {
+        return invalid!("{what}: expected a list of vectors, got {}", kind(value));
+    };
+    let rows = rows.iter().enumerate();
+    rows.map(|(i, row)| parse_dense(row, &format!("{what}[{i}]")))
+        .collect()
 }
 
 /// A sparse vector as JSON gives it: `{"indices": [...], "values": [...]}`, checked (as

@@ -113,6 +113,7 @@ pub fn snapshot(
         versions: vec![1; n],
         payloads: payloads.iter().map(|p| Arc::new(p.clone())).collect(),
         vectors: vec![ds.base.data.clone()],
+        ends: vec![None],
         dims: Arc::from([ds.base.cols]),
         names: Arc::from([String::new()]),
         sparse_names: Arc::from([]),

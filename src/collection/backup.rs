@@ -14,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::config::VectorSpace;
 use super::snapshot::Snapshot;
 use super::snapshot_file::{Header, SnapshotReader, SnapshotWriter};
 use crate::storage::codec::StoredPoint;
@@ -250,10 +251,18 @@ pub fn list(root: &Path, collection: &str) -> std::io::Result<Vec<SnapshotDescri
 pub fn verify(path: &Path) -> Result<Header, Corrupt> {
     let file = File::open(path).map_err(|e| Corrupt(format!("cannot open the snapshot: {e}")))?;
     let (mut reader, header) = SnapshotReader::open(BufReader::new(file))?;
-    let sizes: Vec<usize> = header.config.spaces().iter().map(|s| s.size).collect();
+    let spaces = header.config.spaces();
+    let sizes: Vec<usize> = spaces.iter().map(|s| s.size).collect();
+    // A point may lack a vector (length 0); a multivector is whole vectors of the size.
+    let fits = |v: &Vec<f32>, s: &VectorSpace| match s.multi {
+        false => v.is_empty() || v.len() == s.size,
+        true => v.len().is_multiple_of(s.size.max(1)),
+    };
     while let Some((id, point)) = reader.next_point()? {
         let dims: Vec<usize> = point.vectors.iter().map(Vec::len).collect();
-        if dims != sizes || point.vectors.iter().flatten().any(|x| !x.is_finite()) {
+        let shaped = dims.len() == spaces.len()
+            && point.vectors.iter().zip(&spaces).all(|(v, s)| fits(v, s));
+        if !shaped || point.vectors.iter().flatten().any(|x| !x.is_finite()) {
             return corrupt!(
                 "point {id} has vectors of dimensions {dims:?} (or non-finite values); the collection's are {sizes:?}"
             );

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use super::quantization::{self, QuantizationConfig, ScalarQuantization};
 use super::sparse_config::{self, SparseSpace, SparseVectorParams};
 use crate::config::{CollectionDefaults, SyncPolicy};
+use crate::index::distance::max_sim;
 use crate::index::Metric;
 
 /// Similarity function of a vector space, with Qdrant's names and score meanings.
@@ -73,10 +74,24 @@ pub struct VectorParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<QuantizationConfig>)]
     pub quantization_config: Option<Value>,
-    /// Not supported yet; must be absent or null.
+    /// Points carry several vectors of `size` under this name (late interaction, as ColBERT),
+    /// compared by `comparator`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub multivector_config: Option<Value>,
+    pub multivector_config: Option<MultiVectorConfig>,
+}
+
+/// How two multivectors compare.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MultiVectorConfig {
+    pub comparator: Comparator,
+}
+
+/// `max_sim`: the sum, over the query's vectors, of the similarity to the closest stored one.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Comparator {
+    MaxSim,
 }
 
 /// One unnamed vector per point, or a map of named vectors.
@@ -418,6 +433,20 @@ pub struct VectorSpace {
     pub distance: Distance,
     pub hnsw: HnswConfig,
     pub quantization: Option<ScalarQuantization>,
+    /// Whether points carry several vectors of `size` here, compared by late interaction.
+    pub multi: bool,
+}
+
+impl VectorSpace {
+    /// Distance (lower is closer) from `query` to the stored vector `row` of this space: the
+    /// metric's, or for multivectors the late-interaction sum ([`max_sim`]).
+    pub fn distance_between(&self, query: &[f32], row: &[f32]) -> f32 {
+        let metric = self.distance.metric();
+        match self.multi {
+            false => metric.distance(query, row),
+            true => max_sim(metric.kernel(), self.size, query, row),
+        }
+    }
 }
 
 impl CollectionConfig {
@@ -553,6 +582,7 @@ impl CollectionConfig {
                 distance: p.distance,
                 hnsw,
                 quantization: own.or(shared).map(|q| q.scalar),
+                multi: p.multivector_config.is_some(),
             }
         };
         match &self.params.vectors {
@@ -646,7 +676,6 @@ fn check_vector_extras(p: &VectorParams, what: &str) -> Result<(), Invalid> {
         &p.quantization_config,
         &format!("{what}.quantization_config"),
     )?;
-    reject_if_set(&p.multivector_config, &format!("{what}.multivector_config"))?;
     match &p.datatype {
         None | Some(Value::Null) => Ok(()),
         Some(Value::String(s)) if s == "float32" => Ok(()),

@@ -36,7 +36,7 @@ pub fn recover(store: &Store, meta: &CollectionMeta) -> Result<WriterState, Stor
         let path = SegmentFile::Segment.path(&dir, *seg_id);
         match files::read_versioned(&path, &SEGMENT_FORMATS_READ).and_then(|(format, bytes)| {
             let (names, sparse) = (state.names.clone(), state.sparse_names.clone());
-            IndexedSegment::decode(&bytes, format, &state.dims, names, sparse)
+            IndexedSegment::decode(&bytes, format, &state.dims, &state.multi, names, sparse)
         }) {
             Ok(segment) => segments.push((*seg_id, segment)),
             Err(e) => {

@@ -59,10 +59,8 @@ fn walk(seg: &SegmentView, s: &ScoredSearch) -> Option<Vec<(u32, f32)>> {
     let graph = data.graphs.get(s.space)?;
     let accept = |o: u32| accepts(seg, s.filter, o);
     let distance = |row: &[f32]| -(s.score)(row);
-    let vectors = &data.vectors[s.space];
-    let found = graph.search_by(
-        vectors,
-        data.dims[s.space],
+    let found = graph.search_by_rows(
+        &data.rows(s.space),
         &distance,
         s.k,
         s.ef.max(s.k),

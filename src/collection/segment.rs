@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use super::config::VectorSpace;
 use crate::bitset::Bitset;
-use crate::index::hnsw::{Accept, Graph, HnswParams, LiveGraph, Rows};
+use crate::index::distance::{max_sim, Kernel};
+use crate::index::hnsw::{Accept, Flat, Graph, HnswParams, LiveGraph, Multi, Rows};
 use crate::index::quant::Quantized;
 use crate::index::signs::{self, SignCodes};
 use crate::index::sparse::{InvertedIndex, SparseVector};
@@ -24,12 +25,12 @@ use crate::storage::codec::{Payload, StoredPoint};
 /// Points per chunk of a plain segment: small enough that copying the tail chunk per publish is cheap.
 pub const CHUNK: usize = 64;
 
-/// Version of the sealed segment file format: 2 records which points lack a vector; 1 (read
-/// as "every point has every vector") did not.
-pub const SEGMENT_FORMAT: u32 = 2;
+/// Version of the sealed segment file format: 3 may hold multivector spaces; 2 records which
+/// points lack a vector; 1 (read as "every point has every vector") did not.
+pub const SEGMENT_FORMAT: u32 = 3;
 
 /// Segment file formats this build reads.
-pub const SEGMENT_FORMATS_READ: [u32; 2] = [1, 2];
+pub const SEGMENT_FORMATS_READ: [u32; 3] = [1, 2, 3];
 
 /// Up to [`CHUNK`] points of a plain segment, stored column-wise.
 #[derive(Clone, Debug, Default)]
@@ -37,8 +38,11 @@ pub struct Chunk {
     ids: Vec<PointId>,
     versions: Vec<u64>,
     payloads: Vec<Payload>,
-    /// One contiguous `len × dim` array per vector space; a missing vector is zeros.
+    /// One contiguous `len × dim` array per vector space; a missing vector is zeros. In a
+    /// multivector space, each point's vectors one after another (none where it lacks them).
     vectors: Vec<Vec<f32>>,
+    /// Per multivector space, where each point's vectors end in `vectors` (empty elsewhere).
+    ends: Vec<Vec<u32>>,
     /// Per vector space, bit `i` set when point `i` lacks that vector ([`CHUNK`] is 64).
     absent: Vec<u64>,
     /// Per sparse space, each point's sparse vector (empty where it lacks one).
@@ -50,6 +54,8 @@ pub struct Chunk {
 pub struct PlainSegment {
     chunks: Vec<Arc<Chunk>>,
     dims: Arc<[usize]>,
+    /// Per vector space, whether it holds multivectors.
+    multi: Arc<[bool]>,
     /// Vector space names, for `has_vector` conditions.
     names: Arc<[String]>,
     /// Sparse vector space names.
@@ -67,6 +73,34 @@ pub struct PlainSegment {
 struct PlainRows<'a> {
     segment: &'a PlainSegment,
     space: usize,
+    /// Whether the space holds multivectors.
+    multi: bool,
+}
+
+impl<'a> PlainRows<'a> {
+    fn new(segment: &'a PlainSegment, space: usize) -> PlainRows<'a> {
+        let multi = segment.multi[space];
+        PlainRows {
+            segment,
+            space,
+            multi,
+        }
+    }
+}
+
+impl Chunk {
+    /// Where point `i`'s vector of space `space` lies in `vectors[space]`.
+    #[inline]
+    fn span(&self, space: usize, i: usize, dim: usize, multi: bool) -> std::ops::Range<usize> {
+        match multi {
+            false => i * dim..(i + 1) * dim,
+            true => {
+                let ends = &self.ends[space];
+                let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+                start..ends[i] as usize
+            }
+        }
+    }
 }
 
 impl Rows for PlainRows<'_> {
@@ -74,14 +108,16 @@ impl Rows for PlainRows<'_> {
     fn row(&self, id: u32) -> &[f32] {
         let (chunk, i) = self.segment.at(id);
         let d = self.segment.dims[self.space];
-        &chunk.vectors[self.space][i * d..(i + 1) * d]
+        &chunk.vectors[self.space][chunk.span(self.space, i, d, self.multi)]
     }
 
     #[inline(always)]
     fn prefetch(&self, id: u32, max_lines: usize) {
         if let Some(chunk) = self.segment.chunks.get(id as usize / CHUNK) {
             let d = self.segment.dims[self.space];
-            let start = (id as usize % CHUNK) * d;
+            let start = chunk
+                .span(self.space, id as usize % CHUNK, d, self.multi)
+                .start;
             let row = chunk.vectors[self.space].as_ptr().wrapping_add(start);
             crate::index::hnsw::prefetch_row(row as *const u8, d * 4, max_lines);
         }
@@ -91,19 +127,29 @@ impl Rows for PlainRows<'_> {
         let (chunk, i) = self.segment.at(id);
         chunk.absent[self.space] & (1 << i) == 0
     }
+
+    #[inline(always)]
+    fn distance(&self, kernel: Kernel, query: &[f32], row: &[f32]) -> f32 {
+        match self.multi {
+            false => kernel(query, row),
+            true => max_sim(kernel, self.segment.dims[self.space], query, row),
+        }
+    }
 }
 
 impl PlainSegment {
-    /// An empty segment for vector spaces of the given dimensions and names, and the sparse
-    /// spaces `sparse_names`.
+    /// An empty segment for vector spaces of the given dimensions, kinds (multivector or not)
+    /// and names, and the sparse spaces `sparse_names`.
     pub fn new(
         dims: Arc<[usize]>,
+        multi: Arc<[bool]>,
         names: Arc<[String]>,
         sparse_names: Arc<[String]>,
     ) -> PlainSegment {
         PlainSegment {
             chunks: Vec::new(),
             dims,
+            multi,
             names,
             sparse_names,
             len: 0,
@@ -170,11 +216,7 @@ impl PlainSegment {
             return;
         }
         for (space, graph) in graphs.iter().enumerate() {
-            let rows = PlainRows {
-                segment: self,
-                space,
-            };
-            graph.insert_all(&rows, self.indexed..self.len);
+            graph.insert_all(&PlainRows::new(self, space), self.indexed..self.len);
         }
         self.indexed = self.len.min(self.capacity());
         self.entries = graphs.iter().map(LiveGraph::entry).collect();
@@ -196,10 +238,7 @@ impl PlainSegment {
         let Some(entry) = self.entries.get(space).copied().flatten() else {
             return Some(Vec::new());
         };
-        let rows = PlainRows {
-            segment: self,
-            space,
-        };
+        let rows = PlainRows::new(self, space);
         Some(graph.search(&rows, self.indexed, entry, query, k, ef, accept))
     }
 
@@ -230,6 +269,7 @@ impl PlainSegment {
                         .collect()
                 })
                 .collect(),
+            ends: (0..self.dims.len()).map(|s| self.ends(s)).collect(),
             absent: (0..self.dims.len()).map(|s| self.absent(s)).collect(),
             sparse: (0..self.sparse_names.len())
                 .map(|s| {
@@ -269,6 +309,7 @@ impl PlainSegment {
                     .iter()
                     .map(|d| Vec::with_capacity(CHUNK * d))
                     .collect(),
+                ends: vec![Vec::new(); self.dims.len()],
                 absent: vec![0; self.dims.len()],
                 sparse: vec![Vec::with_capacity(CHUNK); self.sparse_names.len()],
                 ..Chunk::default()
@@ -287,24 +328,31 @@ impl PlainSegment {
         }
         for (s, (store, v)) in chunk.vectors.iter_mut().zip(&vectors).enumerate() {
             if v.is_empty() {
-                store.resize(store.len() + self.dims[s], 0.0);
                 chunk.absent[s] |= bit;
-            } else {
-                store.extend_from_slice(v);
+            }
+            match (self.multi[s], v.is_empty()) {
+                (false, true) => store.resize(store.len() + self.dims[s], 0.0),
+                _ => store.extend_from_slice(v),
+            }
+            if self.multi[s] {
+                chunk.ends[s].push(store.len() as u32);
             }
         }
         self.len += 1;
         (self.len - 1) as u32
     }
 
-    /// Calls `f(offset, vector)` for every point's vector in space `space`, in offset order.
-    pub fn for_each_vector(&self, space: usize, mut f: impl FnMut(u32, &[f32])) {
-        let dim = self.dims[space];
-        for (c, chunk) in self.chunks.iter().enumerate() {
-            for (i, v) in chunk.vectors[space].chunks_exact(dim).enumerate() {
-                f((c * CHUNK + i) as u32, v);
-            }
-        }
+    /// For a multivector space, where each point's vectors end in the sealed array.
+    fn ends(&self, space: usize) -> Option<Vec<usize>> {
+        let mut base = 0;
+        let chunks = self.chunks.iter().filter(|_| self.multi[space]);
+        let ends = chunks.flat_map(|chunk| {
+            let at = base;
+            base += chunk.vectors[space].len();
+            chunk.ends[space].iter().map(move |&e| at + e as usize)
+        });
+        let ends: Vec<usize> = ends.collect();
+        self.multi[space].then_some(ends)
     }
 
     /// The points lacking the vector of space `space`, if any does.
@@ -329,8 +377,12 @@ pub struct IndexedSegment {
     pub versions: Vec<u64>,
     /// Payloads of live points; a point dead at load time has an empty payload.
     pub payloads: Vec<Payload>,
-    /// Per vector space: `len × dim` floats.
+    /// Per vector space: `len × dim` floats; in a multivector space, each point's vectors
+    /// one after another.
     pub vectors: Vec<Vec<f32>>,
+    /// Per vector space, `None` for single vectors; for multivectors, where each point's
+    /// vectors end in `vectors` (a point lacking them ends where the previous one does).
+    pub ends: Vec<Option<Vec<usize>>>,
     pub dims: Arc<[usize]>,
     /// Vector space names, for `has_vector` conditions.
     pub names: Arc<[String]>,
@@ -498,13 +550,15 @@ impl SegmentData {
         match self {
             SegmentData::Plain(p) => {
                 let (c, i) = p.at(offset);
-                let d = p.dims[space];
-                &c.vectors[space][i * d..(i + 1) * d]
+                &c.vectors[space][c.span(space, i, p.dims[space], p.multi[space])]
             }
             SegmentData::Indexed(s) => {
-                let d = s.dims[space];
-                let o = offset as usize;
-                &s.vectors[space][o * d..(o + 1) * d]
+                let (d, o) = (s.dims[space], offset as usize);
+                let span = match &s.ends[space] {
+                    None => o * d..(o + 1) * d,
+                    Some(ends) => o.checked_sub(1).map_or(0, |p| ends[p])..ends[o],
+                };
+                &s.vectors[space][span]
             }
         }
     }
@@ -532,7 +586,48 @@ impl SegmentData {
     }
 }
 
+/// The vectors of one space of an indexed segment, as graph rows.
+pub(crate) enum SpaceRows<'a> {
+    Single(Flat<'a>),
+    Multi(Multi<'a>),
+}
+
+impl Rows for SpaceRows<'_> {
+    #[inline]
+    fn row(&self, id: u32) -> &[f32] {
+        match self {
+            SpaceRows::Single(r) => r.row(id),
+            SpaceRows::Multi(r) => r.row(id),
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, id: u32, max_lines: usize) {
+        match self {
+            SpaceRows::Single(r) => r.prefetch(id, max_lines),
+            SpaceRows::Multi(r) => r.prefetch(id, max_lines),
+        }
+    }
+
+    #[inline(always)]
+    fn distance(&self, kernel: Kernel, query: &[f32], row: &[f32]) -> f32 {
+        match self {
+            SpaceRows::Single(r) => r.distance(kernel, query, row),
+            SpaceRows::Multi(r) => r.distance(kernel, query, row),
+        }
+    }
+}
+
 impl IndexedSegment {
+    /// The vectors of space `space` as graph rows.
+    pub(crate) fn rows(&self, space: usize) -> SpaceRows<'_> {
+        let (vectors, dim) = (&self.vectors[space][..], self.dims[space]);
+        match &self.ends[space] {
+            None => SpaceRows::Single(Flat { vectors, dim }),
+            Some(ends) => SpaceRows::Multi(Multi { vectors, ends, dim }),
+        }
+    }
+
     /// Encodes the vectors of every quantized space, and the sign codes of every dot-product
     /// space of at least [`signs::MIN_DIM`] dimensions (on the current rayon pool).
     pub fn quantize(&mut self, spaces: &[VectorSpace]) {
@@ -541,7 +636,7 @@ impl IndexedSegment {
             .enumerate()
             .map(|(i, space)| {
                 let dot = space.distance.metric() == Metric::Dot;
-                let codes = dot && space.size >= signs::MIN_DIM;
+                let codes = dot && space.size >= signs::MIN_DIM && !space.multi;
                 codes.then(|| SignCodes::new(&self.vectors[i], space.size))
             })
             .collect();
@@ -549,7 +644,8 @@ impl IndexedSegment {
             .iter()
             .enumerate()
             .map(|(i, space)| {
-                let scalar = space.quantization.as_ref()?;
+                // Multivectors are kept in float32 only.
+                let scalar = space.quantization.as_ref().filter(|_| !space.multi)?;
                 let metric = space.distance.metric();
                 let quantile = scalar.quantile.map(|q| q as f32);
                 Some(Quantized::new(

@@ -3,9 +3,11 @@
 //! [`SEGMENT_FORMAT`](super::segment::SEGMENT_FORMAT).
 //!
 //! Layout (little-endian): `u64 points | u32 spaces | per point: 17-byte id key, u64 version |
-//! per space: u32 dim, points × dim × f32, absence (u8 0 = every point has the vector, 1 =
-//! a bitset of ⌈points/64⌉ u64 follows, bit set where the point lacks it; not in format 1),
-//! u64 graph length, graph`.
+//! per space: u32 dim, vectors, absence (u8 0 = every point has the vector, 1 = a bitset of
+//! ⌈points/64⌉ u64 follows, bit set where the point lacks it; not in format 1), u64 graph
+//! length, graph`. Vectors are `points × dim × f32`; in a multivector space (from format 3, and
+//! known from the collection's configuration) `u64 floats, floats × f32, points × u64 end`,
+//! where each point's vectors end.
 
 use std::sync::Arc;
 
@@ -30,8 +32,14 @@ impl IndexedSegment {
         }
         for (space, dim) in self.dims.iter().enumerate() {
             out.extend_from_slice(&(*dim as u32).to_le_bytes());
+            if self.ends[space].is_some() {
+                out.extend_from_slice(&(self.vectors[space].len() as u64).to_le_bytes());
+            }
             for x in &self.vectors[space] {
                 out.extend_from_slice(&x.to_le_bytes());
+            }
+            for end in self.ends[space].iter().flatten() {
+                out.extend_from_slice(&(*end as u64).to_le_bytes());
             }
             match &self.absent[space] {
                 None => out.push(0),
@@ -61,6 +69,7 @@ impl IndexedSegment {
         bytes: &[u8],
         format: u32,
         expected_dims: &[usize],
+        multi: &[bool],
         names: Arc<[String]>,
         sparse_names: Arc<[String]>,
     ) -> Result<IndexedSegment, Corrupt> {
@@ -85,12 +94,24 @@ impl IndexedSegment {
         let mut vectors = Vec::with_capacity(spaces);
         let mut graphs = Vec::with_capacity(spaces);
         let mut absent = Vec::with_capacity(spaces);
-        for &dim in expected_dims {
+        let mut ends = Vec::with_capacity(spaces);
+        for (&dim, &multi) in expected_dims.iter().zip(multi) {
             let stored = r.u32()? as usize;
             if stored != dim {
                 return corrupt!("segment vector size {stored}, the collection's {dim}");
             }
-            vectors.push(r.f32s(len.checked_mul(dim).ok_or("vector data overflows")?)?);
+            if multi && format < 3 {
+                return corrupt!("a multivector space in a segment of format {format}");
+            }
+            let (data, space_ends) = match multi {
+                false => (
+                    r.f32s(len.checked_mul(dim).ok_or("vector data overflows")?)?,
+                    None,
+                ),
+                true => decode_multi(&mut r, len, dim)?,
+            };
+            vectors.push(data);
+            ends.push(space_ends);
             absent.push(match format {
                 1 => None,
                 _ => decode_absent(&mut r, len)?,
@@ -110,6 +131,7 @@ impl IndexedSegment {
             versions,
             payloads: Vec::new(),
             vectors,
+            ends,
             dims: expected_dims.into(),
             names,
             sparse_names,
@@ -124,6 +146,28 @@ impl IndexedSegment {
 }
 
 /// Reads a space's absence flag and, when set, its bitset of `len` bits.
+/// A multivector space's floats and per-point ends, checked to be ascending whole vectors
+/// within the floats.
+fn decode_multi(
+    r: &mut Reader,
+    len: usize,
+    dim: usize,
+) -> Result<(Vec<f32>, Option<Vec<usize>>), Corrupt> {
+    let floats = usize::try_from(r.u64()?).map_err(|_| "vector data overflows")?;
+    let data = r.f32s(floats)?;
+    let mut ends = Vec::with_capacity(len);
+    let mut last = 0;
+    for _ in 0..len {
+        let end = usize::try_from(r.u64()?).map_err(|_| "vector end overflows")?;
+        if end < last || end > floats || (end - last) % dim.max(1) != 0 {
+            return corrupt!("bad multivector end {end} after {last} of {floats} floats");
+        }
+        ends.push(end);
+        last = end;
+    }
+    Ok((data, Some(ends)))
+}
+
 fn decode_absent(r: &mut Reader, len: usize) -> Result<Option<Bitset>, Corrupt> {
     match r.u8()? {
         0 => Ok(None),

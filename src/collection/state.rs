@@ -90,6 +90,8 @@ pub struct WriterState {
     pub config: Arc<CollectionConfig>,
     pub spaces: Arc<[VectorSpace]>,
     pub dims: Arc<[usize]>,
+    /// Per vector space, whether it holds multivectors.
+    pub multi: Arc<[bool]>,
     /// Vector space names, in space order.
     pub names: Arc<[String]>,
     /// Sparse vector space names, in sparse space order.
@@ -129,18 +131,22 @@ impl WriterState {
     pub fn new(config: CollectionConfig, next_segment_id: u64) -> WriterState {
         let spaces: Arc<[VectorSpace]> = config.spaces().into();
         let dims: Arc<[usize]> = spaces.iter().map(|s| s.size).collect();
+        let multi: Arc<[bool]> = spaces.iter().map(|s| s.multi).collect();
         let names: Arc<[String]> = spaces.iter().map(|s| s.name.clone()).collect();
         let sparse = config.sparse_spaces();
         let sparse_names: Arc<[String]> = sparse.into_iter().map(|s| s.name).collect();
+        let append = PlainSegment::new(
+            dims.clone(),
+            multi.clone(),
+            names.clone(),
+            sparse_names.clone(),
+        );
         WriterState {
             config: Arc::new(config),
-            append: SegmentData::Plain(PlainSegment::new(
-                dims.clone(),
-                names.clone(),
-                sparse_names.clone(),
-            )),
+            append: SegmentData::Plain(append),
             spaces,
             dims,
+            multi,
             names,
             sparse_names,
             schema: Arc::default(),
@@ -310,23 +316,24 @@ impl WriterState {
         let id = self.append_id;
         let sealed = Sealed::new(Arc::new(data), deleted, &self.schema);
         self.sealed.insert(id, sealed);
-        self.append = SegmentData::Plain(PlainSegment::new(
-            self.dims.clone(),
-            self.names.clone(),
-            self.sparse_names.clone(),
-        ));
+        self.append = SegmentData::Plain(self.empty_append());
         self.append_id = self.next_segment_id;
         self.next_segment_id += 1;
         id
     }
 
-    /// Moves the append segment into the sealed set (to be indexed by a build) and starts a new one.
-    pub fn freeze_append(&mut self) {
-        let fresh = PlainSegment::new(
+    fn empty_append(&self) -> PlainSegment {
+        PlainSegment::new(
             self.dims.clone(),
+            self.multi.clone(),
             self.names.clone(),
             self.sparse_names.clone(),
-        );
+        )
+    }
+
+    /// Moves the append segment into the sealed set (to be indexed by a build) and starts a new one.
+    pub fn freeze_append(&mut self) {
+        let fresh = self.empty_append();
         let mut old = std::mem::replace(self.append.plain_mut(), fresh);
         old.stop_index();
         self.retire_append(SegmentData::Plain(old));

@@ -106,7 +106,12 @@ fn install_keeps_only_points_unchanged_since_the_build_started() {
         Operation::Delete(Selector::Ids(vec![PointId::Num(3)])),
     )
     .unwrap();
-    let mut built = PlainSegment::new(s.dims.clone(), s.names.clone(), s.sparse_names.clone());
+    let mut built = PlainSegment::new(
+        s.dims.clone(),
+        s.multi.clone(),
+        s.names.clone(),
+        s.sparse_names.clone(),
+    );
     let sources: Vec<Loc> = (0..3)
         .map(|o| {
             let point = StoredPoint {
@@ -303,7 +308,12 @@ fn indexing_off_scans_and_points_from_before_are_indexed_in_place_or_frozen() {
 #[test]
 fn sealed_segments_keep_which_points_lack_a_vector_in_both_file_formats() {
     let s = state();
-    let mut plain = PlainSegment::new(s.dims.clone(), s.names.clone(), s.sparse_names.clone());
+    let mut plain = PlainSegment::new(
+        s.dims.clone(),
+        s.multi.clone(),
+        s.names.clone(),
+        s.sparse_names.clone(),
+    );
     plain.start_index(&s.spaces, 1024, 7);
     for i in 0..200u64 {
         // Every third point lacks the vector.
@@ -340,7 +350,7 @@ fn sealed_segments_keep_which_points_lack_a_vector_in_both_file_formats() {
     let bytes = sealed.encode();
     let names = || (s.names.clone(), s.sparse_names.clone());
     let (n, sp) = names();
-    let decoded = IndexedSegment::decode(&bytes, 2, &s.dims, n, sp).unwrap();
+    let decoded = IndexedSegment::decode(&bytes, 3, &s.dims, &s.multi, n, sp).unwrap();
     assert_eq!(decoded.absent, sealed.absent);
     let data = SegmentData::Indexed(decoded);
     assert!(!data.has_vector(0, 3) && data.has_vector(0, 4));
@@ -351,8 +361,8 @@ fn sealed_segments_keep_which_points_lack_a_vector_in_both_file_formats() {
     let mut v1 = bytes[..flags_at].to_vec();
     v1.extend_from_slice(&bytes[flags_at + 1 + 8 * 200usize.div_ceil(64)..]);
     let (n, sp) = names();
-    let old = IndexedSegment::decode(&v1, 1, &s.dims, n, sp).unwrap();
+    let old = IndexedSegment::decode(&v1, 1, &s.dims, &s.multi, n, sp).unwrap();
     assert_eq!(old.absent, vec![None]);
     let (n, sp) = names();
-    assert!(IndexedSegment::decode(&v1, 2, &s.dims, n, sp).is_err());
+    assert!(IndexedSegment::decode(&v1, 2, &s.dims, &s.multi, n, sp).is_err());
 }

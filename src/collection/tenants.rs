@@ -21,12 +21,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::config::VectorSpace;
-use super::segment::IndexedSegment;
+use super::segment::{IndexedSegment, SpaceRows};
 use crate::bitset::Bitset;
 use crate::bytes::{put_prefixed, put_u32, Reader};
 use crate::filter::index::{IndexSpec, PayloadSchema, SegmentIndexes};
 use crate::filter::{parse_path, Condition, Filter, JsonPath, Match, MatchValue, ValueVariants};
-use crate::index::hnsw::{Estimate, Picked};
+use crate::index::hnsw::{Estimate, Holed, Picked, Subset};
 use crate::index::{Graph, HnswParams};
 use crate::storage::files;
 
@@ -268,6 +268,23 @@ fn params(inputs: &Inputs, s: usize, members: usize) -> HnswParams {
     }
 }
 
+/// The multivectors of space `s` of `members`, as graph rows (those lacking them left out).
+fn multi_rows<'a>(
+    inputs: &'a Inputs,
+    s: usize,
+    members: &'a [u32],
+) -> Subset<'a, Holed<'a, SpaceRows<'a>>> {
+    let segment = &inputs.segment;
+    let rows = Holed {
+        rows: segment.rows(s),
+        absent: segment.absent[s].as_ref(),
+    };
+    Subset {
+        rows,
+        picked: members,
+    }
+}
+
 /// The graphs of one value, in every space.
 fn build_one(
     inputs: &Inputs,
@@ -277,9 +294,18 @@ fn build_one(
     members: Vec<u32>,
 ) -> TenantGraph {
     let spaces = inputs.spaces.iter().enumerate().map(|(s, space)| {
-        let rows = TenantGraph::picked(&inputs.segment.vectors[s], space.size, &members);
         let params = params(inputs, s, members.len());
-        Graph::build_picked(&rows, space.distance.metric(), params)
+        let metric = space.distance.metric();
+        if space.multi {
+            return Graph::build_over(
+                &multi_rows(inputs, s, &members),
+                members.len(),
+                metric,
+                params,
+            );
+        }
+        let rows = TenantGraph::picked(&inputs.segment.vectors[s], space.size, &members);
+        Graph::build_picked(&rows, metric, params)
     });
     TenantGraph {
         field: field.to_string(),
@@ -296,9 +322,14 @@ fn extend_one(inputs: &Inputs, old: &TenantGraph, live: &[u32], len: usize) -> T
     let mut members = old.members.clone();
     members.extend(live.iter().filter(|&&o| o as usize >= len));
     let spaces = inputs.spaces.iter().enumerate().map(|(s, space)| {
-        let rows = TenantGraph::picked(&inputs.segment.vectors[s], space.size, &members);
         let params = params(inputs, s, members.len());
-        old.spaces[s].extend_picked(&rows, space.distance.metric(), params)
+        let metric = space.distance.metric();
+        if space.multi {
+            let rows = multi_rows(inputs, s, &members);
+            return old.spaces[s].extend_over(&rows, members.len(), metric, params);
+        }
+        let rows = TenantGraph::picked(&inputs.segment.vectors[s], space.size, &members);
+        old.spaces[s].extend_picked(&rows, metric, params)
     });
     TenantGraph {
         field: old.field.clone(),

@@ -70,6 +70,7 @@ fn segment() -> IndexedSegment {
         versions: vec![1; N],
         payloads: (0..N).map(payload).collect(),
         vectors: vec![(0..N).flat_map(vector).collect()],
+        ends: vec![None],
         dims: Arc::from([DIM]),
         names: Arc::from([String::new()]),
         sparse_names: Arc::from([]),

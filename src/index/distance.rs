@@ -76,6 +76,24 @@ pub fn l1(a: &[f32], b: &[f32]) -> f32 {
     (kernels().l1)(a, b)
 }
 
+/// Late-interaction distance between two multivectors (rows of `dim` floats): the sum over
+/// `query`'s rows of the distance to their closest row of `doc`. With the negated dot product
+/// this is ColBERT's MaxSim, negated; Qdrant's `max_sim` comparator for every metric. Infinite
+/// when `doc` has no row.
+pub fn max_sim(kernel: Kernel, dim: usize, query: &[f32], doc: &[f32]) -> f32 {
+    if dim == 0 || doc.len() < dim {
+        return f32::INFINITY;
+    }
+    query
+        .chunks_exact(dim)
+        .map(|q| {
+            doc.chunks_exact(dim)
+                .map(|d| kernel(q, d))
+                .fold(f32::INFINITY, f32::min)
+        })
+        .sum()
+}
+
 impl Metric {
     /// Distance between `a` and `b` under this metric (lower is closer).
     #[inline]

@@ -277,7 +277,7 @@ impl Source for Shards<'_> {
             wide.offset = 0;
             let answers = self
                 .target
-                .everywhere(&self.question("/points/query"), wide.to_json())
+                .everywhere(&self.question("/points/query"), wide.to_json(&self.spaces))
                 .await?;
             let lists = answers
                 .into_iter()

@@ -9,12 +9,14 @@ use serde_json::{json, Map, Value};
 use super::rank::Custom;
 use super::{check_params, SearchParamsBody};
 use crate::api::aggregate::order_by;
-use crate::api::convert::{payload_out, vector_out};
+use crate::api::convert::{dense_out, payload_out, vector_out};
 use crate::api::error::ApiError;
 use crate::api::models::{ScoredPoint, WithPayload, WithVector};
 use crate::collection::aggregate::ordered;
+use crate::collection::config::VectorSpace;
 use crate::collection::plan::SegmentPlan;
 use crate::collection::scored::{search_scored, ScoredSearch};
+use crate::collection::search::Tuning;
 use crate::collection::search::{search, SearchParams, Searched};
 use crate::collection::snapshot::{PointRef, Snapshot};
 use crate::collection::sparse_search::{search_sparse, IdfStats, SparseSearch};
@@ -56,14 +58,17 @@ pub struct Base {
 
 impl Base {
     /// The same query as a `POST .../points/query` body, for the replicas of a cluster's
-    /// shards: they parse it back into this base query.
-    pub fn to_json(&self) -> Value {
+    /// shards: they parse it back into this base query. `spaces` are the collection's, so
+    /// that multivectors go as lists of vectors.
+    pub fn to_json(&self, spaces: &[VectorSpace]) -> Value {
+        let space = spaces.iter().find(|s| s.name == self.using);
+        let dense = |v: &Vec<f32>| space.map_or_else(|| json!(v), |s| dense_out(s, v));
         let query = match &self.scoring {
             Scoring::All => Value::Null,
-            Scoring::Nearest(v) => json!(v),
+            Scoring::Nearest(v) => dense(v),
             Scoring::Sparse(v, _) => json!(v),
-            Scoring::Custom(custom) => custom_json(custom),
-            Scoring::SparseCustom(custom, _) => custom_json(custom),
+            Scoring::Custom(custom) => custom_json(custom, dense),
+            Scoring::SparseCustom(custom, _) => custom_json(custom, |v| json!(v)),
             Scoring::OrderBy(key) => json!({ "order_by": key }),
             Scoring::Sample => json!({"sample": "random"}),
         };
@@ -96,11 +101,12 @@ impl Base {
 }
 
 /// A custom scorer as the query JSON that makes it.
-fn custom_json<V: serde::Serialize>(custom: &Custom<V>) -> Value {
+fn custom_json<V>(custom: &Custom<V>, vector: impl Fn(&V) -> Value) -> Value {
+    let all = |vs: &[V]| -> Value { vs.iter().map(&vector).collect() };
     let pairs_json = |pairs: &[(V, V)]| -> Value {
         let pairs = pairs.iter();
         pairs
-            .map(|(p, n)| json!({"positive": p, "negative": n}))
+            .map(|(p, n)| json!({"positive": vector(p), "negative": vector(n)}))
             .collect()
     };
     match custom {
@@ -109,11 +115,11 @@ fn custom_json<V: serde::Serialize>(custom: &Custom<V>) -> Value {
             negative,
             sum,
         } => json!({"recommend": {
-            "positive": positive, "negative": negative,
+            "positive": all(positive), "negative": all(negative),
             "strategy": if *sum { "sum_scores" } else { "best_score" },
         }}),
         Custom::Discover { target, pairs } => json!({"discover": {
-            "target": target, "context": pairs_json(pairs),
+            "target": vector(target), "context": pairs_json(pairs),
         }}),
         Custom::Context(pairs) => json!({"context": pairs_json(pairs)}),
         Custom::Feedback(f) => {
@@ -121,10 +127,10 @@ fn custom_json<V: serde::Serialize>(custom: &Custom<V>) -> Value {
             let rated: Vec<Value> = f
                 .examples
                 .iter()
-                .map(|(v, score)| json!({"example": v, "score": score}))
+                .map(|(v, score)| json!({"example": vector(v), "score": score}))
                 .collect();
             json!({"relevance_feedback": {
-                "target": f.target, "feedback": rated,
+                "target": vector(&f.target), "feedback": rated,
                 "strategy": {"naive": {"a": a, "b": b, "c": c}},
             }})
         }
@@ -167,19 +173,22 @@ pub fn run(snapshot: &Snapshot, base: &Base) -> Result<Answer, ApiError> {
         }
         Scoring::Nearest(vector) => {
             let space = space.ok_or_else(|| no_space(&base.using))?;
-            let distance = snapshot.spaces[space].distance;
-            let params = SearchParams {
-                space,
-                vector,
-                limit: base.limit,
-                offset: base.offset,
-                filter,
-                tuning,
-                metric: distance.metric(),
+            let of = &snapshot.spaces[space];
+            let (hits, plans) = match of.multi {
+                false => nearest(snapshot, base, filter, space, vector, tuning),
+                true => {
+                    let score = |row: &[f32]| -of.distance_between(vector, row);
+                    let found = best_scored(snapshot, base, filter, space, &score);
+                    let hits = found.into_iter().skip(base.offset);
+                    (
+                        hits.map(|(s, o, score)| (s, o, -score)).collect(),
+                        Vec::new(),
+                    )
+                }
             };
-            let Searched { hits, plans } = search(snapshot, &params);
-            let points = hits.into_iter().filter_map(|hit| {
-                let score = distance.score(hit.distance);
+            let distance = of.distance;
+            let points = hits.into_iter().filter_map(|(s, o, d)| {
+                let score = distance.score(d);
                 let passes = base.score_threshold.is_none_or(|t| {
                     if distance.higher_is_better() {
                         score >= t
@@ -187,16 +196,8 @@ pub fn run(snapshot: &Snapshot, base: &Base) -> Result<Answer, ApiError> {
                         score <= t
                     }
                 });
-                let seg = &snapshot.segments[hit.segment];
-                passes.then(|| {
-                    out(
-                        snapshot,
-                        base,
-                        seg.data.id(hit.offset),
-                        &seg.point(hit.offset),
-                        score,
-                    )
-                })
+                let seg = &snapshot.segments[s];
+                passes.then(|| out(snapshot, base, seg.data.id(o), &seg.point(o), score))
             });
             Ok((points.collect(), plans))
         }
@@ -298,6 +299,30 @@ pub fn no_space(name: &str) -> ApiError {
     ))
 }
 
+/// The nearest points to a single vector through the segments' plans, as (segment, offset,
+/// distance) after `base.offset`, and how each segment was searched.
+fn nearest(
+    snapshot: &Snapshot,
+    base: &Base,
+    filter: Option<&Filter>,
+    space: usize,
+    vector: &[f32],
+    tuning: Tuning,
+) -> (Vec<(usize, u32, f32)>, Vec<SegmentPlan>) {
+    let params = SearchParams {
+        space,
+        vector,
+        limit: base.limit,
+        offset: base.offset,
+        filter,
+        tuning,
+        metric: snapshot.spaces[space].distance.metric(),
+    };
+    let Searched { hits, plans } = search(snapshot, &params);
+    let hits = hits.into_iter().map(|h| (h.segment, h.offset, h.distance));
+    (hits.collect(), plans)
+}
+
 /// The best points by a custom scorer: walked through the HNSW graphs of sealed segments
 /// (scanned when exact or small); the `limit` after `offset` that reach `score_threshold`.
 fn scan_custom(
@@ -307,21 +332,9 @@ fn scan_custom(
     space: usize,
     custom: &Custom,
 ) -> Vec<ScoredPoint> {
-    let metric = snapshot.spaces[space].distance.metric();
-    let score = |row: &[f32]| custom.score(|v| -metric.distance(v, row));
-    let params = base.params.clone().unwrap_or_default();
-    let k = base.limit.saturating_add(base.offset);
-    let search = ScoredSearch {
-        space,
-        score: &score,
-        filter,
-        k,
-        ef: params
-            .hnsw_ef
-            .unwrap_or(snapshot.spaces[space].hnsw.ef_construct),
-        exact: params.exact.unwrap_or(false),
-    };
-    search_scored(snapshot, &search)
+    let of = &snapshot.spaces[space];
+    let score = |row: &[f32]| custom.score(|v| -of.distance_between(v, row));
+    best_scored(snapshot, base, filter, space, &score)
         .into_iter()
         .filter(|&(_, _, score)| base.score_threshold.is_none_or(|t| score >= t))
         .skip(base.offset)
@@ -330,6 +343,29 @@ fn scan_custom(
             out(snapshot, base, seg.data.id(o), &seg.point(o), score)
         })
         .collect()
+}
+
+/// The `limit + offset` best points of space `space` by `score` (higher is better), as
+/// (segment, offset, score), best first.
+fn best_scored(
+    snapshot: &Snapshot,
+    base: &Base,
+    filter: Option<&Filter>,
+    space: usize,
+    score: &dyn Fn(&[f32]) -> f32,
+) -> Vec<(usize, u32, f32)> {
+    let params = base.params.clone().unwrap_or_default();
+    let search = ScoredSearch {
+        space,
+        score,
+        filter,
+        k: base.limit.saturating_add(base.offset),
+        ef: params
+            .hnsw_ef
+            .unwrap_or(snapshot.spaces[space].hnsw.ef_construct),
+        exact: params.exact.unwrap_or(false),
+    };
+    search_scored(snapshot, &search)
 }
 
 /// Up to `k` matching points chosen uniformly at random: those whose ids hash lowest under

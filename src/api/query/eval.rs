@@ -13,7 +13,7 @@ use super::base::{no_space, Base, Scoring};
 use super::formula::{self, Formula};
 use super::model::{Fusion, Input, LookupFrom, Mmr, Node, Pair, Query, Strategy};
 use super::rank::{self, Custom, Feedback, Pairs, Ranked};
-use crate::api::convert::prepare;
+use crate::api::convert::{prepare, prepare_dense, DenseInput};
 use crate::api::error::ApiError;
 use crate::api::models::{ScoredPoint, WithPayload, WithVector};
 use crate::collection::config::VectorSpace;
@@ -289,8 +289,7 @@ async fn diversify(
         .into_iter()
         .filter_map(|p| vectors.remove(&p.id).map(|v| (p, v)))
         .collect();
-    let metric = space.distance.metric();
-    let sim = |a: &[f32], b: &[f32]| -metric.distance(a, b);
+    let sim = |a: &[f32], b: &[f32]| -space.distance_between(a, b);
     let k = limit.saturating_add(out.offset);
     let picked = rank::mmr(with_vectors, &vector, sim, mmr.diversity, k);
     page(source, picked, None, &out).await
@@ -351,7 +350,11 @@ async fn resolve(source: &dyn Source, node: &Node) -> Result<(Resolved, Vec<Poin
         } => {
             let pos = ex.raws(positive, "recommend.positive")?;
             let neg = ex.raws(negative, "recommend.negative")?;
-            let mean = prepare(ex.space, average(&pos, &neg), "recommend")?;
+            let mean = match ex.space.multi {
+                false => average(&pos, &neg),
+                true => multi_average(&pos, &neg),
+            };
+            let mean = prepare(ex.space, mean, "recommend")?;
             Resolved::Scoring(Scoring::Nearest(mean))
         }
         Query::Recommend {
@@ -506,7 +509,7 @@ impl SparseExamples {
                     self.using
                 ))
             }),
-            Input::Vector(_) => Err(ApiError::BadRequest(format!(
+            Input::Vector(_) | Input::Multi(_) => Err(ApiError::BadRequest(format!(
                 "`{}` is a sparse vector: give examples as {{\"indices\": [...], \"values\": [...]}} or point ids",
                 self.using
             ))),
@@ -541,10 +544,13 @@ struct Examples<'a> {
 }
 
 impl Examples<'_> {
-    /// The example's vector as stored or sent, its size checked.
+    /// The example's vector as stored or sent, its size checked (a multivector's vectors one
+    /// after another, prepared already).
     fn raw(&self, input: &Input, what: &str) -> Result<Vec<f32>, ApiError> {
         let v = match input {
-            Input::Vector(v) => v.clone(),
+            Input::Vector(v) if !self.space.multi => v.clone(),
+            Input::Vector(v) => prepare_dense(self.space, DenseInput::One(v.clone()), what)?,
+            Input::Multi(rows) => prepare_dense(self.space, DenseInput::Multi(rows.clone()), what)?,
             Input::Sparse(_) => {
                 return Err(ApiError::BadRequest(format!(
                     "{what}: a sparse vector, but `using` names a dense one"
@@ -556,7 +562,7 @@ impl Examples<'_> {
                 .cloned()
                 .ok_or_else(|| ApiError::NotFound(format!("No point with id {id} found")))?,
         };
-        if v.len() != self.space.size {
+        if v.len() != self.space.size && !self.space.multi {
             // The same message as for a vector of the wrong size anywhere.
             prepare(self.space, v.clone(), what)?;
         }
@@ -602,6 +608,13 @@ fn average(positive: &[Vec<f32>], negative: &[Vec<f32>]) -> Vec<f32> {
     }
     let neg = mean(negative);
     pos.iter().zip(&neg).map(|(p, n)| p + p - n).collect()
+}
+
+/// The "average" of multivector examples, as Qdrant's local mode takes it: one multivector of
+/// every positive example's vectors and every negative one's, negated.
+fn multi_average(positive: &[Vec<f32>], negative: &[Vec<f32>]) -> Vec<f32> {
+    let negated = negative.iter().flatten().map(|x| -x);
+    positive.iter().flatten().copied().chain(negated).collect()
 }
 
 /// Concatenates two filters clause by clause, as Qdrant merges a prefetch's filter with those

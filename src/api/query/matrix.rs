@@ -163,17 +163,18 @@ pub async fn matrix(source: &dyn Source, req: MatrixRequest) -> Result<Matrix, A
 }
 
 /// The vector `using` of a returned point's `vector` field (a plain list for the unnamed
-/// vector, else a name → vector map), if it has one.
+/// vector, else a name → vector map), if it has one; a multivector's vectors one after another.
 pub fn vector_in(vector: &Value, using: &str) -> Option<Vec<f32>> {
     let v = match vector {
         Value::Object(named) => named.get(using)?,
         plain => plain,
     };
-    let xs = v.as_array()?;
-    Some(
-        xs.iter()
-            .filter_map(Value::as_f64)
-            .map(|x| x as f32)
-            .collect(),
-    )
+    let mut out = Vec::new();
+    for x in v.as_array()? {
+        match x {
+            Value::Array(row) => out.extend(row.iter().filter_map(Value::as_f64).map(|x| x as f32)),
+            x => out.extend(x.as_f64().map(|x| x as f32)),
+        }
+    }
+    Some(out)
 }

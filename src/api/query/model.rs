@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::SearchParamsBody;
-use crate::api::models::{kind, parse_dense, parse_sparse};
+use crate::api::models::{is_multi, kind, parse_dense, parse_multi, parse_sparse};
 use crate::error::Invalid;
 use crate::filter::Filter;
 use crate::index::sparse::SparseVector;
@@ -40,6 +40,8 @@ pub struct LookupFrom {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
     Vector(Vec<f32>),
+    /// A multivector's vectors.
+    Multi(Vec<Vec<f32>>),
     Sparse(SparseVector),
     Id(PointId),
 }
@@ -141,7 +143,7 @@ impl Query {
             .into_iter()
             .filter_map(|i| match i {
                 Input::Id(id) => Some(*id),
-                Input::Vector(_) | Input::Sparse(_) => None,
+                Input::Vector(_) | Input::Multi(_) | Input::Sparse(_) => None,
             })
             .collect()
     }
@@ -308,9 +310,7 @@ pub(super) fn object<'a>(
 /// A vector or a point id.
 pub fn input(value: &Value, what: &str) -> Result<Input, Invalid> {
     match value {
-        Value::Array(items) if items.first().is_some_and(Value::is_array) => {
-            invalid!("{what}: multivectors are not supported yet")
-        }
+        Value::Array(_) if is_multi(value) => Ok(Input::Multi(parse_multi(value, what)?)),
         Value::Array(_) => Ok(Input::Vector(parse_dense(value, what)?)),
         Value::Number(_) | Value::String(_) => PointId::from_json(value)
             .map(Input::Id)

@@ -20,7 +20,6 @@ use rayon::prelude::*;
 
 use super::search::{self, Accept, Beam, Links, RowQuery, Rows, Scorer};
 use super::{Graph, HnswParams, MAX_LEVEL, MAX_M};
-use crate::bitset::Bitset;
 use crate::index::distance::{Kernel, Metric};
 use crate::index::flat::{cmp_distance, Scored};
 
@@ -349,7 +348,7 @@ impl LiveGraph {
         let mut cands: Vec<Scored> = list
             .iter()
             .map(|&x| Scored {
-                distance: (self.kernel)(rows.row(base), rows.row(x)),
+                distance: rows.distance(self.kernel, rows.row(base), rows.row(x)),
                 offset: x,
             })
             .collect();
@@ -507,7 +506,7 @@ pub(super) fn select<R: Rows>(
             break;
         }
         let diverse = kept.iter().all(|r| {
-            let d = kernel(rows.row(c.offset), rows.row(r.offset));
+            let d = rows.distance(kernel, rows.row(c.offset), rows.row(r.offset));
             cmp_distance(d, c.distance) != Ordering::Less
         });
         if diverse {
@@ -517,19 +516,9 @@ pub(super) fn select<R: Rows>(
     kept
 }
 
-/// Builds a graph over every row of `vectors` but those flagged in `absent`, in parallel on
-/// the current rayon pool.
-pub(super) fn build(
-    vectors: &[f32],
-    dim: usize,
-    metric: Metric,
-    params: HnswParams,
-    absent: Option<&Bitset>,
-) -> Graph {
-    let rows = search::Holed {
-        rows: search::Flat { vectors, dim },
-        absent,
-    };
+/// Builds a graph over every row of `vectors`, in parallel on the current rayon pool.
+pub(super) fn build(vectors: &[f32], dim: usize, metric: Metric, params: HnswParams) -> Graph {
+    let rows = search::Flat { vectors, dim };
     build_rows(&rows, row_count(vectors, dim), metric, params)
 }
 
@@ -547,12 +536,8 @@ pub(super) fn extend(
     dim: usize,
     metric: Metric,
     params: HnswParams,
-    absent: Option<&Bitset>,
 ) -> Graph {
-    let rows = search::Holed {
-        rows: search::Flat { vectors, dim },
-        absent,
-    };
+    let rows = search::Flat { vectors, dim };
     extend_rows(base, &rows, row_count(vectors, dim), metric, params)
 }
 

@@ -26,19 +26,23 @@ impl Graph {
         dim: usize,
         metric: Metric,
     ) -> Option<Graph> {
+        if vectors.len() / dim.max(1) < self.len() {
+            return None;
+        }
+        self.compact_rows(keep, &Flat { vectors, dim }, metric)
+    }
+
+    /// Like [`Graph::compact`] over any rows with one row per node (multivectors too).
+    pub fn compact_rows<R: Rows>(&self, keep: &[u32], rows: &R, metric: Metric) -> Option<Graph> {
         let n = self.len();
         let ascending = keep.windows(2).all(|w| w[0] < w[1]);
-        if !ascending
-            || keep.last().is_some_and(|&k| k as usize >= n)
-            || vectors.len() / dim.max(1) < n
-        {
+        if !ascending || keep.last().is_some_and(|&k| k as usize >= n) {
             return None;
         }
         let mut new_id = vec![DROPPED; n];
         for (i, &old) in keep.iter().enumerate() {
             new_id[old as usize] = i as u32;
         }
-        let rows = Flat { vectors, dim };
         let kernel = metric.kernel();
         // Per kept node, per layer: its new list, in new ids.
         let lists: Vec<Vec<Vec<u32>>> = keep
@@ -51,12 +55,12 @@ impl Graph {
                         let mut scored: Vec<Scored> = cands
                             .iter()
                             .map(|&c| Scored {
-                                distance: kernel(rows.row(v), rows.row(c)),
+                                distance: rows.distance(kernel, rows.row(v), rows.row(c)),
                                 offset: c,
                             })
                             .collect();
                         scored.sort_unstable();
-                        select(kernel, &rows, &scored, cap)
+                        select(kernel, rows, &scored, cap)
                             .iter()
                             .map(|c| new_id[c.offset as usize])
                             .collect()

@@ -10,15 +10,14 @@ mod search;
 #[cfg(test)]
 mod tests;
 
-use crate::bitset::Bitset;
 use crate::error::Corrupt;
 use crate::index::distance::Metric;
 use crate::index::flat::Scored;
 use crate::index::quant::Quantized;
 pub use build::LiveGraph;
-pub(crate) use search::prefetch_row;
-pub use search::{Accept, Estimate, Picked, Rows};
-use search::{ByFn, Flat, Links, QuantScorer, RowQuery, Scorer};
+pub(crate) use search::{prefetch_row, Flat, Holed};
+pub use search::{Accept, Estimate, Multi, Picked, Rows, Subset};
+use search::{ByFn, Links, QuantScorer, RowQuery, Scorer};
 
 /// Construction parameters.
 #[derive(Clone, Copy, Debug)]
@@ -63,38 +62,14 @@ pub struct Graph {
 impl Graph {
     /// Builds a graph over all `vectors.len()/dim` vectors, in parallel on the current rayon pool.
     pub fn build(vectors: &[f32], dim: usize, metric: Metric, params: HnswParams) -> Graph {
-        build::build(vectors, dim, metric, params, None)
-    }
-
-    /// Like [`Graph::build`], leaving out the rows flagged in `absent` (points without this
-    /// vector): they get no links and no search reaches them.
-    pub fn build_without(
-        vectors: &[f32],
-        dim: usize,
-        metric: Metric,
-        params: HnswParams,
-        absent: Option<&Bitset>,
-    ) -> Graph {
-        build::build(vectors, dim, metric, params, absent)
+        build::build(vectors, dim, metric, params)
     }
 
     /// Returns a new graph: a copy of `self` (which covers the first self.len() vectors) with
     /// vectors self.len()..vectors.len()/dim inserted, in parallel. `self` is untouched.
     /// The link capacity of `self` is kept; `params.m` is ignored.
     pub fn extend(&self, vectors: &[f32], dim: usize, metric: Metric, params: HnswParams) -> Graph {
-        build::extend(self, vectors, dim, metric, params, None)
-    }
-
-    /// Like [`Graph::extend`], leaving out the new rows flagged in `absent`.
-    pub fn extend_without(
-        &self,
-        vectors: &[f32],
-        dim: usize,
-        metric: Metric,
-        params: HnswParams,
-        absent: Option<&Bitset>,
-    ) -> Graph {
-        build::extend(self, vectors, dim, metric, params, absent)
+        build::extend(self, vectors, dim, metric, params)
     }
 
     /// k nearest accepted nodes as (offset, distance) ascending. Rejected nodes are still
@@ -170,26 +145,36 @@ impl Graph {
             .collect()
     }
 
-    /// Like [`Graph::search`], with a distance the caller computes from a node's vector
-    /// (lower is closer): for queries that score a point against several vectors, such as
-    /// recommendation by best score or discovery.
-    pub fn search_by(
+    /// Builds a graph over rows `0..n` of any [`Rows`] (multivectors too), leaving out the
+    /// rows that are not [`Rows::present`].
+    pub fn build_over<R: Rows>(rows: &R, n: usize, metric: Metric, params: HnswParams) -> Graph {
+        build::build_rows(rows, n, metric, params)
+    }
+
+    /// Like [`Graph::extend`] over any [`Rows`]: a copy of `self` with rows `self.len()..n`.
+    pub fn extend_over<R: Rows>(
         &self,
-        vectors: &[f32],
-        dim: usize,
+        rows: &R,
+        n: usize,
+        metric: Metric,
+        params: HnswParams,
+    ) -> Graph {
+        build::extend_rows(self, rows, n, metric, params)
+    }
+
+    /// Like [`Graph::search_by`] over any [`Rows`] with one row per node (multivectors too).
+    pub fn search_by_rows<R: Rows>(
+        &self,
+        rows: &R,
         distance: &dyn Fn(&[f32]) -> f32,
         k: usize,
         ef: usize,
         accept: Accept,
     ) -> Vec<(u32, f32)> {
-        let n = self.len();
-        if n == 0 || k == 0 || dim == 0 || vectors.len() / dim < n {
+        if self.is_empty() || k == 0 {
             return Vec::new();
         }
-        let scorer = ByFn {
-            rows: &Flat { vectors, dim },
-            distance,
-        };
+        let scorer = ByFn { rows, distance };
         self.search_with(&scorer, k, ef, k, accept)
             .into_iter()
             .map(|c| (c.offset, c.distance))

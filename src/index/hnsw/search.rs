@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-use crate::index::distance::Kernel;
+use crate::index::distance::{max_sim, Kernel};
 use crate::index::flat::{cmp_distance, Scored};
 use crate::index::quant::{QuantQuery, Quantized};
 
@@ -53,6 +53,12 @@ pub trait Rows: Sync {
     fn present(&self, _id: u32) -> bool {
         true
     }
+    /// Distance from `query` to the row `row` under `kernel`. Rows of single vectors compare
+    /// whole; rows of multivectors ([`Multi`]) compare by late interaction.
+    #[inline(always)]
+    fn distance(&self, kernel: Kernel, query: &[f32], row: &[f32]) -> f32 {
+        kernel(query, row)
+    }
 }
 
 /// Rows of which those flagged in `absent`, if any, have no vector.
@@ -74,6 +80,71 @@ impl<R: Rows> Rows for Holed<'_, R> {
 
     fn present(&self, id: u32) -> bool {
         self.absent.is_none_or(|a| !a.get(id as usize))
+    }
+
+    #[inline(always)]
+    fn distance(&self, kernel: Kernel, query: &[f32], row: &[f32]) -> f32 {
+        self.rows.distance(kernel, query, row)
+    }
+}
+
+/// Some of `rows`, in the order `picked` lists them (like [`Picked`], over any rows).
+pub struct Subset<'a, R> {
+    pub rows: R,
+    pub picked: &'a [u32],
+}
+
+impl<R: Rows> Rows for Subset<'_, R> {
+    #[inline]
+    fn row(&self, id: u32) -> &[f32] {
+        self.rows.row(self.picked[id as usize])
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, id: u32, max_lines: usize) {
+        if let Some(&row) = self.picked.get(id as usize) {
+            self.rows.prefetch(row, max_lines);
+        }
+    }
+
+    fn present(&self, id: u32) -> bool {
+        self.rows.present(self.picked[id as usize])
+    }
+
+    #[inline(always)]
+    fn distance(&self, kernel: Kernel, query: &[f32], row: &[f32]) -> f32 {
+        self.rows.distance(kernel, query, row)
+    }
+}
+
+/// Rows of multivectors: row `i` is the `dim`-float vectors from `ends[i - 1]` (0 for the
+/// first) to `ends[i]` in `vectors`, compared by [`max_sim`] (late interaction, as ColBERT).
+#[derive(Clone, Copy)]
+pub struct Multi<'a> {
+    pub vectors: &'a [f32],
+    pub ends: &'a [usize],
+    pub dim: usize,
+}
+
+impl Rows for Multi<'_> {
+    #[inline]
+    fn row(&self, id: u32) -> &[f32] {
+        let i = id as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.vectors[start..self.ends[i]]
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, id: u32, max_lines: usize) {
+        let i = id as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let row = self.vectors.as_ptr().wrapping_add(start);
+        prefetch_row(row as *const u8, self.dim * 4, max_lines);
+    }
+
+    #[inline]
+    fn distance(&self, kernel: Kernel, query: &[f32], row: &[f32]) -> f32 {
+        max_sim(kernel, self.dim, query, row)
     }
 }
 
@@ -166,7 +237,8 @@ pub(crate) struct RowQuery<'a, R> {
 impl<R: Rows> Scorer for RowQuery<'_, R> {
     #[inline]
     fn dist(&self, id: u32) -> f32 {
-        (self.kernel)(self.vector, self.rows.row(id))
+        self.rows
+            .distance(self.kernel, self.vector, self.rows.row(id))
     }
 
     #[inline(always)]

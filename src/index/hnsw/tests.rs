@@ -491,3 +491,117 @@ fn splitmix(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z ^ (z >> 27)
 }
+
+/// Points of 1 to 5 vectors each (`dim` floats), as rows of [`Multi`]: (floats, ends).
+fn multivectors(n: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<usize>) {
+    // Row j of point i comes from the same cluster as all of the point's rows.
+    let pool = clustered(n * 5 * 30, dim, seed);
+    let pool: Vec<f32> = (0..n * 5)
+        .flat_map(|r| {
+            let (i, j) = (r / 5, r % 5);
+            let row = (j * 30 + i % 30) * dim + (i / 30) * 30 * 5 * dim;
+            pool[row..row + dim].to_vec()
+        })
+        .collect();
+    let (mut data, mut ends) = (Vec::new(), Vec::with_capacity(n));
+    let mut rng = seed;
+    for i in 0..n {
+        rng = splitmix(rng);
+        let rows = 1 + (rng % 5) as usize;
+        data.extend_from_slice(&pool[i * 5 * dim..(i * 5 + rows) * dim]);
+        ends.push(data.len());
+    }
+    (data, ends)
+}
+
+/// Recall@10 of `search_by_rows` over multivector rows against an exact scan by `max_sim`.
+fn multi_recall(g: &Graph, rows: &Multi, queries: &[Vec<f32>]) -> f64 {
+    let kernel = Metric::Dot.kernel();
+    let mut hits = 0;
+    for q in queries {
+        let distance = |row: &[f32]| crate::index::distance::max_sim(kernel, rows.dim, q, row);
+        let mut exact: Vec<(u32, f32)> = (0..rows.ends.len() as u32)
+            .map(|i| (i, distance(rows.row(i))))
+            .collect();
+        exact.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let truth: Vec<u32> = exact.iter().take(10).map(|e| e.0).collect();
+        let got = g.search_by_rows(rows, &distance, 10, 64, Accept::All);
+        hits += got.iter().filter(|(o, _)| truth.contains(o)).count();
+    }
+    hits as f64 / (10 * queries.len()) as f64
+}
+
+#[test]
+fn multivector_graphs_keep_recall() {
+    let (dim, n) = (16, 2000);
+    let (data, ends) = multivectors(n, dim, SEED);
+    let rows = Multi {
+        vectors: &data,
+        ends: &ends,
+        dim,
+    };
+    let (qdata, qends) = multivectors(50, dim, SEED ^ 7);
+    let queries: Vec<Vec<f32>> = (0..50)
+        .map(|i| qdata[if i == 0 { 0 } else { qends[i - 1] }..qends[i]].to_vec())
+        .collect();
+    let g = Graph::build_over(&rows, n, Metric::Dot, params(16));
+    g.validate().expect("built graph is consistent");
+    let built = multi_recall(&g, &rows, &queries);
+    println!("multivector recall@10 built {built:.3}");
+    assert!(built >= 0.9, "built: {built}");
+}
+
+#[test]
+fn multivector_graphs_extend_over_points_lacking_them() {
+    let (dim, n) = (16, 2000);
+    let (data, mut ends) = multivectors(n, dim, SEED);
+    // Every ninth point lacks its multivector: an empty row, left out of the graph.
+    let mut absent = crate::bitset::Bitset::default();
+    let mut flat = Vec::new();
+    let mut new_ends = Vec::new();
+    for i in 0..n {
+        let start = if i == 0 { 0 } else { ends[i - 1] };
+        if i % 9 == 0 {
+            absent.set(i);
+        } else {
+            flat.extend_from_slice(&data[start..ends[i]]);
+        }
+        new_ends.push(flat.len());
+    }
+    ends = new_ends;
+    let rows = Multi {
+        vectors: &flat,
+        ends: &ends,
+        dim,
+    };
+    let holed = Holed {
+        rows,
+        absent: Some(&absent),
+    };
+    let (qdata, qends) = multivectors(50, dim, SEED ^ 7);
+    let queries: Vec<Vec<f32>> = (0..50)
+        .map(|i| qdata[if i == 0 { 0 } else { qends[i - 1] }..qends[i]].to_vec())
+        .collect();
+    let half = Graph::build_over(&holed, 1000, Metric::Dot, params(16));
+    let g = half.extend_over(&holed, n, Metric::Dot, params(16));
+    let kernel = Metric::Dot.kernel();
+    let mut hits = 0;
+    for q in &queries {
+        let distance = |row: &[f32]| crate::index::distance::max_sim(kernel, dim, q, row);
+        let mut exact: Vec<(u32, f32)> = (0..n as u32)
+            .filter(|&i| i % 9 != 0)
+            .map(|i| (i, distance(rows.row(i))))
+            .collect();
+        exact.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let truth: Vec<u32> = exact.iter().take(10).map(|e| e.0).collect();
+        let got = g.search_by_rows(&rows, &distance, 10, 64, Accept::All);
+        assert!(
+            got.iter().all(|(o, _)| o % 9 != 0),
+            "a point without the vector was found"
+        );
+        hits += got.iter().filter(|(o, _)| truth.contains(o)).count();
+    }
+    let recall = hits as f64 / 500.0;
+    println!("multivector recall@10 extended {recall:.3}");
+    assert!(recall >= 0.9, "extended: {recall}");
+}

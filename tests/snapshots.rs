@@ -334,3 +334,44 @@ fn concurrent_snapshots_get_their_own_files() {
     let listed = s.ok("GET", "/collections/c/snapshots", None);
     assert_eq!(listed.as_array().unwrap().len(), 8, "{listed}");
 }
+
+#[test]
+fn points_lacking_vectors_and_multivectors_survive_a_snapshot() {
+    let (a, _dir_a) = Server::start();
+    a.create(
+        "mixed",
+        json!({"vectors": {
+            "d": {"size": 2, "distance": "Dot"},
+            "m": {"size": 2, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}},
+        }}),
+    );
+    let points = json!([
+        {"id": 1, "vector": {"d": [1.0, 2.0], "m": [[1.0, 0.0], [0.0, 1.0]]}},
+        {"id": 2, "vector": {"d": [3.0, 4.0]}},
+        {"id": 3, "vector": {"m": [[0.6, 0.8]]}},
+        {"id": 4, "vector": {}},
+    ]);
+    a.upsert("mixed", points);
+    let made = a.ok("POST", "/collections/mixed/snapshots?wait=true", None);
+    let name = made["name"].as_str().unwrap();
+    let url = format!("{}/collections/mixed/snapshots/{name}", a.base);
+    let file = a.client.get(url).send().unwrap().bytes().unwrap().to_vec();
+
+    let (b, dir_b) = Server::start();
+    let path = dir_b.path().join("mixed.snapshot");
+    std::fs::write(&path, &file).unwrap();
+    let location = json!({"location": format!("file://{}", path.display())});
+    b.ok(
+        "PUT",
+        "/collections/mixed/snapshots/recover",
+        Some(location),
+    );
+    assert_eq!(all_points(&b, "mixed"), all_points(&a, "mixed"));
+    let query = json!({"query": [[1.0, 0.0]], "using": "m", "with_vector": true});
+    let found = b.ok("POST", "/collections/mixed/points/query", Some(query));
+    assert_eq!(common::ids(&found), vec![1, 3], "{found}");
+    assert_eq!(
+        found["points"][0]["vector"]["m"],
+        json!([[1.0, 0.0], [0.0, 1.0]])
+    );
+}

@@ -8,6 +8,41 @@
 #[error("{0}")]
 pub struct Invalid(pub String);
 
+/// How Qdrant's request validator begins its messages. A value of the right type that breaks a
+/// documented constraint (a limit of 0, a vector size out of range, repeated sparse indices) is
+/// reported with it and answered 422, as Qdrant answers; other bad input stays 400.
+pub const VALIDATION: &str = "Validation error in JSON body: ";
+
+impl Invalid {
+    /// The field at `path` breaks a constraint: `Validation error in JSON body: [path: message]`.
+    pub fn field(path: &str, message: impl std::fmt::Display) -> Invalid {
+        Invalid(format!("{VALIDATION}[{path}: {message}]"))
+    }
+
+    /// `value` at `path` is below `min`, in the validator's words.
+    pub fn below(path: &str, value: impl std::fmt::Display, min: usize) -> Invalid {
+        Invalid::field(
+            path,
+            format!("value {value} invalid, must be {min} or larger"),
+        )
+    }
+
+    /// `value` at `path` is outside `min..=max`, in the validator's words.
+    pub fn outside(path: &str, value: impl std::fmt::Display, min: usize, max: usize) -> Invalid {
+        Invalid::field(
+            path,
+            format!("value {value} invalid, must be from {min} to {max}"),
+        )
+    }
+
+    /// The path and message of a validation error ([`Invalid::field`]), if this is one.
+    pub fn validation(&self) -> Option<(&str, &str)> {
+        let inner = self.0.strip_prefix(VALIDATION)?;
+        let inner = inner.strip_prefix('[')?.strip_suffix(']')?;
+        inner.split_once(": ")
+    }
+}
+
 /// Bytes that do not decode: a damaged or truncated record or file. Whose fault that is
 /// depends on where the bytes came from (an uploaded snapshot, a file on disk), so the caller
 /// that knows says what it means.

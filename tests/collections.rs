@@ -79,8 +79,14 @@ fn bad_collection_requests_are_rejected_with_reasons() {
         (
             "/collections/x",
             json!({"vectors": {"size": 0, "distance": "Cosine"}}),
-            400,
-            "size must be between 1",
+            422,
+            "Validation error in JSON body: [vectors.size: value 0 invalid, must be from 1 to 65536]",
+        ),
+        (
+            "/collections/x",
+            json!({"vectors": {"size": 3, "distance": "Dot"}, "hnsw_config": {"ef_construct": 3}}),
+            422,
+            "[hnsw_config.ef_construct: value 3 invalid, must be 4 or larger]",
         ),
         (
             "/collections/x",

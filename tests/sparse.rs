@@ -203,26 +203,34 @@ fn sparse_search_is_exact_through_segments_deletes_and_restarts() {
     check(&s, &model, &mut rng);
 
     // Bad sparse vectors change nothing.
+    // Broken constraints are validation errors (422, as Qdrant answers), wrong shapes 400.
     let bad = [
         (
             json!({"s": {"indices": [1, 1], "values": [1.0, 2.0]}}),
-            "indices must be unique",
+            422,
+            "Validation error in JSON body: [points[0].vector.s: indices must be unique",
         ),
         (
             json!({"s": {"indices": [1, 2], "values": [1.0]}}),
+            422,
             "same length",
         ),
         (
             json!({"s": {"indices": [-1], "values": [1.0]}}),
+            400,
             "non-negative",
         ),
-        (json!({"s": [1.0, 2.0]}), "sparse"),
-        (json!({"d": {"indices": [1], "values": [1.0]}}), "dense"),
+        (json!({"s": [1.0, 2.0]}), 400, "sparse"),
+        (
+            json!({"d": {"indices": [1], "values": [1.0]}}),
+            400,
+            "dense",
+        ),
     ];
-    for (vector, why) in bad {
+    for (vector, code, why) in bad {
         let body = json!({"points": [{"id": 1, "vector": vector}]});
         let (status, reply) = s.call("PUT", "/collections/sp/points?wait=true", Some(body));
-        assert_eq!(status, 400, "{reply}");
+        assert_eq!(status, code, "{reply}");
         assert!(error(&reply).contains(why), "{why}: {reply}");
     }
     let body = json!({"query": {"indices": [1], "values": [1.0]}, "using": "nope"});

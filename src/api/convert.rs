@@ -9,6 +9,7 @@ use super::models::{
     VectorInput, WithPayload, WithVector,
 };
 use super::projection;
+use crate::error::Invalid;
 use std::sync::Arc;
 
 use crate::collection::config::{Distance, VectorSpace};
@@ -58,16 +59,21 @@ fn quoted(name: &str) -> String {
 /// prepares it: a multivector space takes only multivectors, any other only single vectors.
 pub fn prepare_dense(space: &VectorSpace, v: DenseInput, what: &str) -> Result<Vec<f32>, ApiError> {
     let name = quoted(&space.name);
+    // Emptiness is a validation error in Qdrant's words, at the vector's path.
+    let empty = |why: &str| {
+        let path = match space.name.is_empty() {
+            true => what.to_string(),
+            false => format!("{what}.{}", space.name),
+        };
+        ApiError::from(Invalid::field(&path, why))
+    };
     match (space.multi, v) {
+        (false, DenseInput::One(v)) if v.is_empty() => Err(empty("dense vector must not be empty")),
         (false, DenseInput::One(v)) => prepare(space, v, what),
-        (true, DenseInput::One(v)) if v.is_empty() => Err(ApiError::BadRequest(format!(
-            "Wrong input: Multivector must not be empty ({what}, vector{name})"
-        ))),
+        (true, DenseInput::One(v)) if v.is_empty() => Err(empty("multivector must not be empty")),
         (true, DenseInput::Multi(rows)) => {
-            if rows.is_empty() {
-                return Err(ApiError::BadRequest(format!(
-                    "Wrong input: Multivector must not be empty ({what}, vector{name})"
-                )));
+            if rows.iter().any(Vec::is_empty) {
+                return Err(empty("all vectors must be non-empty"));
             }
             if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != space.size) {
                 return Err(ApiError::BadRequest(format!(
@@ -209,12 +215,11 @@ pub fn vector_updates(
     points: Vec<PointVectors>,
 ) -> Result<Vec<VectorsUpdate>, ApiError> {
     let updates = points.into_iter().enumerate().map(|(i, p)| {
-        let what = format!("points[{i}]");
+        let what = format!("points[{i}].vector");
         let all = prepared(spaces, p.vector, &what)?;
         if all.is_empty() {
-            return Err(ApiError::BadRequest(format!(
-                "{what}: no vectors to update"
-            )));
+            let why = "must specify vectors to update for point";
+            return Err(Invalid::field(&what, why).into());
         }
         let mut update = VectorsUpdate {
             id: p.id,
@@ -260,7 +265,8 @@ pub fn point_writes(spaces: &Spaces, insert: PointInsert) -> Result<Vec<PointWri
                         payload,
                     },
                 )| {
-                    let (vectors, sparse) = point_vectors(spaces, vector, &format!("points[{i}]"))?;
+                    let (vectors, sparse) =
+                        point_vectors(spaces, vector, &format!("points[{i}].vector"))?;
                     Ok(PointWrite {
                         id,
                         vectors,

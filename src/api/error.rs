@@ -32,6 +32,10 @@ pub enum ApiError {
     /// The path exists, the method does not (405).
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// A value breaks a documented constraint, worded as Qdrant's validator words it
+    /// ([`crate::error::VALIDATION`]) (422).
+    #[error("{0}")]
+    Unprocessable(String),
     /// The thing to create exists already (409).
     #[error("{0}")]
     Conflict(String),
@@ -76,6 +80,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Overloaded(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
@@ -116,7 +121,10 @@ impl IntoResponse for ApiError {
 
 impl From<Invalid> for ApiError {
     fn from(e: Invalid) -> Self {
-        ApiError::BadRequest(e.0)
+        match e.validation() {
+            Some(_) => ApiError::Unprocessable(e.0),
+            None => ApiError::BadRequest(e.0),
+        }
     }
 }
 
@@ -186,15 +194,51 @@ fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Err(e) => e,
     };
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let why = match serde_path_to_error::deserialize::<_, T>(&mut de) {
-        Err(e) if e.path().to_string() != "." => format!("{}: {}", e.path(), e.inner()),
-        Err(e) => e.inner().to_string(),
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(e) => Err(body_error(e.path(), &e.inner().to_string())),
         // Only trailing characters after a valid value fail the plain parser alone.
-        Ok(_) => plain.to_string(),
+        Ok(_) => Err(ApiError::BadRequest(format!(
+            "Format error in JSON body: {plain}"
+        ))),
+    }
+}
+
+/// The error of a body that does not deserialize, at `path`: a format error (400), or the
+/// validation error (422) a field's own parser raised. Such a parser names the field it parses
+/// (`vector.text`), so its path takes the place of the last step of `path`.
+fn body_error(path: &serde_path_to_error::Path, inner: &str) -> ApiError {
+    if let Some(invalid) = validation_at("", path, inner) {
+        return invalid.into();
+    }
+    let why = match path.to_string().as_str() {
+        "." => inner.to_string(),
+        at => format!("{at}: {inner}"),
     };
-    Err(ApiError::BadRequest(format!(
-        "Format error in JSON body: {why}"
-    )))
+    ApiError::BadRequest(format!("Format error in JSON body: {why}"))
+}
+
+/// When a field's own parser raised a validation error (`inner`) at `path` below `root`: the
+/// error with the whole path. The parser names the field it parses (`vector.text`), so its
+/// path takes the place of the last step of `path`.
+pub fn validation_at(root: &str, path: &serde_path_to_error::Path, inner: &str) -> Option<Invalid> {
+    use serde_path_to_error::Segment;
+    // serde_json appends the position; a validation message ends at its bracket.
+    let message = inner.rsplit_once(" at line ").map_or(inner, |(m, _)| m);
+    let invalid = Invalid(message.to_string());
+    let (field, why) = invalid.validation()?;
+    let steps: Vec<&Segment> = path.iter().collect();
+    let mut full = root.to_string();
+    for step in &steps[..steps.len().saturating_sub(1)] {
+        if !full.is_empty() && !matches!(step, Segment::Seq { .. }) {
+            full.push('.');
+        }
+        full.push_str(&step.to_string());
+    }
+    if !full.is_empty() {
+        full.push('.');
+    }
+    full.push_str(field);
+    Some(Invalid::field(&full, why))
 }
 
 /// `Path<T>` with [`ApiError`] rejections.
@@ -251,12 +295,6 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Ap
             "Format error in JSON body: expected a JSON object, got an array".into(),
         ));
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let why = if e.path().to_string() != "." {
-            format!("{}: {}", e.path(), e.inner())
-        } else {
-            e.inner().to_string()
-        };
-        ApiError::BadRequest(format!("Format error in JSON body: {why}"))
-    })
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| body_error(e.path(), &e.inner().to_string()))
 }

@@ -128,7 +128,7 @@ pub fn parse_sparse(value: &Value, what: &str) -> Result<SparseVector, Invalid> 
         ))
     })?;
     let values = parts.values.iter().map(|&v| v as f32).collect();
-    SparseVector::new(parts.indices, values).map_err(|e| Invalid(format!("{what}: {e}")))
+    SparseVector::new(parts.indices, values).map_err(|e| Invalid::field(what, e))
 }
 
 impl<'de> Deserialize<'de> for VectorInput {
@@ -251,13 +251,16 @@ impl PointInsert {
 /// Deserialises `value`, prefixing errors with where they happened.
 pub fn serde_path<T: serde::de::DeserializeOwned>(value: Value, root: &str) -> Result<T, Invalid> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." {
-            root.to_string()
-        } else {
-            format!("{root}.{path}")
+        let inner = e.inner().to_string();
+        if let Some(invalid) = super::error::validation_at(root, e.path(), &inner) {
+            return invalid;
+        }
+        let at = match e.path().to_string() {
+            path if path == "." => root.to_string(),
+            path if path.starts_with('[') => format!("{root}{path}"),
+            path => format!("{root}.{path}"),
         };
-        Invalid(format!("{at}: {}", e.inner()))
+        Invalid(format!("{at}: {inner}"))
     })
 }
 

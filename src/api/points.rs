@@ -1,5 +1,6 @@
 //! `/collections/{name}/points`: upsert, retrieve, delete, payload edits, batches, scroll, count.
 
+use crate::error::Invalid;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -413,7 +414,10 @@ pub async fn batch(
 pub(super) fn page_limit(limit: Option<usize>, default: usize) -> Result<usize, ApiError> {
     let limit = limit.unwrap_or(default);
     let max = crate::limits::get().max_limit;
-    if !(1..=max).contains(&limit) {
+    if limit == 0 {
+        return Err(Invalid::below("limit", 0, 1).into());
+    }
+    if limit > max {
         return Err(ApiError::BadRequest(format!(
             "limit must be between 1 and {max} (limits.max_limit), got {limit}"
         )));

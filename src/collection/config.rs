@@ -177,7 +177,11 @@ impl HnswConfig {
         if !(2..=128).contains(&self.m) {
             return invalid!("{what}.m must be between 2 and 128, got {}", self.m);
         }
-        if !(4..=4096).contains(&self.ef_construct) {
+        if self.ef_construct < 4 {
+            let path = format!("{what}.ef_construct");
+            return Err(Invalid::below(&path, self.ef_construct, 4));
+        }
+        if self.ef_construct > 4096 {
             return invalid!(
                 "{what}.ef_construct must be between 4 and 4096, got {}",
                 self.ef_construct
@@ -388,6 +392,9 @@ pub struct VectorParamsDiff {
 /// What a sparse vector is taken to weigh when the indexing threshold (in kilobytes of vectors)
 /// is turned into points: about 16 dimensions of index and value.
 const SPARSE_BYTES_PER_POINT: usize = 128;
+
+/// The largest vector size Qdrant's API accepts.
+const QDRANT_MAX_DIMENSION: usize = 65_536;
 
 /// A request's `metadata`: an object, or nothing.
 fn metadata(value: Option<Value>) -> Result<Option<Map<String, Value>>, Invalid> {
@@ -626,7 +633,12 @@ impl CollectionConfig {
                 format!("vectors.{}", space.name)
             };
             let max_dimension = crate::limits::get().max_vector_dimension;
-            if space.size == 0 || space.size > max_dimension {
+            // Qdrant's own range is a validation error; a lower configured limit is vecdb's.
+            if space.size == 0 || space.size > QDRANT_MAX_DIMENSION {
+                let path = format!("{what}.size");
+                return Err(Invalid::outside(&path, space.size, 1, QDRANT_MAX_DIMENSION));
+            }
+            if space.size > max_dimension {
                 return invalid!(
                     "{what}.size must be between 1 and {max_dimension} (limits.max_vector_dimension), got {}",
                     space.size

@@ -17,6 +17,7 @@ use super::{IntoTree, QueryRequest, SearchParamsBody};
 use crate::api::convert::payload_out;
 use crate::api::error::ApiError;
 use crate::api::models::{ScoredPoint, WithPayload, WithVector};
+use crate::error::Invalid;
 use crate::filter::{parse_path, JsonPath};
 use crate::point_id::PointId;
 
@@ -77,7 +78,10 @@ impl Grouping {
         let max = crate::limits::get().max_limit;
         let (group_size, limit) = (group_size.unwrap_or(3), limit.unwrap_or(10));
         for (value, what) in [(group_size, "group_size"), (limit, "limit")] {
-            if !(1..=max).contains(&value) {
+            if value == 0 {
+                return Err(Invalid::below(what, 0, 1).into());
+            }
+            if value > max {
                 return Err(ApiError::BadRequest(format!(
                     "{what} must be between 1 and {max} (limits.max_limit), got {value}"
                 )));

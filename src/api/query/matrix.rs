@@ -10,6 +10,7 @@ use super::base::{no_space, Base, Scoring};
 use super::eval::Source;
 use crate::api::error::ApiError;
 use crate::api::models::{ScoredPoint, WithVector};
+use crate::error::Invalid;
 use crate::filter::{Condition, Filter, HasIdCondition, HasVectorCondition, ValueSet};
 use crate::point_id::PointId;
 
@@ -94,12 +95,18 @@ impl Matrix {
 pub async fn matrix(source: &dyn Source, req: MatrixRequest) -> Result<Matrix, ApiError> {
     let max = crate::limits::get().max_limit;
     let (sample, limit) = (req.sample.unwrap_or(10), req.limit.unwrap_or(3));
-    if !(2..=max).contains(&sample) {
+    if sample < 2 {
+        return Err(Invalid::below("sample", sample, 2).into());
+    }
+    if limit == 0 {
+        return Err(Invalid::below("limit", 0, 1).into());
+    }
+    if sample > max {
         return Err(ApiError::BadRequest(format!(
             "sample must be between 2 and {max} (limits.max_limit), got {sample}"
         )));
     }
-    if !(1..=max).contains(&limit) {
+    if limit > max {
         return Err(ApiError::BadRequest(format!(
             "limit must be between 1 and {max} (limits.max_limit), got {limit}"
         )));

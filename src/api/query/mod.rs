@@ -12,6 +12,7 @@ pub mod matrix;
 pub mod model;
 mod rank;
 
+use crate::error::Invalid;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -161,6 +162,9 @@ impl IntoTree for QueryRequest {
 
 /// Checks the limits, search parameters and combinations of every level before anything runs.
 fn checked(node: &Node, offset: usize) -> Result<(), ApiError> {
+    if node.limit == 0 {
+        return Err(Invalid::below("limit", 0, 1).into());
+    }
     check_params(&node.params, node.limit, offset)?;
     let bad = |m: &str| Err(ApiError::BadRequest(m.to_string()));
     match &node.query {
@@ -190,7 +194,7 @@ fn checked(node: &Node, offset: usize) -> Result<(), ApiError> {
     }
     for p in &node.prefetch {
         if p.limit < 1 {
-            return bad("prefetch.limit must be 1 or larger");
+            return Err(Invalid::below("prefetch.limit", p.limit, 1).into());
         }
         checked(p, 0)?;
     }

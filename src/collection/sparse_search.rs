@@ -98,6 +98,31 @@ fn scan(
     found.map(|(o, d)| (o, -d)).collect()
 }
 
+/// The IDF counts of `dims` over the live points that have the sparse vector of space `space`
+/// and match `corpus` (Qdrant's `params.idf.corpus`): a scan of the matching points.
+pub fn corpus_idf_stats(
+    snapshot: &Snapshot,
+    space: usize,
+    dims: &[u32],
+    corpus: &Filter,
+) -> IdfStats {
+    let mut stats = IdfStats {
+        n: 0,
+        df: dims.iter().map(|&d| (d, 0)).collect(),
+    };
+    let bound = snapshot.bind(Some(corpus.clone()));
+    for (_, point) in snapshot.scan(None, bound.as_ref()) {
+        let Some(v) = point.sparse(space) else {
+            continue;
+        };
+        stats.n += 1;
+        for (dim, df) in stats.df.iter_mut() {
+            *df += usize::from(v.indices().binary_search(dim).is_ok());
+        }
+    }
+    stats
+}
+
 /// The IDF counts of the dimensions `dims` of sparse space `space` in one snapshot.
 pub fn idf_stats(snapshot: &Snapshot, space: usize, dims: &[u32]) -> IdfStats {
     let mut n = 0;

@@ -162,3 +162,34 @@ def test_sparse_examples_match_local_mode(clients, using, query):
     scores = [round(p.score, 5) for p in expected.points]
     untied = {round(p.score, 5): p.id for p in expected.points if scores.count(round(p.score, 5)) == 1}
     assert {round(p.score, 5): p.id for p in found.points if round(p.score, 5) in untied} == untied
+
+
+@pytest.mark.parametrize(
+    "idf",
+    [
+        models.IdfScope.GLOBAL,
+        models.IdfCorpusParams(corpus=EVEN),
+        models.IdfCorpusParams(corpus=models.Filter(must=[models.FieldCondition(key="i", range=models.Range(lt=40))])),
+    ],
+    ids=["global", "even", "first_forty"],
+)
+@pytest.mark.parametrize("query", QUERIES, ids=["common", "mixed", "one"])
+def test_idf_corpus_matches_local_mode(clients, idf, query):
+    """`params.idf` counts the IDF statistics over the points matching a corpus filter only
+    (the search itself still ranks every point)."""
+    remote, local = clients
+    params = models.SearchParams(idf=idf)
+    found, expected = (
+        c.query_points("hybrid", query=query, using="bm25", search_params=params, limit=15) for c in (remote, local)
+    )
+    _same(found, expected)
+    prefetched = [
+        c.query_points(
+            "hybrid",
+            prefetch=[models.Prefetch(query=query, using="bm25", params=params, limit=30)],
+            query=models.FusionQuery(fusion=models.Fusion.DBSF),
+            limit=10,
+        )
+        for c in (remote, local)
+    ]
+    _same(*prefetched)

@@ -28,6 +28,7 @@ use crate::cluster::meta::ClusterCollection;
 use crate::cluster::ring::shard_of;
 use crate::collection::config::VectorSpace;
 use crate::collection::sparse_search::IdfStats;
+use crate::filter::Filter;
 use crate::point_id::PointId;
 
 /// The shards of one cluster collection, asked at one consistency level.
@@ -251,9 +252,10 @@ impl Source for Shards<'_> {
         &'a self,
         using: &'a str,
         dims: Vec<u32>,
+        corpus: Option<&'a Filter>,
     ) -> BoxFuture<'a, Result<IdfStats, ApiError>> {
         async move {
-            let body = json!({"using": using, "indices": dims});
+            let body = json!({"using": using, "indices": dims, "corpus": corpus});
             let question = self.question("/points/sparse/idf");
             let answers = self.target.everywhere(&question, body).await?;
             let mut total = IdfStats::default();

@@ -31,11 +31,13 @@ pub trait Source: Sync {
     /// Whether `name` is a sparse vector of the collection (`Some`), and whether its queries
     /// are IDF-weighted.
     fn sparse_idf(&self, name: &str) -> Option<bool>;
-    /// The collection-wide IDF counts of the dimensions `dims` of the sparse vector `using`.
+    /// The collection-wide IDF counts of the dimensions `dims` of the sparse vector `using`,
+    /// over the points matching `corpus` when given.
     fn idf_stats<'a>(
         &'a self,
         using: &'a str,
         dims: Vec<u32>,
+        corpus: Option<&'a Filter>,
     ) -> BoxFuture<'a, Result<IdfStats, ApiError>>;
     /// Runs a base query.
     fn base(&self, base: Base) -> BoxFuture<'_, Result<Vec<ScoredPoint>, ApiError>>;
@@ -456,7 +458,10 @@ async fn sparse_scoring(
     let stats = match (idf, given) {
         (false, _) => None,
         (true, Some(stats)) => Some(stats),
-        (true, None) => Some(source.idf_stats(&node.using, dims).await?),
+        (true, None) => {
+            let corpus = node.params.as_ref().and_then(|p| p.idf_corpus());
+            Some(source.idf_stats(&node.using, dims, corpus).await?)
+        }
     };
     Ok(match (nearest, custom) {
         (Some(v), _) => Scoring::Sparse(v, stats),

@@ -17,8 +17,9 @@ use crate::api::{run_search, AppState};
 use crate::collection::config::VectorSpace;
 use crate::collection::plan::SegmentPlan;
 use crate::collection::snapshot::Snapshot;
-use crate::collection::sparse_search::{idf_stats, IdfStats};
+use crate::collection::sparse_search::{corpus_idf_stats, idf_stats, IdfStats};
 use crate::collection::Collection;
+use crate::filter::Filter;
 use crate::point_id::PointId;
 
 /// One request's view of a collection on this node.
@@ -60,11 +61,16 @@ async fn stats(
     snapshot: Arc<Snapshot>,
     using: String,
     dims: Vec<u32>,
+    corpus: Option<Filter>,
 ) -> Result<IdfStats, ApiError> {
     let spaces = snapshot.config.sparse_spaces();
     let space = spaces.iter().position(|s| s.name == using);
     let space = space.ok_or_else(|| no_space(&using))?;
-    run_search(state, move || idf_stats(&snapshot, space, &dims)).await
+    run_search(state, move || match &corpus {
+        None => idf_stats(&snapshot, space, &dims),
+        Some(corpus) => corpus_idf_stats(&snapshot, space, &dims, corpus),
+    })
+    .await
 }
 
 /// `POST /collections/{name}/points/sparse/idf` body.
@@ -73,6 +79,9 @@ async fn stats(
 pub struct IdfRequest {
     pub using: String,
     pub indices: Vec<u32>,
+    /// Counted over the points matching this filter only (`params.idf.corpus`).
+    #[serde(default)]
+    pub corpus: Option<Filter>,
 }
 
 /// A shard replica's IDF counts, for the collection layer that sums them over the shards.
@@ -83,7 +92,7 @@ pub async fn shard_idf_stats(
     crate::api::error::ApiJson(req): crate::api::error::ApiJson<IdfRequest>,
 ) -> crate::api::ApiResult<IdfStats> {
     let snapshot = state.registry.get(&name)?.snapshot();
-    let stats = stats(&state, snapshot, req.using, req.indices).await?;
+    let stats = stats(&state, snapshot, req.using, req.indices, req.corpus).await?;
     Ok(crate::api::ok(stats))
 }
 
@@ -119,9 +128,11 @@ impl Source for Local<'_> {
         &'a self,
         using: &'a str,
         dims: Vec<u32>,
+        corpus: Option<&'a Filter>,
     ) -> BoxFuture<'a, Result<IdfStats, ApiError>> {
         let snapshot = self.snapshot.clone();
-        async move { stats(self.state, snapshot, using.to_string(), dims).await }.boxed()
+        let corpus = corpus.cloned();
+        async move { stats(self.state, snapshot, using.to_string(), dims, corpus).await }.boxed()
     }
 
     fn base(&self, base: Base) -> BoxFuture<'_, Result<Vec<ScoredPoint>, ApiError>> {

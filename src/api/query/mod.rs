@@ -78,6 +78,38 @@ pub struct SearchParamsBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(ignore)]
     pub idf_stats: Option<IdfStats>,
+    /// Which points the IDF weights of a sparse query (on a vector with `modifier: idf`) are
+    /// counted over: `"global"` (the default, every point having the vector) or
+    /// `{"corpus": filter}`, those of them matching the filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idf: Option<IdfParams>,
+}
+
+/// `params.idf`: the population IDF statistics are counted over.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum IdfParams {
+    /// `"global"`: every point that has the vector.
+    Scope(IdfScope),
+    /// Those of them matching `corpus`.
+    Corpus { corpus: crate::filter::Filter },
+}
+
+/// The named IDF scope.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IdfScope {
+    Global,
+}
+
+impl SearchParamsBody {
+    /// The corpus filter of `idf`, when it narrows the population.
+    pub fn idf_corpus(&self) -> Option<&crate::filter::Filter> {
+        match &self.idf {
+            Some(IdfParams::Corpus { corpus }) => Some(corpus),
+            _ => None,
+        }
+    }
 }
 
 /// `params.acorn`.

@@ -10,6 +10,7 @@ pub mod aliases;
 pub mod backup;
 pub mod config;
 mod index_files;
+mod indexed;
 pub mod ops;
 mod optimizer;
 pub mod plan;
@@ -32,6 +33,7 @@ mod state_tests;
 pub mod tenants;
 #[cfg(test)]
 mod tenants_tests;
+pub mod vector_config;
 mod writer;
 
 use std::sync::atomic::{AtomicU64, Ordering};

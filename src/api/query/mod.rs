@@ -4,6 +4,7 @@
 
 mod base;
 pub mod eval;
+mod examples;
 mod formula;
 pub mod groups;
 pub mod legacy;

@@ -18,7 +18,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use rayon::prelude::*;
 
-use super::search::{self, Accept, Beam, Links, RowQuery, Rows, Scorer};
+use super::rows::{self, Rows};
+use super::search::{self, Accept, Beam, Links, RowQuery, Scorer};
 use super::{Graph, HnswParams, MAX_LEVEL, MAX_M};
 use crate::index::distance::{Kernel, Metric};
 use crate::index::flat::{cmp_distance, Scored};
@@ -518,7 +519,7 @@ pub(super) fn select<R: Rows>(
 
 /// Builds a graph over every row of `vectors`, in parallel on the current rayon pool.
 pub(super) fn build(vectors: &[f32], dim: usize, metric: Metric, params: HnswParams) -> Graph {
-    let rows = search::Flat { vectors, dim };
+    let rows = rows::Flat { vectors, dim };
     build_rows(&rows, row_count(vectors, dim), metric, params)
 }
 
@@ -537,7 +538,7 @@ pub(super) fn extend(
     metric: Metric,
     params: HnswParams,
 ) -> Graph {
-    let rows = search::Flat { vectors, dim };
+    let rows = rows::Flat { vectors, dim };
     extend_rows(base, &rows, row_count(vectors, dim), metric, params)
 }
 

@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use super::build::select;
-use super::search::{Flat, Rows};
+use super::rows::{Flat, Rows};
 use super::Graph;
 use crate::index::distance::Metric;
 use crate::index::flat::Scored;

@@ -6,6 +6,7 @@
 mod build;
 mod compact;
 mod io;
+mod rows;
 mod search;
 #[cfg(test)]
 mod tests;
@@ -15,8 +16,9 @@ use crate::index::distance::Metric;
 use crate::index::flat::Scored;
 use crate::index::quant::Quantized;
 pub use build::LiveGraph;
-pub(crate) use search::{prefetch_row, Flat, Holed};
-pub use search::{Accept, Estimate, Multi, Picked, Rows, Subset};
+pub(crate) use rows::{prefetch_row, Flat, Holed};
+pub use rows::{Multi, Picked, Rows, Subset};
+pub use search::{Accept, Estimate};
 use search::{ByFn, Links, QuantScorer, RowQuery, Scorer};
 
 /// Construction parameters.

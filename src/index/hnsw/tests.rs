@@ -321,7 +321,7 @@ fn single_thread_builds_are_reproducible() {
 
 /// Recall@10 of searches over the first `len` nodes of a live graph.
 fn live_recall(g: &LiveGraph, base: &[f32], queries: &[f32], dim: usize, len: usize) -> f64 {
-    let rows = super::search::Flat {
+    let rows = super::rows::Flat {
         vectors: &base[..len * dim],
         dim,
     };
@@ -344,7 +344,7 @@ fn live_recall(g: &LiveGraph, base: &[f32], queries: &[f32], dim: usize, len: us
 fn live_graph_grows_in_batches_and_freezes_into_a_valid_graph() {
     let dim = 32;
     let (base, queries) = dataset(Metric::L2);
-    let rows = super::search::Flat {
+    let rows = super::rows::Flat {
         vectors: &base,
         dim,
     };
@@ -371,7 +371,7 @@ fn live_graph_grows_in_batches_and_freezes_into_a_valid_graph() {
 fn searches_while_the_graph_grows_see_only_their_prefix() {
     let dim = 16;
     let base = random_vectors(4000, dim, SEED ^ 8);
-    let rows = super::search::Flat {
+    let rows = super::rows::Flat {
         vectors: &base,
         dim,
     };

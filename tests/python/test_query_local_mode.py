@@ -400,3 +400,15 @@ def test_lookup_from_reads_examples_from_another_collection(pair):
         expected = local.query_points("q", **kw).points
         # Ids of the other collection are not left out of this one's results.
         _same(found, expected, kw)
+    # `lookup_from` takes an alias of the other collection too (resolved by the collection
+    # layer in cluster mode).
+    remote.update_collection_aliases(
+        change_aliases_operations=[
+            models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name="examples", alias_name="examples_alias"))
+        ]
+    )
+    by_alias = models.LookupLocation(collection="examples_alias", vector="v")
+    query = models.RecommendQuery(recommend=models.RecommendInput(positive=[1, 2], negative=[4]))
+    found = remote.query_points("q", query=query, using="a", lookup_from=by_alias, limit=7).points
+    expected = local.query_points("q", query=query, using="a", lookup_from=lookup, limit=7).points
+    _same(found, expected, {"lookup_from": "alias"})

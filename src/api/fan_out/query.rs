@@ -168,8 +168,11 @@ impl Shards<'_> {
     }
 
     /// The cluster collection `name` as the metadata group has it.
-    fn other(&self, name: &str) -> Result<ClusterCollection, ApiError> {
-        let known = self.target.node.meta().state.collections.get(name).cloned();
+    /// The collection `name` names (directly or as an alias), with its own name.
+    fn other(&self, name: &str) -> Result<(String, ClusterCollection), ApiError> {
+        let meta = self.target.node.meta();
+        let known = meta.state.resolve(name);
+        let known = known.map(|(own, collection)| (own.clone(), collection.clone()));
         known.ok_or_else(|| ApiError::NotFound(format!("Collection `{name}` doesn't exist!")))
     }
 
@@ -319,8 +322,8 @@ impl Source for Shards<'_> {
         with_vector: &'a Option<WithVector>,
     ) -> BoxFuture<'a, Result<HashMap<PointId, Value>, ApiError>> {
         async move {
-            let other = self.other(collection)?;
-            let target = self.target.sibling(collection, &other);
+            let (own, other) = self.other(collection)?;
+            let target = self.target.sibling(&own, &other);
             let found = self
                 .retrieve(&target, &ids, json!(with_payload), json!(with_vector))
                 .await?;

@@ -112,7 +112,13 @@ fn codes_without_rescoring_give_approximate_scores() {
     let mut rng = Rng(seed());
     let (s, _dir) = Server::start();
     let vectors = quantized_collection(&s, &mut rng, 1500);
-    let q = vectors[7].clone();
+    // The point with the smallest largest component: the 0.99 quantile clips the outlying
+    // components of some vectors, whose codes then estimate even their own score poorly.
+    let peak = |v: &Vec<f32>| v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let me = (0..vectors.len())
+        .min_by(|&a, &b| peak(&vectors[a]).total_cmp(&peak(&vectors[b])))
+        .unwrap();
+    let q = vectors[me].clone();
     let ask = |quantization: Value| {
         s.ok(
             "POST",
@@ -122,7 +128,7 @@ fn codes_without_rescoring_give_approximate_scores() {
     };
     let rescored = ask(json!({"rescore": true}));
     let approximate = ask(json!({"rescore": false}));
-    assert_eq!(ids(&rescored)[0], 7, "a stored vector finds itself");
+    assert_eq!(ids(&rescored)[0], me as u64, "a stored vector finds itself");
     let exact_self = rescored["points"][0]["score"].as_f64().unwrap();
     assert!(
         (exact_self - 1.0).abs() < 1e-5,
@@ -133,7 +139,7 @@ fn codes_without_rescoring_give_approximate_scores() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["id"] == 7)
+        .find(|p| p["id"] == me)
         .map(|p| p["score"].as_f64().unwrap())
         .expect("the point itself is among the approximate results");
     assert!(

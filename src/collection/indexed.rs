@@ -55,6 +55,17 @@ pub(crate) enum SpaceRows<'a> {
     Multi(Multi<'a>),
 }
 
+impl<'a> SpaceRows<'a> {
+    /// Row `id`, borrowed from the segment rather than from `self`.
+    #[inline]
+    pub fn at(self, id: u32) -> &'a [f32] {
+        match self {
+            SpaceRows::Single(r) => r.at(id),
+            SpaceRows::Multi(r) => r.at(id),
+        }
+    }
+}
+
 impl Rows for SpaceRows<'_> {
     #[inline]
     fn row(&self, id: u32) -> &[f32] {

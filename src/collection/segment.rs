@@ -516,14 +516,7 @@ impl SegmentData {
                 let (c, i) = p.at(offset);
                 &c.vectors[space][c.span(space, i, p.dims[space], p.multi[space])]
             }
-            SegmentData::Indexed(s) => {
-                let (d, o) = (s.dims[space], offset as usize);
-                let span = match &s.ends[space] {
-                    None => o * d..(o + 1) * d,
-                    Some(ends) => o.checked_sub(1).map_or(0, |p| ends[p])..ends[o],
-                };
-                &s.vectors[space][span]
-            }
+            SegmentData::Indexed(s) => s.rows(space).at(offset),
         }
     }
 

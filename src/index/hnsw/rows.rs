@@ -96,12 +96,20 @@ pub struct Multi<'a> {
     pub dim: usize,
 }
 
-impl Rows for Multi<'_> {
+impl<'a> Multi<'a> {
+    /// Row `id`, borrowed from the array rather than from `self`.
     #[inline]
-    fn row(&self, id: u32) -> &[f32] {
+    pub fn at(self, id: u32) -> &'a [f32] {
         let i = id as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.vectors[start..self.ends[i]]
+    }
+}
+
+impl Rows for Multi<'_> {
+    #[inline]
+    fn row(&self, id: u32) -> &[f32] {
+        self.at(id)
     }
 
     #[inline(always)]
@@ -148,7 +156,7 @@ impl<'a> Picked<'a> {
 impl<'a> Flat<'a> {
     /// Row `id`, borrowed from the array rather than from `self`.
     #[inline]
-    fn at(self, id: u32) -> &'a [f32] {
+    pub(crate) fn at(self, id: u32) -> &'a [f32] {
         let start = id as usize * self.dim;
         &self.vectors[start..start + self.dim]
     }

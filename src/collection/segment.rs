@@ -343,15 +343,16 @@ impl PlainSegment {
 
     /// For a multivector space, where each point's vectors end in the sealed array.
     fn ends(&self, space: usize) -> Option<Vec<usize>> {
+        if !self.multi[space] {
+            return None;
+        }
+        let mut ends = Vec::with_capacity(self.len);
         let mut base = 0;
-        let chunks = self.chunks.iter().filter(|_| self.multi[space]);
-        let ends = chunks.flat_map(|chunk| {
-            let at = base;
+        for chunk in &self.chunks {
+            ends.extend(chunk.ends[space].iter().map(|&e| base + e as usize));
             base += chunk.vectors[space].len();
-            chunk.ends[space].iter().map(move |&e| at + e as usize)
-        });
-        let ends: Vec<usize> = ends.collect();
-        self.multi[space].then_some(ends)
+        }
+        Some(ends)
     }
 
     /// The points lacking the vector of space `space`, if any does.

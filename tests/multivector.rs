@@ -60,15 +60,7 @@ fn search(s: &Server, query: &Multi, even: bool, exact: bool) -> Vec<(u64, f32)>
         "params": {"exact": exact, "hnsw_ef": 64},
     });
     let found = s.ok("POST", "/collections/mv/points/query", Some(body));
-    let points = found["points"].as_array().unwrap().iter();
-    points
-        .map(|p| {
-            (
-                p["id"].as_u64().unwrap(),
-                p["score"].as_f64().unwrap() as f32,
-            )
-        })
-        .collect()
+    common::scored(&found)
 }
 
 /// Exact search gives the model's scores; HNSW search finds most of the exact top 10.

@@ -72,17 +72,7 @@ fn query(
 ) -> Vec<(u64, f32)> {
     let body = json!({"query": json_sparse(q), "using": using, "limit": limit, "filter": filter});
     let found = s.ok("POST", "/collections/sp/points/query", Some(body));
-    found["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["id"].as_u64().unwrap(),
-                p["score"].as_f64().unwrap() as f32,
-            )
-        })
-        .collect()
+    common::scored(&found)
 }
 
 /// Every query's hits match the model's ranking: the same scores, and the same ids wherever

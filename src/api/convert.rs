@@ -12,17 +12,18 @@ use super::projection;
 use crate::error::Invalid;
 use std::sync::Arc;
 
-use crate::collection::config::{Distance, VectorSpace};
+use crate::collection::config::VectorSpace;
 use crate::collection::ops::{PointWrite, Selector, VectorsUpdate};
 use crate::collection::snapshot::{PointRef, Snapshot};
 use crate::collection::sparse_config::SparseSpace;
 use crate::filter::{parse_path, Filter};
+use crate::index::distance::to_unit;
 use crate::index::sparse::SparseVector;
 use crate::point_id::PointId;
 
 /// Checks a vector's dimension (values are already finite) and normalises it for cosine. In a
 /// multivector space `v` is the multivector's vectors one after another, each checked and
-/// normalised alike.
+/// normalised alike. Queries are used so; stored vectors are also converted ([`to_store`]).
 pub fn prepare(space: &VectorSpace, mut v: Vec<f32>, what: &str) -> Result<Vec<f32>, ApiError> {
     let fits = match space.multi {
         false => v.len() == space.size,
@@ -36,14 +37,23 @@ pub fn prepare(space: &VectorSpace, mut v: Vec<f32>, what: &str) -> Result<Vec<f
             quoted(&space.name)
         )));
     }
-    if space.distance == Distance::Cosine {
-        for row in v.chunks_exact_mut(space.size) {
-            let norm = crate::index::distance::dot(row, row).sqrt();
-            if norm > 0.0 {
-                row.iter_mut().for_each(|x| *x /= norm);
-            }
-        }
+    if space.normalises() {
+        v.chunks_exact_mut(space.size).for_each(to_unit);
     }
+    Ok(v)
+}
+
+/// A point's vector as sent, prepared ([`prepare_dense`]) and converted to the space's
+/// datatype (see [`crate::collection::config::Datatype`]), or the value the type cannot hold.
+fn to_store(space: &VectorSpace, v: DenseInput, what: &str) -> Result<Vec<f32>, ApiError> {
+    let mut v = prepare_dense(space, v, what)?;
+    space.datatype.convert(&mut v).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "Wrong input: {what}: vector{} holds {} values: {e}",
+            quoted(&space.name),
+            space.datatype.name()
+        ))
+    })?;
     Ok(v)
 }
 
@@ -141,7 +151,7 @@ impl Spaces {
         };
         let dense = |i: usize, v: DenseInput| {
             let space = &self.dense[i];
-            Ok(Prepared::Dense(i, prepare_dense(space, v, what)?))
+            Ok(Prepared::Dense(i, to_store(space, v, what)?))
         };
         match (self.slot(name, what)?, v) {
             (Slot::Dense(i), NamedVector::Dense(v)) => dense(i, DenseInput::One(v)),
@@ -192,7 +202,7 @@ pub fn point_vectors(
 /// Each vector of an input, checked and prepared.
 fn prepared(spaces: &Spaces, input: VectorInput, what: &str) -> Result<Vec<Prepared>, ApiError> {
     let unnamed = |v: DenseInput| {
-        let v = prepare_dense(&spaces.dense[0], v, what)?;
+        let v = to_store(&spaces.dense[0], v, what)?;
         Ok(vec![Prepared::Dense(0, v)])
     };
     match input {
@@ -336,7 +346,7 @@ fn batch_writes(spaces: &[VectorSpace], batch: Batch) -> Result<Vec<PointWrite>,
                         false => DenseInput::One(parse_dense(&column[i], &what)?),
                         true => DenseInput::Multi(parse_multi(&column[i], &what)?),
                     };
-                    prepare_dense(space, v, &what)
+                    to_store(space, v, &what)
                 })
                 .collect::<Result<_, _>>()?;
             Ok(PointWrite {
@@ -415,13 +425,13 @@ pub fn vector_out(
     let sparse_names = point.sparse_names();
     if spaces.len() == 1 && spaces[0].name.is_empty() && sparse_names.is_empty() {
         let only = &spaces[0];
-        return wanted("").then(|| point.vector(0).map_or(Value::Null, |v| dense_out(only, v)));
+        return wanted("").then(|| point.vector(0).map_or(Value::Null, |v| dense_out(only, &v)));
     }
     let mut map: Map<String, Value> = spaces
         .iter()
         .enumerate()
         .filter(|(_, s)| wanted(&s.name))
-        .filter_map(|(i, s)| Some((s.name.clone(), dense_out(s, point.vector(i)?))))
+        .filter_map(|(i, s)| Some((s.name.clone(), dense_out(s, &point.vector(i)?))))
         .collect();
     for (i, name) in sparse_names.iter().enumerate() {
         if let Some(v) = point.sparse(i).filter(|_| wanted(name)) {

@@ -83,6 +83,8 @@ pub struct CollectionTelemetry {
     pub graph_memory_bytes: usize,
     /// Heap bytes held by int8 codes of quantized vector spaces.
     pub quantized_memory_bytes: usize,
+    /// Heap bytes held by the dense vectors of indexed segments, in their spaces' datatypes.
+    pub indexed_vector_memory_bytes: usize,
     /// Graphs per tenant (values of keyword fields indexed with `is_tenant`) searches use.
     pub tenant_graphs: usize,
     /// Heap bytes held by graphs per tenant (with those a job is extending).
@@ -169,6 +171,10 @@ pub async fn telemetry(State(state): State<AppState>) -> ApiResult<Telemetry> {
                 graph_nodes: graphs(&snap).map(|g| g.len()).sum(),
                 graph_memory_bytes: graphs(&snap).map(|g| g.memory_bytes()).sum(),
                 quantized_memory_bytes: quantized_bytes(&snap),
+                indexed_vector_memory_bytes: indexed(&snap)
+                    .flat_map(|d| &d.vectors)
+                    .map(|v| v.memory_bytes())
+                    .sum(),
                 tenant_graphs: snap.segments.iter().map(|s| s.tenants.usable()).sum(),
                 tenant_graph_memory_bytes: snap
                     .segments

@@ -112,7 +112,7 @@ pub fn snapshot(
         ids: (0..n as u64).map(PointId::Num).collect(),
         versions: vec![1; n],
         payloads: payloads.iter().map(|p| Arc::new(p.clone())).collect(),
-        vectors: vec![ds.base.data.clone()],
+        vectors: vec![crate::index::typed::Elements::F32(ds.base.data.clone())],
         ends: vec![None],
         dims: Arc::from([ds.base.cols]),
         names: Arc::from([String::new()]),

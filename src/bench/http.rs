@@ -66,6 +66,9 @@ pub struct Args {
     /// Create the collection with int8 scalar quantization.
     #[arg(long)]
     pub int8: bool,
+    /// Element type of the collection's vectors (`float32`, `float16`, `uint8`).
+    #[arg(long, default_value = "float32")]
+    pub datatype: String,
     /// Read consistency of the queries (`eventual`, `monotonic`, `read_your_writes`, `strong`;
     /// the server's default when absent): what each level costs in cluster mode.
     #[arg(long)]
@@ -132,7 +135,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut report = json!({"dataset": args.data, "base": ds.base.rows, "dims": ds.base.cols});
     if !args.no_upload {
         let _ = c.call("DELETE", &base, b"");
-        let mut body = json!({"vectors": {"size": ds.base.cols, "distance": "Cosine"}, "hnsw_config": {"m": args.m, "ef_construct": args.ef_construct}});
+        let vectors =
+            json!({"size": ds.base.cols, "distance": "Cosine", "datatype": args.datatype});
+        let mut body = json!({"vectors": vectors, "hnsw_config": {"m": args.m, "ef_construct": args.ef_construct}});
         if args.int8 {
             body["quantization_config"] = json!({"scalar": {"type": "int8", "quantile": 0.99}});
         }

@@ -126,9 +126,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let found = match codes {
             Some(c) => graph.search_quantized(
                 c,
-                Some(base),
-                dim,
-                Metric::Dot,
+                Some(&|o: u32| {
+                    let row = &base[o as usize * dim..(o as usize + 1) * dim];
+                    Metric::Dot.distance(query, row)
+                }),
                 query,
                 10,
                 ef,

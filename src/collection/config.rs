@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::quantization::{self, QuantizationConfig};
 use super::sparse_config::{self, SparseSpace, SparseVectorParams};
 pub use super::vector_config::{
-    Comparator, Distance, MultiVectorConfig, VectorParams, VectorSpace, VectorsConfig,
+    Comparator, Datatype, Distance, MultiVectorConfig, VectorParams, VectorSpace, VectorsConfig,
 };
 use crate::config::{CollectionDefaults, SyncPolicy};
 
@@ -450,6 +450,7 @@ impl CollectionConfig {
                 hnsw,
                 quantization: own.or(shared).map(|q| q.scalar),
                 multi: p.multivector_config.is_some(),
+                datatype: p.datatype.unwrap_or_default(),
             }
         };
         match &self.params.vectors {
@@ -548,11 +549,7 @@ fn check_vector_extras(p: &VectorParams, what: &str) -> Result<(), Invalid> {
         &p.quantization_config,
         &format!("{what}.quantization_config"),
     )?;
-    match &p.datatype {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::String(s)) if s == "float32" => Ok(()),
-        Some(other) => invalid!("{what}.datatype {other} is not supported; only float32 is"),
-    }
+    Ok(())
 }
 
 /// Checks a collection name: 1 to 255 bytes, no path separators or control characters, and no

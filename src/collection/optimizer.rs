@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::config::VectorSpace;
 use super::index_files;
-use super::segment::{IndexedSegment, SegmentData, SEGMENT_FORMAT};
+use super::segment::{IndexedSegment, SegmentData, SpaceRows, SEGMENT_FORMAT};
 use super::snapshot::Loc;
 use super::state::{index_segment, Sealed, WriterState};
 use super::tenants::{self, TenantGraphs};
@@ -23,6 +23,7 @@ use crate::bitset::Bitset;
 use crate::filter::index::{PayloadSchema, SegmentIndexes};
 use crate::index::hnsw::{Flat, Graph, HnswParams, Holed, Multi, Rows};
 use crate::index::sparse::SparseVector;
+use crate::index::typed::Elements;
 use crate::index::Metric;
 use crate::storage::codec::Payload;
 use crate::storage::files;
@@ -382,7 +383,7 @@ fn build(job: &BuildJob) -> Result<(IndexedSegment, Vec<Loc>), String> {
         ids: points.ids,
         versions: points.versions,
         payloads: points.payloads,
-        vectors: points.vectors,
+        vectors: points.vectors.into_iter().map(Elements::F32).collect(),
         ends: points.ends,
         dims: job.dims.clone(),
         names: job.spaces.iter().map(|s| s.name.clone()).collect(),
@@ -399,6 +400,7 @@ fn build(job: &BuildJob) -> Result<(IndexedSegment, Vec<Loc>), String> {
         signs: Vec::new(),
     };
     segment.quantize(&job.spaces);
+    segment.narrow(&job.spaces);
     segment.index_sparse();
     Ok((segment, points.sources))
 }
@@ -417,7 +419,7 @@ fn space_graph(
         ef_construct: space.hnsw.ef_construct,
         seed: job.id ^ (s as u64) << 32,
     };
-    let metric = space.distance.metric();
+    let metric = space.metric();
     // A graph built with another `m` (changed by PATCH) cannot be extended in place. Nor is a
     // multivector graph compacted: late-interaction distances are asymmetric and scale with
     // the number of vectors, and consolidating the links around deleted points measurably
@@ -426,7 +428,12 @@ fn space_graph(
     let start = base.filter(|(seg, _)| seg.graphs[s].m() == params.m);
     let start = start.filter(|_| !(space.multi && job.compact_base));
     let start = start.and_then(|(seg, keep)| match job.compact_base {
-        true => seg.graphs[s].compact_rows(keep, &seg.rows(s), metric),
+        true => {
+            // Narrow rows are widened for the while: compaction compares rows with each other.
+            let floats = seg.floats(s);
+            let rows = SpaceRows::new(&floats, seg.ends[s].as_deref(), space.size);
+            seg.graphs[s].compact_rows(keep, &rows, metric)
+        }
         false => Some(seg.graphs[s].clone()),
     });
     let absent = Some(&points.absent[s]).filter(|a| a.count() > 0);
@@ -490,7 +497,7 @@ impl Gathered {
                 if !data.has_vector(s, offset) {
                     self.absent[s].set(self.ids.len() - 1);
                 }
-                v.extend_from_slice(data.vector(s, offset));
+                v.extend_from_slice(&data.vector(s, offset));
                 if let Some(ends) = &mut self.ends[s] {
                     ends.push(v.len());
                 }

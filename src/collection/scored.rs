@@ -4,6 +4,7 @@
 //! HNSW graph with that score as the distance, as Qdrant does; append segments, small
 //! collections and exact searches are scanned.
 
+use super::indexed::{Measure, SpaceScorer};
 use super::segment::SegmentData;
 use super::snapshot::{SegmentView, Snapshot};
 use crate::filter::Filter;
@@ -59,13 +60,13 @@ fn walk(seg: &SegmentView, s: &ScoredSearch) -> Option<Vec<(u32, f32)>> {
     let graph = data.graphs.get(s.space)?;
     let accept = |o: u32| accepts(seg, s.filter, o);
     let distance = |row: &[f32]| -(s.score)(row);
-    let found = graph.search_by_rows(
-        &data.rows(s.space),
-        &distance,
-        s.k,
-        s.ef.max(s.k),
-        Accept::Check(&accept),
-    );
+    let scorer = SpaceScorer {
+        segment: data,
+        space: s.space,
+        picked: None,
+        measure: Measure::Fn(&distance),
+    };
+    let found = graph.search_scored(&scorer, s.k, s.ef.max(s.k), Accept::Check(&accept));
     let enough = match s.filter {
         None => s.k.min(seg.live()),
         Some(_) => s.k,
@@ -79,7 +80,7 @@ fn scan(seg: &SegmentView, s: &ScoredSearch) -> Vec<(u32, f32)> {
     let mut top = TopK::new(s.k);
     for o in 0..seg.data.len() as u32 {
         if accepts(seg, s.filter, o) {
-            top.push(o, -(s.score)(seg.data.vector(s.space, o)));
+            top.push(o, -(s.score)(&seg.data.vector(s.space, o)));
         }
     }
     top.into_sorted_vec()

@@ -4,6 +4,7 @@
 
 use std::cmp::Ordering;
 
+use super::indexed::{Measure, SpaceScorer};
 use super::plan::{
     choose, narrow, sampled_selectivity, Choice, Facts, FilterFacts, Narrowed, Plan, SegmentPlan,
     Walk, RESCORED_PER_EF,
@@ -13,7 +14,7 @@ use super::segment::{IndexedSegment, SegmentData};
 use super::snapshot::{SegmentView, Snapshot};
 use super::tenants::{MemberEstimate, TenantGraph};
 use crate::filter::Filter;
-use crate::index::hnsw::{prefetch_row, Accept, Estimate};
+use crate::index::hnsw::{Accept, Estimate};
 use crate::index::signs::Estimator;
 use crate::index::{Metric, TopK};
 
@@ -287,9 +288,19 @@ impl Run<'_> {
         let (space, params) = (self.params.space, self.params);
         let found = match (&*seg.data, tenant.spaces.get(space)) {
             (SegmentData::Indexed(data), Some(graph)) => {
-                let rows = tenant.rows(&data.vectors[space], data.dims[space]);
                 let (k, ef) = (self.k, self.ef);
-                graph.search_picked(&rows, params.metric, params.vector, k, ef, accept_node)
+                match data.vectors[space].as_f32() {
+                    Some(vectors) => {
+                        let rows = tenant.rows(vectors, data.dims[space]);
+                        graph.search_picked(&rows, params.metric, params.vector, k, ef, accept_node)
+                    }
+                    None => {
+                        let kernel = params.metric.kernel();
+                        let members = Some(&members[..]);
+                        let scorer = stored_rows(data, space, members, kernel, params.vector);
+                        graph.search_scored(&scorer, k, ef, accept_node)
+                    }
+                }
             }
             _ => Vec::new(),
         };
@@ -375,14 +386,13 @@ impl Run<'_> {
     fn rescore(&self, seg: &SegmentView, offsets: &[u32]) -> Vec<(u32, f32)> {
         const AHEAD: usize = 4;
         let params = self.params;
-        let row = |o: u32| seg.data.vector(params.space, o);
+        let kernel = params.metric.kernel();
         let mut top = TopK::new(self.k);
         for (i, &o) in offsets.iter().enumerate() {
             if let Some(&next) = offsets.get(i + AHEAD) {
-                let ahead = row(next);
-                prefetch_row(ahead.as_ptr() as *const u8, ahead.len() * 4, 32);
+                seg.data.prefetch(params.space, next);
             }
-            top.push(o, params.metric.distance(params.vector, row(o)));
+            top.push(o, seg.data.distance(params.space, kernel, params.vector, o));
         }
         top.into_sorted_vec()
     }
@@ -395,10 +405,10 @@ impl Run<'_> {
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<(u32, f32)> {
         let params = self.params;
+        let kernel = params.metric.kernel();
         let mut top = TopK::new(self.k);
         for o in offsets.filter(|&o| accept(o)) {
-            let v = seg.data.vector(params.space, o);
-            top.push(o, params.metric.distance(params.vector, v));
+            top.push(o, seg.data.distance(params.space, kernel, params.vector, o));
         }
         top.into_sorted_vec()
     }
@@ -431,29 +441,49 @@ fn graph_search(
     ef: usize,
     accept: Accept,
 ) -> Vec<(u32, f32)> {
-    let (space, dim) = (params.space, data.dims[params.space]);
-    let vectors = &data.vectors[space];
+    let space = params.space;
+    let kernel = params.metric.kernel();
     let q = params.tuning.quantization;
     match data.quantized(space).filter(|_| !q.ignore) {
         Some(codes) => {
-            let originals = q.rescore.unwrap_or(true).then_some(vectors.as_slice());
+            let exact = |o: u32| data.distance(space, kernel, params.vector, o);
+            let rescore = q
+                .rescore
+                .unwrap_or(true)
+                .then_some(&exact as &dyn Fn(u32) -> f32);
             // Oversampling widens the beam so at least limit × oversampling are rescored.
             let wide = (k as f64 * q.oversampling.unwrap_or(1.0)).ceil() as usize;
             let ef = ef.max(wide.min(MAX_OVERSAMPLED_EF));
             // Int8 distances are approximate already: estimates are not mixed in with them.
             let accept = accept.exact();
-            graph.search_quantized(
-                codes,
-                originals,
-                dim,
-                params.metric,
-                params.vector,
-                k,
-                ef,
-                accept,
-            )
+            graph.search_quantized(codes, rescore, params.vector, k, ef, accept)
         }
-        None => graph.search(vectors, dim, params.metric, params.vector, k, ef, accept),
+        None => match data.vectors[space].as_f32() {
+            Some(vectors) => {
+                let dim = data.dims[space];
+                graph.search(vectors, dim, params.metric, params.vector, k, ef, accept)
+            }
+            None => {
+                let scorer = stored_rows(data, space, None, kernel, params.vector);
+                graph.search_scored(&scorer, k, ef, accept)
+            }
+        },
+    }
+}
+
+/// A walk over the stored (narrow) rows of space `space`, from `query` under `kernel`.
+fn stored_rows<'a>(
+    data: &'a IndexedSegment,
+    space: usize,
+    picked: Option<&'a [u32]>,
+    kernel: crate::index::distance::Kernel,
+    query: &'a [f32],
+) -> SpaceScorer<'a> {
+    SpaceScorer {
+        segment: data,
+        space,
+        picked,
+        measure: Measure::Kernel(kernel, query),
     }
 }
 

@@ -9,6 +9,7 @@
 //!
 //! Deletions never touch a segment: they are tombstones in the snapshot ([`crate::bitset::Bitset`]).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::config::VectorSpace;
@@ -16,20 +17,22 @@ pub use super::indexed::IndexedSegment;
 pub(crate) use super::indexed::SpaceRows;
 use crate::bitset::Bitset;
 use crate::index::distance::{max_sim, Kernel};
-use crate::index::hnsw::{Accept, Graph, HnswParams, LiveGraph, Rows};
+use crate::index::hnsw::{prefetch_row, Accept, Graph, HnswParams, LiveGraph, Rows};
 use crate::index::sparse::SparseVector;
+use crate::index::typed::Elements;
 use crate::point_id::PointId;
 use crate::storage::codec::{Payload, StoredPoint};
 
 /// Points per chunk of a plain segment: small enough that copying the tail chunk per publish is cheap.
 pub const CHUNK: usize = 64;
 
-/// Version of the sealed segment file format: 3 may hold multivector spaces; 2 records which
-/// points lack a vector; 1 (read as "every point has every vector") did not.
-pub const SEGMENT_FORMAT: u32 = 3;
+/// Version of the sealed segment file format: 4 stores vectors in their space's datatype; 3 may
+/// hold multivector spaces; 2 records which points lack a vector; 1 (read as "every point has
+/// every vector") did not.
+pub const SEGMENT_FORMAT: u32 = 4;
 
 /// Segment file formats this build reads.
-pub const SEGMENT_FORMATS_READ: [u32; 3] = [1, 2, 3];
+pub const SEGMENT_FORMATS_READ: [u32; 4] = [1, 2, 3, 4];
 
 /// Up to [`CHUNK`] points of a plain segment, stored column-wise.
 #[derive(Clone, Debug, Default)]
@@ -105,9 +108,7 @@ impl Chunk {
 impl Rows for PlainRows<'_> {
     #[inline]
     fn row(&self, id: u32) -> &[f32] {
-        let (chunk, i) = self.segment.at(id);
-        let d = self.segment.dims[self.space];
-        &chunk.vectors[self.space][chunk.span(self.space, i, d, self.multi)]
+        self.segment.row(self.space, id)
     }
 
     #[inline(always)]
@@ -191,7 +192,7 @@ impl PlainSegment {
                 ef_construct: space.hnsw.ef_construct,
                 seed: seed ^ (i as u64) << 32,
             };
-            LiveGraph::new(space.distance.metric(), params, capacity.max(self.len))
+            LiveGraph::new(space.metric(), params, capacity.max(self.len))
         });
         self.live = Some(graphs.collect());
         self.indexed = 0;
@@ -262,10 +263,11 @@ impl PlainSegment {
                 .collect(),
             vectors: (0..self.dims.len())
                 .map(|s| {
-                    self.chunks
+                    let floats = self
+                        .chunks
                         .iter()
-                        .flat_map(|c| c.vectors[s].iter().copied())
-                        .collect()
+                        .flat_map(|c| c.vectors[s].iter().copied());
+                    Elements::F32(floats.collect())
                 })
                 .collect(),
             ends: (0..self.dims.len()).map(|s| self.ends(s)).collect(),
@@ -287,6 +289,7 @@ impl PlainSegment {
             signs: Vec::new(),
         };
         segment.quantize(spaces);
+        segment.narrow(spaces);
         segment.index_sparse();
         Some(segment)
     }
@@ -367,6 +370,14 @@ impl PlainSegment {
     fn at(&self, offset: u32) -> (&Chunk, usize) {
         let o = offset as usize;
         (&self.chunks[o / CHUNK], o % CHUNK)
+    }
+
+    /// The vector of space `space` of the point at `offset`.
+    #[inline]
+    fn row(&self, space: usize, offset: u32) -> &[f32] {
+        let (chunk, i) = self.at(offset);
+        let span = chunk.span(space, i, self.dims[space], self.multi[space]);
+        &chunk.vectors[space][span]
     }
 }
 
@@ -509,15 +520,39 @@ impl SegmentData {
         }
     }
 
-    /// Vector of space `space` of the point at `offset` (zeros where the point lacks it: see
-    /// [`SegmentData::has_vector`]).
-    pub fn vector(&self, space: usize, offset: u32) -> &[f32] {
+    /// Vector of space `space` of the point at `offset` as float32 (zeros where the point
+    /// lacks it: see [`SegmentData::has_vector`]); widened when stored narrower.
+    pub fn vector(&self, space: usize, offset: u32) -> Cow<'_, [f32]> {
         match self {
-            SegmentData::Plain(p) => {
-                let (c, i) = p.at(offset);
-                &c.vectors[space][c.span(space, i, p.dims[space], p.multi[space])]
+            SegmentData::Plain(p) => Cow::Borrowed(p.row(space, offset)),
+            SegmentData::Indexed(s) => s.row(space, offset),
+        }
+    }
+
+    /// Distance under `kernel` from `query` to the point at `offset` in space `space` (late
+    /// interaction in a multivector space), on the stored elements.
+    #[inline]
+    pub fn distance(&self, space: usize, kernel: Kernel, query: &[f32], offset: u32) -> f32 {
+        match self {
+            SegmentData::Plain(p) => match p.multi[space] {
+                false => kernel(query, p.row(space, offset)),
+                true => max_sim(kernel, p.dims[space], query, p.row(space, offset)),
+            },
+            SegmentData::Indexed(s) => s.distance(space, kernel, query, offset),
+        }
+    }
+
+    /// Starts pulling the vector of space `space` of the point at `offset` into cache.
+    #[inline]
+    pub fn prefetch(&self, space: usize, offset: u32) {
+        const LINES: usize = 32;
+        match self {
+            SegmentData::Plain(p) => PlainRows::new(p, space).prefetch(offset, LINES),
+            SegmentData::Indexed(s) => {
+                let store = &s.vectors[space];
+                let bytes = s.dims[space] * store.datatype().bytes();
+                prefetch_row(store.addr(s.span(space, offset).start), bytes, LINES);
             }
-            SegmentData::Indexed(s) => s.rows(space).at(offset),
         }
     }
 
@@ -529,7 +564,7 @@ impl SegmentData {
         };
         (0..spaces)
             .map(|s| match self.has_vector(s, offset) {
-                true => self.vector(s, offset).to_vec(),
+                true => self.vector(s, offset).into_owned(),
                 false => Vec::new(),
             })
             .collect()

@@ -7,7 +7,8 @@
 //! ⌈points/64⌉ u64 follows, bit set where the point lacks it; not in format 1), u64 graph
 //! length, graph`. Vectors are `points × dim × f32`; in a multivector space (from format 3, and
 //! known from the collection's configuration) `u64 floats, floats × f32, points × u64 end`,
-//! where each point's vectors end.
+//! where each point's vectors end. From format 4 the vectors of a single-vector space are
+//! preceded by a `u8` element type (0 float32, 1 float16, 2 uint8) and stored in it.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use crate::bitset::Bitset;
 use crate::bytes::Reader;
 use crate::error::Corrupt;
 use crate::index::hnsw::Graph;
+use crate::index::typed::{Datatype, Elements};
 use crate::point_id::PointId;
 
 impl IndexedSegment {
@@ -32,12 +34,11 @@ impl IndexedSegment {
         }
         for (space, dim) in self.dims.iter().enumerate() {
             out.extend_from_slice(&(*dim as u32).to_le_bytes());
-            if self.ends[space].is_some() {
-                out.extend_from_slice(&(self.vectors[space].len() as u64).to_le_bytes());
+            match self.ends[space] {
+                Some(_) => out.extend_from_slice(&(self.vectors[space].len() as u64).to_le_bytes()),
+                None => out.push(self.vectors[space].datatype().tag()),
             }
-            for x in &self.vectors[space] {
-                out.extend_from_slice(&x.to_le_bytes());
-            }
+            self.vectors[space].write(&mut out);
             for end in self.ends[space].iter().flatten() {
                 out.extend_from_slice(&(*end as u64).to_le_bytes());
             }
@@ -104,10 +105,14 @@ impl IndexedSegment {
                 return corrupt!("a multivector space in a segment of format {format}");
             }
             let (data, space_ends) = match multi {
-                false => (
-                    r.f32s(len.checked_mul(dim).ok_or("vector data overflows")?)?,
-                    None,
-                ),
+                false => {
+                    let datatype = match format {
+                        ..=3 => Datatype::Float32,
+                        _ => Datatype::from_tag(r.u8()?)?,
+                    };
+                    let n = len.checked_mul(dim).ok_or("vector data overflows")?;
+                    (Elements::read(&mut r, datatype, n)?, None)
+                }
                 true => decode_multi(&mut r, len, dim)?,
             };
             vectors.push(data);
@@ -152,9 +157,9 @@ fn decode_multi(
     r: &mut Reader,
     len: usize,
     dim: usize,
-) -> Result<(Vec<f32>, Option<Vec<usize>>), Corrupt> {
+) -> Result<(Elements, Option<Vec<usize>>), Corrupt> {
     let floats = usize::try_from(r.u64()?).map_err(|_| "vector data overflows")?;
-    let data = r.f32s(floats)?;
+    let data = Elements::F32(r.f32s(floats)?);
     let mut ends = Vec::with_capacity(len);
     let mut last = 0;
     for _ in 0..len {

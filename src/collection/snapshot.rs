@@ -171,8 +171,8 @@ impl<'a> PointRef<'a> {
         self.data.payload(self.offset).clone()
     }
 
-    /// The vector of space `space`, unless the point lacks it.
-    pub fn vector(&self, space: usize) -> Option<&'a [f32]> {
+    /// The vector of space `space` as float32, unless the point lacks it.
+    pub fn vector(&self, space: usize) -> Option<std::borrow::Cow<'a, [f32]>> {
         self.data
             .has_vector(space, self.offset)
             .then(|| self.data.vector(space, self.offset))

@@ -347,7 +347,7 @@ fn sealed_segments_keep_which_points_lack_a_vector_in_both_file_formats() {
     assert_eq!(absent.iter().collect::<Vec<_>>(), lacking);
     // No search reaches a point without the vector.
     let found = sealed.graphs[0].search(
-        &sealed.vectors[0],
+        &sealed.floats(0),
         2,
         crate::index::Metric::L2,
         &[0.0, 0.0],
@@ -361,15 +361,19 @@ fn sealed_segments_keep_which_points_lack_a_vector_in_both_file_formats() {
     let bytes = sealed.encode();
     let names = || (s.names.clone(), s.sparse_names.clone());
     let (n, sp) = names();
-    let decoded = IndexedSegment::decode(&bytes, 3, &s.dims, &s.multi, n, sp).unwrap();
+    let format = super::segment::SEGMENT_FORMAT;
+    let decoded = IndexedSegment::decode(&bytes, format, &s.dims, &s.multi, n, sp).unwrap();
     assert_eq!(decoded.absent, sealed.absent);
     let data = SegmentData::Indexed(decoded);
     assert!(!data.has_vector(0, 3) && data.has_vector(0, 4));
     assert!(data.vectors(3)[0].is_empty());
-    // Format 1 had no absence flags: its points all have every vector. A file of it is this
-    // one without the flag and bitset after the space's vectors.
-    let flags_at = 8 + 4 + 200 * (17 + 8) + 4 + 200 * 2 * 4;
-    let mut v1 = bytes[..flags_at].to_vec();
+    // Format 1 had no absence flags (its points all have every vector), nor element types. A
+    // file of it is this one without the type before the space's vectors, and without the
+    // flag and bitset after them.
+    let type_at = 8 + 4 + 200 * (17 + 8) + 4;
+    let flags_at = type_at + 1 + 200 * 2 * 4;
+    let mut v1 = bytes[..type_at].to_vec();
+    v1.extend_from_slice(&bytes[type_at + 1..flags_at]);
     v1.extend_from_slice(&bytes[flags_at + 1 + 8 * 200usize.div_ceil(64)..]);
     let (n, sp) = names();
     let old = IndexedSegment::decode(&v1, 1, &s.dims, &s.multi, n, sp).unwrap();

@@ -17,6 +17,7 @@
 //! make a member stale.
 
 use crate::error::Corrupt;
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -227,6 +228,8 @@ pub fn build(inputs: &Inputs, have: &TenantGraphs) -> TenantGraphs {
         None => (have, None),
     };
     let live = inputs.segment.ids.len() - inputs.deleted.count();
+    // Graph builds compare rows with each other, in float32: narrow rows are widened, once.
+    let mut floats = Vec::new();
     for (field, spec) in wanted(inputs.schema) {
         if out.fields.iter().any(|f| f.0 == *field) {
             continue;
@@ -248,9 +251,13 @@ pub fn build(inputs: &Inputs, have: &TenantGraphs) -> TenantGraphs {
                 let same = |g: &&Arc<TenantGraph>| g.field == *field && g.value == value;
                 have.graphs.iter().find(same).map(|g| (g, *len))
             });
+            if floats.is_empty() {
+                let spaces = 0..inputs.spaces.len();
+                floats = spaces.map(|s| inputs.segment.floats(s)).collect();
+            }
             let graph = match old {
-                Some((old, len)) => extend_one(inputs, old, &members, len),
-                None => build_one(inputs, field, &key, value, members),
+                Some((old, len)) => extend_one(inputs, &floats, old, &members, len),
+                None => build_one(inputs, &floats, field, &key, value, members),
             };
             out.graphs.push(Arc::new(graph));
         }
@@ -271,12 +278,13 @@ fn params(inputs: &Inputs, s: usize, members: usize) -> HnswParams {
 /// The multivectors of space `s` of `members`, as graph rows (those lacking them left out).
 fn multi_rows<'a>(
     inputs: &'a Inputs,
+    floats: &'a [f32],
     s: usize,
     members: &'a [u32],
 ) -> Subset<'a, Holed<'a, SpaceRows<'a>>> {
     let segment = &inputs.segment;
     let rows = Holed {
-        rows: segment.rows(s),
+        rows: SpaceRows::new(floats, segment.ends[s].as_deref(), segment.dims[s]),
         absent: segment.absent[s].as_ref(),
     };
     Subset {
@@ -288,6 +296,7 @@ fn multi_rows<'a>(
 /// The graphs of one value, in every space.
 fn build_one(
     inputs: &Inputs,
+    floats: &[Cow<[f32]>],
     field: &str,
     key: &JsonPath,
     value: &str,
@@ -295,16 +304,16 @@ fn build_one(
 ) -> TenantGraph {
     let spaces = inputs.spaces.iter().enumerate().map(|(s, space)| {
         let params = params(inputs, s, members.len());
-        let metric = space.distance.metric();
+        let metric = space.metric();
         if space.multi {
             return Graph::build_over(
-                &multi_rows(inputs, s, &members),
+                &multi_rows(inputs, &floats[s], s, &members),
                 members.len(),
                 metric,
                 params,
             );
         }
-        let rows = TenantGraph::picked(&inputs.segment.vectors[s], space.size, &members);
+        let rows = TenantGraph::picked(&floats[s], space.size, &members);
         Graph::build_picked(&rows, metric, params)
     });
     TenantGraph {
@@ -318,17 +327,23 @@ fn build_one(
 
 /// `old`'s graphs (over offsets below `len`, some of which may have been deleted since) with
 /// the `live` members from `len` on inserted.
-fn extend_one(inputs: &Inputs, old: &TenantGraph, live: &[u32], len: usize) -> TenantGraph {
+fn extend_one(
+    inputs: &Inputs,
+    floats: &[Cow<[f32]>],
+    old: &TenantGraph,
+    live: &[u32],
+    len: usize,
+) -> TenantGraph {
     let mut members = old.members.clone();
     members.extend(live.iter().filter(|&&o| o as usize >= len));
     let spaces = inputs.spaces.iter().enumerate().map(|(s, space)| {
         let params = params(inputs, s, members.len());
-        let metric = space.distance.metric();
+        let metric = space.metric();
         if space.multi {
-            let rows = multi_rows(inputs, s, &members);
+            let rows = multi_rows(inputs, &floats[s], s, &members);
             return old.spaces[s].extend_over(&rows, members.len(), metric, params);
         }
-        let rows = TenantGraph::picked(&inputs.segment.vectors[s], space.size, &members);
+        let rows = TenantGraph::picked(&floats[s], space.size, &members);
         old.spaces[s].extend_picked(&rows, metric, params)
     });
     TenantGraph {

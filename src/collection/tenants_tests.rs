@@ -13,6 +13,7 @@ use crate::config::{Config, SyncPolicy};
 use crate::filter::index::{IndexSpec, PayloadSchema, SegmentIndexes};
 use crate::filter::Filter;
 use crate::index::hnsw::Accept;
+use crate::index::typed::Elements;
 use crate::index::{Metric, TopK};
 use crate::point_id::PointId;
 
@@ -69,7 +70,7 @@ fn segment() -> IndexedSegment {
         ids: (0..N as u64).map(PointId::Num).collect(),
         versions: vec![1; N],
         payloads: (0..N).map(payload).collect(),
-        vectors: vec![(0..N).flat_map(vector).collect()],
+        vectors: vec![Elements::F32((0..N).flat_map(vector).collect())],
         ends: vec![None],
         dims: Arc::from([DIM]),
         names: Arc::from([String::new()]),
@@ -118,7 +119,7 @@ fn build(segment: &IndexedSegment, deleted: &Bitset, schema: &PayloadSchema) -> 
 fn exact_top(segment: &IndexedSegment, members: &[u32], query: &[f32]) -> Vec<u32> {
     let mut top = TopK::new(10);
     for &o in members {
-        let row = &segment.vectors[0][o as usize * DIM..][..DIM];
+        let row = &segment.floats(0)[o as usize * DIM..][..DIM];
         top.push(o, Metric::L2.distance(query, row));
     }
     top.into_sorted_vec().into_iter().map(|(o, _)| o).collect()
@@ -181,7 +182,8 @@ fn a_tenant_graph_search_finds_the_tenants_nearest() {
     let segment = segment();
     let graphs = build(&segment, &Bitset::default(), &tenant_schema());
     let b = &graphs.graphs[1];
-    let rows = b.rows(&segment.vectors[0], DIM);
+    let floats = segment.floats(0);
+    let rows = b.rows(&floats, DIM);
     let (mut found, mut total) = (0, 0);
     for q in 0..50 {
         let query = vector(N + q);
@@ -192,7 +194,7 @@ fn a_tenant_graph_search_finds_the_tenants_nearest() {
             .collect();
         assert!(got.iter().all(|&o| tenant(o as usize) == Some("b")));
         for (&(_, d), &o) in hits.iter().zip(&got) {
-            let exact = Metric::L2.distance(&query, &segment.vectors[0][o as usize * DIM..][..DIM]);
+            let exact = Metric::L2.distance(&query, &segment.floats(0)[o as usize * DIM..][..DIM]);
             assert_eq!(d, exact);
         }
         let want = exact_top(&segment, &b.members, &query);
@@ -329,7 +331,8 @@ fn carried_graphs_are_extended() {
     }
     // The extended graph finds the new points as well as the old.
     let a = &grown.graphs[0];
-    let rows = a.rows(&segment.vectors[0], DIM);
+    let floats = segment.floats(0);
+    let rows = a.rows(&floats, DIM);
     let (mut found, mut new) = (0, 0);
     for q in 0..50 {
         let query = vector(N + q);

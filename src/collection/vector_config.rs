@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use super::config::{HnswConfig, HnswConfigDiff};
 use super::quantization::{QuantizationConfig, ScalarQuantization};
 use crate::index::distance::max_sim;
+pub use crate::index::typed::Datatype;
 use crate::index::Metric;
 
 /// Similarity function of a vector space, with Qdrant's names and score meanings.
@@ -65,10 +66,10 @@ pub struct VectorParams {
     /// Accepted for compatibility; vectors are kept in memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
-    /// Accepted for compatibility; only `float32` is stored.
+    /// How each element is stored: `float32` (the default), `float16` (half the memory,
+    /// about three significant digits) or `uint8` (a quarter; whole values 0 to 255).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    pub datatype: Option<Value>,
+    pub datatype: Option<Datatype>,
     /// Int8 scalar quantization of this vector, overriding the collection's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<QuantizationConfig>)]
@@ -140,13 +141,29 @@ pub struct VectorSpace {
     pub quantization: Option<ScalarQuantization>,
     /// Whether points carry several vectors of `size` here, compared by late interaction.
     pub multi: bool,
+    pub datatype: Datatype,
 }
 
 impl VectorSpace {
+    /// The index metric of this space. Cosine spaces compare by the dot product of vectors
+    /// normalised on write, except `uint8` ones: whole bytes cannot hold a unit vector, so
+    /// (as in Qdrant) they are stored as sent and compared by the full cosine.
+    pub fn metric(&self) -> Metric {
+        match (self.distance, self.datatype) {
+            (Distance::Cosine, Datatype::Uint8) => Metric::Cosine,
+            (distance, _) => distance.metric(),
+        }
+    }
+
+    /// Whether vectors are normalised to unit length on write.
+    pub fn normalises(&self) -> bool {
+        self.metric() == Metric::Dot && self.distance == Distance::Cosine
+    }
+
     /// Distance (lower is closer) from `query` to the stored vector `row` of this space: the
     /// metric's, or for multivectors the late-interaction sum ([`max_sim`]).
     pub fn distance_between(&self, query: &[f32], row: &[f32]) -> f32 {
-        let metric = self.distance.metric();
+        let metric = self.metric();
         match self.multi {
             false => metric.distance(query, row),
             true => max_sim(metric.kernel(), self.size, query, row),

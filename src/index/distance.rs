@@ -12,6 +12,9 @@ pub enum Metric {
     L2,
     /// Manhattan distance.
     L1,
+    /// Negated cosine of vectors that are not normalised (`uint8` spaces keep their bytes as
+    /// sent); 0 against a zero vector.
+    Cosine,
 }
 
 /// A distance kernel: both slices are read up to the shorter length.
@@ -76,6 +79,23 @@ pub fn l1(a: &[f32], b: &[f32]) -> f32 {
     (kernels().l1)(a, b)
 }
 
+/// Scales `v` to unit length (a zero vector stays zero).
+pub fn to_unit(v: &mut [f32]) {
+    let norm = dot(v, v).sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+/// Negated cosine of `a` and `b`, 0 when either is zero.
+fn neg_cosine(a: &[f32], b: &[f32]) -> f32 {
+    let norms = dot(a, a) * dot(b, b);
+    match norms > 0.0 {
+        true => -dot(a, b) / norms.sqrt(),
+        false => 0.0,
+    }
+}
+
 /// Late-interaction distance between two multivectors (rows of `dim` floats): the sum over
 /// `query`'s rows of the distance to their closest row of `doc`. With the negated dot product
 /// this is ColBERT's MaxSim, negated; Qdrant's `max_sim` comparator for every metric. Infinite
@@ -108,6 +128,7 @@ impl Metric {
             Metric::Dot => kernels().neg_dot,
             Metric::L2 => kernels().l2,
             Metric::L1 => kernels().l1,
+            Metric::Cosine => neg_cosine,
         }
     }
 }

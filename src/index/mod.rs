@@ -5,6 +5,8 @@
 //! - [`hnsw`]: the HNSW approximate index, built in parallel and frozen into a lock-free [`Graph`].
 //! - [`quant`]: int8 scalar quantization: codes a quarter the size of the floats, for traversal.
 //! - [`signs`]: one-bit sign codes, a 32nd of the floats, to rank a filter's many candidates.
+//! - [`sparse`]: sparse vectors and their inverted index.
+//! - [`typed`]: `float16` and `uint8` element types and rows stored in them.
 
 pub mod distance;
 pub mod flat;
@@ -12,6 +14,7 @@ pub mod hnsw;
 pub mod quant;
 pub mod signs;
 pub mod sparse;
+pub mod typed;
 
 pub use distance::Metric;
 pub use flat::{top_k, TopK};

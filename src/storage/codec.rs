@@ -6,6 +6,10 @@
 //! Version 2, written only for points with a sparse vector, adds before the payload
 //! `u32 sparse count | per sparse vector: u32 n, n × u32 index, n × f32 value` (n = 0: the
 //! point lacks it); version 1 records, which have no sparse section, are still read.
+//! Version 3, written when some vector's values all fit a narrower type (always so in
+//! `float16` and `uint8` spaces), has the sparse section and stores each vector as
+//! `u32 dim | u8 element type | dim elements` in the narrowest type that holds it exactly
+//! ([`Datatype::narrowest`]): a `uint8` vector takes a quarter of the bytes.
 //! Decoding validates every length and never panics on corrupted bytes.
 
 use crate::error::Corrupt;
@@ -15,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::bytes::Reader;
 use crate::index::sparse::SparseVector;
+use crate::index::typed::Datatype;
 
 /// A point's JSON payload, shared between snapshots without copying.
 pub type Payload = Arc<Map<String, Value>>;
@@ -23,6 +28,7 @@ pub type Payload = Arc<Map<String, Value>>;
 /// without sparse vectors wrote and read.
 const CODEC_DENSE_ONLY: u8 = 1;
 const CODEC_WITH_SPARSE: u8 = 2;
+const CODEC_TYPED: u8 = 3;
 
 /// A point as stored: its version (the LSN of the write that produced it), vectors and payload.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,35 +47,51 @@ pub struct StoredPoint {
 pub fn encode_point(point: &StoredPoint) -> Vec<u8> {
     let payload = serde_json::to_vec(&*point.payload).unwrap_or_else(|_| b"{}".to_vec());
     let floats: usize = point.vectors.iter().map(Vec::len).sum();
-    let mut out = Vec::with_capacity(17 + 4 * point.vectors.len() + 4 * floats + payload.len());
-    let with_sparse = point.sparse.iter().any(|s| !s.is_empty());
-    out.push(match with_sparse {
-        true => CODEC_WITH_SPARSE,
-        false => CODEC_DENSE_ONLY,
+    let mut out = Vec::with_capacity(17 + 5 * point.vectors.len() + 4 * floats + payload.len());
+    let types: Vec<Datatype> = point
+        .vectors
+        .iter()
+        .map(|v| Datatype::narrowest(v))
+        .collect();
+    let typed = types.iter().any(|t| *t != Datatype::Float32);
+    let with_sparse = typed || point.sparse.iter().any(|s| !s.is_empty());
+    out.push(match (typed, with_sparse) {
+        (true, _) => CODEC_TYPED,
+        (false, true) => CODEC_WITH_SPARSE,
+        (false, false) => CODEC_DENSE_ONLY,
     });
     out.extend_from_slice(&point.version.to_le_bytes());
     out.extend_from_slice(&(point.vectors.len() as u32).to_le_bytes());
-    for v in &point.vectors {
+    for (v, t) in point.vectors.iter().zip(types) {
         out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        for x in v {
-            out.extend_from_slice(&x.to_le_bytes());
-        }
+        let t = match typed {
+            true => {
+                out.push(t.tag());
+                t
+            }
+            false => Datatype::Float32,
+        };
+        t.write(v, &mut out);
     }
     if with_sparse {
-        out.extend_from_slice(&(point.sparse.len() as u32).to_le_bytes());
-        for s in &point.sparse {
-            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-            s.indices()
-                .iter()
-                .for_each(|i| out.extend_from_slice(&i.to_le_bytes()));
-            s.values()
-                .iter()
-                .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-        }
+        encode_sparse(&point.sparse, &mut out);
     }
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&payload);
     out
+}
+
+fn encode_sparse(sparse: &[SparseVector], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(sparse.len() as u32).to_le_bytes());
+    for s in sparse {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        s.indices()
+            .iter()
+            .for_each(|i| out.extend_from_slice(&i.to_le_bytes()));
+        s.values()
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+    }
 }
 
 /// Decodes a point record.
@@ -93,7 +115,7 @@ pub fn record_version(bytes: &[u8]) -> Result<u64, Corrupt> {
 fn decode(bytes: &[u8], with_vectors: bool) -> Result<StoredPoint, Corrupt> {
     let mut r = Reader::new(bytes);
     let codec = r.u8()?;
-    if codec != CODEC_DENSE_ONLY && codec != CODEC_WITH_SPARSE {
+    if !(CODEC_DENSE_ONLY..=CODEC_TYPED).contains(&codec) {
         return corrupt!("unknown point record codec version {codec}");
     }
     let version = r.u64()?;
@@ -104,15 +126,22 @@ fn decode(bytes: &[u8], with_vectors: bool) -> Result<StoredPoint, Corrupt> {
     let mut vectors = Vec::with_capacity(if with_vectors { count } else { 0 });
     for _ in 0..count {
         let dim = r.u32()? as usize;
+        let t = match codec {
+            CODEC_TYPED => Datatype::from_tag(r.u8()?)?,
+            _ => Datatype::Float32,
+        };
         if with_vectors {
-            vectors.push(r.f32s(dim)?);
+            vectors.push(t.read(&mut r, dim)?);
         } else {
-            r.take(dim.checked_mul(4).ok_or("implausible vector size")?)?;
+            r.take(
+                dim.checked_mul(t.bytes())
+                    .ok_or("implausible vector size")?,
+            )?;
         }
     }
     let sparse = match codec {
-        CODEC_WITH_SPARSE => decode_sparse(&mut r)?,
-        _ => Vec::new(),
+        CODEC_DENSE_ONLY => Vec::new(),
+        _ => decode_sparse(&mut r)?,
     };
     let len = r.u32()? as usize;
     let payload: Map<String, Value> = serde_json::from_slice(r.take(len)?)
@@ -164,7 +193,7 @@ mod tests {
 
     #[test]
     fn sparse_vectors_are_written_only_where_a_point_has_one() {
-        let mut p = point(3, vec![vec![1.0]], serde_json::json!({"k": 1}));
+        let mut p = point(3, vec![vec![0.1]], serde_json::json!({"k": 1}));
         let dense_only = encode_point(&p);
         assert_eq!(dense_only[0], CODEC_DENSE_ONLY);
         p.sparse = vec![
@@ -185,6 +214,27 @@ mod tests {
         assert_eq!(bytes, dense_only);
         p.sparse.clear();
         assert_eq!(decode_point(&bytes).unwrap(), p);
+    }
+
+    #[test]
+    fn vectors_are_stored_in_the_narrowest_type_that_holds_them() {
+        let vectors = vec![vec![3.0, 255.0, 0.0], vec![0.5, -2.0], vec![0.1], vec![]];
+        let p = point(4, vectors, serde_json::json!({"k": 1}));
+        let bytes = encode_point(&p);
+        assert_eq!(bytes[0], CODEC_TYPED);
+        let float32 = point(
+            4,
+            vec![vec![0.1; 3], vec![0.1; 2], vec![0.1], vec![]],
+            serde_json::json!({"k": 1}),
+        );
+        // 3 + 4 element bytes instead of 12 + 8, for four type tags and an empty sparse count.
+        assert_eq!(encode_point(&float32).len() - 13 + 4 + 4, bytes.len());
+        assert_eq!(decode_point(&bytes).unwrap(), p);
+        let light = decode_point_without_vectors(&bytes).unwrap();
+        assert_eq!((light.version, &light.payload), (4, &p.payload));
+        for cut in 0..bytes.len() {
+            assert!(decode_point(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
     }
 
     #[test]
@@ -232,8 +282,9 @@ mod tests {
         }
 
         #[test]
-        fn round_trips_arbitrary_vectors(version in any::<u64>(), v in proptest::collection::vec(-1e30f32..1e30, 0..64)) {
-            let p = point(version, vec![v], serde_json::json!({}));
+        fn round_trips_arbitrary_vectors(version in any::<u64>(), v in proptest::collection::vec(-1e30f32..1e30, 0..64), bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let bytes = bytes.into_iter().map(f32::from).collect();
+            let p = point(version, vec![v, bytes], serde_json::json!({}));
             prop_assert_eq!(decode_point(&encode_point(&p)).unwrap(), p);
         }
     }

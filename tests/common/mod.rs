@@ -22,6 +22,20 @@ pub fn ids(result: &Value) -> Vec<u64> {
         .collect()
 }
 
+/// The (id, score) pairs of a search result.
+pub fn scored(result: &Value) -> Vec<(u64, f32)> {
+    let points = result.get("points").unwrap_or(result);
+    let points = points.as_array().unwrap().iter();
+    points
+        .map(|p| {
+            (
+                p["id"].as_u64().unwrap(),
+                p["score"].as_f64().unwrap() as f32,
+            )
+        })
+        .collect()
+}
+
 /// A running server process. Killed (SIGKILL) when dropped.
 pub struct Server {
     pub child: Child,

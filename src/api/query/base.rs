@@ -316,7 +316,7 @@ fn nearest(
         offset: base.offset,
         filter,
         tuning,
-        metric: snapshot.spaces[space].distance.metric(),
+        metric: snapshot.spaces[space].metric(),
     };
     let Searched { hits, plans } = search(snapshot, &params);
     let hits = hits.into_iter().map(|h| (h.segment, h.offset, h.distance));

@@ -20,6 +20,7 @@ use crate::api::models::{ScoredPoint, WithPayload, WithVector};
 use crate::collection::config::VectorSpace;
 use crate::collection::sparse_search::IdfStats;
 use crate::filter::{Condition, Filter, HasIdCondition, ValueSet};
+use crate::index::distance::to_unit;
 use crate::point_id::PointId;
 
 /// Where base queries run and stored vectors and payloads come from.
@@ -350,8 +351,13 @@ async fn resolve(source: &dyn Source, node: &Node) -> Result<(Resolved, Vec<Poin
             negative,
             strategy: Strategy::AverageVector,
         } => {
-            let pos = ex.raws(positive, "recommend.positive")?;
-            let neg = ex.raws(negative, "recommend.negative")?;
+            let mut pos = ex.raws(positive, "recommend.positive")?;
+            let mut neg = ex.raws(negative, "recommend.negative")?;
+            if ex.space.metric() == crate::index::Metric::Cosine {
+                // Stored bytes are not unit vectors; their directions are averaged, as where
+                // cosine vectors are stored normalised.
+                pos.iter_mut().chain(&mut neg).for_each(|v| to_unit(v));
+            }
             let mean = match ex.space.multi {
                 false => average(&pos, &neg),
                 true => multi_average(&pos, &neg),

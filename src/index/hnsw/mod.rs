@@ -18,8 +18,9 @@ use crate::index::quant::Quantized;
 pub use build::LiveGraph;
 pub(crate) use rows::{prefetch_row, Flat, Holed};
 pub use rows::{Multi, Picked, Rows, Subset};
+pub(crate) use search::Scorer;
 pub use search::{Accept, Estimate};
-use search::{ByFn, Links, QuantScorer, RowQuery, Scorer};
+use search::{ByFn, Links, QuantScorer, RowQuery};
 
 /// Construction parameters.
 #[derive(Clone, Copy, Debug)]
@@ -173,54 +174,55 @@ impl Graph {
         ef: usize,
         accept: Accept,
     ) -> Vec<(u32, f32)> {
+        self.search_scored(&ByFn { rows, distance }, k, ef, accept)
+    }
+
+    /// k nearest accepted nodes by any [`Scorer`] (rows stored in another type), as
+    /// (offset, distance) ascending.
+    pub(crate) fn search_scored<S: Scorer>(
+        &self,
+        scorer: &S,
+        k: usize,
+        ef: usize,
+        accept: Accept,
+    ) -> Vec<(u32, f32)> {
         if self.is_empty() || k == 0 {
             return Vec::new();
         }
-        let scorer = ByFn { rows, distance };
-        self.search_with(&scorer, k, ef, k, accept)
+        self.search_with(scorer, k, ef, k, accept)
             .into_iter()
             .map(|c| (c.offset, c.distance))
             .collect()
     }
 
     /// Like [`Graph::search`], but traverses over int8 codes `rows` (a quarter of the memory
-    /// reads). With `originals` (the float rows) every candidate the beam kept is rescored
-    /// exactly and the best k returned; without, the approximate distances are returned.
-    #[allow(clippy::too_many_arguments)] // Graph::search's contract plus the two row sets.
+    /// reads). With `rescore` (the exact distance to a node) every candidate the beam kept is
+    /// rescored and the best k returned; without, the approximate distances are returned.
     pub fn search_quantized(
         &self,
         rows: &Quantized,
-        originals: Option<&[f32]>,
-        dim: usize,
-        metric: Metric,
+        rescore: Option<&dyn Fn(u32) -> f32>,
         query: &[f32],
         k: usize,
         ef: usize,
         accept: Accept,
     ) -> Vec<(u32, f32)> {
         let n = self.len();
-        let originals_fit = originals.is_none_or(|o| o.len() / dim.max(1) >= n);
-        if n == 0 || k == 0 || query.len() != dim || rows.len() < n || !originals_fit {
+        if n == 0 || k == 0 || query.len() != rows.dim() || rows.len() < n {
             return Vec::new();
         }
         let scorer = QuantScorer {
             rows,
             query: rows.query(query),
         };
-        let Some(originals) = originals else {
+        let Some(rescore) = rescore else {
             let found = self.search_with(&scorer, k, ef, k, accept);
             return found.into_iter().map(|c| (c.offset, c.distance)).collect();
         };
         let mut found: Vec<(u32, f32)> = self
             .search_with(&scorer, k, ef, ef.max(k), accept)
             .into_iter()
-            .map(|c| {
-                let start = c.offset as usize * dim;
-                (
-                    c.offset,
-                    metric.distance(query, &originals[start..start + dim]),
-                )
-            })
+            .map(|c| (c.offset, rescore(c.offset)))
             .collect();
         found.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         found.truncate(k);

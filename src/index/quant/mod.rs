@@ -48,8 +48,10 @@ impl Quantized {
         let (lo, hi) = range(vectors, dim, quantile);
         let alpha = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
         let codes: Vec<u8> = vectors.par_iter().map(|&x| encode(x, lo, alpha)).collect();
+        // Cosine (raw, of uint8 spaces) is never quantized: such spaces hold bytes already.
+        debug_assert!(metric != Metric::Cosine, "uint8 spaces are not quantized");
         let row_terms = match metric {
-            Metric::Dot => codes
+            Metric::Dot | Metric::Cosine => codes
                 .par_chunks_exact(dim)
                 .map(|row| lo * alpha * code_sum(row))
                 .collect(),
@@ -57,7 +59,7 @@ impl Quantized {
         };
         let k = kernels();
         let kernel = match metric {
-            Metric::Dot => k.dot,
+            Metric::Dot | Metric::Cosine => k.dot,
             Metric::L2 => k.l2,
             Metric::L1 => k.l1,
         };
@@ -70,6 +72,11 @@ impl Quantized {
             row_terms,
             kernel,
         }
+    }
+
+    /// Components per row.
+    pub fn dim(&self) -> usize {
+        self.dim
     }
 
     /// Number of rows.
@@ -94,7 +101,7 @@ impl Quantized {
             .map(|&x| encode(x, self.lo, self.alpha))
             .collect();
         let constant = match self.metric {
-            Metric::Dot => {
+            Metric::Dot | Metric::Cosine => {
                 self.dim as f32 * self.lo * self.lo + self.lo * self.alpha * code_sum(&codes)
             }
             Metric::L2 | Metric::L1 => 0.0,
@@ -108,7 +115,7 @@ impl Quantized {
     pub fn distance(&self, q: &QuantQuery, id: u32) -> f32 {
         let raw = (self.kernel)(&q.codes, self.row(id)) as f32;
         match self.metric {
-            Metric::Dot => {
+            Metric::Dot | Metric::Cosine => {
                 let own = self.row_terms.get(id as usize).copied().unwrap_or(0.0);
                 -(q.constant + own + self.alpha * self.alpha * raw)
             }

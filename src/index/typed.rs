@@ -1,0 +1,372 @@
+//! Vector element types ([`Datatype`]) and rows stored in them ([`Elements`]): `float16`
+//! halves and `uint8` quarters the memory of a vector space, and its distances are computed on
+//! the stored values, widened to float32 a register at a time.
+
+use half::f16;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::distance::{max_sim, Kernel};
+use crate::bytes::Reader;
+use crate::error::Corrupt;
+
+/// The element type a vector space stores; vectors are converted to it on write, so they read
+/// back and score as stored. Queries are compared as sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Datatype {
+    #[default]
+    Float32,
+    Float16,
+    Uint8,
+}
+
+impl Datatype {
+    /// The name clients send.
+    pub fn name(self) -> &'static str {
+        match self {
+            Datatype::Float32 => "float32",
+            Datatype::Float16 => "float16",
+            Datatype::Uint8 => "uint8",
+        }
+    }
+
+    /// Bytes per stored element.
+    pub fn bytes(self) -> usize {
+        match self {
+            Datatype::Float32 => 4,
+            Datatype::Float16 => 2,
+            Datatype::Uint8 => 1,
+        }
+    }
+
+    /// Converts `values` in place to what this type stores (float16: the nearest half-precision
+    /// value; uint8: the whole part, as Qdrant casts), or says which value it cannot hold.
+    pub fn convert(self, values: &mut [f32]) -> Result<(), String> {
+        match self {
+            Datatype::Float32 => {}
+            Datatype::Float16 => {
+                if let Some(x) = values.iter().find(|x| x.abs() > f16::MAX.to_f32()) {
+                    return Err(format!("{x} is outside float16's range (±65504)"));
+                }
+                values
+                    .iter_mut()
+                    .for_each(|x| *x = f16::from_f32(*x).to_f32());
+            }
+            Datatype::Uint8 => {
+                if let Some(x) = values.iter().find(|x| !(0.0..256.0).contains(*x)) {
+                    return Err(format!("{x} is outside uint8's range (0 to 255)"));
+                }
+                values.iter_mut().for_each(|x| *x = x.trunc());
+            }
+        }
+        Ok(())
+    }
+
+    /// The narrowest type that holds every value of `values` exactly, bit for bit (float32
+    /// for no values).
+    pub fn narrowest(values: &[f32]) -> Datatype {
+        let byte = |x: &f32| (*x as u8 as f32).to_bits() == x.to_bits();
+        let half = |x: &f32| f16::from_f32(*x).to_f32().to_bits() == x.to_bits();
+        if values.is_empty() {
+            Datatype::Float32
+        } else if values.iter().all(byte) {
+            Datatype::Uint8
+        } else if values.iter().all(half) {
+            Datatype::Float16
+        } else {
+            Datatype::Float32
+        }
+    }
+
+    /// Tag of this type in binary formats.
+    pub fn tag(self) -> u8 {
+        match self {
+            Datatype::Float32 => 0,
+            Datatype::Float16 => 1,
+            Datatype::Uint8 => 2,
+        }
+    }
+
+    /// The type of a binary tag.
+    pub fn from_tag(tag: u8) -> Result<Datatype, Corrupt> {
+        match tag {
+            0 => Ok(Datatype::Float32),
+            1 => Ok(Datatype::Float16),
+            2 => Ok(Datatype::Uint8),
+            other => Err(Corrupt(format!("unknown vector element type {other}"))),
+        }
+    }
+
+    /// Appends `values` (which this type holds exactly) to `out`, little-endian.
+    pub fn write(self, values: &[f32], out: &mut Vec<u8>) {
+        match self {
+            Datatype::Float32 => values
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Datatype::Float16 => values
+                .iter()
+                .for_each(|x| out.extend_from_slice(&f16::from_f32(*x).to_le_bytes())),
+            Datatype::Uint8 => out.extend(values.iter().map(|&x| x as u8)),
+        }
+    }
+
+    /// Reads `n` elements written by [`Datatype::write`], widened to float32.
+    pub fn read(self, r: &mut Reader, n: usize) -> Result<Vec<f32>, Corrupt> {
+        let len = n
+            .checked_mul(self.bytes())
+            .ok_or("vector length overflows")?;
+        let bytes = r.take(len)?;
+        Ok(match self {
+            Datatype::Float32 => bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Datatype::Float16 => bytes
+                .chunks_exact(2)
+                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Datatype::Uint8 => bytes.iter().map(|&b| b as f32).collect(),
+        })
+    }
+}
+
+/// Row-major vectors of one space in its element type: what a sealed segment keeps.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Elements {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+    U8(Vec<u8>),
+}
+
+impl Default for Elements {
+    fn default() -> Self {
+        Elements::F32(Vec::new())
+    }
+}
+
+impl Elements {
+    /// `values` (already converted to `datatype`) stored as `datatype`.
+    pub fn new(datatype: Datatype, values: Vec<f32>) -> Elements {
+        match datatype {
+            Datatype::Float32 => Elements::F32(values),
+            Datatype::Float16 => Elements::F16(values.iter().map(|&x| f16::from_f32(x)).collect()),
+            Datatype::Uint8 => Elements::U8(values.iter().map(|&x| x as u8).collect()),
+        }
+    }
+
+    pub fn datatype(&self) -> Datatype {
+        match self {
+            Elements::F32(_) => Datatype::Float32,
+            Elements::F16(_) => Datatype::Float16,
+            Elements::U8(_) => Datatype::Uint8,
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Elements::F32(v) => v.len(),
+            Elements::F16(v) => v.len(),
+            Elements::U8(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes of heap memory held.
+    pub fn memory_bytes(&self) -> usize {
+        match self {
+            Elements::F32(v) => v.capacity() * 4,
+            Elements::F16(v) => v.capacity() * 2,
+            Elements::U8(v) => v.capacity(),
+        }
+    }
+
+    /// The float32 elements, borrowed when that is how they are stored.
+    pub fn as_f32(&self) -> Option<&[f32]> {
+        match self {
+            Elements::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Elements `range`, widened to float32.
+    pub fn widen(&self, range: std::ops::Range<usize>) -> Vec<f32> {
+        match self {
+            Elements::F32(v) => v[range].to_vec(),
+            Elements::F16(v) => v[range].iter().map(|x| x.to_f32()).collect(),
+            Elements::U8(v) => v[range].iter().map(|&x| x as f32).collect(),
+        }
+    }
+
+    /// The elements as float32, moved out when stored so.
+    pub fn into_f32(self) -> Vec<f32> {
+        match self {
+            Elements::F32(v) => v,
+            other => other.to_f32(),
+        }
+    }
+
+    /// Every element, widened to float32.
+    pub fn to_f32(&self) -> Vec<f32> {
+        self.widen(0..self.len())
+    }
+
+    /// `n` elements of `datatype` read from `r`, as written by [`Elements::write`].
+    pub fn read(r: &mut Reader, datatype: Datatype, n: usize) -> Result<Elements, Corrupt> {
+        let len = n
+            .checked_mul(datatype.bytes())
+            .ok_or("vector data overflows")?;
+        let bytes = r.take(len)?;
+        Ok(match datatype {
+            Datatype::Float32 => Elements::F32(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            ),
+            Datatype::Float16 => Elements::F16(
+                bytes
+                    .chunks_exact(2)
+                    .map(|c| f16::from_le_bytes([c[0], c[1]]))
+                    .collect(),
+            ),
+            Datatype::Uint8 => Elements::U8(bytes.to_vec()),
+        })
+    }
+
+    /// Appends every element, little-endian, in the stored type.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Elements::F32(v) => v
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Elements::F16(v) => v
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Elements::U8(v) => out.extend_from_slice(v),
+        }
+    }
+
+    /// Address of element `i`, for prefetching (never dereferenced).
+    pub fn addr(&self, i: usize) -> *const u8 {
+        match self {
+            Elements::F32(v) => v.as_ptr().wrapping_add(i) as *const u8,
+            Elements::F16(v) => v.as_ptr().wrapping_add(i) as *const u8,
+            Elements::U8(v) => v.as_ptr().wrapping_add(i),
+        }
+    }
+
+    /// Distance under `kernel` from the float32 `query` to elements `range`, which hold one
+    /// vector of `query.len()` elements, or (with `multi_dim`) a multivector compared by
+    /// [`max_sim`]. Narrow rows are widened first (single vectors into a per-thread buffer).
+    #[inline]
+    pub fn distance(
+        &self,
+        kernel: Kernel,
+        query: &[f32],
+        range: std::ops::Range<usize>,
+        multi_dim: Option<usize>,
+    ) -> f32 {
+        match (self, multi_dim) {
+            (Elements::F32(v), None) => kernel(query, &v[range]),
+            (Elements::F32(v), Some(dim)) => max_sim(kernel, dim, query, &v[range]),
+            (_, Some(dim)) => max_sim(kernel, dim, query, &self.widen(range)),
+            (Elements::F16(v), None) => with_widened(&v[range], widen_f16, |r| kernel(query, r)),
+            (Elements::U8(v), None) => with_widened(&v[range], widen_u8, |r| kernel(query, r)),
+        }
+    }
+}
+
+thread_local! {
+    /// Per-thread buffer narrow rows are widened into: grows to the longest row, never shrinks.
+    static WIDE: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Calls `f` on `row` widened to float32 by `widen` (into the thread's buffer).
+#[inline(always)]
+fn with_widened<T>(
+    row: &[T],
+    widen: impl Fn(&[T], &mut [f32]),
+    f: impl FnOnce(&[f32]) -> f32,
+) -> f32 {
+    WIDE.with_borrow_mut(|buf| {
+        if buf.len() < row.len() {
+            buf.resize(row.len(), 0.0);
+        }
+        let out = &mut buf[..row.len()];
+        widen(row, out);
+        f(out)
+    })
+}
+
+/// Widens half-precision values (with F16C where the CPU has it).
+fn widen_f16(row: &[f16], out: &mut [f32]) {
+    use half::slice::HalfFloatSliceExt;
+    row.convert_to_f32_slice(out);
+}
+
+fn widen_u8(row: &[u8], out: &mut [f32]) {
+    out.iter_mut().zip(row).for_each(|(o, &x)| *o = x as f32);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::Metric;
+
+    #[test]
+    fn conversion_keeps_what_the_type_holds_and_refuses_the_rest() {
+        let mut v = vec![0.15, 1.0, -2.5];
+        Datatype::Float16.convert(&mut v).unwrap();
+        assert_eq!(v, [f16::from_f32(0.15).to_f32(), 1.0, -2.5]);
+        assert_ne!(v[0], 0.15);
+        assert!(Datatype::Float16.convert(&mut [70000.0]).is_err());
+        let mut b = vec![0.0, 3.7, 255.9];
+        Datatype::Uint8.convert(&mut b).unwrap();
+        assert_eq!(b, [0.0, 3.0, 255.0]);
+        assert!(Datatype::Uint8.convert(&mut [256.0]).is_err());
+        assert!(Datatype::Uint8.convert(&mut [-0.5]).is_err());
+    }
+
+    #[test]
+    fn the_narrowest_type_holds_every_value_exactly() {
+        assert_eq!(Datatype::narrowest(&[0.0, 7.0, 255.0]), Datatype::Uint8);
+        assert_eq!(Datatype::narrowest(&[0.5, 7.0]), Datatype::Float16);
+        assert_eq!(Datatype::narrowest(&[256.0, -1.0]), Datatype::Float16);
+        assert_eq!(Datatype::narrowest(&[0.1]), Datatype::Float32);
+        assert_eq!(Datatype::narrowest(&[-0.0]), Datatype::Float16);
+        assert_eq!(Datatype::narrowest(&[]), Datatype::Float32);
+        for (values, t) in [
+            (vec![3.0, 9.0], Datatype::Uint8),
+            (vec![-0.5, 1e4], Datatype::Float16),
+        ] {
+            let mut out = Vec::new();
+            t.write(&values, &mut out);
+            assert_eq!(out.len(), values.len() * t.bytes());
+            let back = t.read(&mut Reader::new(&out), values.len()).unwrap();
+            assert_eq!(back, values);
+        }
+    }
+
+    #[test]
+    fn typed_rows_score_as_their_widened_values() {
+        let mut values: Vec<f32> = (0..5000).map(|i| (i % 251) as f32).collect();
+        let query: Vec<f32> = (0..2500).map(|i| (i % 7) as f32 * 0.25).collect();
+        for t in [Datatype::Float32, Datatype::Float16, Datatype::Uint8] {
+            t.convert(&mut values).unwrap();
+            let rows = Elements::new(t, values.clone());
+            assert_eq!(rows.to_f32(), values);
+            for metric in [Metric::Dot, Metric::L2, Metric::L1, Metric::Cosine] {
+                let k = metric.kernel();
+                let want = k(&query, &values[2500..]);
+                assert_eq!(rows.distance(k, &query, 2500..5000, None), want);
+                let multi = rows.distance(k, &query[..500], 0..5000, Some(500));
+                assert_eq!(multi, max_sim(k, 500, &query[..500], &values));
+            }
+        }
+    }
+}

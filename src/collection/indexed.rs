@@ -11,7 +11,7 @@ use crate::index::hnsw::{prefetch_row, Flat, Graph, Multi, Rows, Scorer};
 use crate::index::quant::Quantized;
 use crate::index::signs::{self, SignCodes};
 use crate::index::sparse::{InvertedIndex, SparseVector};
-use crate::index::typed::Elements;
+use crate::index::typed::{Elements, Kernels};
 use crate::index::Metric;
 use crate::point_id::PointId;
 use crate::storage::codec::Payload;
@@ -96,8 +96,8 @@ impl<'a> SpaceRows<'a> {
 
 /// How a graph walk over a sealed segment's stored rows scores a node.
 pub(crate) enum Measure<'a> {
-    /// The kernel's distance from a float32 query.
-    Kernel(Kernel, &'a [f32]),
+    /// The kernels' distance from a float32 query.
+    Kernels(Kernels, &'a [f32]),
     /// A distance the caller computes from the row (widened to float32).
     Fn(&'a dyn Fn(&[f32]) -> f32),
 }
@@ -123,7 +123,7 @@ impl Scorer for SpaceScorer<'_> {
     fn dist(&self, id: u32) -> f32 {
         let (seg, space, offset) = (self.segment, self.space, self.offset(id));
         match self.measure {
-            Measure::Kernel(kernel, query) => seg.distance(space, kernel, query, offset),
+            Measure::Kernels(k, query) => seg.distance(space, &k, query, offset),
             Measure::Fn(f) => f(&seg.row(space, offset)),
         }
     }
@@ -169,22 +169,24 @@ impl IndexedSegment {
         }
     }
 
-    /// Distance under `kernel` from `query` to the point at `offset` in space `space`
+    /// Distance under `kernels` from `query` to the point at `offset` in space `space`
     /// (late interaction in a multivector space), computed on the stored elements.
     #[inline]
-    pub fn distance(&self, space: usize, kernel: Kernel, query: &[f32], offset: u32) -> f32 {
+    pub fn distance(&self, space: usize, kernels: &Kernels, query: &[f32], offset: u32) -> f32 {
         let multi = self.ends[space].as_ref().map(|_| self.dims[space]);
-        self.vectors[space].distance(kernel, query, self.span(space, offset), multi)
+        self.vectors[space].distance(kernels, query, self.span(space, offset), multi)
     }
 
     /// Stores every single-vector space in its datatype; float32 until now, so that graphs and
-    /// codes were made from borrowed rows. Multivectors stay float32.
+    /// codes were made from borrowed rows. Multivectors stay float32. Float32 arrays, grown
+    /// while points were gathered, give back their spare capacity.
     pub fn narrow(&mut self, spaces: &[VectorSpace]) {
         for (store, space) in self.vectors.iter_mut().zip(spaces) {
             if space.multi || store.datatype() == space.datatype {
-                continue;
+                store.shrink_to_fit();
+            } else {
+                *store = Elements::new(space.datatype, std::mem::take(store).into_f32());
             }
-            *store = Elements::new(space.datatype, std::mem::take(store).into_f32());
         }
     }
 

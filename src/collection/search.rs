@@ -16,6 +16,7 @@ use super::tenants::{MemberEstimate, TenantGraph};
 use crate::filter::Filter;
 use crate::index::hnsw::{Accept, Estimate};
 use crate::index::signs::Estimator;
+use crate::index::typed::Kernels;
 use crate::index::{Metric, TopK};
 
 /// A search over one vector space of one snapshot.
@@ -295,9 +296,9 @@ impl Run<'_> {
                         graph.search_picked(&rows, params.metric, params.vector, k, ef, accept_node)
                     }
                     None => {
-                        let kernel = params.metric.kernel();
+                        let kernels = Kernels::of(params.metric);
                         let members = Some(&members[..]);
-                        let scorer = stored_rows(data, space, members, kernel, params.vector);
+                        let scorer = stored_rows(data, space, members, kernels, params.vector);
                         graph.search_scored(&scorer, k, ef, accept_node)
                     }
                 }
@@ -386,13 +387,16 @@ impl Run<'_> {
     fn rescore(&self, seg: &SegmentView, offsets: &[u32]) -> Vec<(u32, f32)> {
         const AHEAD: usize = 4;
         let params = self.params;
-        let kernel = params.metric.kernel();
+        let kernels = Kernels::of(params.metric);
         let mut top = TopK::new(self.k);
         for (i, &o) in offsets.iter().enumerate() {
             if let Some(&next) = offsets.get(i + AHEAD) {
                 seg.data.prefetch(params.space, next);
             }
-            top.push(o, seg.data.distance(params.space, kernel, params.vector, o));
+            top.push(
+                o,
+                seg.data.distance(params.space, &kernels, params.vector, o),
+            );
         }
         top.into_sorted_vec()
     }
@@ -405,10 +409,13 @@ impl Run<'_> {
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<(u32, f32)> {
         let params = self.params;
-        let kernel = params.metric.kernel();
+        let kernels = Kernels::of(params.metric);
         let mut top = TopK::new(self.k);
         for o in offsets.filter(|&o| accept(o)) {
-            top.push(o, seg.data.distance(params.space, kernel, params.vector, o));
+            top.push(
+                o,
+                seg.data.distance(params.space, &kernels, params.vector, o),
+            );
         }
         top.into_sorted_vec()
     }
@@ -442,11 +449,11 @@ fn graph_search(
     accept: Accept,
 ) -> Vec<(u32, f32)> {
     let space = params.space;
-    let kernel = params.metric.kernel();
+    let kernels = Kernels::of(params.metric);
     let q = params.tuning.quantization;
     match data.quantized(space).filter(|_| !q.ignore) {
         Some(codes) => {
-            let exact = |o: u32| data.distance(space, kernel, params.vector, o);
+            let exact = |o: u32| data.distance(space, &kernels, params.vector, o);
             let rescore = q
                 .rescore
                 .unwrap_or(true)
@@ -464,26 +471,26 @@ fn graph_search(
                 graph.search(vectors, dim, params.metric, params.vector, k, ef, accept)
             }
             None => {
-                let scorer = stored_rows(data, space, None, kernel, params.vector);
+                let scorer = stored_rows(data, space, None, kernels, params.vector);
                 graph.search_scored(&scorer, k, ef, accept)
             }
         },
     }
 }
 
-/// A walk over the stored (narrow) rows of space `space`, from `query` under `kernel`.
+/// A walk over the stored (narrow) rows of space `space`, from `query` under `kernels`.
 fn stored_rows<'a>(
     data: &'a IndexedSegment,
     space: usize,
     picked: Option<&'a [u32]>,
-    kernel: crate::index::distance::Kernel,
+    kernels: Kernels,
     query: &'a [f32],
 ) -> SpaceScorer<'a> {
     SpaceScorer {
         segment: data,
         space,
         picked,
-        measure: Measure::Kernel(kernel, query),
+        measure: Measure::Kernels(kernels, query),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::bitset::Bitset;
 use crate::index::distance::{max_sim, Kernel};
 use crate::index::hnsw::{prefetch_row, Accept, Graph, HnswParams, LiveGraph, Rows};
 use crate::index::sparse::SparseVector;
-use crate::index::typed::Elements;
+use crate::index::typed::{Elements, Kernels};
 use crate::point_id::PointId;
 use crate::storage::codec::{Payload, StoredPoint};
 
@@ -529,16 +529,16 @@ impl SegmentData {
         }
     }
 
-    /// Distance under `kernel` from `query` to the point at `offset` in space `space` (late
+    /// Distance under `kernels` from `query` to the point at `offset` in space `space` (late
     /// interaction in a multivector space), on the stored elements.
     #[inline]
-    pub fn distance(&self, space: usize, kernel: Kernel, query: &[f32], offset: u32) -> f32 {
+    pub fn distance(&self, space: usize, kernels: &Kernels, query: &[f32], offset: u32) -> f32 {
         match self {
             SegmentData::Plain(p) => match p.multi[space] {
-                false => kernel(query, p.row(space, offset)),
-                true => max_sim(kernel, p.dims[space], query, p.row(space, offset)),
+                false => (kernels.float)(query, p.row(space, offset)),
+                true => max_sim(kernels.float, p.dims[space], query, p.row(space, offset)),
             },
-            SegmentData::Indexed(s) => s.distance(space, kernel, query, offset),
+            SegmentData::Indexed(s) => s.distance(space, kernels, query, offset),
         }
     }
 

@@ -1,12 +1,13 @@
 //! Vector element types ([`Datatype`]) and rows stored in them ([`Elements`]): `float16`
 //! halves and `uint8` quarters the memory of a vector space, and its distances are computed on
-//! the stored values, widened to float32 a register at a time.
+//! the stored values, widened to float32 a register at a time ([`crate::index::distance`]).
 
 use half::f16;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::distance::{max_sim, Kernel};
+use super::distance::{max_sim, Kernel, RowKernel};
+use super::Metric;
 use crate::bytes::Reader;
 use crate::error::Corrupt;
 
@@ -131,6 +132,24 @@ impl Datatype {
     }
 }
 
+/// One metric's kernels for rows of each element type, resolved once per search.
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    pub float: Kernel,
+    pub half: RowKernel<f16>,
+    pub byte: RowKernel<u8>,
+}
+
+impl Kernels {
+    pub fn of(metric: Metric) -> Kernels {
+        Kernels {
+            float: metric.kernel(),
+            half: metric.row_kernel(),
+            byte: metric.row_kernel(),
+        }
+    }
+}
+
 /// Row-major vectors of one space in its element type: what a sealed segment keeps.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Elements {
@@ -174,6 +193,15 @@ impl Elements {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Gives back spare capacity.
+    pub fn shrink_to_fit(&mut self) {
+        match self {
+            Elements::F32(v) => v.shrink_to_fit(),
+            Elements::F16(v) => v.shrink_to_fit(),
+            Elements::U8(v) => v.shrink_to_fit(),
+        }
     }
 
     /// Bytes of heap memory held.
@@ -260,63 +288,30 @@ impl Elements {
         }
     }
 
-    /// Distance under `kernel` from the float32 `query` to elements `range`, which hold one
+    /// Distance under `kernels` from the float32 `query` to elements `range`, which hold one
     /// vector of `query.len()` elements, or (with `multi_dim`) a multivector compared by
-    /// [`max_sim`]. Narrow rows are widened first (single vectors into a per-thread buffer).
+    /// [`max_sim`] (widened first: multivectors are stored as float32).
     #[inline]
     pub fn distance(
         &self,
-        kernel: Kernel,
+        kernels: &Kernels,
         query: &[f32],
         range: std::ops::Range<usize>,
         multi_dim: Option<usize>,
     ) -> f32 {
         match (self, multi_dim) {
-            (Elements::F32(v), None) => kernel(query, &v[range]),
-            (Elements::F32(v), Some(dim)) => max_sim(kernel, dim, query, &v[range]),
-            (_, Some(dim)) => max_sim(kernel, dim, query, &self.widen(range)),
-            (Elements::F16(v), None) => with_widened(&v[range], widen_f16, |r| kernel(query, r)),
-            (Elements::U8(v), None) => with_widened(&v[range], widen_u8, |r| kernel(query, r)),
+            (Elements::F32(v), None) => (kernels.float)(query, &v[range]),
+            (Elements::F16(v), None) => (kernels.half)(query, &v[range]),
+            (Elements::U8(v), None) => (kernels.byte)(query, &v[range]),
+            (Elements::F32(v), Some(dim)) => max_sim(kernels.float, dim, query, &v[range]),
+            (_, Some(dim)) => max_sim(kernels.float, dim, query, &self.widen(range)),
         }
     }
-}
-
-thread_local! {
-    /// Per-thread buffer narrow rows are widened into: grows to the longest row, never shrinks.
-    static WIDE: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Calls `f` on `row` widened to float32 by `widen` (into the thread's buffer).
-#[inline(always)]
-fn with_widened<T>(
-    row: &[T],
-    widen: impl Fn(&[T], &mut [f32]),
-    f: impl FnOnce(&[f32]) -> f32,
-) -> f32 {
-    WIDE.with_borrow_mut(|buf| {
-        if buf.len() < row.len() {
-            buf.resize(row.len(), 0.0);
-        }
-        let out = &mut buf[..row.len()];
-        widen(row, out);
-        f(out)
-    })
-}
-
-/// Widens half-precision values (with F16C where the CPU has it).
-fn widen_f16(row: &[f16], out: &mut [f32]) {
-    use half::slice::HalfFloatSliceExt;
-    row.convert_to_f32_slice(out);
-}
-
-fn widen_u8(row: &[u8], out: &mut [f32]) {
-    out.iter_mut().zip(row).for_each(|(o, &x)| *o = x as f32);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::Metric;
 
     #[test]
     fn conversion_keeps_what_the_type_holds_and_refuses_the_rest() {
@@ -361,10 +356,14 @@ mod tests {
             let rows = Elements::new(t, values.clone());
             assert_eq!(rows.to_f32(), values);
             for metric in [Metric::Dot, Metric::L2, Metric::L1, Metric::Cosine] {
-                let k = metric.kernel();
+                let (k, ks) = (metric.kernel(), Kernels::of(metric));
                 let want = k(&query, &values[2500..]);
-                assert_eq!(rows.distance(k, &query, 2500..5000, None), want);
-                let multi = rows.distance(k, &query[..500], 0..5000, Some(500));
+                let got = rows.distance(&ks, &query, 2500..5000, None);
+                assert!(
+                    (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "{got} vs {want}"
+                );
+                let multi = rows.distance(&ks, &query[..500], 0..5000, Some(500));
                 assert_eq!(multi, max_sim(k, 500, &query[..500], &values));
             }
         }

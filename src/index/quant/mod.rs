@@ -7,7 +7,7 @@
 //! - dot:  `x·y ≈ dim·lo² + lo·α·(Σc + Σd) + α²·Σ c·d`, the `lo·α·Σc` term stored per row;
 //! - squared L2: `α²·Σ (c − d)²`;  L1: `α·Σ |c − d|` (the offset cancels).
 
-mod kernels;
+pub(crate) mod kernels;
 
 use rayon::prelude::*;
 

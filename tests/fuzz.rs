@@ -234,7 +234,7 @@ fn sample_point() -> StoredPoint {
 
 #[test]
 fn point_record_codec() {
-    let valid = encode_point(&sample_point());
+    let valid = encode_point(&sample_point(), &[]);
     seed_corpus("codec", &valid);
     let inputs = prop_oneof![mutated(valid), prop::collection::vec(any::<u8>(), 0..64)];
     fuzz("codec", inputs, |bytes| {

@@ -517,9 +517,14 @@ impl CollectionConfig {
         Ok(())
     }
 
-    /// Number of points the append segment holds before it is sealed into an HNSW segment.
+    /// Number of points the append segment holds before it is sealed into an HNSW segment
+    /// (the threshold counts vectors' bytes in their stored types, as Qdrant's does).
     pub fn indexing_threshold_points(&self) -> usize {
-        let dense: usize = self.spaces().iter().map(|s| s.size * 4).sum();
+        let dense: usize = self
+            .spaces()
+            .iter()
+            .map(|s| s.size * s.datatype.bytes())
+            .sum();
         let bytes_per_point = (dense + SPARSE_BYTES_PER_POINT * self.sparse_spaces().len()).max(1);
         match self.optimizer_config.indexing_threshold {
             // Qdrant's 0 means "never index".
@@ -531,7 +536,7 @@ impl CollectionConfig {
 
     /// Segments with fewer points than this are searched exactly.
     pub fn full_scan_threshold_points(&self, space: &VectorSpace) -> usize {
-        space.hnsw.full_scan_threshold * 1024 / (space.size * 4).max(1)
+        space.hnsw.full_scan_threshold * 1024 / (space.size * space.datatype.bytes()).max(1)
     }
 }
 

@@ -215,7 +215,14 @@ impl Registry {
         let _guard = self.admin(max_wait)?;
         let collection = self.get(name)?;
         collection.close();
-        self.store.raft_install(collection.id, points, lsn, mark)?;
+        let types: Vec<_> = collection
+            .snapshot()
+            .spaces
+            .iter()
+            .map(|s| s.datatype)
+            .collect();
+        self.store
+            .raft_install(collection.id, &types, points, lsn, mark)?;
         let metas: Vec<CollectionMeta> = self.store.collections()?;
         let meta = metas.into_iter().find(|m| m.name == name).ok_or_else(|| {
             CollectionError::NotFound(format!("Collection `{name}` doesn't exist!"))

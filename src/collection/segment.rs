@@ -549,9 +549,9 @@ impl SegmentData {
         match self {
             SegmentData::Plain(p) => PlainRows::new(p, space).prefetch(offset, LINES),
             SegmentData::Indexed(s) => {
-                let store = &s.vectors[space];
-                let bytes = s.dims[space] * store.datatype().bytes();
-                prefetch_row(store.addr(s.span(space, offset).start), bytes, LINES);
+                let (store, span) = (&s.vectors[space], s.span(space, offset));
+                let bytes = span.len() * store.datatype().bytes();
+                prefetch_row(store.addr(span.start), bytes, LINES);
             }
         }
     }

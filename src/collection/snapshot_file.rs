@@ -8,6 +8,7 @@
 //! claims), the count and the checksum; a file that fails any check is refused whole.
 
 use crate::error::Corrupt;
+use crate::index::typed::Datatype;
 use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,8 @@ pub struct SnapshotWriter<W: Write> {
     out: W,
     crc: crc32fast::Hasher,
     count: u64,
+    /// What the collection's vector spaces store, for the point records.
+    types: Vec<Datatype>,
 }
 
 impl<W: Write> SnapshotWriter<W> {
@@ -52,6 +55,7 @@ impl<W: Write> SnapshotWriter<W> {
             out,
             crc: crc32fast::Hasher::new(),
             count: 0,
+            types: header.config.spaces().iter().map(|s| s.datatype).collect(),
         };
         w.put(MAGIC)?;
         w.put(&FORMAT_VERSION.to_le_bytes())?;
@@ -66,7 +70,7 @@ impl<W: Write> SnapshotWriter<W> {
     }
 
     pub fn point(&mut self, id: PointId, point: &StoredPoint) -> io::Result<()> {
-        let record = encode_point(point);
+        let record = encode_point(point, &self.types);
         self.put(&[1])?;
         self.put(&id.to_key())?;
         self.put(&(record.len() as u32).to_le_bytes())?;

@@ -375,9 +375,10 @@ impl Writer {
             self.store
                 .put_raft_state_in(&mut batch, mark.group, mark.name, &mark.value);
         }
+        let types: Vec<_> = self.state.spaces.iter().map(|s| s.datatype).collect();
         for change in changes {
             match change {
-                Change::Put(id, point) => self.store.put_point(&mut batch, *id, point),
+                Change::Put(id, point) => self.store.put_point(&mut batch, *id, point, &types),
                 Change::Delete(id) => self.store.delete_point(&mut batch, *id),
             }
         }

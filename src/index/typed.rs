@@ -58,7 +58,8 @@ impl Datatype {
                 if let Some(x) = values.iter().find(|x| !(0.0..256.0).contains(*x)) {
                     return Err(format!("{x} is outside uint8's range (0 to 255)"));
                 }
-                values.iter_mut().for_each(|x| *x = x.trunc());
+                // + 0.0 turns -0.0 into the 0 a byte reads back as.
+                values.iter_mut().for_each(|x| *x = x.trunc() + 0.0);
             }
         }
         Ok(())
@@ -77,6 +78,15 @@ impl Datatype {
             Datatype::Float16
         } else {
             Datatype::Float32
+        }
+    }
+
+    /// Whether this type holds every value of `values` exactly.
+    pub fn holds(self, values: &[f32]) -> bool {
+        match (self, Datatype::narrowest(values)) {
+            (Datatype::Float32, _) | (_, Datatype::Uint8) => true,
+            (Datatype::Float16, narrowest) => narrowest == Datatype::Float16,
+            (Datatype::Uint8, _) => false,
         }
     }
 
@@ -325,6 +335,9 @@ mod tests {
         assert_eq!(b, [0.0, 3.0, 255.0]);
         assert!(Datatype::Uint8.convert(&mut [256.0]).is_err());
         assert!(Datatype::Uint8.convert(&mut [-0.5]).is_err());
+        let mut zero = vec![-0.0];
+        Datatype::Uint8.convert(&mut zero).unwrap();
+        assert!(zero[0].is_sign_positive());
     }
 
     #[test]

@@ -6,10 +6,10 @@
 //! Version 2, written only for points with a sparse vector, adds before the payload
 //! `u32 sparse count | per sparse vector: u32 n, n × u32 index, n × f32 value` (n = 0: the
 //! point lacks it); version 1 records, which have no sparse section, are still read.
-//! Version 3, written when some vector's values all fit a narrower type (always so in
-//! `float16` and `uint8` spaces), has the sparse section and stores each vector as
-//! `u32 dim | u8 element type | dim elements` in the narrowest type that holds it exactly
-//! ([`Datatype::narrowest`]): a `uint8` vector takes a quarter of the bytes.
+//! Version 3, written for points of collections with `float16` or `uint8` vector spaces, has
+//! the sparse section and stores each vector as `u32 dim | u8 element type | dim elements`,
+//! in its space's type where that holds it exactly (else [`Datatype::narrowest`]): a
+//! `uint8` vector takes a quarter of the bytes.
 //! Decoding validates every length and never panics on corrupted bytes.
 
 use crate::error::Corrupt;
@@ -43,17 +43,22 @@ pub struct StoredPoint {
     pub payload: Payload,
 }
 
-/// Encodes a point record.
-pub fn encode_point(point: &StoredPoint) -> Vec<u8> {
+/// Encodes a point record whose vector spaces store `types` (float32 past its end). Records
+/// of float32 spaces are written as earlier builds wrote them.
+pub fn encode_point(point: &StoredPoint, types: &[Datatype]) -> Vec<u8> {
     let payload = serde_json::to_vec(&*point.payload).unwrap_or_else(|_| b"{}".to_vec());
     let floats: usize = point.vectors.iter().map(Vec::len).sum();
     let mut out = Vec::with_capacity(17 + 5 * point.vectors.len() + 4 * floats + payload.len());
-    let types: Vec<Datatype> = point
-        .vectors
-        .iter()
-        .map(|v| Datatype::narrowest(v))
+    let declared = |i: usize| types.get(i).copied().unwrap_or_default();
+    let typed = (0..point.vectors.len()).any(|i| declared(i) != Datatype::Float32);
+    // A space's values are converted to its type on write; a vector its type does not hold
+    // (which should not happen) keeps the narrowest type that does.
+    let types: Vec<Datatype> = (0..point.vectors.len())
+        .map(|i| match declared(i).holds(&point.vectors[i]) {
+            true => declared(i),
+            false => Datatype::narrowest(&point.vectors[i]),
+        })
         .collect();
-    let typed = types.iter().any(|t| *t != Datatype::Float32);
     let with_sparse = typed || point.sparse.iter().any(|s| !s.is_empty());
     out.push(match (typed, with_sparse) {
         (true, _) => CODEC_TYPED,
@@ -194,13 +199,13 @@ mod tests {
     #[test]
     fn sparse_vectors_are_written_only_where_a_point_has_one() {
         let mut p = point(3, vec![vec![0.1]], serde_json::json!({"k": 1}));
-        let dense_only = encode_point(&p);
+        let dense_only = encode_point(&p, &[]);
         assert_eq!(dense_only[0], CODEC_DENSE_ONLY);
         p.sparse = vec![
             SparseVector::default(),
             SparseVector::new(vec![9, 2], vec![1.5, -0.5]).unwrap(),
         ];
-        let bytes = encode_point(&p);
+        let bytes = encode_point(&p, &[]);
         assert_eq!(bytes[0], CODEC_WITH_SPARSE);
         assert_eq!(decode_point(&bytes).unwrap(), p);
         let light = decode_point_without_vectors(&bytes).unwrap();
@@ -210,25 +215,34 @@ mod tests {
         }
         // Only empty sparse vectors: nothing to write, the record stays version 1.
         p.sparse = vec![SparseVector::default()];
-        let bytes = encode_point(&p);
+        let bytes = encode_point(&p, &[]);
         assert_eq!(bytes, dense_only);
         p.sparse.clear();
         assert_eq!(decode_point(&bytes).unwrap(), p);
     }
 
     #[test]
-    fn vectors_are_stored_in_the_narrowest_type_that_holds_them() {
+    fn vectors_of_narrow_spaces_are_stored_in_their_type() {
         let vectors = vec![vec![3.0, 255.0, 0.0], vec![0.5, -2.0], vec![0.1], vec![]];
         let p = point(4, vectors, serde_json::json!({"k": 1}));
-        let bytes = encode_point(&p);
+        // Float32 spaces are written as before, whatever their values.
+        assert_eq!(encode_point(&p, &[])[0], CODEC_DENSE_ONLY);
+        let types = [
+            Datatype::Uint8,
+            Datatype::Float16,
+            Datatype::Uint8,
+            Datatype::Float16,
+        ];
+        let bytes = encode_point(&p, &types);
         assert_eq!(bytes[0], CODEC_TYPED);
         let float32 = point(
             4,
             vec![vec![0.1; 3], vec![0.1; 2], vec![0.1], vec![]],
             serde_json::json!({"k": 1}),
         );
-        // 3 + 4 element bytes instead of 12 + 8, for four type tags and an empty sparse count.
-        assert_eq!(encode_point(&float32).len() - 13 + 4 + 4, bytes.len());
+        // 3 + 4 element bytes instead of 12 + 8, for four type tags and an empty sparse count;
+        // 0.1, which a uint8 space should never hold, is kept whole as float32.
+        assert_eq!(encode_point(&float32, &[]).len() - 13 + 4 + 4, bytes.len());
         assert_eq!(decode_point(&bytes).unwrap(), p);
         let light = decode_point_without_vectors(&bytes).unwrap();
         assert_eq!((light.version, &light.payload), (4, &p.payload));
@@ -244,7 +258,7 @@ mod tests {
             vec![vec![1.0, -2.5], vec![]],
             serde_json::json!({"a": [1, "x"], "b": null}),
         );
-        assert_eq!(decode_point(&encode_point(&p)).unwrap(), p);
+        assert_eq!(decode_point(&encode_point(&p, &[])).unwrap(), p);
     }
 
     #[test]
@@ -254,7 +268,7 @@ mod tests {
             vec![vec![1.0; 5], vec![2.0]],
             serde_json::json!({"k": "v"}),
         );
-        let bytes = encode_point(&p);
+        let bytes = encode_point(&p, &[]);
         assert_eq!(record_version(&bytes).unwrap(), 9);
         let light = decode_point_without_vectors(&bytes).unwrap();
         assert_eq!((light.version, &light.payload), (9, &p.payload));
@@ -269,7 +283,10 @@ mod tests {
 
     #[test]
     fn every_truncation_is_an_error() {
-        let bytes = encode_point(&point(1, vec![vec![0.5; 3]], serde_json::json!({"k": 1})));
+        let bytes = encode_point(
+            &point(1, vec![vec![0.5; 3]], serde_json::json!({"k": 1})),
+            &[],
+        );
         for cut in 0..bytes.len() {
             assert!(decode_point(&bytes[..cut]).is_err(), "cut at {cut} decoded");
         }
@@ -282,10 +299,11 @@ mod tests {
         }
 
         #[test]
-        fn round_trips_arbitrary_vectors(version in any::<u64>(), v in proptest::collection::vec(-1e30f32..1e30, 0..64), bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        fn round_trips_arbitrary_vectors(version in any::<u64>(), v in proptest::collection::vec(-1e30f32..1e30, 0..64), bytes in proptest::collection::vec(any::<u8>(), 0..64), t in 0u8..3) {
             let bytes = bytes.into_iter().map(f32::from).collect();
             let p = point(version, vec![v, bytes], serde_json::json!({}));
-            prop_assert_eq!(decode_point(&encode_point(&p)).unwrap(), p);
+            let t = Datatype::from_tag(t).unwrap();
+            prop_assert_eq!(decode_point(&encode_point(&p, &[t, t])).unwrap(), p);
         }
     }
 }

@@ -17,6 +17,7 @@ use super::store::{
     CF_RAFT_STATE,
 };
 use super::StorageError;
+use crate::index::typed::Datatype;
 use crate::point_id::PointId;
 
 fn log_key(group: u64, index: u64) -> [u8; 16] {
@@ -221,6 +222,7 @@ impl Store {
     pub fn raft_install(
         &self,
         collection: u64,
+        types: &[Datatype],
         points: impl IntoIterator<Item = (PointId, StoredPoint)>,
         lsn: u64,
         mark: (u64, &str, &[u8]),
@@ -229,7 +231,7 @@ impl Store {
         let cf = self.cf(CF_POINTS);
         batch.delete_range_cf(cf, collection.to_be_bytes(), (collection + 1).to_be_bytes());
         for (id, point) in points {
-            batch.put_cf(cf, point_key(collection, id), encode_point(&point));
+            batch.put_cf(cf, point_key(collection, id), encode_point(&point, types));
         }
         batch.put_cf(
             self.cf(CF_META),

@@ -1,6 +1,7 @@
 //! The RocksDB handle and every key layout vecdb uses in it.
 
 use crate::error::Corrupt;
+use crate::index::typed::Datatype;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -346,12 +347,18 @@ impl Store {
         }
     }
 
-    /// Adds a point record to a batch.
-    pub fn put_point(&self, batch: &mut Batch, id: PointId, point: &StoredPoint) {
+    /// Adds a point record to a batch; the collection's vector spaces store `types`.
+    pub fn put_point(
+        &self,
+        batch: &mut Batch,
+        id: PointId,
+        point: &StoredPoint,
+        types: &[Datatype],
+    ) {
         let key = point_key(batch.collection, id);
         batch
             .inner
-            .put_cf(self.cf(CF_POINTS), key, encode_point(point));
+            .put_cf(self.cf(CF_POINTS), key, encode_point(point, types));
         batch.len += 1;
     }
 
@@ -493,8 +500,8 @@ mod tests {
             payload: Default::default(),
         };
         let mut batch = store.batch(7);
-        store.put_point(&mut batch, PointId::Num(5), &point);
-        store.put_point(&mut batch, PointId::Num(6), &point);
+        store.put_point(&mut batch, PointId::Num(5), &point, &[]);
+        store.put_point(&mut batch, PointId::Num(6), &point, &[]);
         store.delete_point(&mut batch, PointId::Num(6));
         store.commit(batch, 3, true).unwrap();
         let mut seen = Vec::new();

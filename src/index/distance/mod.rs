@@ -171,11 +171,12 @@ pub fn to_unit(v: &mut [f32]) {
     }
 }
 
-/// Negated cosine of `a` and `b`, 0 when either is zero.
+/// Negated cosine of `a` and `b`, 0 when either is zero. The lengths are taken apart, so
+/// that their product cannot overflow.
 fn neg_cosine<B: Element>(a: &[f32], b: &[B]) -> f32 {
-    let norms = dot(a, a) * B::norm_squared(b);
-    match norms > 0.0 {
-        true => -(B::kernels().dot)(a, b) / norms.sqrt(),
+    let (na, nb) = (dot(a, a).sqrt(), B::norm_squared(b).sqrt());
+    match na > 0.0 && nb > 0.0 {
+        true => -(B::kernels().dot)(a, b) / na / nb,
         false => 0.0,
     }
 }

@@ -265,4 +265,24 @@ fn narrow_vectors_are_stored_read_back_and_searched_as_their_type() {
         bytes,
         "{t}"
     );
+
+    // A snapshot carries the narrow vectors: recovered as another collection, the points read
+    // back the same and the configuration keeps the datatypes.
+    let made = server.ok("POST", "/collections/t/snapshots?wait=true", None);
+    let name = made["name"].as_str().unwrap();
+    let url = format!("{}/collections/t/snapshots/{name}", server.base);
+    let file = server.client.get(url).send().unwrap().bytes().unwrap();
+    let path = dir.path().join("t.snapshot");
+    std::fs::write(&path, &file).unwrap();
+    let location = json!({"location": format!("file://{}", path.display())});
+    server.ok("PUT", "/collections/copy/snapshots/recover", Some(location));
+    let info = server.ok("GET", "/collections/copy", None);
+    assert_eq!(
+        info["config"]["params"]["vectors"]["h"]["datatype"],
+        "float16"
+    );
+    for id in [0, 7, N / 3, N - 1] {
+        let got = server.ok("GET", &format!("/collections/copy/points/{id}"), None);
+        assert_eq!(vectors_of(&got), model[&id], "recovered point {id}");
+    }
 }

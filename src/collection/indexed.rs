@@ -124,7 +124,7 @@ impl Scorer for SpaceScorer<'_> {
         let (seg, space, offset) = (self.segment, self.space, self.offset(id));
         match self.measure {
             Measure::Kernels(k, query) => seg.distance(space, &k, query, offset),
-            Measure::Fn(f) => f(&seg.row(space, offset)),
+            Measure::Fn(f) => seg.vectors[space].with_floats(seg.span(space, offset), f),
         }
     }
 

@@ -233,10 +233,37 @@ impl Elements {
 
     /// Elements `range`, widened to float32.
     pub fn widen(&self, range: std::ops::Range<usize>) -> Vec<f32> {
+        let mut out = Vec::with_capacity(range.len());
+        self.extend_floats(range, &mut out);
+        out
+    }
+
+    /// Appends elements `range` to `out`, widened to float32.
+    fn extend_floats(&self, range: std::ops::Range<usize>, out: &mut Vec<f32>) {
         match self {
-            Elements::F32(v) => v[range].to_vec(),
-            Elements::F16(v) => v[range].iter().map(|x| x.to_f32()).collect(),
-            Elements::U8(v) => v[range].iter().map(|&x| x as f32).collect(),
+            Elements::F32(v) => out.extend_from_slice(&v[range]),
+            Elements::F16(v) => out.extend(v[range].iter().map(|x| x.to_f32())),
+            Elements::U8(v) => out.extend(v[range].iter().map(|&x| x as f32)),
+        }
+    }
+
+    /// `f` of elements `range` as float32: borrowed when stored so, else widened into a buffer
+    /// of the thread's (so that scoring many rows allocates nothing).
+    pub fn with_floats<R>(&self, range: std::ops::Range<usize>, f: impl FnOnce(&[f32]) -> R) -> R {
+        thread_local! {
+            static WIDE: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        match self {
+            Elements::F32(v) => f(&v[range]),
+            // A reentrant call (from within `f`) widens into a buffer of its own.
+            _ => WIDE.with(|cell| match cell.try_borrow_mut() {
+                Ok(mut buf) => {
+                    buf.clear();
+                    self.extend_floats(range, &mut buf);
+                    f(&buf)
+                }
+                Err(_) => f(&self.widen(range)),
+            }),
         }
     }
 
@@ -368,6 +395,10 @@ mod tests {
             t.convert(&mut values).unwrap();
             let rows = Elements::new(t, values.clone());
             assert_eq!(rows.to_f32(), values);
+            let nested = rows.with_floats(10..20, |a| {
+                rows.with_floats(0..5, |b| [a.to_vec(), b.to_vec()])
+            });
+            assert_eq!(nested, [values[10..20].to_vec(), values[0..5].to_vec()]);
             for metric in [Metric::Dot, Metric::L2, Metric::L1, Metric::Cosine] {
                 let (k, ks) = (metric.kernel(), Kernels::of(metric));
                 let want = k(&query, &values[2500..]);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::config::{Datatype, VectorSpace};
 use crate::bitset::Bitset;
 use crate::index::distance::Kernel;
-use crate::index::hnsw::{prefetch_row, Flat, Graph, Multi, Rows, Scorer};
+use crate::index::hnsw::{multi_span, prefetch_row, Flat, Graph, Multi, Rows, Scorer};
 use crate::index::quant::Quantized;
 use crate::index::signs::{self, SignCodes};
 use crate::index::sparse::{InvertedIndex, SparseVector};
@@ -156,7 +156,7 @@ impl IndexedSegment {
         let (i, dim) = (offset as usize, self.dims[space]);
         match &self.ends[space] {
             None => i * dim..(i + 1) * dim,
-            Some(ends) => (if i == 0 { 0 } else { ends[i - 1] })..ends[i],
+            Some(ends) => multi_span(ends, i),
         }
     }
 

@@ -124,21 +124,7 @@ impl Datatype {
 
     /// Reads `n` elements written by [`Datatype::write`], widened to float32.
     pub fn read(self, r: &mut Reader, n: usize) -> Result<Vec<f32>, Corrupt> {
-        let len = n
-            .checked_mul(self.bytes())
-            .ok_or("vector length overflows")?;
-        let bytes = r.take(len)?;
-        Ok(match self {
-            Datatype::Float32 => bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            Datatype::Float16 => bytes
-                .chunks_exact(2)
-                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            Datatype::Uint8 => bytes.iter().map(|&b| b as f32).collect(),
-        })
+        Ok(Elements::read(r, self, n)?.into_f32())
     }
 }
 

@@ -96,13 +96,17 @@ pub struct Multi<'a> {
     pub dim: usize,
 }
 
+/// Where multivector `i` lies in an array whose multivectors end at `ends`.
+#[inline]
+pub fn multi_span(ends: &[usize], i: usize) -> std::ops::Range<usize> {
+    (if i == 0 { 0 } else { ends[i - 1] })..ends[i]
+}
+
 impl<'a> Multi<'a> {
     /// Row `id`, borrowed from the array rather than from `self`.
     #[inline]
     pub fn at(self, id: u32) -> &'a [f32] {
-        let i = id as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.vectors[start..self.ends[i]]
+        &self.vectors[multi_span(self.ends, id as usize)]
     }
 }
 
@@ -114,8 +118,7 @@ impl Rows for Multi<'_> {
 
     #[inline(always)]
     fn prefetch(&self, id: u32, max_lines: usize) {
-        let i = id as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let start = multi_span(self.ends, id as usize).start;
         let row = self.vectors.as_ptr().wrapping_add(start);
         prefetch_row(row as *const u8, self.dim * 4, max_lines);
     }

@@ -21,7 +21,7 @@ COPY --from=build /src/target/release/vecdb /usr/local/bin/vecdb
 ENV VECDB__SERVICE__HOST=0.0.0.0 \
     VECDB__STORAGE__DATA_DIR=/data
 VOLUME /data
-EXPOSE 6333
+EXPOSE 6333 6334
 USER vecdb
 ENTRYPOINT ["/usr/local/bin/vecdb"]
 CMD ["serve"]

@@ -92,6 +92,8 @@ impl ClusterConfig {
 pub struct ServiceConfig {
     pub host: String,
     pub port: u16,
+    /// The port of Qdrant's gRPC API (0 picks a free one).
+    pub grpc_port: u16,
     pub max_request_size_mb: usize,
     pub request_timeout_sec: u64,
     pub max_search_concurrency: usize,

@@ -32,6 +32,7 @@ pub mod cluster;
 pub mod collection;
 pub mod config;
 pub mod filter;
+pub mod grpc;
 pub mod index;
 pub mod limits;
 pub mod memory;
@@ -44,6 +45,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use api::AppState;
 use collection::registry::Registry;
 use config::Config;
@@ -90,9 +92,25 @@ pub async fn run(
         &state.config.service.tls_cert_path,
         &state.config.service.tls_key_path,
     ) {
-        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
         _ => None,
     };
+    let acceptor = |protocol| {
+        tls.as_ref()
+            .map(|(cert, key)| tls::acceptor(cert, key, protocol))
+            .transpose()
+    };
+    let (rest_tls, grpc_tls) = (
+        acceptor(tls::Protocol::Http1)?,
+        acceptor(tls::Protocol::Http2)?,
+    );
+    let grpc_addr = format!(
+        "{}:{}",
+        state.config.service.host, state.config.service.grpc_port
+    );
+    let grpc_listener = tokio::net::TcpListener::bind(&grpc_addr)
+        .await
+        .with_context(|| format!("binding the gRPC port {grpc_addr}"))?;
     tracing::info!(
         addr = %listener.local_addr()?,
         collections = registry.names().len(),
@@ -102,6 +120,11 @@ pub async fn run(
     // Printed once collections are recovered and requests are served at once; scripts and tests
     // started with --port 0 read the real address from this line.
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // The gRPC line comes first: readers stop at the REST line.
+    println!(
+        "vecdb grpc listening on {scheme}://{}",
+        grpc_listener.local_addr()?
+    );
     println!("vecdb listening on {scheme}://{}", listener.local_addr()?);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shutdown = async move {
@@ -111,16 +134,41 @@ pub async fn run(
     if let Some(node) = &cluster {
         node.serve_shards_with(api::shard_api(state.clone()));
     }
+    let grpc = grpc::router(state.clone());
     let app = api::app(state);
-    let server = async move {
-        match tls {
-            Some(acceptor) => tls::serve(listener, app, acceptor, shutdown).await,
+    let mut grpc_stop = stop_rx.clone();
+    let grpc_shutdown = async move {
+        let _ = grpc_stop.wait_for(|s| *s).await;
+    };
+    let grpc_server = tls::serve(
+        grpc_listener,
+        grpc,
+        tls::Protocol::Http2,
+        grpc_tls,
+        grpc_shutdown,
+    );
+    let rest_server = async move {
+        match rest_tls {
+            Some(acceptor) => {
+                tls::serve(
+                    listener,
+                    app,
+                    tls::Protocol::Http1,
+                    Some(acceptor),
+                    shutdown,
+                )
+                .await
+            }
             None => {
                 axum::serve(listener, app)
                     .with_graceful_shutdown(shutdown)
                     .await
             }
         }
+    };
+    let server = async move {
+        let (rest, grpc) = tokio::join!(rest_server, grpc_server);
+        rest.and(grpc)
     };
     let mut stop_seen = stop_rx.clone();
     tokio::select! {

@@ -20,6 +20,9 @@ struct Cli {
     /// Listen port; 0 picks a free one (overrides service.port).
     #[arg(long, global = true)]
     port: Option<u16>,
+    /// gRPC port; 0 picks a free one (overrides service.grpc_port).
+    #[arg(long, global = true)]
+    grpc_port: Option<u16>,
     /// Data directory (overrides storage.data_dir).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
@@ -69,6 +72,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(port) = cli.port {
         config.service.port = port;
+    }
+    if let Some(port) = cli.grpc_port {
+        config.service.grpc_port = port;
     }
     if let Some(dir) = cli.data_dir {
         config.storage.data_dir = dir;

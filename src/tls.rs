@@ -1,6 +1,6 @@
 //! Optional TLS with rustls (`service.tls_cert_path`, `service.tls_key_path`): PEM files read
-//! at start-up; connections are served over HTTP/1.1 with the same router and the same graceful
-//! shutdown as plain HTTP.
+//! at start-up. The REST port serves HTTP/1.1 over it; the gRPC port serves HTTP/2 (plain or
+//! TLS) through the same accept loop, with the same graceful shutdown.
 
 use std::future::Future;
 use std::path::Path;
@@ -18,8 +18,25 @@ use tokio_rustls::TlsAcceptor;
 /// A client that connects but does not finish its handshake in this time is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The protocol a port speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Http1,
+    /// HTTP/2 only (gRPC).
+    Http2,
+}
+
+impl Protocol {
+    fn alpn(self) -> &'static [u8] {
+        match self {
+            Protocol::Http1 => b"http/1.1",
+            Protocol::Http2 => b"h2",
+        }
+    }
+}
+
 /// Reads the certificate chain and private key; errors name the file and what is wrong.
-pub fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
+pub fn acceptor(cert: &Path, key: &Path, protocol: Protocol) -> anyhow::Result<TlsAcceptor> {
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .with_context(|| format!("reading the TLS certificate {}", cert.display()))?;
@@ -32,16 +49,17 @@ pub fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .context("the TLS certificate and key do not fit together")?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![protocol.alpn().to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Serves `app` over TLS until `shutdown` resolves, then waits for open connections to finish
-/// their requests.
+/// Serves `app` in `protocol`, over TLS when there is an `acceptor`, until `shutdown`
+/// resolves; then waits for open connections to finish their requests.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    acceptor: TlsAcceptor,
+    protocol: Protocol,
+    acceptor: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -59,22 +77,48 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // gRPC sends small frames and waits for their answers: no Nagle delay.
+        let _ = tcp.set_nodelay(protocol == Protocol::Http2);
         let (acceptor, app) = (acceptor.clone(), app.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
-                Err(_) => return tracing::debug!("TLS handshake timed out"),
+            let Some(acceptor) = acceptor else {
+                return serve_connection(TokioIo::new(tcp), app, protocol, watcher).await;
             };
-            let service = hyper_util::service::TowerToHyperService::new(app);
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, "TLS connection ended with an error");
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => serve_connection(TokioIo::new(tls), app, protocol, watcher).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
             }
         });
     }
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Serves one connection until it closes or the server shuts down.
+async fn serve_connection<IO>(
+    io: TokioIo<IO>,
+    app: Router,
+    protocol: Protocol,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let ended = match protocol {
+        Protocol::Http1 => {
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+            watcher.watch(conn).await
+        }
+        Protocol::Http2 => {
+            let executor = hyper_util::rt::TokioExecutor::new();
+            let conn =
+                hyper::server::conn::http2::Builder::new(executor).serve_connection(io, service);
+            watcher.watch(conn).await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
 }

@@ -316,7 +316,15 @@ fn removing_a_dead_peer_re_places_its_replicas_on_the_others() {
 fn exits(dir: &std::path::Path, p2p_port: u16) -> (bool, String) {
     let bin = std::env::var("VECDB_BIN").unwrap_or(env!("CARGO_BIN_EXE_vecdb").into());
     let mut command = std::process::Command::new(bin);
-    command.args(["--port", "0", "--host", "127.0.0.1", "--data-dir"]);
+    command.args([
+        "--port",
+        "0",
+        "--grpc-port",
+        "0",
+        "--host",
+        "127.0.0.1",
+        "--data-dir",
+    ]);
     command.arg(dir).env("RUST_LOG", "warn");
     for (key, value) in common::cluster::peer_env(p2p_port, None) {
         command.env(key, value);

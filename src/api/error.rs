@@ -145,6 +145,28 @@ impl From<CollectionError> for ApiError {
     }
 }
 
+/// A body handed over already parsed, in the request's extensions instead of as bytes: how the
+/// gRPC services pass their converted requests to the same handlers.
+#[derive(Clone, Debug)]
+pub struct JsonBody(pub serde_json::Value);
+
+/// Takes a parsed body out of the request, when one was handed over.
+fn parsed_body(req: &mut Request) -> Option<serde_json::Value> {
+    req.extensions_mut().remove::<JsonBody>().map(|b| b.0)
+}
+
+/// A parsed body as `T`: moved as is when `T` is a `Value` (upserts parse their own).
+fn from_parsed<T: DeserializeOwned + 'static>(value: serde_json::Value) -> Result<T, ApiError> {
+    let any: Box<dyn std::any::Any> = Box::new(value);
+    match any.downcast::<T>() {
+        Ok(same) => Ok(*same),
+        Err(any) => match any.downcast::<serde_json::Value>() {
+            Ok(value) => from_value(*value),
+            Err(_) => unreachable!("the box holds a Value"),
+        },
+    }
+}
+
 /// A JSON body whose rejections are [`ApiError`]s with the parser's exact message. Like
 /// Qdrant, any content type is read as JSON (curl's `-d` sends a form content type).
 pub struct ApiJson<T>(pub T);
@@ -152,7 +174,10 @@ pub struct ApiJson<T>(pub T);
 impl<T: DeserializeOwned + Send + 'static, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(mut req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(value) = parsed_body(&mut req) {
+            return from_parsed(value).map(ApiJson);
+        }
         let bytes = read_body(req, state).await?;
         if bytes.len() < BLOCKING_DECODE_BYTES {
             return decode_json(&bytes).map(ApiJson);
@@ -276,10 +301,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 /// A JSON body that may be absent: an empty body means `T::default()`.
 pub struct OptionalJson<T>(pub T);
 
-impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+impl<T: DeserializeOwned + Default + 'static, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(mut req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(value) = parsed_body(&mut req) {
+            return from_parsed(value).map(OptionalJson);
+        }
         let bytes = read_body(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));

@@ -120,19 +120,8 @@ pub type ApiResult<T> = Result<Json<Envelope<T>>, ApiError>;
 
 /// The whole application router.
 pub fn app(state: AppState) -> Router {
-    let body_limit = state.config.service.max_request_size_mb * 1024 * 1024;
-    let (full, read_only) = state.config.service.keys();
-    let keys = auth::Keys::new(full, read_only);
     let cors = cors_layer(&state.config.service.cors_origins);
-    // A single node has no cluster layer at all: it costs every request something.
-    let distributed = state.cluster.is_some();
-    let router = routes(&state, distributed).layer(DefaultBodyLimit::max(body_limit));
-    let router = match keys {
-        Some(keys) => router.layer(middleware::from_fn(move |req, next| {
-            auth::check(keys.clone(), req, next)
-        })),
-        None => router,
-    };
+    let router = guarded(&state);
     let router = match cors {
         // Outside the key check: browsers send preflight requests without credentials.
         Some(cors) => router.layer(cors),
@@ -140,10 +129,39 @@ pub fn app(state: AppState) -> Router {
     };
     router
         .layer(middleware::from_fn(track))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            ApiError::Internal("internal error: a request handler panicked".into()).into_response()
-        }))
+        .layer(catch_panic())
         .with_state(state)
+}
+
+/// The router the gRPC services hand their requests to: the same routes, keys, limits and
+/// cluster layer as [`app`], without what only HTTP clients need (CORS, HTTP metrics; the gRPC
+/// services count their own calls).
+pub fn for_grpc(state: AppState) -> Router {
+    guarded(&state).layer(catch_panic()).with_state(state)
+}
+
+/// The routes with their body limit and key check.
+fn guarded(state: &AppState) -> Router<AppState> {
+    let body_limit = state.config.service.max_request_size_mb * 1024 * 1024;
+    let (full, read_only) = state.config.service.keys();
+    let keys = auth::Keys::new(full, read_only);
+    // A single node has no cluster layer at all: it costs every request something.
+    let distributed = state.cluster.is_some();
+    let router = routes(state, distributed).layer(DefaultBodyLimit::max(body_limit));
+    match keys {
+        Some(keys) => router.layer(middleware::from_fn(move |req, next| {
+            auth::check(keys.clone(), req, next)
+        })),
+        None => router,
+    }
+}
+
+fn catch_panic() -> tower_http::catch_panic::CatchPanicLayer<
+    impl tower_http::catch_panic::ResponseForPanic<ResponseBody = axum::body::Body> + Clone,
+> {
+    tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+        ApiError::Internal("internal error: a request handler panicked".into()).into_response()
+    })
 }
 
 /// The routes without the outer layers (keys, CORS, metrics): what a shard replica's reads
@@ -244,6 +262,10 @@ async fn with_timeout(limit: Duration, req: Request, next: Next) -> Response {
         Ok(None) => limit,
         Err(e) => return e.into_response(),
     };
+    let limit = match req.extensions().get::<GrpcDeadline>() {
+        Some(GrpcDeadline(at)) => limit.min(at.saturating_duration_since(Instant::now())),
+        None => limit,
+    };
     let deadline = Instant::now() + limit;
     let run = REQUEST_DEADLINE.scope(deadline, next.run(req));
     match tokio::time::timeout(limit + DEADLINE_GRACE, run).await {
@@ -255,6 +277,10 @@ async fn with_timeout(limit: Duration, req: Request, next: Next) -> Response {
         .into_response(),
     }
 }
+
+/// A gRPC request's deadline (`grpc-timeout`), which bounds its time like `timeout` does.
+#[derive(Clone, Copy, Debug)]
+pub struct GrpcDeadline(pub Instant);
 
 /// How much later than the deadline the outer bound fires.
 const DEADLINE_GRACE: Duration = Duration::from_millis(50);

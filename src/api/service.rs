@@ -39,11 +39,14 @@ pub struct VersionInfo {
 /// The Qdrant API version whose REST shapes vecdb follows (its published OpenAPI document).
 pub const QDRANT_API_VERSION: &str = "1.18";
 
+/// The service's name, as `GET /` and gRPC's health check give it.
+pub const TITLE: &str = "vecdb - vector search engine";
+
 /// Service name and version.
 #[utoipa::path(get, path = "/", tag = "service", responses((status = 200, body = VersionInfo)))]
 pub async fn root() -> Json<VersionInfo> {
     Json(VersionInfo {
-        title: "vecdb - vector search engine",
+        title: TITLE,
         version: env!("CARGO_PKG_VERSION"),
         qdrant_api_version: QDRANT_API_VERSION,
     })

@@ -39,7 +39,7 @@ class Node:
 
     def start(self, cluster=True):
         env = {**os.environ, "RUST_LOG": "error"}
-        args = [self.binary, "--host", "127.0.0.1", "--port", str(self.api), "--data-dir", self.dir]
+        args = [self.binary, "--host", "127.0.0.1", "--port", str(self.api), "--grpc-port", "0", "--data-dir", self.dir]
         if cluster:
             env["VECDB__CLUSTER__SECRET"] = SECRET
             args += ["--p2p-port", str(self.p2p)]

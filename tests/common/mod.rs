@@ -44,6 +44,8 @@ pub struct Server {
     pub client: reqwest::blocking::Client,
     /// `host:port` of the internal port, in cluster mode.
     pub p2p: Option<String>,
+    /// `http://host:port` of the gRPC API.
+    pub grpc: String,
 }
 
 /// A temporary data directory that outlives server restarts.
@@ -72,6 +74,8 @@ impl Server {
         cmd.args([
             "--port",
             &port.to_string(),
+            "--grpc-port",
+            "0",
             "--host",
             "127.0.0.1",
             "--data-dir",
@@ -90,7 +94,7 @@ impl Server {
         let mut child = cmd.spawn().expect("spawn vecdb");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let mut p2p = None;
+        let (mut p2p, mut grpc) = (None, String::new());
         let base = loop {
             let line = lines
                 .next()
@@ -98,6 +102,9 @@ impl Server {
                 .expect("read stdout");
             if let Some(url) = line.strip_prefix("vecdb p2p listening on http://") {
                 p2p = Some(url.trim().to_string());
+            }
+            if let Some(url) = line.strip_prefix("vecdb grpc listening on ") {
+                grpc = url.trim().to_string();
             }
             if let Some(url) = line.strip_prefix("vecdb listening on ") {
                 break url.trim().to_string();
@@ -115,6 +122,7 @@ impl Server {
             data_dir: data_dir.to_path_buf(),
             client,
             p2p,
+            grpc,
         }
     }
 
@@ -238,7 +246,7 @@ pub fn error(body: &Value) -> &str {
 /// Runs the binary on `data_dir` with `env`, expecting it to refuse to start; returns stderr.
 pub fn start_failure(data_dir: &Path, env: &[(&str, &str)]) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vecdb"));
-    cmd.args(["--port", "0", "--data-dir"])
+    cmd.args(["--port", "0", "--grpc-port", "0", "--data-dir"])
         .arg(data_dir)
         .env("RUST_BACKTRACE", "0");
     for (k, v) in env {

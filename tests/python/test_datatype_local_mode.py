@@ -7,7 +7,7 @@ import random
 
 import pytest
 from qdrant_client import QdrantClient, models
-from qdrant_client.http.exceptions import UnexpectedResponse
+from conftest import assert_error, client_errors, connect
 
 SIZE = 8
 DATATYPES = [models.Datatype.FLOAT16, models.Datatype.UINT8]
@@ -28,7 +28,7 @@ def _name(datatype, distance):
 
 @pytest.fixture(scope="module")
 def clients(server_url):
-    remote = QdrantClient(url=server_url, prefer_grpc=False, check_compatibility=False, timeout=60)
+    remote = connect(server_url)
     local = QdrantClient(":memory:")
     for datatype, distance in CASES:
         rng = random.Random(_name(datatype, distance))
@@ -118,8 +118,7 @@ def test_values_the_type_cannot_hold_are_refused(clients, datatype, value):
     vector = [1.0] * SIZE
     vector[2] = value
     before = remote.retrieve(name, [3], with_vectors=True)[0].vector
-    with pytest.raises(UnexpectedResponse) as e:
+    with pytest.raises(client_errors()) as e:
         remote.upsert(name, [models.PointStruct(id=3, vector=vector)], wait=True)
-    assert e.value.status_code == 400
-    assert datatype.value in e.value.content.decode()
+    assert_error(e.value, 400, datatype.value)
     assert remote.retrieve(name, [3], with_vectors=True)[0].vector == before

@@ -9,12 +9,13 @@ from qdrant_client import QdrantClient, models
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "crosscheck"))
 import geo  # noqa: E402  (the crosscheck's points and conditions)
+from conftest import connect
 
 
 @pytest.fixture(scope="module")
 def pair(server_url):
     """The same collection in vecdb and in local mode."""
-    remote = QdrantClient(url=server_url, prefer_grpc=False, check_compatibility=False, timeout=60)
+    remote = connect(server_url)
     local = QdrantClient(":memory:")
     points = [
         models.PointStruct(id=i, vector=[1.0, i / 10.0], payload=payload) for i, payload in geo.POINTS

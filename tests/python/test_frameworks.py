@@ -10,6 +10,7 @@ import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_qdrant import QdrantVectorStore, RetrievalMode, SparseEmbeddings, SparseVector
 from qdrant_client import QdrantClient, models
+from conftest import connect, store_args
 
 WORDS = "vector graph shard replica index query filter payload segment snapshot raft leader".split()
 
@@ -25,7 +26,7 @@ def stores(server_url):
     metadatas = [{"n": i, "kind": "even" if i % 2 == 0 else "odd"} for i in range(len(texts))]
     ids = list(range(1, len(texts) + 1))
     embedding = DeterministicFakeEmbedding(size=24)
-    remote = QdrantClient(url=server_url, prefer_grpc=False, check_compatibility=False, timeout=60)
+    remote = connect(server_url)
     local = QdrantClient(":memory:")
     made = []
     for client in (remote, local):
@@ -104,7 +105,7 @@ def sparse_stores(server_url, request):
         ids=list(range(1, len(texts) + 1)),
     )
     # The framework creates the collection itself, sparse vector configuration included.
-    remote = QdrantVectorStore.from_texts(texts, url=server_url, prefer_grpc=False, timeout=60, **common)
+    remote = QdrantVectorStore.from_texts(texts, timeout=60, **store_args(server_url), **common)
     local = QdrantVectorStore.from_texts(texts, location=":memory:", **common)
     yield remote, local
     remote.client.delete_collection(name)
@@ -153,7 +154,7 @@ def test_llamaindex_hybrid_store_matches_local_mode(server_url, mode):
         for i, t in enumerate(texts)
     ]
     name = f"li_{mode}"
-    remote = QdrantClient(url=server_url, prefer_grpc=False, check_compatibility=False, timeout=60)
+    remote = connect(server_url)
     local = QdrantClient(":memory:")
     answers = []
     for client in (remote, local):

@@ -12,6 +12,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "crosscheck
 import datetimes  # noqa: E402
 import geo  # noqa: E402
 import text  # noqa: E402
+from conftest import assert_error, client_errors, connect
 
 # Points without payload pad the collection so that segments are sealed (and indexed) with
 # the crosscheck points in them; no condition matches them.
@@ -38,7 +39,7 @@ def wait_green(client, name):
 def indexed(request, server_url):
     """The table's points in vecdb, with indexes on its fields, and in local mode."""
     table, fields = TABLES[request.param]
-    remote = QdrantClient(url=server_url, prefer_grpc=False, check_compatibility=False, timeout=60)
+    remote = connect(server_url)
     local = QdrantClient(":memory:")
     points = [
         models.PointStruct(id=i, vector=[1.0, (i % 97) / 10.0], payload=payload)
@@ -115,7 +116,7 @@ def aggregation_points():
 @pytest.fixture(scope="module")
 def aggregated(server_url):
     """The same points in vecdb (indexed, sealed into segments) and in local mode."""
-    remote = QdrantClient(url=server_url, prefer_grpc=False, check_compatibility=False, timeout=60)
+    remote = connect(server_url)
     local = QdrantClient(":memory:")
     vectors = models.VectorParams(size=2, distance=models.Distance.EUCLID)
     remote.create_collection(
@@ -182,11 +183,9 @@ def test_scroll_order_by_matches_local_mode(aggregated, order, flt):
 
 def test_order_by_and_facet_need_an_index(aggregated):
     remote, _ = aggregated
-    from qdrant_client.http.exceptions import UnexpectedResponse
-
-    with pytest.raises(UnexpectedResponse) as err:
+    with pytest.raises(client_errors()) as err:
         remote.scroll("agg", order_by="color", limit=5)
-    assert err.value.status_code == 400 and b"integer, float or datetime index" in err.value.content
-    with pytest.raises(UnexpectedResponse) as err:
+    assert_error(err.value, 400, "integer, float or datetime index")
+    with pytest.raises(client_errors()) as err:
         remote.facet("agg", key="price")
-    assert err.value.status_code == 400 and b"keyword, integer, bool or uuid index" in err.value.content
+    assert_error(err.value, 400, "keyword, integer, bool or uuid index")

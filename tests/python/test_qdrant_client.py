@@ -10,12 +10,12 @@ import httpx
 import pytest
 from qdrant_client import QdrantClient, models
 
-from conftest import cluster_mode
+from conftest import GRPC, as_f32, assert_error, client_errors, cluster_mode, connect
 
 
 @pytest.fixture(scope="module")
 def client(server_url):
-    c = QdrantClient(url=server_url, prefer_grpc=False, check_compatibility=False, timeout=60)
+    c = connect(server_url)
     yield c
     c.close()
 
@@ -137,16 +137,13 @@ def test_payload_operations_and_deletes(client):
 
 
 def test_errors_surface_as_client_exceptions(client):
-    from qdrant_client.http.exceptions import UnexpectedResponse
-
     client.create_collection("err", vectors_config=models.VectorParams(size=3, distance=models.Distance.DOT))
-    with pytest.raises(UnexpectedResponse) as e:
+    with pytest.raises(client_errors()) as e:
         client.upsert("err", points=[models.PointStruct(id=1, vector=[1, 2])], wait=True)
-    assert e.value.status_code == 400
-    assert "expected dim: 3, got 2" in str(e.value)
-    with pytest.raises(UnexpectedResponse) as e:
+    assert_error(e.value, 400, "expected dim: 3, got 2")
+    with pytest.raises(client_errors()) as e:
         client.get_collection("missing")
-    assert e.value.status_code == 404
+    assert_error(e.value, 404)
     assert client.count("err").count == 0
 
 
@@ -164,7 +161,8 @@ def test_scalar_quantization(client):
     client.upsert("sq", points=make_points(600, 16, rng), wait=True)
     info = client.get_collection("sq")
     assert info.config.quantization_config.scalar.type == models.ScalarType.INT8
-    assert info.config.quantization_config.scalar.quantile == 0.99
+    # gRPC carries the quantile as a float32.
+    assert info.config.quantization_config.scalar.quantile == pytest.approx(0.99, rel=1e-7)
     query = [rng.uniform(-1, 1) for _ in range(16)]
     exact = client.query_points("sq", query=query, limit=5, search_params=models.SearchParams(exact=True)).points
     params = models.SearchParams(
@@ -231,9 +229,12 @@ def test_vectors_read_back_as_written(client):
     client.create_collection("floats", vectors_config=models.VectorParams(size=3, distance=models.Distance.EUCLID))
     client.upsert("floats", [models.PointStruct(id=1, vector=[0.15, -0.3, 1e-7])], wait=True)
     (point,) = client.retrieve("floats", [1], with_vectors=True)
-    assert point.vector == [0.15, -0.3, 1e-7]
+    # REST reads back the shortest decimal of each stored float32 (what was written); gRPC
+    # carries the float32 itself.
+    written = [as_f32(x) for x in [0.15, -0.3, 1e-7]] if GRPC else [0.15, -0.3, 1e-7]
+    assert point.vector == written
     (hit,) = client.query_points("floats", query=[0.0, 0.0, 0.0], with_vectors=True).points
-    assert hit.vector == [0.15, -0.3, 1e-7]
+    assert hit.vector == written
 
 
 def test_collection_metadata_is_kept_and_merged(client, server_url):
@@ -386,7 +387,8 @@ def test_conditional_upserts_match_local_mode(client, mode):
             c.delete_collection("cond")
         c.create_collection("cond", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
         c.upsert("cond", old, wait=True)
-        c.upsert("cond", new, wait=True, update_filter=keep, update_mode=mode)
+        update_mode = models.UpdateMode(mode) if mode else None
+        c.upsert("cond", new, wait=True, update_filter=keep, update_mode=update_mode)
         vectors = [models.PointVectors(id=i, vector=[9.0, 9.0]) for i in range(4)]
         c.update_vectors("cond", vectors, update_filter=keep, wait=True)
     found = client.scroll("cond", limit=10, with_payload=True, with_vectors=True)[0]

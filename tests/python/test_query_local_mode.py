@@ -10,6 +10,7 @@ import random
 import httpx
 import pytest
 from qdrant_client import QdrantClient, models
+from conftest import connect
 
 N = 240
 CASES = 160
@@ -30,7 +31,7 @@ def _points(rng):
 @pytest.fixture(scope="module")
 def pair(server_url):
     """The same collection in vecdb and in local mode: a cosine space `a` and a Euclid `b`."""
-    remote = QdrantClient(url=server_url, prefer_grpc=False, check_compatibility=False, timeout=60)
+    remote = connect(server_url)
     local = QdrantClient(":memory:")
     config = {
         "a": models.VectorParams(size=8, distance=models.Distance.COSINE),

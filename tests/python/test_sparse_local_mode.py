@@ -7,6 +7,7 @@ import random
 
 import pytest
 from qdrant_client import QdrantClient, models
+from conftest import connect
 
 DENSE = 8
 
@@ -31,7 +32,7 @@ def _points(rng, n):
 def clients(server_url):
     rng = random.Random(7)
     points = _points(rng, 150)
-    remote = QdrantClient(url=server_url, prefer_grpc=False, check_compatibility=False, timeout=60)
+    remote = connect(server_url)
     local = QdrantClient(":memory:")
     for c in (remote, local):
         c.create_collection(
@@ -114,7 +115,7 @@ def test_query_by_point_id_of_a_sparse_vector(clients):
 def test_removing_and_replacing_sparse_vectors_matches_local_mode(server_url):
     rng = random.Random(5)
     points = _points(rng, 60)
-    remote = QdrantClient(url=server_url, prefer_grpc=False, check_compatibility=False, timeout=60)
+    remote = connect(server_url)
     local = QdrantClient(":memory:")
     for c in (remote, local):
         c.create_collection(

@@ -20,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-RUST_LOG=warn "$bin" --port 0 --host 127.0.0.1 --data-dir "$work/data" >"$work/out" 2>"$work/err" &
+RUST_LOG=warn "$bin" --port 0 --grpc-port 0 --host 127.0.0.1 --data-dir "$work/data" >"$work/out" 2>"$work/err" &
 pid=$!
 for _ in $(seq 100); do
   url=$(sed -n 's/^vecdb listening on //p' "$work/out")

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Runs every vecdb test: Rust unit and HTTP integration tests (real server, port 0, temporary
 # data directories), the official qdrant-client test suite in a virtual environment (over REST
-# and over gRPC), and a
-# bounded schemathesis run against the served OpenAPI document.
+# and over gRPC), and a bounded schemathesis run against the served OpenAPI document.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/deps

@@ -117,6 +117,25 @@ fn https_with_a_self_signed_certificate() {
     );
     assert!(ok && body.contains(r#""id":7"#), "{body}");
 
+    // The gRPC port speaks HTTP/2 over the same certificate (ALPN h2): a health check, an
+    // empty message framed for gRPC, answers with the service's title.
+    let grpc = s.grpc.clone();
+    assert!(grpc.starts_with("https://127.0.0.1:"), "{grpc}");
+    let empty = certs.path().join("empty.grpc");
+    std::fs::write(&empty, [0u8; 5]).unwrap();
+    let health = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--http2", "--cacert"])
+        .arg(&cert)
+        .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
+        .arg("--data-binary")
+        .arg(format!("@{}", empty.display()))
+        .arg(format!("{grpc}/qdrant.Qdrant/HealthCheck"))
+        .output()
+        .expect("run curl");
+    assert!(health.status.success(), "{health:?}");
+    let reply = String::from_utf8_lossy(&health.stdout);
+    assert!(reply.contains("vecdb - vector search engine"), "{reply:?}");
+
     // Plain HTTP on the TLS port gets no HTTP answer.
     let plain = base.replace("https://", "http://");
     let (ok, body) = curl(&cert, &[&format!("{plain}/healthz")]);

@@ -323,6 +323,11 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Ap
             "Format error in JSON body: expected a JSON object, got an array".into(),
         ));
     }
+    // The plain deserializer first, from a reference (path tracking costs a tenth of a
+    // search); only a body that fails is deserialized again to name the path of the error.
+    if let Ok(parsed) = T::deserialize(&value) {
+        return Ok(parsed);
+    }
     serde_path_to_error::deserialize(value)
         .map_err(|e| body_error(e.path(), &e.inner().to_string()))
 }

@@ -14,6 +14,7 @@ pub mod distributed;
 pub mod docs;
 pub mod error;
 pub mod fan_out;
+pub mod in_process;
 pub mod indexes;
 pub mod models;
 pub mod points;
@@ -89,9 +90,21 @@ pub struct Envelope<T> {
     pub time: f64,
 }
 
+/// A success: the envelope as JSON, or for an in-process caller the result itself.
+pub struct Answer<T>(pub Envelope<T>);
+
+impl<T: Serialize + Send + 'static> IntoResponse for Answer<T> {
+    fn into_response(self) -> Response {
+        match in_process::active() {
+            true => in_process::response(self.0.result),
+            false => Json(self.0).into_response(),
+        }
+    }
+}
+
 /// Wraps a result in the success envelope.
-pub fn ok<T: Serialize>(result: T) -> Json<Envelope<T>> {
-    Json(Envelope {
+pub fn ok<T: Serialize>(result: T) -> Answer<T> {
+    Answer(Envelope {
         result,
         status: "ok",
         time: elapsed_secs(),
@@ -116,7 +129,7 @@ pub fn accepted() -> axum::response::Response {
 }
 
 /// What handlers return.
-pub type ApiResult<T> = Result<Json<Envelope<T>>, ApiError>;
+pub type ApiResult<T> = Result<Answer<T>, ApiError>;
 
 /// The whole application router.
 pub fn app(state: AppState) -> Router {
@@ -157,7 +170,7 @@ fn guarded(state: &AppState) -> Router<AppState> {
 }
 
 fn catch_panic() -> tower_http::catch_panic::CatchPanicLayer<
-    impl tower_http::catch_panic::ResponseForPanic<ResponseBody = axum::body::Body> + Clone,
+    impl tower_http::catch_panic::ResponseForPanic<ResponseBody = axum::body::Body>,
 > {
     tower_http::catch_panic::CatchPanicLayer::custom(|_| {
         ApiError::Internal("internal error: a request handler panicked".into()).into_response()
@@ -171,7 +184,12 @@ pub fn shard_api(state: AppState) -> Router {
         "/collections/{name}/points/sparse/idf",
         axum::routing::post(query::local::shard_idf_stats),
     );
-    routes(&state, false).merge(internal).with_state(state)
+    routes(&state, false)
+        .merge(internal)
+        .layer(middleware::from_fn(|req: Request, next: Next| {
+            in_process::serve_as_json(next.run(req))
+        }))
+        .with_state(state)
 }
 
 /// The API's routes with their request timeout; `distributed` adds the cluster layer.

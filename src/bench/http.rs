@@ -2,6 +2,8 @@
 //! upload a dataset, wait until it is indexed, then measure `/points/query` recall@10,
 //! throughput and latency percentiles for several `hnsw_ef` values and for exact search, idle
 //! and (with `--write-load`) while another connection upserts as fast as the server accepts.
+//! With `--transport grpc` the upload and the queries go through Qdrant's gRPC API instead
+//! (`Points/Upsert`, `Points/Query`), the same messages the official clients send.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::dataset::{recall, Dataset, Matrix};
+use super::grpc_wire::{frame, GrpcConn};
 use super::wire::Conn;
+use crate::grpc::proto;
 
 /// What to measure.
 #[derive(clap::Args, Debug, Clone)]
@@ -73,9 +77,99 @@ pub struct Args {
     /// the server's default when absent): what each level costs in cluster mode.
     #[arg(long)]
     pub consistency: Option<String>,
+    /// The API the upload and the queries go through; the collection is created and watched
+    /// over REST either way, and the write load is REST.
+    #[arg(long, value_enum, default_value = "rest")]
+    pub transport: Transport,
+    /// The server's gRPC API, for `--transport grpc`.
+    #[arg(long, default_value = "http://127.0.0.1:6334")]
+    pub grpc_url: String,
     /// Write the results as JSON here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// The API a benchmark speaks.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// JSON over HTTP/1.1 keep-alive connections.
+    Rest,
+    /// Protobuf over HTTP/2 (one connection per load thread).
+    Grpc,
+}
+
+/// Where requests go: a REST path, or the gRPC port.
+pub(super) enum Endpoint<'a> {
+    Rest { url: &'a str, path: &'a str },
+    Grpc { url: &'a str },
+}
+
+/// One load thread's connection.
+enum Client<'a> {
+    Rest(Conn, &'a str),
+    Grpc(GrpcConn),
+}
+
+impl<'a> Endpoint<'a> {
+    /// Where `args` sends its requests: the REST `path`, or the gRPC port.
+    fn of(args: &'a Args, path: &'a str) -> Endpoint<'a> {
+        match args.transport {
+            Transport::Rest => Endpoint::Rest {
+                url: &args.url,
+                path,
+            },
+            Transport::Grpc => Endpoint::Grpc {
+                url: &args.grpc_url,
+            },
+        }
+    }
+
+    fn connect(&self) -> anyhow::Result<Client<'_>> {
+        Ok(match self {
+            Endpoint::Rest { url, path } => Client::Rest(Conn::new(url)?, path),
+            Endpoint::Grpc { url } => Client::Grpc(GrpcConn::new(url)?),
+        })
+    }
+}
+
+impl Client<'_> {
+    /// Sends a query body (JSON or a framed `QueryPoints`); the ids it found.
+    fn query(&mut self, body: &[u8]) -> anyhow::Result<Vec<u64>> {
+        use prost::Message;
+        match self {
+            Client::Rest(c, path) => {
+                let body = call(c, "POST", path, body)?;
+                let resp: QueryResponse =
+                    serde_json::from_slice(&body).context("query response")?;
+                Ok(resp.result.points.iter().map(|h| h.id).collect())
+            }
+            Client::Grpc(c) => {
+                let reply = c.call("/qdrant.Points/Query", body)?;
+                let resp = proto::QueryResponse::decode(reply).context("query response")?;
+                Ok(resp
+                    .result
+                    .iter()
+                    .filter_map(|p| grpc_id(p.id.as_ref()?))
+                    .collect())
+            }
+        }
+    }
+
+    /// Sends an upsert body (JSON or a framed `UpsertPoints`).
+    fn upsert(&mut self, body: &[u8]) -> anyhow::Result<()> {
+        match self {
+            Client::Rest(c, path) => call(c, "PUT", path, body).map(drop),
+            Client::Grpc(c) => c.call("/qdrant.Points/Upsert", body).map(drop),
+        }
+    }
+}
+
+fn grpc_id(id: &proto::PointId) -> Option<u64> {
+    match id.point_id_options {
+        Some(proto::point_id::PointIdOptions::Num(n)) => Some(n),
+        _ => None,
+    }
 }
 
 /// One measured setting.
@@ -132,7 +226,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let mut c = Conn::new(&args.url)?;
     let base = format!("/collections/{}", args.collection);
-    let mut report = json!({"dataset": args.data, "base": ds.base.rows, "dims": ds.base.cols});
+    let mut report = json!({"dataset": args.data, "base": ds.base.rows, "dims": ds.base.cols, "transport": args.transport});
     if !args.no_upload {
         let _ = c.call("DELETE", &base, b"");
         let vectors =
@@ -151,18 +245,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         report["upload_seconds"] = json!(upload_secs);
         report["searchable_seconds"] = json!(searchable_secs);
     }
-    let mut settings: Vec<(String, Value)> = args
+    if args.transport == Transport::Grpc && args.consistency.is_some() {
+        bail!("--consistency names vecdb's REST levels; gRPC reads use the server's default");
+    }
+    let mut settings: Vec<(String, Search)> = args
         .ef
         .iter()
-        .map(|ef| (format!("hnsw_ef={ef}"), json!({"hnsw_ef": ef})))
+        .map(|&ef| (format!("hnsw_ef={ef}"), Search::Ef(ef)))
         .collect();
     if !args.no_exact {
-        settings.push(("exact".into(), json!({"exact": true})));
+        settings.push(("exact".into(), Search::Exact));
     }
     let mut rows = Vec::new();
     for load in [false, true].into_iter().filter(|l| !l || args.write_load) {
         for (name, params) in &settings {
-            rows.push(measure(&args, &ds, &base, name, params, load)?);
+            rows.push(measure(&args, &ds, &base, name, *params, load)?);
         }
     }
     print_rows(&args, &rows);
@@ -174,6 +271,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn print_rows(args: &Args, rows: &[Row]) {
+    println!("\ntransport: {:?}", args.transport);
     println!("\n| setting | write load | recall@10 | QPS (concurrency {}) | p50 ms | p99 ms | p99.9 ms | upserts/s | search-slot waits |\n|---|---|---|---|---|---|---|---|---|", args.concurrency);
     for r in rows {
         let upserts = r
@@ -203,6 +301,73 @@ fn upsert_body(ds: &Dataset, from: usize, to: usize) -> anyhow::Result<Vec<u8>> 
     )?)
 }
 
+/// The same upsert as a framed gRPC `UpsertPoints` (`wait=true`).
+fn upsert_message(ds: &Dataset, collection: &str, from: usize, to: usize) -> Vec<u8> {
+    use proto::{point_id::PointIdOptions, vector::Vector as V, vectors::VectorsOptions};
+    let point = |i: usize| proto::PointStruct {
+        id: Some(proto::PointId {
+            point_id_options: Some(PointIdOptions::Num(i as u64)),
+        }),
+        vectors: Some(proto::Vectors {
+            vectors_options: Some(VectorsOptions::Vector(
+                #[allow(deprecated)]
+                proto::Vector {
+                    vector: Some(V::Dense(proto::DenseVector {
+                        data: ds.base.row(i).to_vec(),
+                    })),
+                    ..Default::default()
+                },
+            )),
+        }),
+        payload: Default::default(),
+    };
+    frame(&proto::UpsertPoints {
+        collection_name: collection.to_string(),
+        wait: Some(true),
+        points: (from..to).map(point).collect(),
+        ..Default::default()
+    })
+}
+
+/// How a setting searches.
+#[derive(Clone, Copy)]
+enum Search {
+    Ef(usize),
+    Exact,
+}
+
+/// The query body of query row `q` for `transport`.
+fn query_body(args: &Args, ds: &Dataset, q: usize, search: Search) -> anyhow::Result<Vec<u8>> {
+    use proto::{query::Variant, vector_input::Variant as Input};
+    let (ef, exact) = match search {
+        Search::Ef(ef) => (Some(ef), None),
+        Search::Exact => (None, Some(true)),
+    };
+    if args.transport == Transport::Rest {
+        let params = json!({"hnsw_ef": ef, "exact": exact});
+        let body = json!({"query": ds.queries.row(q), "limit": 10, "params": params});
+        return Ok(serde_json::to_vec(&body)?);
+    }
+    let dense = proto::DenseVector {
+        data: ds.queries.row(q).to_vec(),
+    };
+    Ok(frame(&proto::QueryPoints {
+        collection_name: args.collection.clone(),
+        query: Some(proto::Query {
+            variant: Some(Variant::Nearest(proto::VectorInput {
+                variant: Some(Input::Dense(dense)),
+            })),
+        }),
+        limit: Some(10),
+        params: Some(proto::SearchParams {
+            hnsw_ef: ef.map(|ef| ef as u64),
+            exact,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
+
 /// Uploads the base vectors in batches from `concurrency` connections; returns seconds until
 /// every batch was acknowledged and until the collection reported green.
 fn upload(args: &Args, ds: &Arc<Dataset>, base: &str) -> anyhow::Result<(f64, f64)> {
@@ -211,17 +376,22 @@ fn upload(args: &Args, ds: &Arc<Dataset>, base: &str) -> anyhow::Result<(f64, f6
     let path = format!("{base}/points?wait=true");
     let workers: Vec<_> = (0..args.concurrency.max(1))
         .map(|_| {
-            let (ds, next, path, url) = (ds.clone(), next.clone(), path.clone(), args.url.clone());
+            let (ds, next, path, args) = (ds.clone(), next.clone(), path.clone(), args.clone());
             let batch = args.batch.max(1);
             std::thread::spawn(move || -> anyhow::Result<()> {
-                let mut c = Conn::new(&url)?;
+                let endpoint = Endpoint::of(&args, &path);
+                let mut c = endpoint.connect()?;
                 loop {
                     let from = next.fetch_add(batch, Ordering::Relaxed);
                     if from >= ds.base.rows {
                         return Ok(());
                     }
-                    let body = upsert_body(&ds, from, (from + batch).min(ds.base.rows))?;
-                    call(&mut c, "PUT", &path, &body)?;
+                    let to = (from + batch).min(ds.base.rows);
+                    let body = match args.transport {
+                        Transport::Rest => upsert_body(&ds, from, to)?,
+                        Transport::Grpc => upsert_message(&ds, &args.collection, from, to),
+                    };
+                    c.upsert(&body)?;
                 }
             })
         })
@@ -254,8 +424,7 @@ const WRITE_LOAD_BATCHES: usize = 64;
 /// Sends `n` queries (`bodies` in turn) from `concurrency` keep-alive connections; each
 /// one's latency in milliseconds and recall@10 against `truth`.
 pub(super) fn timed_queries(
-    url: &str,
-    path: &str,
+    endpoint: &Endpoint,
     bodies: &[Vec<u8>],
     n: usize,
     concurrency: usize,
@@ -266,7 +435,7 @@ pub(super) fn timed_queries(
         let workers: Vec<_> = (0..concurrency.max(1))
             .map(|_| {
                 s.spawn(|| -> anyhow::Result<Vec<(f64, f64)>> {
-                    let mut c = Conn::new(url)?;
+                    let mut c = endpoint.connect()?;
                     let mut out = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -275,11 +444,8 @@ pub(super) fn timed_queries(
                         }
                         let q = i % bodies.len();
                         let t = Instant::now();
-                        let body = call(&mut c, "POST", path, &bodies[q])?;
+                        let ids = c.query(&bodies[q])?;
                         let ms = t.elapsed().as_secs_f64() * 1000.0;
-                        let resp: QueryResponse =
-                            serde_json::from_slice(&body).context("query response")?;
-                        let ids: Vec<u64> = resp.result.points.iter().map(|h| h.id).collect();
                         out.push((ms, recall(&ids, truth.row(q), 10)));
                     }
                 })
@@ -351,7 +517,7 @@ fn measure(
     ds: &Arc<Dataset>,
     base: &str,
     setting: &str,
-    params: &Value,
+    search: Search,
     load: bool,
 ) -> anyhow::Result<Row> {
     let distinct = args.queries.min(ds.queries.rows);
@@ -359,11 +525,7 @@ fn measure(
     // Bodies are serialised before the clock starts: the client's work is not the server's.
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
         (0..distinct)
-            .map(|q| {
-                serde_json::to_vec(
-                    &json!({"query": ds.queries.row(q), "limit": 10, "params": params}),
-                )
-            })
+            .map(|q| query_body(args, ds, q, search))
             .collect::<Result<_, _>>()?,
     );
     let stop = Arc::new(AtomicBool::new(false));
@@ -390,7 +552,8 @@ fn measure(
         None => format!("{base}/points/query"),
     };
     let start = Instant::now();
-    let samples = timed_queries(&args.url, &path, &bodies, n, args.concurrency, &ds.truth)?;
+    let endpoint = Endpoint::of(args, &path);
+    let samples = timed_queries(&endpoint, &bodies, n, args.concurrency, &ds.truth)?;
     let secs = start.elapsed().as_secs_f64();
     let waits_after = search_slot_waits(&args.url)?;
     stop.store(true, Ordering::Relaxed);

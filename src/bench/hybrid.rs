@@ -183,7 +183,11 @@ fn measure(
     let n = bodies.len() * args.repeat.max(1);
     let path = format!("{base}/points/query");
     let start = Instant::now();
-    let samples = timed_queries(&args.url, &path, &bodies, n, args.concurrency, &ds.truth)?;
+    let endpoint = super::http::Endpoint::Rest {
+        url: &args.url,
+        path: &path,
+    };
+    let samples = timed_queries(&endpoint, &bodies, n, args.concurrency, &ds.truth)?;
     let secs = start.elapsed().as_secs_f64();
     let mut lat: Vec<f64> = samples.iter().map(|s| s.0).collect();
     lat.sort_by(f64::total_cmp);

@@ -14,6 +14,7 @@
 pub mod dataset;
 mod filter_data;
 pub mod filtered;
+mod grpc_wire;
 pub mod http;
 pub mod hybrid;
 pub mod inproc;

@@ -1,7 +1,8 @@
 //! How a gRPC method is answered. Its request is converted into the request the REST dialect
 //! would send and handed, in process, to the same router REST requests go through: the same
-//! handlers, keys, limits, deadlines, consistency levels and cluster routing. Only the body
-//! skips JSON text: it travels as a parsed `serde_json::Value` ([`JsonBody`]).
+//! handlers, keys, limits, deadlines, consistency levels and cluster routing. Neither way goes
+//! through JSON text: the body travels as a parsed `serde_json::Value` ([`JsonBody`]), and a
+//! success comes back as the handler's own result ([`in_process`]).
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use tonic::{Code, Status};
 use tower::ServiceExt;
 
 use crate::api::error::JsonBody;
+use crate::api::in_process::{self, Handed, Reply};
 use crate::api::GrpcDeadline;
 use crate::cluster::route::TOKEN_HEADER;
 
@@ -23,6 +25,8 @@ pub struct Call {
     path: String,
     query: Vec<(&'static str, String)>,
     body: Option<Value>,
+    /// A read of points, which takes a consistency level.
+    read: bool,
 }
 
 impl Call {
@@ -34,7 +38,15 @@ impl Call {
             path,
             query: Vec::new(),
             body: None,
+            read: false,
         }
+    }
+
+    /// A read of points: a POST with `body` that takes a consistency level.
+    pub fn read(path: String, body: Value) -> Call {
+        let mut call = Call::post(path, body);
+        call.read = true;
+        call
     }
 
     pub fn get(path: String) -> Call {
@@ -96,7 +108,7 @@ pub fn segment(raw: &str) -> String {
 
 /// What a call answered: its `result`, and the consistency token of cluster mode.
 pub struct Answer {
-    pub result: Value,
+    pub reply: Reply,
     pub token: Option<HeaderValue>,
 }
 
@@ -109,14 +121,27 @@ pub struct Dispatcher {
 /// Request metadata passed on as the HTTP headers REST clients would send.
 const FORWARDED: &[&str] = &["api-key", "authorization", TOKEN_HEADER];
 
+/// Metadata naming one of vecdb's read consistency levels (`eventual`, `monotonic`,
+/// `read_your_writes`, `strong`), which Qdrant's `ReadConsistency` message cannot express; a
+/// level in the message itself wins.
+pub const CONSISTENCY_METADATA: &str = "x-vecdb-consistency";
+
 impl Dispatcher {
     pub fn new(router: Router) -> Dispatcher {
         Dispatcher { router }
     }
 
     /// Serves `call` with the request's metadata (keys, deadline, consistency token).
-    pub async fn call(&self, meta: &MetadataMap, call: Call) -> Result<Answer, Status> {
+    pub async fn call(&self, meta: &MetadataMap, mut call: Call) -> Result<Answer, Status> {
         let deadline = deadline(meta)?.map(|left| Instant::now() + left);
+        if let Some(level) = meta.get(CONSISTENCY_METADATA) {
+            if call.read && !call.query.iter().any(|(k, _)| *k == "consistency") {
+                let level = level.to_str().map_err(|_| {
+                    Status::invalid_argument(format!("{CONSISTENCY_METADATA}: not ASCII"))
+                })?;
+                call.query.push(("consistency", level.to_string()));
+            }
+        }
         let mut request = Request::builder()
             .method(call.method.clone())
             .uri(call.uri());
@@ -138,14 +163,15 @@ impl Dispatcher {
         let request = request
             .body(Body::empty())
             .map_err(|e| Status::invalid_argument(format!("bad request: {e}")))?;
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
+        let request = self.router.clone().oneshot(request);
+        let response = in_process::serve(request)
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
         let status = response.status();
         let token = response.headers().get(TOKEN_HEADER).cloned();
+        if let Some(reply) = response.extensions().get::<Handed>().and_then(Handed::take) {
+            return Ok(Answer { reply, token });
+        }
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .map_err(|e| Status::internal(format!("reading the answer: {e}")))?;
@@ -154,7 +180,7 @@ impl Dispatcher {
         if status.is_success() {
             let result = body.get_mut("result").map(Value::take);
             return Ok(Answer {
-                result: result.unwrap_or(Value::Null),
+                reply: Reply::Json(result.unwrap_or(Value::Null)),
                 token,
             });
         }
@@ -229,6 +255,30 @@ mod tests {
             assert!(timeout(bad).is_err(), "{bad:?} was accepted");
         }
         assert_eq!(deadline(&MetadataMap::new()).unwrap(), None);
+    }
+
+    #[test]
+    fn http_statuses_map_to_the_codes_qdrant_uses() {
+        let cases = [
+            (400, false, Code::InvalidArgument),
+            (422, false, Code::InvalidArgument),
+            (401, false, Code::Unauthenticated),
+            (403, false, Code::PermissionDenied),
+            (404, false, Code::NotFound),
+            (409, false, Code::AlreadyExists),
+            (413, false, Code::ResourceExhausted),
+            (503, false, Code::Unavailable),
+            (503, true, Code::DeadlineExceeded),
+            (500, false, Code::Internal),
+        ];
+        for (status, late, expected) in cases {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(
+                code(status, late),
+                expected,
+                "{status} (deadline passed: {late})"
+            );
+        }
     }
 
     #[test]

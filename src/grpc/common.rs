@@ -6,6 +6,18 @@ use tonic::Status;
 use super::json;
 use super::proto::{self, condition::ConditionOneOf, r#match::MatchValue};
 
+/// A JSON object of `{"key": value, ...}`, each value moved in with `Value::from`. (`json!`
+/// would copy every interpolated value through `Serialize`: a deep copy of each vector.)
+macro_rules! object {
+    ({ $($key:literal : $value:expr),* $(,)? }) => {{
+        #[allow(unused_mut)]
+        let mut map = serde_json::Map::new();
+        $( map.insert($key.to_string(), serde_json::Value::from($value)); )*
+        serde_json::Value::Object(map)
+    }};
+}
+pub(crate) use object;
+
 /// `Status::invalid_argument` with `format!` arguments.
 macro_rules! bad_arg {
     ($($arg:tt)*) => { tonic::Status::invalid_argument(format!($($arg)*)) };
@@ -61,10 +73,11 @@ pub fn number(x: f64, what: &str) -> Result<Value, Status> {
 }
 
 fn floats(data: Vec<f32>, what: &str) -> Result<Value, Status> {
-    data.into_iter()
-        .map(|x| number(f64::from(x), what))
-        .collect::<Result<_, _>>()
-        .map(Value::Array)
+    let mut out = Vec::with_capacity(data.len());
+    for x in data {
+        out.push(number(f64::from(x), what)?);
+    }
+    Ok(Value::Array(out))
 }
 
 pub fn filter(f: proto::Filter) -> Result<Value, Status> {
@@ -82,7 +95,7 @@ pub fn filter(f: proto::Filter) -> Result<Value, Status> {
         let conditions = conditions(min.conditions)?;
         out.insert(
             "min_should".into(),
-            json!({"conditions": conditions, "min_count": min.min_count}),
+            object!({"conditions": conditions, "min_count": min.min_count}),
         );
     }
     Ok(Value::Object(out))
@@ -102,15 +115,15 @@ fn conditions(list: Vec<proto::Condition>) -> Result<Value, Status> {
 fn condition(c: proto::Condition) -> Result<Value, Status> {
     Ok(match c.condition_one_of {
         Some(ConditionOneOf::Field(field)) => field_condition(field)?,
-        Some(ConditionOneOf::IsEmpty(c)) => json!({"is_empty": {"key": c.key}}),
-        Some(ConditionOneOf::IsNull(c)) => json!({"is_null": {"key": c.key}}),
-        Some(ConditionOneOf::HasId(c)) => json!({"has_id": point_ids(c.has_id)?}),
+        Some(ConditionOneOf::IsEmpty(c)) => object!({"is_empty": object!({"key": c.key})}),
+        Some(ConditionOneOf::IsNull(c)) => object!({"is_null": object!({"key": c.key})}),
+        Some(ConditionOneOf::HasId(c)) => object!({"has_id": point_ids(c.has_id)?}),
         Some(ConditionOneOf::Filter(f)) => filter(f)?,
         Some(ConditionOneOf::Nested(n)) => {
             let inner = filter(required(n.filter, "nested.filter")?)?;
-            json!({"nested": {"key": n.key, "filter": inner}})
+            object!({"nested": object!({"key": n.key, "filter": inner})})
         }
-        Some(ConditionOneOf::HasVector(c)) => json!({"has_vector": c.has_vector}),
+        Some(ConditionOneOf::HasVector(c)) => object!({"has_vector": c.has_vector}),
         Some(ConditionOneOf::Slice(_)) => {
             return Err(bad_arg!("the `slice` condition is not supported"))
         }
@@ -147,7 +160,7 @@ fn field_condition(c: proto::FieldCondition) -> Result<Value, Status> {
         let bottom_right = geo_point(required(b.bottom_right, "geo_bounding_box.bottom_right")?);
         out.insert(
             "geo_bounding_box".into(),
-            json!({"top_left": top_left, "bottom_right": bottom_right}),
+            object!({"top_left": top_left, "bottom_right": bottom_right}),
         );
     }
     if let Some(r) = c.geo_radius {
@@ -155,7 +168,7 @@ fn field_condition(c: proto::FieldCondition) -> Result<Value, Status> {
         let radius = number(f64::from(r.radius), "geo_radius.radius")?;
         out.insert(
             "geo_radius".into(),
-            json!({"center": center, "radius": radius}),
+            object!({"center": center, "radius": radius}),
         );
     }
     if let Some(p) = c.geo_polygon {
@@ -163,7 +176,7 @@ fn field_condition(c: proto::FieldCondition) -> Result<Value, Status> {
         let interiors: Vec<Value> = p.interiors.into_iter().map(line).collect();
         out.insert(
             "geo_polygon".into(),
-            json!({"exterior": exterior, "interiors": interiors}),
+            object!({"exterior": exterior, "interiors": interiors}),
         );
     }
     if let Some(v) = c.values_count {
@@ -180,16 +193,16 @@ fn field_condition(c: proto::FieldCondition) -> Result<Value, Status> {
 
 fn matcher(m: proto::Match) -> Result<Value, Status> {
     Ok(match m.match_value {
-        Some(MatchValue::Keyword(s)) => json!({"value": s}),
-        Some(MatchValue::Integer(i)) => json!({"value": i}),
-        Some(MatchValue::Boolean(b)) => json!({"value": b}),
-        Some(MatchValue::Text(s)) => json!({"text": s}),
-        Some(MatchValue::Keywords(k)) => json!({"any": k.strings}),
-        Some(MatchValue::Integers(k)) => json!({"any": k.integers}),
-        Some(MatchValue::ExceptIntegers(k)) => json!({"except": k.integers}),
-        Some(MatchValue::ExceptKeywords(k)) => json!({"except": k.strings}),
-        Some(MatchValue::Phrase(s)) => json!({"phrase": s}),
-        Some(MatchValue::TextAny(s)) => json!({"text_any": s}),
+        Some(MatchValue::Keyword(s)) => object!({"value": s}),
+        Some(MatchValue::Integer(i)) => object!({"value": i}),
+        Some(MatchValue::Boolean(b)) => object!({"value": b}),
+        Some(MatchValue::Text(s)) => object!({"text": s}),
+        Some(MatchValue::Keywords(k)) => object!({"any": k.strings}),
+        Some(MatchValue::Integers(k)) => object!({"any": k.integers}),
+        Some(MatchValue::ExceptIntegers(k)) => object!({"except": k.integers}),
+        Some(MatchValue::ExceptKeywords(k)) => object!({"except": k.strings}),
+        Some(MatchValue::Phrase(s)) => object!({"phrase": s}),
+        Some(MatchValue::TextAny(s)) => object!({"text_any": s}),
         Some(MatchValue::Prefix(_) | MatchValue::Substring(_)) => {
             return Err(bad_arg!(
                 "`prefix` and `substring` matches are not supported"
@@ -200,12 +213,12 @@ fn matcher(m: proto::Match) -> Result<Value, Status> {
 }
 
 fn geo_point(p: proto::GeoPoint) -> Value {
-    json!({"lon": p.lon, "lat": p.lat})
+    object!({"lon": p.lon, "lat": p.lat})
 }
 
 fn line(l: proto::GeoLineString) -> Value {
     let points: Vec<Value> = l.points.into_iter().map(geo_point).collect();
-    json!({ "points": points })
+    object!({ "points": points })
 }
 
 /// A protobuf timestamp as RFC 3339 (what REST clients send).
@@ -220,8 +233,8 @@ pub fn with_payload(s: Option<proto::WithPayloadSelector>) -> Option<Value> {
     use proto::with_payload_selector::SelectorOptions;
     Some(match s?.selector_options? {
         SelectorOptions::Enable(b) => json!(b),
-        SelectorOptions::Include(i) => json!({"include": i.fields}),
-        SelectorOptions::Exclude(e) => json!({"exclude": e.fields}),
+        SelectorOptions::Include(i) => object!({"include": i.fields}),
+        SelectorOptions::Exclude(e) => object!({"exclude": e.fields}),
     })
 }
 
@@ -297,7 +310,7 @@ pub fn vector(v: proto::Vector, what: &str) -> Result<Value, Status> {
             (Some(indices), _) => sparse(indices.data, v.data, what),
             (None, Some(count)) if count > 0 => {
                 let count = count as usize;
-                if v.data.len() % count != 0 {
+                if !v.data.len().is_multiple_of(count) {
                     return Err(bad_arg!(
                         "{what}: {} numbers do not split into {count} vectors",
                         v.data.len()
@@ -316,7 +329,7 @@ pub fn vector(v: proto::Vector, what: &str) -> Result<Value, Status> {
 }
 
 fn sparse(indices: Vec<u32>, values: Vec<f32>, what: &str) -> Result<Value, Status> {
-    Ok(json!({"indices": indices, "values": floats(values, what)?}))
+    Ok(object!({"indices": indices, "values": floats(values, what)?}))
 }
 
 fn multi(m: proto::MultiDenseVector, what: &str) -> Result<Value, Status> {

@@ -10,17 +10,22 @@
 mod call;
 mod collections;
 mod common;
+mod config;
+#[cfg(test)]
+mod fuzz;
 mod json;
 mod points;
 mod query;
 mod results;
 mod snapshots;
+mod writes;
 
 use std::time::Instant;
 
 use serde_json::Value;
 use tonic::{Request, Response, Status};
 
+use crate::api::in_process::Reply;
 use crate::api::AppState;
 use crate::cluster::route::TOKEN_HEADER;
 use call::{Answer, Call, Dispatcher};
@@ -48,7 +53,31 @@ pub fn router(state: AppState) -> axum::Router {
         .add_service(CollectionsServer::new(grpc.clone()).max_decoding_message_size(limit))
         .add_service(PointsServer::new(grpc.clone()).max_decoding_message_size(limit))
         .add_service(SnapshotsServer::new(grpc).max_decoding_message_size(limit));
-    routes.prepare().into_axum_router().fallback(unknown_method)
+    routes
+        .prepare()
+        .into_axum_router()
+        .fallback(unknown_method)
+        .layer(axum::middleware::map_response(undecodable_is_invalid))
+}
+
+/// tonic answers a message it cannot decode with `INTERNAL`; it is the client's input that is
+/// wrong, so the answer is `INVALID_ARGUMENT` (a server error is never the client's doing).
+async fn undecodable_is_invalid(
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    let headers = response.headers_mut();
+    let internal = headers.get("grpc-status").is_some_and(|s| s == "13");
+    let decode = headers
+        .get("grpc-message")
+        .and_then(|m| m.to_str().ok())
+        .is_some_and(|m| {
+            m.starts_with("failed%20to%20decode") || m.starts_with("failed to decode")
+        });
+    if internal && decode {
+        let code = axum::http::HeaderValue::from(tonic::Code::InvalidArgument as i32);
+        headers.insert("grpc-status", code);
+    }
+    response
 }
 
 /// A path no service has: `UNIMPLEMENTED`, naming it.
@@ -64,8 +93,8 @@ pub struct Grpc {
 }
 
 impl Grpc {
-    /// Serves one method: `to_call` converts the message, `answer` converts the result and the
-    /// seconds taken into the reply. Counted and timed per method.
+    /// Serves one method: `to_call` converts the message, `answer` converts the result (as
+    /// JSON) and the seconds taken into the reply. Counted and timed per method.
     async fn rpc<Q, R>(
         &self,
         method: &'static str,
@@ -73,12 +102,30 @@ impl Grpc {
         to_call: impl FnOnce(Q) -> Result<Call, Status>,
         answer: impl FnOnce(Value, f64) -> Result<R, Status>,
     ) -> Result<Response<R>, Status> {
+        let json = |reply: Reply, time| {
+            let result = reply
+                .into_json()
+                .map_err(|e| Status::internal(format!("the answer did not serialise: {e}")))?;
+            answer(result, time)
+        };
+        self.rpc_typed(method, request, to_call, json).await
+    }
+
+    /// [`Grpc::rpc`] with `answer` given the handler's result as it is, for methods that
+    /// convert their handler's result type directly.
+    async fn rpc_typed<Q, R>(
+        &self,
+        method: &'static str,
+        request: Request<Q>,
+        to_call: impl FnOnce(Q) -> Result<Call, Status>,
+        answer: impl FnOnce(Reply, f64) -> Result<R, Status>,
+    ) -> Result<Response<R>, Status> {
         let start = Instant::now();
         let (meta, _, message) = request.into_parts();
         let outcome = async {
             let call = to_call(message)?;
-            let Answer { result, token } = self.dispatcher.call(&meta, call).await?;
-            let mut response = Response::new(answer(result, start.elapsed().as_secs_f64())?);
+            let Answer { reply, token } = self.dispatcher.call(&meta, call).await?;
+            let mut response = Response::new(answer(reply, start.elapsed().as_secs_f64())?);
             if let Some(token) = token.and_then(|t| t.to_str().ok()?.parse().ok()) {
                 response.metadata_mut().insert(TOKEN_HEADER, token);
             }

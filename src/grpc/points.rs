@@ -6,12 +6,15 @@ use tonic::{Request, Response, Status};
 
 use super::call::{collection, Call};
 use super::common::{
-    optional_filter, payload, point_id, point_ids, points_selector, put, required, shard_key,
-    vectors, with_payload, with_vectors,
+    object, optional_filter, point_id, point_ids, put, shard_key, with_payload, with_vectors,
 };
 use super::proto::{self, points_server::Points};
 use super::query::{self, ReadParams};
 use super::results::{self, items, take};
+use super::writes::{
+    batch_operation, delete_payload_body, delete_vectors_body, field_schema, selector_body,
+    set_payload_body, update_vectors_body, upsert_body,
+};
 use super::{unimplemented, Grpc};
 
 /// A write's call: `?wait=` and `?timeout=` beside its body.
@@ -30,9 +33,7 @@ fn write(
 
 /// A read's call: `?consistency=` and `?timeout=` beside its body.
 fn read(path: String, body: Value, params: ReadParams) -> Call {
-    Call::post(path, body)
-        .param("consistency", params.consistency)
-        .param("timeout", params.timeout)
+    params.call(path, body)
 }
 
 fn points(name: &str, tail: &str) -> String {
@@ -45,258 +46,6 @@ fn operation(result: Value, time: f64) -> Result<proto::PointsOperationResponse,
         time,
         usage: None,
     })
-}
-
-fn point_structs(list: Vec<proto::PointStruct>) -> Result<Value, Status> {
-    list.into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let mut point = Map::new();
-            point.insert(
-                "id".into(),
-                point_id(required(p.id, &format!("points[{i}].id"))?)?,
-            );
-            let v = required(p.vectors, &format!("points[{i}].vectors"))?;
-            point.insert("vector".into(), vectors(v, &format!("points[{i}].vector"))?);
-            point.insert("payload".into(), Value::Object(payload(p.payload)?));
-            Ok(Value::Object(point))
-        })
-        .collect::<Result<_, Status>>()
-        .map(Value::Array)
-}
-
-fn update_mode(mode: Option<i32>) -> Option<&'static str> {
-    match proto::UpdateMode::try_from(mode?) {
-        Ok(proto::UpdateMode::InsertOnly) => Some("insert_only"),
-        Ok(proto::UpdateMode::UpdateOnly) => Some("update_only"),
-        _ => Some("upsert"),
-    }
-}
-
-/// The body of an upsert.
-fn upsert_body(
-    list: Vec<proto::PointStruct>,
-    update_filter: Option<proto::Filter>,
-    mode: Option<i32>,
-    shard: Option<proto::ShardKeySelector>,
-) -> Result<Value, Status> {
-    let mut out = Map::new();
-    out.insert("points".into(), point_structs(list)?);
-    put(&mut out, "update_filter", optional_filter(update_filter)?);
-    put(&mut out, "update_mode", update_mode(mode));
-    shard_key(&mut out, shard);
-    Ok(Value::Object(out))
-}
-
-fn point_vectors(list: Vec<proto::PointVectors>) -> Result<Value, Status> {
-    list.into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let id = point_id(required(p.id, &format!("points[{i}].id"))?)?;
-            let v = required(p.vectors, &format!("points[{i}].vectors"))?;
-            let vector = vectors(v, &format!("points[{i}].vector"))?;
-            Ok(json!({"id": id, "vector": vector}))
-        })
-        .collect::<Result<_, Status>>()
-        .map(Value::Array)
-}
-
-fn set_payload_body(
-    fields: std::collections::HashMap<String, proto::Value>,
-    selector: Option<proto::PointsSelector>,
-    key: Option<String>,
-    shard: Option<proto::ShardKeySelector>,
-) -> Result<Value, Status> {
-    let mut out = points_selector(selector, "points_selector")?;
-    out.insert("payload".into(), Value::Object(payload(fields)?));
-    put(&mut out, "key", key);
-    shard_key(&mut out, shard);
-    Ok(Value::Object(out))
-}
-
-fn delete_payload_body(
-    keys: Vec<String>,
-    selector: Option<proto::PointsSelector>,
-    shard: Option<proto::ShardKeySelector>,
-) -> Result<Value, Status> {
-    let mut out = points_selector(selector, "points_selector")?;
-    out.insert("keys".into(), json!(keys));
-    shard_key(&mut out, shard);
-    Ok(Value::Object(out))
-}
-
-fn selector_body(
-    selector: Option<proto::PointsSelector>,
-    shard: Option<proto::ShardKeySelector>,
-) -> Result<Value, Status> {
-    let mut out = points_selector(selector, "points")?;
-    shard_key(&mut out, shard);
-    Ok(Value::Object(out))
-}
-
-fn delete_vectors_body(
-    selector: Option<proto::PointsSelector>,
-    names: Option<proto::VectorsSelector>,
-    shard: Option<proto::ShardKeySelector>,
-) -> Result<Value, Status> {
-    let mut out = points_selector(selector, "points_selector")?;
-    let names = required(names, "vectors")?.names;
-    out.insert("vector".into(), json!(names));
-    shard_key(&mut out, shard);
-    Ok(Value::Object(out))
-}
-
-fn update_vectors_body(
-    list: Vec<proto::PointVectors>,
-    update_filter: Option<proto::Filter>,
-    shard: Option<proto::ShardKeySelector>,
-) -> Result<Value, Status> {
-    let mut out = Map::new();
-    out.insert("points".into(), point_vectors(list)?);
-    put(&mut out, "update_filter", optional_filter(update_filter)?);
-    shard_key(&mut out, shard);
-    Ok(Value::Object(out))
-}
-
-/// One operation of `UpdateBatch`, as `{"upsert": {...}}` and the like.
-#[allow(deprecated)]
-fn batch_operation(op: proto::PointsUpdateOperation) -> Result<Value, Status> {
-    use proto::points_update_operation::Operation as Op;
-    Ok(match required(op.operation, "operation")? {
-        Op::Upsert(u) => json!({
-            "upsert": upsert_body(u.points, u.update_filter, u.update_mode, u.shard_key_selector)?
-        }),
-        Op::DeleteDeprecated(s) => json!({"delete": selector_body(Some(s), None)?}),
-        Op::DeletePoints(d) => json!({"delete": selector_body(d.points, d.shard_key_selector)?}),
-        Op::SetPayload(s) => json!({
-            "set_payload": set_payload_body(s.payload, s.points_selector, s.key, s.shard_key_selector)?
-        }),
-        Op::OverwritePayload(s) => json!({
-            "overwrite_payload": set_payload_body(s.payload, s.points_selector, s.key, s.shard_key_selector)?
-        }),
-        Op::DeletePayload(d) => json!({
-            "delete_payload": delete_payload_body(d.keys, d.points_selector, d.shard_key_selector)?
-        }),
-        Op::ClearPayloadDeprecated(s) => json!({"clear_payload": selector_body(Some(s), None)?}),
-        Op::ClearPayload(c) => {
-            json!({"clear_payload": selector_body(c.points, c.shard_key_selector)?})
-        }
-        Op::UpdateVectors(u) => json!({
-            "update_vectors": update_vectors_body(u.points, u.update_filter, u.shard_key_selector)?
-        }),
-        Op::DeleteVectors(d) => json!({
-            "delete_vectors": delete_vectors_body(d.points_selector, d.vectors, d.shard_key_selector)?
-        }),
-    })
-}
-
-/// A payload index's schema: a type name, or an object with its parameters.
-fn field_schema(
-    kind: Option<i32>,
-    params: Option<proto::PayloadIndexParams>,
-) -> Result<Value, Status> {
-    use proto::payload_index_params::IndexParams as P;
-    use proto::FieldType as T;
-    let type_name = |t: i32| match T::try_from(t) {
-        Ok(T::Keyword) => Ok("keyword"),
-        Ok(T::Integer) => Ok("integer"),
-        Ok(T::Float) => Ok("float"),
-        Ok(T::Geo) => Ok("geo"),
-        Ok(T::Text) => Ok("text"),
-        Ok(T::Bool) => Ok("bool"),
-        Ok(T::Datetime) => Ok("datetime"),
-        Ok(T::Uuid) => Ok("uuid"),
-        Err(_) => Err(super::common::bad_arg!("field_type: unknown type {t}")),
-    };
-    let Some(params) = params.and_then(|p| p.index_params) else {
-        return Ok(json!(type_name(required(kind, "field_type")?)?));
-    };
-    let mut out = Map::new();
-    #[allow(deprecated)]
-    let name = match params {
-        P::KeywordIndexParams(p) => {
-            put(&mut out, "is_tenant", p.is_tenant);
-            put(&mut out, "on_disk", p.on_disk);
-            "keyword"
-        }
-        P::IntegerIndexParams(p) => {
-            put(&mut out, "lookup", p.lookup);
-            put(&mut out, "range", p.range);
-            put(&mut out, "is_principal", p.is_principal);
-            put(&mut out, "on_disk", p.on_disk);
-            "integer"
-        }
-        P::FloatIndexParams(p) => {
-            put(&mut out, "is_principal", p.is_principal);
-            put(&mut out, "on_disk", p.on_disk);
-            "float"
-        }
-        P::GeoIndexParams(p) => {
-            put(&mut out, "on_disk", p.on_disk);
-            "geo"
-        }
-        P::TextIndexParams(p) => {
-            let tokenizer = proto::TokenizerType::try_from(p.tokenizer)
-                .unwrap_or(proto::TokenizerType::Word)
-                .as_str_name()
-                .to_ascii_lowercase();
-            let tokenizer = if tokenizer == "unknown" {
-                "word".into()
-            } else {
-                tokenizer
-            };
-            out.insert("tokenizer".into(), json!(tokenizer));
-            put(&mut out, "lowercase", p.lowercase);
-            put(&mut out, "min_token_len", p.min_token_len);
-            put(&mut out, "max_token_len", p.max_token_len);
-            put(&mut out, "on_disk", p.on_disk);
-            put(&mut out, "phrase_matching", p.phrase_matching);
-            put(&mut out, "ascii_folding", p.ascii_folding);
-            "text"
-        }
-        P::BoolIndexParams(p) => {
-            put(&mut out, "on_disk", p.on_disk);
-            "bool"
-        }
-        P::DatetimeIndexParams(p) => {
-            put(&mut out, "is_principal", p.is_principal);
-            put(&mut out, "on_disk", p.on_disk);
-            "datetime"
-        }
-        P::UuidIndexParams(p) => {
-            put(&mut out, "is_tenant", p.is_tenant);
-            put(&mut out, "on_disk", p.on_disk);
-            "uuid"
-        }
-    };
-    out.insert("type".into(), json!(name));
-    Ok(Value::Object(out))
-}
-
-fn facet_value(v: &Value) -> Option<proto::FacetValue> {
-    use proto::facet_value::Variant;
-    let variant = match v {
-        Value::String(s) => Variant::StringValue(s.clone()),
-        Value::Bool(b) => Variant::BoolValue(*b),
-        Value::Number(n) => Variant::IntegerValue(n.as_i64()?),
-        _ => return None,
-    };
-    Some(proto::FacetValue {
-        variant: Some(variant),
-    })
-}
-
-fn search_response(result: Value, time: f64) -> Result<proto::SearchResponse, Status> {
-    let result = results::scored_list(result)?;
-    Ok(proto::SearchResponse {
-        result,
-        time,
-        usage: None,
-    })
-}
-
-fn groups(result: Value) -> Result<Option<proto::GroupsResult>, Status> {
-    results::groups(result).map(Some)
 }
 
 #[tonic::async_trait]
@@ -349,8 +98,8 @@ impl Points for Grpc {
                 params,
             ))
         };
-        self.rpc("qdrant.Points/Get", request, to_call, |r, time| {
-            let result = results::retrieved_list(r)?;
+        self.rpc_typed("qdrant.Points/Get", request, to_call, |r, time| {
+            let result = results::records(r)?;
             Ok(proto::GetResponse {
                 result,
                 time,
@@ -450,7 +199,7 @@ impl Points for Grpc {
         let to_call = |c: proto::CreateFieldIndexCollection| {
             let path = format!("{}/index", collection(&c.collection_name));
             let schema = field_schema(c.field_type, c.field_index_params)?;
-            let body = json!({"field_name": c.field_name, "field_schema": schema});
+            let body = object!({"field_name": c.field_name, "field_schema": schema});
             Ok(write(Method::PUT, path, body, c.wait, c.timeout))
         };
         self.rpc(
@@ -513,8 +262,15 @@ impl Points for Grpc {
             let params = ReadParams::new(s.read_consistency, s.timeout);
             Ok(read(path, query::search(s)?, params))
         };
-        self.rpc("qdrant.Points/Search", request, to_call, search_response)
-            .await
+        self.rpc_typed("qdrant.Points/Search", request, to_call, |r, time| {
+            let result = results::search_points(r)?;
+            Ok(proto::SearchResponse {
+                result,
+                time,
+                usage: None,
+            })
+        })
+        .await
     }
 
     async fn search_batch(
@@ -552,7 +308,7 @@ impl Points for Grpc {
         };
         self.rpc("qdrant.Points/SearchGroups", request, to_call, |r, time| {
             Ok(proto::SearchGroupsResponse {
-                result: groups(r)?,
+                result: results::some_groups(r)?,
                 time,
                 usage: None,
             })
@@ -580,12 +336,8 @@ impl Points for Grpc {
                 params,
             ))
         };
-        self.rpc("qdrant.Points/Scroll", request, to_call, |mut r, time| {
-            let next_page_offset = match &r["next_page_offset"] {
-                Value::Null => None,
-                id => Some(results::id(id)?),
-            };
-            let result = results::retrieved_list(take(&mut r, "points"))?;
+        self.rpc_typed("qdrant.Points/Scroll", request, to_call, |r, time| {
+            let (result, next_page_offset) = results::scroll_page(r)?;
             Ok(proto::ScrollResponse {
                 next_page_offset,
                 result,
@@ -605,8 +357,8 @@ impl Points for Grpc {
             let params = ReadParams::new(r.read_consistency, r.timeout);
             Ok(read(path, query::recommend(r)?, params))
         };
-        self.rpc("qdrant.Points/Recommend", request, to_call, |r, time| {
-            let result = results::scored_list(r)?;
+        self.rpc_typed("qdrant.Points/Recommend", request, to_call, |r, time| {
+            let result = results::search_points(r)?;
             Ok(proto::RecommendResponse {
                 result,
                 time,
@@ -660,7 +412,7 @@ impl Points for Grpc {
             to_call,
             |r, time| {
                 Ok(proto::RecommendGroupsResponse {
-                    result: groups(r)?,
+                    result: results::some_groups(r)?,
                     time,
                     usage: None,
                 })
@@ -678,8 +430,8 @@ impl Points for Grpc {
             let params = ReadParams::new(d.read_consistency, d.timeout);
             Ok(read(path, query::discover(d)?, params))
         };
-        self.rpc("qdrant.Points/Discover", request, to_call, |r, time| {
-            let result = results::scored_list(r)?;
+        self.rpc_typed("qdrant.Points/Discover", request, to_call, |r, time| {
+            let result = results::search_points(r)?;
             Ok(proto::DiscoverResponse {
                 result,
                 time,
@@ -757,7 +509,7 @@ impl Points for Grpc {
                 .map(batch_operation)
                 .collect::<Result<Vec<_>, _>>()?;
             let path = points(&u.collection_name, "/batch");
-            let body = json!({ "operations": operations });
+            let body = object!({ "operations": operations });
             Ok(write(Method::POST, path, body, u.wait, u.timeout))
         };
         self.rpc("qdrant.Points/UpdateBatch", request, to_call, |r, time| {
@@ -777,11 +529,11 @@ impl Points for Grpc {
     ) -> Result<Response<proto::QueryResponse>, Status> {
         let to_call = |q: proto::QueryPoints| {
             let path = points(&q.collection_name, "/query");
-            let params = ReadParams::new(q.read_consistency.clone(), q.timeout);
+            let params = ReadParams::new(q.read_consistency, q.timeout);
             Ok(read(path, query::query_points(q)?, params))
         };
-        self.rpc("qdrant.Points/Query", request, to_call, |mut r, time| {
-            let result = results::scored_list(take(&mut r, "points"))?;
+        self.rpc_typed("qdrant.Points/Query", request, to_call, |r, time| {
+            let result = results::query_points(r)?;
             Ok(proto::QueryResponse {
                 result,
                 time,
@@ -821,12 +573,12 @@ impl Points for Grpc {
     ) -> Result<Response<proto::QueryGroupsResponse>, Status> {
         let to_call = |q: proto::QueryPointGroups| {
             let path = points(&q.collection_name, "/query/groups");
-            let params = ReadParams::new(q.read_consistency.clone(), q.timeout);
+            let params = ReadParams::new(q.read_consistency, q.timeout);
             Ok(read(path, query::query_groups(q)?, params))
         };
         self.rpc("qdrant.Points/QueryGroups", request, to_call, |r, time| {
             Ok(proto::QueryGroupsResponse {
-                result: groups(r)?,
+                result: results::some_groups(r)?,
                 time,
                 usage: None,
             })
@@ -853,7 +605,7 @@ impl Points for Grpc {
             let hits = items(take(&mut r, "hits"))
                 .iter()
                 .map(|h| proto::FacetHit {
-                    value: facet_value(&h["value"]),
+                    value: results::facet_value(&h["value"]),
                     count: h["count"].as_u64().unwrap_or_default(),
                 })
                 .collect();
@@ -870,7 +622,7 @@ impl Points for Grpc {
         &self,
         request: Request<proto::SearchMatrixPoints>,
     ) -> Result<Response<proto::SearchMatrixPairsResponse>, Status> {
-        let to_call = |m: proto::SearchMatrixPoints| matrix(m, "pairs");
+        let to_call = |m: proto::SearchMatrixPoints| query::matrix(m, "pairs");
         self.rpc(
             "qdrant.Points/SearchMatrixPairs",
             request,
@@ -901,7 +653,7 @@ impl Points for Grpc {
         &self,
         request: Request<proto::SearchMatrixPoints>,
     ) -> Result<Response<proto::SearchMatrixOffsetsResponse>, Status> {
-        let to_call = |m: proto::SearchMatrixPoints| matrix(m, "offsets");
+        let to_call = |m: proto::SearchMatrixPoints| query::matrix(m, "offsets");
         self.rpc(
             "qdrant.Points/SearchMatrixOffsets",
             request,
@@ -941,16 +693,4 @@ impl Points for Grpc {
         )
         .await
     }
-}
-
-fn matrix(m: proto::SearchMatrixPoints, form: &str) -> Result<Call, Status> {
-    let mut body = Map::new();
-    put(&mut body, "filter", optional_filter(m.filter)?);
-    put(&mut body, "sample", m.sample);
-    put(&mut body, "limit", m.limit);
-    put(&mut body, "using", m.using);
-    shard_key(&mut body, m.shard_key_selector);
-    let params = ReadParams::new(m.read_consistency, m.timeout);
-    let path = points(&m.collection_name, &format!("/search/matrix/{form}"));
-    Ok(read(path, Value::Object(body), params))
 }

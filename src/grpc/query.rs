@@ -4,9 +4,10 @@
 use serde_json::{json, Map, Value};
 use tonic::Status;
 
+use super::call::{collection, Call};
 use super::common::{
-    bad_arg, consistency, filter, number, optional_filter, point_id, put, required, vector,
-    vector_input, with_payload, with_vectors,
+    bad_arg, consistency, filter, number, object, optional_filter, point_id, put, required,
+    shard_key, vector, vector_input, with_payload, with_vectors,
 };
 use super::{json, proto};
 
@@ -22,6 +23,13 @@ impl ReadParams {
             consistency: consistency(c),
             timeout,
         }
+    }
+
+    /// A read's call: `?consistency=` and `?timeout=` beside its body.
+    pub fn call(self, path: String, body: Value) -> Call {
+        Call::read(path, body)
+            .param("consistency", self.consistency)
+            .param("timeout", self.timeout)
     }
 }
 
@@ -45,7 +53,7 @@ fn params(p: proto::SearchParams) -> Result<Value, Status> {
     }
     if let Some(idf) = p.idf {
         let idf = match idf.corpus {
-            Some(corpus) => json!({ "corpus": filter(corpus)? }),
+            Some(corpus) => object!({ "corpus": filter(corpus)? }),
             None => json!("global"),
         };
         out.insert("idf".into(), idf);
@@ -118,7 +126,7 @@ fn named_vector(
         "vector",
     )?;
     Ok(match name {
-        Some(name) => json!({"name": name, "vector": v}),
+        Some(name) => object!({"name": name, "vector": v}),
         None => v,
     })
 }
@@ -139,7 +147,7 @@ pub fn search(s: proto::SearchPoints) -> Result<Value, Status> {
         score_threshold: s.score_threshold,
     }
     .into_body(&mut out)?;
-    super::common::shard_key(&mut out, s.shard_key_selector);
+    shard_key(&mut out, s.shard_key_selector);
     Ok(Value::Object(out))
 }
 
@@ -161,7 +169,7 @@ pub fn search_groups(s: proto::SearchPointGroups) -> Result<Value, Status> {
         score_threshold: s.score_threshold,
     }
     .into_body(&mut out)?;
-    super::common::shard_key(&mut out, s.shard_key_selector);
+    shard_key(&mut out, s.shard_key_selector);
     Ok(Value::Object(out))
 }
 
@@ -227,7 +235,7 @@ pub fn recommend(r: proto::RecommendPoints) -> Result<Value, Status> {
         score_threshold: r.score_threshold,
     }
     .into_body(&mut out)?;
-    super::common::shard_key(&mut out, r.shard_key_selector);
+    shard_key(&mut out, r.shard_key_selector);
     Ok(Value::Object(out))
 }
 
@@ -255,7 +263,7 @@ pub fn recommend_groups(r: proto::RecommendPointGroups) -> Result<Value, Status>
         score_threshold: r.score_threshold,
     }
     .into_body(&mut out)?;
-    super::common::shard_key(&mut out, r.shard_key_selector);
+    shard_key(&mut out, r.shard_key_selector);
     Ok(Value::Object(out))
 }
 
@@ -282,7 +290,7 @@ pub fn discover(d: proto::DiscoverPoints) -> Result<Value, Status> {
             let at = |side| format!("context[{i}].{side}");
             let positive = example(required(pair.positive, &at("positive"))?, &at("positive"))?;
             let negative = example(required(pair.negative, &at("negative"))?, &at("negative"))?;
-            Ok(json!({"positive": positive, "negative": negative}))
+            Ok(object!({"positive": positive, "negative": negative}))
         })
         .collect::<Result<Vec<_>, Status>>()?;
     out.insert("context".into(), Value::Array(context));
@@ -298,7 +306,7 @@ pub fn discover(d: proto::DiscoverPoints) -> Result<Value, Status> {
         score_threshold: None,
     }
     .into_body(&mut out)?;
-    super::common::shard_key(&mut out, d.shard_key_selector);
+    shard_key(&mut out, d.shard_key_selector);
     Ok(Value::Object(out))
 }
 
@@ -318,7 +326,7 @@ fn context_pairs(pairs: Vec<proto::ContextInputPair>, what: &str) -> Result<Valu
             let at = |side| format!("{what}[{i}].{side}");
             let positive = vector_input(required(p.positive, &at("positive"))?, &at("positive"))?;
             let negative = vector_input(required(p.negative, &at("negative"))?, &at("negative"))?;
-            Ok(json!({"positive": positive, "negative": negative}))
+            Ok(object!({"positive": positive, "negative": negative}))
         })
         .collect::<Result<_, Status>>()
         .map(Value::Array)
@@ -351,33 +359,33 @@ pub fn order_by_opt(o: Option<proto::OrderBy>) -> Result<Option<Value>, Status> 
 fn query(q: proto::Query) -> Result<Value, Status> {
     use proto::query::Variant;
     Ok(match required(q.variant, "query")? {
-        Variant::Nearest(v) => json!({ "nearest": vector_input(v, "query.nearest")? }),
+        Variant::Nearest(v) => object!({ "nearest": vector_input(v, "query.nearest")? }),
         Variant::NearestWithMmr(n) => {
             let nearest = vector_input(required(n.nearest, "query.nearest")?, "query.nearest")?;
             let mmr = required(n.mmr, "query.mmr")?;
             let mut m = Map::new();
             put(&mut m, "diversity", mmr.diversity.map(f64::from));
             put(&mut m, "candidates_limit", mmr.candidates_limit);
-            json!({"nearest": nearest, "mmr": m})
+            object!({"nearest": nearest, "mmr": m})
         }
         Variant::Recommend(r) => {
             let mut body = Map::new();
             body.insert("positive".into(), inputs(r.positive, "query.recommend.positive")?);
             body.insert("negative".into(), inputs(r.negative, "query.recommend.negative")?);
             put(&mut body, "strategy", r.strategy.map(strategy).transpose()?);
-            json!({ "recommend": body })
+            object!({ "recommend": body })
         }
         Variant::Discover(d) => {
             let target = vector_input(required(d.target, "query.discover.target")?, "query.discover.target")?;
             let pairs = d.context.map(|c| c.pairs).unwrap_or_default();
             let context = context_pairs(pairs, "query.discover.context")?;
-            json!({"discover": {"target": target, "context": context}})
+            object!({"discover": object!({"target": target, "context": context})})
         }
-        Variant::Context(c) => json!({ "context": context_pairs(c.pairs, "query.context")? }),
-        Variant::OrderBy(o) => json!({ "order_by": order_by(o)? }),
+        Variant::Context(c) => object!({ "context": context_pairs(c.pairs, "query.context")? }),
+        Variant::OrderBy(o) => object!({ "order_by": order_by(o)? }),
         Variant::Fusion(f) => match proto::Fusion::try_from(f) {
-            Ok(proto::Fusion::Rrf) => json!({"fusion": "rrf"}),
-            Ok(proto::Fusion::Dbsf) => json!({"fusion": "dbsf"}),
+            Ok(proto::Fusion::Rrf) => object!({"fusion": "rrf"}),
+            Ok(proto::Fusion::Dbsf) => object!({"fusion": "dbsf"}),
             Err(_) => return Err(bad_arg!("query.fusion: unknown fusion {f}")),
         },
         Variant::Rrf(r) => {
@@ -386,13 +394,13 @@ fn query(q: proto::Query) -> Result<Value, Status> {
             if !r.weights.is_empty() {
                 body.insert("weights".into(), json!(r.weights));
             }
-            json!({ "rrf": body })
+            object!({ "rrf": body })
         }
-        Variant::Sample(_) => json!({"sample": "random"}),
+        Variant::Sample(_) => object!({"sample": "random"}),
         Variant::Formula(f) => {
             let expression = expression(required(f.expression, "query.formula")?)?;
             let defaults = json::object(f.defaults, "query.defaults")?;
-            json!({"formula": expression, "defaults": defaults})
+            object!({"formula": expression, "defaults": defaults})
         }
         Variant::RelevanceFeedback(r) => feedback(r)?,
         Variant::Text(_) => {
@@ -413,14 +421,14 @@ fn feedback(r: proto::RelevanceFeedbackInput) -> Result<Value, Status> {
             let what = format!("{at}.feedback[{i}].example");
             let example = vector_input(required(item.example, &what)?, &what)?;
             let score = number(f64::from(item.score), &format!("{at}.feedback[{i}].score"))?;
-            Ok(json!({"example": example, "score": score}))
+            Ok(object!({"example": example, "score": score}))
         })
         .collect::<Result<Vec<_>, Status>>()?;
-    let mut body = json!({"target": target, "feedback": feedback});
+    let mut body = object!({"target": target, "feedback": feedback});
     if let Some(Variant::Naive(n)) = r.strategy.and_then(|s| s.variant) {
-        body["strategy"] = json!({"naive": {"a": n.a, "b": n.b, "c": n.c}});
+        body["strategy"] = object!({"naive": object!({"a": n.a, "b": n.b, "c": n.c})});
     }
-    Ok(json!({ "relevance_feedback": body }))
+    Ok(object!({ "relevance_feedback": body }))
 }
 
 fn expression(e: proto::Expression) -> Result<Value, Status> {
@@ -446,38 +454,38 @@ fn expression(e: proto::Expression) -> Result<Value, Status> {
         }
         Variant::GeoDistance(g) => {
             let origin = required(g.origin, "geo_distance.origin")?;
-            json!({"geo_distance": {"origin": {"lon": origin.lon, "lat": origin.lat}, "to": g.to}})
+            object!({"geo_distance": object!({"origin": object!({"lon": origin.lon, "lat": origin.lat}), "to": g.to})})
         }
-        Variant::Datetime(s) => json!({ "datetime": s }),
-        Variant::DatetimeKey(s) => json!({ "datetime_key": s }),
-        Variant::Mult(m) => json!({ "mult": list(m.mult)? }),
-        Variant::Sum(s) => json!({ "sum": list(s.sum)? }),
-        Variant::Max(m) => json!({ "max": list(m.max)? }),
-        Variant::Min(m) => json!({ "min": list(m.min)? }),
+        Variant::Datetime(s) => object!({ "datetime": s }),
+        Variant::DatetimeKey(s) => object!({ "datetime_key": s }),
+        Variant::Mult(m) => object!({ "mult": list(m.mult)? }),
+        Variant::Sum(s) => object!({ "sum": list(s.sum)? }),
+        Variant::Max(m) => object!({ "max": list(m.max)? }),
+        Variant::Min(m) => object!({ "min": list(m.min)? }),
         Variant::Div(d) => {
             let left = expression(*required(d.left, "div.left")?)?;
             let right = expression(*required(d.right, "div.right")?)?;
-            let mut body = json!({"left": left, "right": right});
+            let mut body = object!({"left": left, "right": right});
             if let Some(z) = d.by_zero_default {
                 body["by_zero_default"] = number(f64::from(z), "div.by_zero_default")?;
             }
-            json!({ "div": body })
+            object!({ "div": body })
         }
-        Variant::Neg(e) => json!({ "neg": one(e)? }),
-        Variant::Abs(e) => json!({ "abs": one(e)? }),
-        Variant::Sqrt(e) => json!({ "sqrt": one(e)? }),
-        Variant::Exp(e) => json!({ "exp": one(e)? }),
-        Variant::Log10(e) => json!({ "log10": one(e)? }),
-        Variant::Ln(e) => json!({ "ln": one(e)? }),
-        Variant::Acosh(e) => json!({ "acosh": one(e)? }),
+        Variant::Neg(e) => object!({ "neg": one(e)? }),
+        Variant::Abs(e) => object!({ "abs": one(e)? }),
+        Variant::Sqrt(e) => object!({ "sqrt": one(e)? }),
+        Variant::Exp(e) => object!({ "exp": one(e)? }),
+        Variant::Log10(e) => object!({ "log10": one(e)? }),
+        Variant::Ln(e) => object!({ "ln": one(e)? }),
+        Variant::Acosh(e) => object!({ "acosh": one(e)? }),
         Variant::Pow(p) => {
             let base = expression(*required(p.base, "pow.base")?)?;
             let exponent = expression(*required(p.exponent, "pow.exponent")?)?;
-            json!({"pow": {"base": base, "exponent": exponent}})
+            object!({"pow": object!({"base": base, "exponent": exponent})})
         }
-        Variant::ExpDecay(d) => json!({ "exp_decay": decay(*d)? }),
-        Variant::GaussDecay(d) => json!({ "gauss_decay": decay(*d)? }),
-        Variant::LinDecay(d) => json!({ "lin_decay": decay(*d)? }),
+        Variant::ExpDecay(d) => object!({ "exp_decay": decay(*d)? }),
+        Variant::GaussDecay(d) => object!({ "gauss_decay": decay(*d)? }),
+        Variant::LinDecay(d) => object!({ "lin_decay": decay(*d)? }),
     })
 }
 
@@ -562,7 +570,7 @@ pub fn query_points(q: proto::QueryPoints) -> Result<Value, Status> {
     put(&mut out, "offset", q.offset);
     put(&mut out, "with_payload", with_payload(q.with_payload));
     put(&mut out, "with_vector", with_vectors(q.with_vectors));
-    super::common::shard_key(&mut out, q.shard_key_selector);
+    shard_key(&mut out, q.shard_key_selector);
     Ok(Value::Object(out))
 }
 
@@ -584,7 +592,7 @@ pub fn query_groups(q: proto::QueryPointGroups) -> Result<Value, Status> {
     put(&mut out, "with_payload", with_payload(q.with_payload));
     put(&mut out, "with_vector", with_vectors(q.with_vectors));
     put(&mut out, "with_lookup", q.with_lookup.map(with_lookup));
-    super::common::shard_key(&mut out, q.shard_key_selector);
+    shard_key(&mut out, q.shard_key_selector);
     Ok(Value::Object(out))
 }
 
@@ -597,5 +605,20 @@ pub fn batch<T>(
         .into_iter()
         .map(convert)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(json!({ "searches": searches }))
+    Ok(object!({ "searches": searches }))
+}
+
+pub fn matrix(m: proto::SearchMatrixPoints, form: &str) -> Result<Call, Status> {
+    let mut body = Map::new();
+    put(&mut body, "filter", optional_filter(m.filter)?);
+    put(&mut body, "sample", m.sample);
+    put(&mut body, "limit", m.limit);
+    put(&mut body, "using", m.using);
+    shard_key(&mut body, m.shard_key_selector);
+    let params = ReadParams::new(m.read_consistency, m.timeout);
+    let path = format!(
+        "{}/points/search/matrix/{form}",
+        collection(&m.collection_name)
+    );
+    Ok(params.call(path, Value::Object(body)))
 }

@@ -8,6 +8,11 @@ use tonic::Status;
 use super::common::point_id_out;
 use super::json;
 use super::proto;
+use crate::api::in_process::Reply;
+use crate::api::models::{Record, ScoredPoint, ScrollResult};
+use crate::api::query::QueryResponse;
+use crate::collection::aggregate::OrderValue;
+use crate::point_id::PointId;
 
 fn malformed(what: &str) -> Status {
     Status::internal(format!("the answer has no well-formed {what}"))
@@ -208,6 +213,118 @@ pub fn update(value: &Value) -> proto::UpdateResult {
 /// A `{"status": "accepted"}` style answer or `true`: whether it succeeded.
 pub fn flag(value: &Value) -> bool {
     value.as_bool().unwrap_or(true)
+}
+
+pub fn facet_value(v: &Value) -> Option<proto::FacetValue> {
+    use proto::facet_value::Variant;
+    let variant = match v {
+        Value::String(s) => Variant::StringValue(s.clone()),
+        Value::Bool(b) => Variant::BoolValue(*b),
+        Value::Number(n) => Variant::IntegerValue(n.as_i64()?),
+        _ => return None,
+    };
+    Some(proto::FacetValue {
+        variant: Some(variant),
+    })
+}
+
+pub fn some_groups(result: Value) -> Result<Option<proto::GroupsResult>, Status> {
+    groups(result).map(Some)
+}
+
+/// The result of a call as JSON.
+pub fn json(reply: Reply) -> Result<Value, Status> {
+    reply
+        .into_json()
+        .map_err(|e| Status::internal(format!("the answer did not serialise: {e}")))
+}
+
+fn typed_id(id: PointId) -> proto::PointId {
+    use proto::point_id::PointIdOptions;
+    let options = match id {
+        PointId::Num(n) => PointIdOptions::Num(n),
+        PointId::Uuid(u) => PointIdOptions::Uuid(u.hyphenated().to_string()),
+    };
+    proto::PointId {
+        point_id_options: Some(options),
+    }
+}
+
+fn typed_order(value: Option<OrderValue>) -> Option<proto::OrderValue> {
+    use proto::order_value::Variant;
+    let variant = match value? {
+        OrderValue::Integer(i) => Variant::Int(i),
+        OrderValue::Float(f) => Variant::Float(f),
+    };
+    Some(proto::OrderValue {
+        variant: Some(variant),
+    })
+}
+
+fn typed_scored(p: ScoredPoint) -> proto::ScoredPoint {
+    proto::ScoredPoint {
+        id: Some(typed_id(p.id)),
+        payload: p.payload.map(json::fields).unwrap_or_default(),
+        score: p.score,
+        version: p.version,
+        vectors: p.vector.as_ref().and_then(vectors),
+        shard_key: None,
+        order_value: typed_order(p.order_value),
+    }
+}
+
+fn typed_record(r: Record) -> proto::RetrievedPoint {
+    proto::RetrievedPoint {
+        id: Some(typed_id(r.id)),
+        payload: r.payload.map(json::fields).unwrap_or_default(),
+        vectors: r.vector.as_ref().and_then(vectors),
+        shard_key: None,
+        order_value: typed_order(r.order_value),
+    }
+}
+
+/// The points a query found: from the handler's result when it came back as it is (one
+/// node), else from the JSON a cluster's merge answered.
+pub fn query_points(reply: Reply) -> Result<Vec<proto::ScoredPoint>, Status> {
+    match reply.downcast::<QueryResponse>() {
+        Ok(found) => Ok(found.points.into_iter().map(typed_scored).collect()),
+        Err(reply) => scored_list(take(&mut json(reply)?, "points")),
+    }
+}
+
+/// The points a search (recommend, discover) found.
+pub fn search_points(reply: Reply) -> Result<Vec<proto::ScoredPoint>, Status> {
+    match reply.downcast::<Vec<ScoredPoint>>() {
+        Ok(found) => Ok(found.into_iter().map(typed_scored).collect()),
+        Err(reply) => scored_list(json(reply)?),
+    }
+}
+
+/// The points a retrieval found.
+pub fn records(reply: Reply) -> Result<Vec<proto::RetrievedPoint>, Status> {
+    match reply.downcast::<Vec<Record>>() {
+        Ok(found) => Ok(found.into_iter().map(typed_record).collect()),
+        Err(reply) => retrieved_list(json(reply)?),
+    }
+}
+
+/// A page of a scroll and the offset of the next one.
+pub fn scroll_page(
+    reply: Reply,
+) -> Result<(Vec<proto::RetrievedPoint>, Option<proto::PointId>), Status> {
+    let page = match reply.downcast::<ScrollResult>() {
+        Ok(page) => page,
+        Err(reply) => {
+            let mut page = json(reply)?;
+            let next = match &page["next_page_offset"] {
+                Value::Null => None,
+                next => Some(id(next)?),
+            };
+            return Ok((retrieved_list(take(&mut page, "points"))?, next));
+        }
+    };
+    let points = page.points.into_iter().map(typed_record).collect();
+    Ok((points, page.next_page_offset.map(typed_id)))
 }
 
 #[cfg(test)]

@@ -57,6 +57,15 @@ fn describe_all() {
         "HTTP request latency by route and method."
     );
     describe_counter!(
+        "vecdb_grpc_requests_total",
+        "gRPC calls by method (`qdrant.Points/Query`) and status code (`Ok`, `NotFound`, ...)."
+    );
+    describe_histogram!(
+        "vecdb_grpc_request_duration_seconds",
+        Unit::Seconds,
+        "gRPC call latency by method."
+    );
+    describe_counter!(
         "vecdb_searches_total",
         "Vector searches served, per collection."
     );

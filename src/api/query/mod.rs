@@ -328,7 +328,7 @@ pub async fn query(
 }
 
 /// The success envelope, with `explain` (the per-segment plans) beside `result` when asked.
-fn explained<T: Serialize>(
+fn explained<T: Serialize + Send + 'static>(
     result: T,
     plans: Vec<SegmentPlan>,
     read: &ReadParams,

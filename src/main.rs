@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use vecdb::config::{Config, LogFormat};
 
-/// A vector database served over HTTP, speaking Qdrant's REST dialect.
+/// A vector database speaking Qdrant's REST dialect (--port) and gRPC API (--grpc-port).
 #[derive(Parser, Debug)]
 #[command(name = "vecdb", version, about)]
 struct Cli {

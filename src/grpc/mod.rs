@@ -30,11 +30,8 @@ use crate::api::AppState;
 use crate::cluster::route::TOKEN_HEADER;
 use call::{Answer, Call, Dispatcher};
 
-/// The code generated from `proto/` (package `qdrant`).
-#[allow(clippy::all, clippy::pedantic, deprecated, missing_docs)]
-pub mod proto {
-    tonic::include_proto!("qdrant");
-}
+/// The code generated from `proto/` (package `qdrant`), a crate of its own.
+pub use vecdb_grpc_proto as proto;
 
 /// Qdrant's version these services follow (of the `.proto` files in `proto/`).
 pub const PROTO_VERSION: &str = "1.20.0";

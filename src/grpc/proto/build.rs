@@ -1,7 +1,7 @@
-//! Generates the gRPC service code from Qdrant's `.proto` files in `src/grpc/proto/`, with
+//! Generates the gRPC service code from Qdrant's `.proto` files in this directory, with
 //! `protox` (a protobuf compiler in Rust: no `protoc` to install, no network).
 
-const PROTOS: &str = "src/grpc/proto";
+const PROTOS: &str = ".";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={PROTOS}");

@@ -26,18 +26,21 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RemovePeerParams {
-    /// Remove the peer even though it still answers.
+    /// Remove the peer at once, without moving its replicas away first (for a peer that is
+    /// gone, or will not come back).
     pub force: Option<bool>,
-    /// Seconds to wait for the metadata group.
+    /// Seconds to wait for the drain and the metadata group.
     pub timeout: Option<u64>,
 }
 
-/// Remove a dead peer: its shard replicas are placed on the remaining peers, which catch up
-/// from the shards' leaders, and it leaves the metadata group. Progress shows in
-/// `GET /collections/{name}/cluster`.
+/// Remove a peer. A peer that answers is drained first: its shard replicas move to the
+/// remaining peers (each new replica catches up before the old one leaves its shard's group)
+/// and the call waits for that; a dead one, or any with `force=true`, is removed at once and
+/// its replicas re-placed. Then it leaves the metadata group. Progress shows in
+/// `GET /collections/{name}/cluster`; a drain that outlasts `timeout` answers 503 and goes on.
 #[utoipa::path(delete, path = "/cluster/peer/{peer_id}", tag = "cluster",
     params(("peer_id" = u64, Path, description = "The peer to remove"), RemovePeerParams),
-    responses((status = 200, body = inline(super::Envelope<bool>)), (status = 400, body = super::error::ErrorResponse), (status = 404, body = super::error::ErrorResponse)))]
+    responses((status = 200, body = inline(super::Envelope<bool>)), (status = 400, body = super::error::ErrorResponse), (status = 404, body = super::error::ErrorResponse), (status = 503, body = super::error::ErrorResponse)))]
 pub async fn remove_peer(
     State(state): State<AppState>,
     ApiPath(peer_id): ApiPath<u64>,
@@ -54,6 +57,7 @@ pub async fn remove_peer(
         .map_err(|e| match e {
             RemovePeerError::Unknown(_) => ApiError::NotFound(e.to_string()),
             RemovePeerError::Refused(_) => ApiError::BadRequest(e.to_string()),
+            RemovePeerError::Draining(_) => ApiError::Unavailable(e.to_string()),
             RemovePeerError::Consensus(ConsensusError::Rejected(why)) => ApiError::BadRequest(why),
             RemovePeerError::Consensus(e) => ApiError::Unavailable(e.to_string()),
         })?;
@@ -174,6 +178,9 @@ pub struct ShardGroupInfo {
     pub group: u64,
     /// The peers placed to hold it.
     pub replicas: Vec<u64>,
+    /// The voting members of its group as `seen_from` knows them: the same as `replicas`
+    /// once every move has finished.
+    pub members: Vec<u64>,
     /// The peer whose view this is; none when no replica answered.
     pub seen_from: Option<u64>,
     pub leader: Option<u64>,
@@ -195,7 +202,8 @@ pub struct CollectionClusterInfo {
     pub shard_count: usize,
     pub local_shards: Vec<LocalShard>,
     pub remote_shards: Vec<RemoteShard>,
-    /// Always empty: replicas do not move between peers yet.
+    /// Always empty for now: a moving replica shows as a placed replica whose group reports
+    /// it lagging (`shards[].replication_lag`).
     #[schema(value_type = Vec<Object>)]
     pub shard_transfers: Vec<serde_json::Value>,
     /// vecdb: each shard's leader, term and LSNs.
@@ -260,6 +268,7 @@ pub async fn cluster_collection_info(
             shard_id,
             group: placement.group,
             replicas: placement.replicas.clone(),
+            members: Vec::new(),
             seen_from: None,
             leader: None,
             term: None,
@@ -276,6 +285,8 @@ pub async fn cluster_collection_info(
                 group.last_log_index = Some(s.last_log_index);
                 group.applied = Some(s.applied);
                 group.replication_lag = s.lag;
+                let voters = s.members.iter().filter(|(_, (_, voter))| *voter);
+                group.members = voters.map(|(id, _)| *id).collect();
             }
             Err(e) => group.error = Some(e),
         }

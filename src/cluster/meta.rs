@@ -20,6 +20,7 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 
 use super::log_store::{blocking, decode, encode, Result};
+use super::rebalance::Placements;
 use super::types::{GroupId, NodeId, Peer};
 use crate::collection::aliases::{self, AliasAction, Aliases};
 use crate::collection::config::CollectionConfig;
@@ -97,7 +98,12 @@ pub enum MetaCommand {
     /// replica peers).
     RemovePeer {
         id: NodeId,
-        placements: Vec<(String, usize, Vec<NodeId>)>,
+        placements: Placements,
+    },
+    /// Shards move (a peer joined, or is drained): each listed shard gets the listed replica
+    /// peers, which its group's leader then brings its membership to.
+    Place {
+        placements: Placements,
     },
 }
 
@@ -158,16 +164,9 @@ impl MetaState {
                 Some(c) => c.config = config,
                 None => return MetaReply::Rejected(format!("collection `{name}` does not exist")),
             },
+            MetaCommand::Place { placements } => self.place(placements),
             MetaCommand::RemovePeer { id, placements } => {
-                for (name, shard, replicas) in placements {
-                    let placement = self
-                        .collections
-                        .get_mut(&name)
-                        .and_then(|c| c.shards.get_mut(shard));
-                    if let Some(placement) = placement {
-                        placement.replicas = replicas;
-                    }
-                }
+                self.place(placements);
                 // Whatever the listed placements missed (a collection created meanwhile).
                 for collection in self.collections.values_mut() {
                     for placement in &mut collection.shards {
@@ -197,52 +196,18 @@ impl MetaState {
 }
 
 impl MetaState {
-    /// The placements that change when peer `dead` leaves and `peers` remain: each of its
-    /// replicas goes to the remaining peer that holds the fewest replicas and none of that
-    /// shard (ties broken by a hash, so equal peers share the load); a shard that has no such
-    /// peer keeps fewer replicas.
-    pub fn without_peer(
-        &self,
-        dead: NodeId,
-        peers: &std::collections::BTreeSet<NodeId>,
-    ) -> Vec<(String, usize, Vec<NodeId>)> {
-        let mut load: BTreeMap<NodeId, usize> = peers.iter().map(|p| (*p, 0)).collect();
-        for collection in self.collections.values() {
-            for placement in &collection.shards {
-                for r in &placement.replicas {
-                    if let Some(n) = load.get_mut(r) {
-                        *n += 1;
-                    }
-                }
+    /// Gives each listed shard its listed replicas. A collection deleted since the list was
+    /// made, or an empty replica list, changes nothing.
+    fn place(&mut self, placements: Placements) {
+        for (name, shard, replicas) in placements {
+            let placement = self
+                .collections
+                .get_mut(&name)
+                .and_then(|c| c.shards.get_mut(shard));
+            if let Some(placement) = placement.filter(|_| !replicas.is_empty()) {
+                placement.replicas = replicas;
             }
         }
-        let mut changed = Vec::new();
-        for (name, collection) in &self.collections {
-            for (shard, placement) in collection.shards.iter().enumerate() {
-                if !placement.replicas.contains(&dead) {
-                    continue;
-                }
-                let mut replicas: Vec<NodeId> = placement
-                    .replicas
-                    .iter()
-                    .copied()
-                    .filter(|r| *r != dead)
-                    .collect();
-                let tie =
-                    |p: &NodeId| super::ring::stable_hash(format!("{name}/{shard}/{p}").as_bytes());
-                let pick = load
-                    .iter()
-                    .filter(|(p, _)| !replicas.contains(p) && **p != dead)
-                    .min_by_key(|(p, n)| (**n, tie(p)))
-                    .map(|(p, _)| *p);
-                if let Some(peer) = pick {
-                    replicas.push(peer);
-                    *load.entry(peer).or_default() += 1;
-                }
-                changed.push((name.clone(), shard, replicas));
-            }
-        }
-        changed
     }
 }
 
@@ -456,52 +421,6 @@ mod tests {
             let sm = MetaStateMachine::open(store, 7)?;
             Ok((dir, log, sm))
         }
-    }
-
-    #[test]
-    fn a_dead_peers_replicas_go_to_the_least_loaded_others() {
-        let mut state = MetaState::default();
-        let config: CollectionConfig = serde_json::from_value(serde_json::json!({
-            "params": {"vectors": {"size": 2, "distance": "Dot"}, "shard_number": 3,
-                "replication_factor": 2, "write_consistency_factor": 1, "on_disk_payload": false},
-            "hnsw_config": {"m": 16, "ef_construct": 100, "full_scan_threshold": 10000,
-                "max_indexing_threads": 0, "on_disk": false},
-            "optimizer_config": {"deleted_threshold": 0.2, "vacuum_min_vector_number": 1000,
-                "default_segment_number": 0, "flush_interval_sec": 5},
-            "wal_config": {"wal_capacity_mb": 32, "wal_segments_ahead": 0,
-                "sync_policy": "group", "group_commit_interval_ms": 2}
-        }))
-        .expect("config");
-        let replicas = vec![vec![1, 2], vec![2, 3], vec![1, 3]];
-        let create = MetaCommand::CreateCollection {
-            name: "c".into(),
-            config,
-            replicas,
-        };
-        assert_eq!(state.apply(create), MetaReply::Done);
-        let peers = std::collections::BTreeSet::from([1, 3, 4]);
-        let changed = state.without_peer(2, &peers);
-        // Shards 0 and 1 lose peer 2; peer 4 holds nothing, so it takes both.
-        assert_eq!(
-            changed,
-            vec![
-                ("c".to_string(), 0, vec![1, 4]),
-                ("c".to_string(), 1, vec![3, 4])
-            ]
-        );
-        let command = MetaCommand::RemovePeer {
-            id: 2,
-            placements: changed,
-        };
-        assert_eq!(state.apply(command), MetaReply::Done);
-        let placed: Vec<Vec<NodeId>> = state.collections["c"]
-            .shards
-            .iter()
-            .map(|p| p.replicas.clone())
-            .collect();
-        assert_eq!(placed, vec![vec![1, 4], vec![3, 4], vec![1, 3]]);
-        // The groups keep their ids and founders.
-        assert_eq!(state.collections["c"].shards[0].initial, vec![1, 2]);
     }
 
     /// openraft's own conformance suite for log and state-machine storage.

@@ -7,6 +7,7 @@
 //! - [`shard`]: a shard replica's state machine, over a local collection's writer;
 //! - [`network`], [`p2p`]: messages between peers over HTTP on the internal port;
 //! - [`ring`]: points to shards and shard replicas to peers (consistent hashing);
+//! - [`rebalance`]: which replicas move when a peer joins or leaves;
 //! - [`replicas`]: the shard replicas on this node, started and stopped as placed;
 //! - [`route`], [`requests`]: writes split by shard and proposed on leaders, reads sent to the
 //!   replica a consistency level allows, the consistency token;
@@ -24,6 +25,7 @@ pub mod meta;
 pub mod network;
 pub mod node;
 pub mod p2p;
+pub mod rebalance;
 pub mod replicas;
 pub mod requests;
 pub mod ring;

@@ -32,9 +32,15 @@ pub enum RemovePeerError {
     Unknown(NodeId),
     #[error("{0}")]
     Refused(String),
+    /// Its replicas did not all move away within the request's time.
+    #[error("{0}")]
+    Draining(String),
     #[error(transparent)]
     Consensus(#[from] ConsensusError),
 }
+
+/// How often a drain looks whether the peer still runs replicas.
+const DRAIN_POLL: Duration = Duration::from_millis(250);
 
 /// A group's answer to a request forwarded to its leader.
 pub type Forwarded<T> = Result<T, ConsensusError>;
@@ -208,14 +214,46 @@ impl ClusterNode {
         }
     }
 
-    /// Adds a peer to the metadata group (on its leader, wherever that is).
+    /// Adds a peer to the metadata group (on its leader, wherever that is), then gives it its
+    /// share of the shard replicas.
     pub async fn admit(&self, request: JoinRequest) -> Forwarded<()> {
         let deadline = Instant::now() + Duration::from_secs(110);
         let JoinRequest { id, peer } = request.clone();
         self.on_leader(deadline, "/cluster/join", &request, || {
             self.meta.add_voter(id, peer.clone())
         })
-        .await
+        .await?;
+        self.place_on(id, deadline).await
+    }
+
+    /// Moves to peer `joined` its share of the replicas, taken from the most loaded peers.
+    /// Idempotent: a peer that has its share is given nothing more.
+    async fn place_on(&self, joined: NodeId, deadline: Instant) -> Forwarded<()> {
+        self.sync_meta(deadline.saturating_duration_since(Instant::now()))
+            .await;
+        let mut voters = self.voters();
+        voters.insert(joined);
+        let placements = super::rebalance::with_peer(&self.meta().state, joined, &voters);
+        if placements.is_empty() {
+            return Ok(());
+        }
+        let moves = placements.len();
+        let command = MetaCommand::Place { placements };
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.propose_meta(command, left).await?;
+        tracing::info!(
+            peer_id = joined,
+            moves,
+            "replicas placed on the joined peer"
+        );
+        Ok(())
+    }
+
+    /// The voting members of the metadata group: the peers that hold data.
+    fn voters(&self) -> std::collections::BTreeSet<NodeId> {
+        let members = self.meta_status().members;
+        let voters = members.into_iter().filter(|(_, (_, voter))| *voter);
+        voters.map(|(id, _)| id).collect()
     }
 
     /// Commits a metadata change, forwarding it to the group's leader if need be.
@@ -231,9 +269,10 @@ impl ClusterNode {
         .await
     }
 
-    /// Removes a dead peer: re-places its shard replicas on the others (whose groups' leaders
-    /// then add the new replicas and drop the dead one) and takes it out of the metadata group.
-    /// A peer that still answers is refused unless `force`.
+    /// Removes a peer: re-places its shard replicas on the others (whose groups' leaders then
+    /// add the new replicas and drop the old one) and takes it out of the metadata group. A
+    /// peer that still answers is drained first, unless `force`: its replicas move while it
+    /// serves them, so no shard has fewer replicas meanwhile.
     pub async fn remove_peer(
         &self,
         id: NodeId,
@@ -255,16 +294,11 @@ impl ClusterNode {
             .post(&peer.p2p, "/cluster/ping", &(), Duration::from_secs(1))
             .await;
         if ping.is_ok() && !force {
-            return Err(RemovePeerError::Refused(format!(
-                "peer {id} is alive; stop it first, or pass force=true to remove it anyway"
-            )));
+            self.drain(id, &peer.p2p, deadline).await?;
         }
-        let voters = members
-            .iter()
-            .filter(|(p, (_, voter))| **p != id && *voter)
-            .map(|(p, _)| *p)
-            .collect();
-        let placements = self.meta().state.without_peer(id, &voters);
+        let mut voters = self.voters();
+        voters.remove(&id);
+        let placements = super::rebalance::without_peer(&self.meta().state, id, &voters);
         let command = MetaCommand::RemovePeer { id, placements };
         let left = deadline.saturating_duration_since(Instant::now());
         self.propose_meta(command, left).await?;
@@ -274,6 +308,39 @@ impl ClusterNode {
         .await?;
         tracing::info!(peer_id = id, "peer removed; its replicas are re-placed");
         Ok(())
+    }
+
+    /// Moves every replica off the live peer `id` and waits until it runs none: each shard's
+    /// leader adds the replacement first and takes the peer out last.
+    async fn drain(&self, id: NodeId, p2p: &str, deadline: Instant) -> Result<(), RemovePeerError> {
+        let mut voters = self.voters();
+        voters.remove(&id);
+        let placements = super::rebalance::without_peer(&self.meta().state, id, &voters);
+        if !placements.is_empty() {
+            let moves = placements.len();
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.propose_meta(MetaCommand::Place { placements }, left)
+                .await?;
+            tracing::info!(peer_id = id, moves, "draining the peer");
+        }
+        loop {
+            let held: Result<Vec<GroupId>, P2pError> = self
+                .client
+                .post(p2p, "/cluster/replicas", &(), Duration::from_secs(2))
+                .await;
+            let left = match held {
+                Ok(groups) if groups.is_empty() => return Ok(()),
+                Ok(groups) => format!("still holds {} shard replicas", groups.len()),
+                Err(e) => format!("does not answer ({e})"),
+            };
+            if Instant::now() + DRAIN_POLL >= deadline {
+                return Err(RemovePeerError::Draining(format!(
+                    "peer {id} is draining and {left}; its replicas go on moving: call again \
+                     to finish removing it, or pass force=true if it is gone"
+                )));
+            }
+            tokio::time::sleep(DRAIN_POLL).await;
+        }
     }
 
     /// Catches this node's metadata view up with what the group has committed (asking its

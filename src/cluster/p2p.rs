@@ -30,6 +30,7 @@ pub fn router(node: Arc<ClusterNode>, secret: String) -> Router {
         .route("/cluster/join", post(join))
         .route("/cluster/ping", post(|| async { Json(()) }))
         .route("/cluster/members", post(members))
+        .route("/cluster/replicas", post(replicas))
         .route("/cluster/remove", post(remove))
         .route("/meta/read_index", post(meta_read_index))
         .route("/meta/propose", post(propose))
@@ -152,6 +153,11 @@ async fn shard_status(
     Path(group): Path<GroupId>,
 ) -> Response {
     Json(node.shard_status_here(group)).into_response()
+}
+
+/// The shard groups this node runs a replica of: what a drain waits to see empty.
+async fn replicas(State(node): State<Arc<ClusterNode>>) -> Response {
+    Json(node.replicas.groups()).into_response()
 }
 
 async fn remove(State(node): State<Arc<ClusterNode>>, Json(id): Json<u64>) -> Response {

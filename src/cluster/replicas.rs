@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use super::engine::{Consensus, RaftGroup, Role, Timing};
+use super::engine::{Consensus, GroupStatus, RaftGroup, Role, Timing};
 use super::log_store::LogStore;
 use super::meta::{ClusterCollection, MetaView, ShardPlacement};
-use super::network::{GroupNetwork, P2pClient};
+use super::network::{GroupNetwork, P2pClient, P2pError};
+use super::node::Forwarded;
 use super::shard::{ShardStateMachine, ShardTypes};
 use super::types::{GroupId, NodeId, Peer};
 use crate::collection::registry::Registry;
@@ -61,6 +62,20 @@ pub struct Replicas {
     changing: Arc<std::sync::Mutex<std::collections::HashSet<GroupId>>>,
 }
 
+/// Every shard group `view` places, with its collection.
+fn placements(view: &MetaView) -> HashMap<GroupId, (&str, &ClusterCollection, &ShardPlacement)> {
+    let mut placed = HashMap::new();
+    for (name, collection) in &view.state.collections {
+        for placement in &collection.shards {
+            placed.insert(placement.group, (name.as_str(), collection, placement));
+        }
+    }
+    placed
+}
+
+/// How long a peer may take to say what it knows of a group's membership.
+const STATUS_WAIT: Duration = Duration::from_secs(2);
+
 /// How long a replica's local collection may wait for another create or delete.
 const ADMIN_WAIT: Duration = Duration::from_secs(30);
 
@@ -79,6 +94,11 @@ impl Replicas {
         self.running.load().get(&group).cloned()
     }
 
+    /// The groups this node runs a replica of.
+    pub fn groups(&self) -> Vec<GroupId> {
+        self.running.load().keys().copied().collect()
+    }
+
     /// The local collection of a replica.
     pub fn collection(&self, replica: &Replica) -> Result<Arc<Collection>, String> {
         self.registry.get(&replica.local).map_err(|e| e.to_string())
@@ -87,20 +107,34 @@ impl Replicas {
     /// Starts the replicas `view` places here and stops those it dropped. Called again after
     /// every metadata change; a failure leaves the rest for the next call.
     pub async fn reconcile(&self, view: &MetaView) -> anyhow::Result<()> {
-        let wanted = self.wanted(view);
-        let running = self.running.load_full();
-        for (group, replica) in running.iter() {
-            if !wanted.contains_key(group) {
-                self.stop(replica.clone()).await?;
-            }
-        }
-        self.drop_orphans(view, &wanted).await?;
+        let placed = placements(view);
+        let wanted: HashMap<_, _> = placed
+            .iter()
+            .filter(|(_, (_, _, p))| p.replicas.contains(&self.settings.id))
+            .map(|(group, placed)| (*group, *placed))
+            .collect();
         let peers: BTreeMap<NodeId, Peer> = view
             .membership
             .membership()
             .nodes()
             .map(|(id, peer)| (*id, peer.clone()))
             .collect();
+        let running = self.running.load_full();
+        for (group, replica) in running.iter() {
+            if wanted.contains_key(group) {
+                continue;
+            }
+            // A replica placed elsewhere serves on until its group has taken it out (its
+            // leader may be this node), so that the shard never has fewer replicas.
+            let placement = placed.get(group).map(|(_, _, p)| *p);
+            match placement {
+                Some(p) if self.still_member(replica, p, &peers).await => {
+                    self.follow_placement(p, &peers)
+                }
+                _ => self.stop(replica.clone()).await?,
+            }
+        }
+        self.drop_orphans(view, &wanted).await?;
         for (group, (name, collection, placement)) in &wanted {
             if !self.running.load().contains_key(group) {
                 self.start(name, collection, placement, &peers).await?;
@@ -140,13 +174,19 @@ impl Replicas {
         let changing = self.changing.clone();
         tokio::spawn(async move {
             let group = replica.group;
+            let mut complete = true;
             for (id, peer) in added {
                 match replica.raft.add_voter(id, peer).await {
                     Ok(()) => tracing::info!(group, peer_id = id, "replica added"),
-                    Err(e) => tracing::warn!(group, peer_id = id, "adding a replica: {e}"),
+                    Err(e) => {
+                        tracing::warn!(group, peer_id = id, "adding a replica: {e}; retrying");
+                        complete = false;
+                    }
                 }
             }
-            for id in removed {
+            // Replicas leave only once their replacements are in: a move that fails keeps
+            // the old replicas, and the next reconcile tries it again.
+            for id in removed.into_iter().filter(|_| complete) {
                 match replica.raft.remove_voter(id).await {
                     Ok(()) => tracing::info!(group, peer_id = id, "replica removed"),
                     Err(e) => tracing::warn!(group, peer_id = id, "removing a replica: {e}"),
@@ -156,20 +196,36 @@ impl Replicas {
         });
     }
 
-    /// The shard groups `view` places on this node, with their collections.
-    fn wanted<'a>(
+    /// Whether this node is still a member of `replica`'s group: by its own view, unless a
+    /// replica of the group knows a later membership without it (a removed member need not
+    /// receive the entry that removes it).
+    async fn still_member(
         &self,
-        view: &'a MetaView,
-    ) -> HashMap<GroupId, (&'a str, &'a ClusterCollection, &'a ShardPlacement)> {
-        let mut wanted = HashMap::new();
-        for (name, collection) in &view.state.collections {
-            for placement in &collection.shards {
-                if placement.replicas.contains(&self.settings.id) {
-                    wanted.insert(placement.group, (name.as_str(), collection, placement));
-                }
-            }
+        replica: &Replica,
+        placement: &ShardPlacement,
+        peers: &BTreeMap<NodeId, Peer>,
+    ) -> bool {
+        let mine = replica.raft.status();
+        if !mine.members.contains_key(&self.settings.id) {
+            return false;
         }
-        wanted
+        let path = format!("/shard/{}/status", replica.group);
+        let others = placement.replicas.iter().filter_map(|id| peers.get(id));
+        let asks = others.map(|peer| {
+            let answer = self
+                .settings
+                .client
+                .post(&peer.p2p, &path, &(), STATUS_WAIT);
+            async move {
+                let answer: Result<Forwarded<GroupStatus>, P2pError> = answer.await;
+                answer
+            }
+        });
+        let answers = futures::future::join_all(asks).await;
+        !answers.into_iter().flatten().flatten().any(|theirs| {
+            theirs.membership_index > mine.membership_index
+                && !theirs.members.contains_key(&self.settings.id)
+        })
     }
 
     async fn start(

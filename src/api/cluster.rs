@@ -18,7 +18,10 @@ use crate::cluster::node::ClusterNode;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/cluster", get(status))
-        .route("/collections/{name}/cluster", get(collection_cluster))
+        .route(
+            "/collections/{name}/cluster",
+            get(collection_cluster).post(super::cluster_ops::update_cluster),
+        )
         .route("/cluster/peer/{peer_id}", delete(remove_peer))
 }
 
@@ -195,6 +198,47 @@ pub struct ShardGroupInfo {
     pub error: Option<String>,
 }
 
+/// A replica on its way to a peer (Qdrant's `shard_transfers` entry).
+#[derive(Serialize, ToSchema)]
+pub struct ShardTransferInfo {
+    pub shard_id: u32,
+    pub from: u64,
+    pub to: u64,
+    /// `true` when the source keeps its replica (a copy), `false` for a move.
+    pub sync: bool,
+    /// Always `snapshot`: a Raft snapshot of the shard, then the log.
+    pub method: &'static str,
+    pub comment: String,
+}
+
+/// The transfers a shard's placement and its group's members show: each placed peer that is
+/// not a voter yet receives from a member that is no longer placed (a move) or, with none
+/// left, from the leader (a copy).
+fn transfers(shard_id: u32, placed: &[u64], status: &GroupStatus) -> Vec<ShardTransferInfo> {
+    let voting =
+        |(id, (_, voter)): (&u64, &(crate::cluster::types::Peer, bool))| voter.then_some(*id);
+    let voters: Vec<u64> = status.members.iter().filter_map(voting).collect();
+    let mut leaving = voters.iter().filter(|v| !placed.contains(v));
+    let arriving = placed.iter().filter(|p| !voters.contains(p));
+    arriving
+        .map(|to| {
+            let from = leaving.next();
+            let comment = match status.lag.get(to) {
+                Some(lag) => format!("catching up: {lag} log entries behind the leader"),
+                None => "waiting to catch up from a snapshot of the shard".to_string(),
+            };
+            ShardTransferInfo {
+                shard_id,
+                from: from.or(status.leader.as_ref()).copied().unwrap_or_default(),
+                to: *to,
+                sync: from.is_none(),
+                method: "snapshot",
+                comment,
+            }
+        })
+        .collect()
+}
+
 /// `GET /collections/{name}/cluster` result.
 #[derive(Serialize, ToSchema)]
 pub struct CollectionClusterInfo {
@@ -202,10 +246,9 @@ pub struct CollectionClusterInfo {
     pub shard_count: usize,
     pub local_shards: Vec<LocalShard>,
     pub remote_shards: Vec<RemoteShard>,
-    /// Always empty for now: a moving replica shows as a placed replica whose group reports
-    /// it lagging (`shards[].replication_lag`).
-    #[schema(value_type = Vec<Object>)]
-    pub shard_transfers: Vec<serde_json::Value>,
+    /// Replicas being moved or copied: placed on a peer that is not yet a voting member of
+    /// the shard's group.
+    pub shard_transfers: Vec<ShardTransferInfo>,
     /// vecdb: each shard's leader, term and LSNs.
     pub shards: Vec<ShardGroupInfo>,
 }
@@ -284,9 +327,11 @@ pub async fn cluster_collection_info(
                 group.term = Some(s.term);
                 group.last_log_index = Some(s.last_log_index);
                 group.applied = Some(s.applied);
-                group.replication_lag = s.lag;
+                let moving = transfers(shard_id, &placement.replicas, &s);
+                info.shard_transfers.extend(moving);
                 let voters = s.members.iter().filter(|(_, (_, voter))| *voter);
                 group.members = voters.map(|(id, _)| *id).collect();
+                group.replication_lag = s.lag;
             }
             Err(e) => group.error = Some(e),
         }

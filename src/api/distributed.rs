@@ -153,7 +153,11 @@ async fn route_request(
     }
     // The snapshot handlers know cluster collections (recovering may create one), and the
     // alias handlers read the metadata group's aliases.
-    if route.starts_with("/collections/{name}/snapshots") || route == "/collections/{name}/aliases"
+    // So do the shard replica operations.
+    let replica_ops = (route, &method) == ("/collections/{name}/cluster", &Method::POST);
+    if route.starts_with("/collections/{name}/snapshots")
+        || route == "/collections/{name}/aliases"
+        || replica_ops
     {
         return next.run(req).await;
     }

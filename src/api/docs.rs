@@ -7,8 +7,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::AppState;
 use super::{
-    aggregate, aliases, cluster, collections, indexes, models, points, query, service, snapshots,
-    vectors,
+    aggregate, aliases, cluster, cluster_ops, collections, indexes, models, points, query, service,
+    snapshots, vectors,
 };
 
 /// vecdb's REST API.
@@ -17,7 +17,7 @@ use super::{
     info(title = "vecdb", description = "A vector database speaking Qdrant's REST dialect: collections, points, filtered nearest-neighbour search."),
     paths(
         service::root, service::health, service::ready, service::metrics, service::telemetry, cluster::status,
-        cluster::collection_cluster, cluster::remove_peer,
+        cluster::collection_cluster, cluster::remove_peer, cluster_ops::update_cluster,
         collections::list, collections::info, collections::exists, collections::create,
         collections::update, collections::delete, aliases::update, aliases::all,
         aliases::of_collection, indexes::create_index, indexes::delete_index, aggregate::facet, aggregate::facet_points,

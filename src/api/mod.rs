@@ -7,6 +7,7 @@ pub mod aggregate;
 pub mod aliases;
 pub mod auth;
 pub mod cluster;
+pub mod cluster_ops;
 pub mod cluster_snapshots;
 pub mod collections;
 pub mod convert;

@@ -77,18 +77,37 @@ pub trait Consensus: Send + Sync {
     /// unless this node leads the group and a quorum confirms it.
     fn read_index(&self) -> impl Future<Output = Result<u64, ConsensusError>> + Send;
 
-    /// Adds `id` as a voter: first a learner that catches up, then a member.
-    fn add_voter(
+    /// Adds `id` as a learner and returns once it has caught up with the log.
+    fn add_learner(
         &self,
         id: NodeId,
         peer: Peer,
     ) -> impl Future<Output = Result<(), ConsensusError>> + Send;
 
-    /// Removes `id` from the voters and the members.
+    /// Makes the learner `id` a voter.
+    fn promote(&self, id: NodeId) -> impl Future<Output = Result<(), ConsensusError>> + Send;
+
+    /// Adds `id` as a voter: first a learner that catches up, then a member.
+    fn add_voter(
+        &self,
+        id: NodeId,
+        peer: Peer,
+    ) -> impl Future<Output = Result<(), ConsensusError>> + Send {
+        async move {
+            self.add_learner(id, peer).await?;
+            self.promote(id).await
+        }
+    }
+
+    /// Removes `id` from the group, voter or learner.
     fn remove_voter(&self, id: NodeId) -> impl Future<Output = Result<(), ConsensusError>> + Send;
 
     fn status(&self) -> GroupStatus;
 }
+
+/// How far behind the leader's log a learner may be when it is promoted: a few appends'
+/// worth, which it replays as a voter.
+const CATCH_UP_LAG: u64 = 64;
 
 /// The timing of every group. Election timeouts are generous because a loaded 2-core machine
 /// stalls the runtime for hundreds of milliseconds, and a needless election costs writes.
@@ -257,17 +276,46 @@ where
         }
     }
 
-    async fn add_voter(&self, id: NodeId, peer: Peer) -> Result<(), ConsensusError> {
+    async fn add_learner(&self, id: NodeId, peer: Peer) -> Result<(), ConsensusError> {
         let members = self.status().members;
         if members.get(&id).is_some_and(|(_, voter)| *voter) {
             return Ok(());
         }
-        // Blocking: returns once the learner has caught up, so promoting it does not leave the
-        // group waiting on a member that holds nothing.
         self.raft
-            .add_learner(id, peer, true)
+            .add_learner(id, peer, false)
             .await
             .map_err(|e| self.write_error(e))?;
+        // Promoting a learner that holds nothing would leave the group waiting on it (or
+        // without a quorum, if its peer is down). openraft's own blocking wait counts any
+        // learner within `replication_lag_threshold` entries as caught up, one never reached
+        // included, so this waits for a match near the end of the log instead.
+        let caught_up = |m: &openraft::RaftMetrics<NodeId, Peer>| {
+            let Some(replication) = &m.replication else {
+                return true; // No longer the leader: promoting will say so.
+            };
+            let Some(Some(matched)) = replication.get(&id) else {
+                return false;
+            };
+            let last = m.last_log_index.unwrap_or(0);
+            last.saturating_sub(matched.index) <= CATCH_UP_LAG
+        };
+        self.raft
+            .wait(None)
+            .metrics(caught_up, "a learner catching up")
+            .await
+            .map_err(|e| ConsensusError::Unavailable(e.to_string()))?;
+        Ok(())
+    }
+
+    async fn promote(&self, id: NodeId) -> Result<(), ConsensusError> {
+        if self
+            .status()
+            .members
+            .get(&id)
+            .is_some_and(|(_, voter)| *voter)
+        {
+            return Ok(());
+        }
         let voters = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
         self.raft
             .change_membership(voters, false)
@@ -277,13 +325,17 @@ where
     }
 
     async fn remove_voter(&self, id: NodeId) -> Result<(), ConsensusError> {
-        if !self.status().members.contains_key(&id) {
+        let Some((_, voter)) = self.status().members.get(&id).cloned() else {
             return Ok(());
-        }
-        let voters = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
-        // `false`: the node leaves the group altogether, not as a learner.
+        };
+        let ids = BTreeSet::from([id]);
+        let change = match voter {
+            true => ChangeMembers::RemoveVoters(ids),
+            false => ChangeMembers::RemoveNodes(ids),
+        };
+        // `false`: a voter leaves the group altogether, not as a learner.
         self.raft
-            .change_membership(voters, false)
+            .change_membership(change, false)
             .await
             .map_err(|e| self.write_error(e))?;
         Ok(())

@@ -45,6 +45,10 @@ pub struct ShardPlacement {
     /// group's leader instead, and must never initialize.
     #[serde(default)]
     pub initial: Vec<NodeId>,
+    /// The replicas placed before the last move that are not placed now: until the move is
+    /// done they are still members of the group, and serve it.
+    #[serde(default)]
+    pub previous: Vec<NodeId>,
 }
 
 /// A collection as the cluster knows it.
@@ -144,6 +148,7 @@ impl MetaState {
                         group,
                         initial: replicas.clone(),
                         replicas,
+                        previous: Vec::new(),
                     })
                     .collect();
                 let collection = ClusterCollection {
@@ -205,7 +210,11 @@ impl MetaState {
                 .get_mut(&name)
                 .and_then(|c| c.shards.get_mut(shard));
             if let Some(placement) = placement.filter(|_| !replicas.is_empty()) {
-                placement.replicas = replicas;
+                let old = std::mem::replace(&mut placement.replicas, replicas);
+                placement.previous = old
+                    .into_iter()
+                    .filter(|r| !placement.replicas.contains(r))
+                    .collect();
             }
         }
     }

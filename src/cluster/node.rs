@@ -250,7 +250,7 @@ impl ClusterNode {
     }
 
     /// The voting members of the metadata group: the peers that hold data.
-    fn voters(&self) -> std::collections::BTreeSet<NodeId> {
+    pub fn voters(&self) -> std::collections::BTreeSet<NodeId> {
         let members = self.meta_status().members;
         let voters = members.into_iter().filter(|(_, (_, voter))| *voter);
         voters.map(|(id, _)| id).collect()

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use super::engine::{Consensus, GroupStatus, RaftGroup, Role, Timing};
+use super::engine::{Consensus, ConsensusError, GroupStatus, RaftGroup, Role, Timing};
 use super::log_store::LogStore;
 use super::meta::{ClusterCollection, MetaView, ShardPlacement};
 use super::network::{GroupNetwork, P2pClient, P2pError};
@@ -60,6 +60,9 @@ pub struct Replicas {
     running: ArcSwap<HashMap<GroupId, Arc<Replica>>>,
     /// Groups whose membership this node (their leader) is changing.
     changing: Arc<std::sync::Mutex<std::collections::HashSet<GroupId>>>,
+    /// The latest placement of each group led here, which a running change checks before
+    /// each step.
+    targets: Arc<std::sync::Mutex<HashMap<GroupId, BTreeSet<NodeId>>>>,
 }
 
 /// Every shard group `view` places, with its collection.
@@ -71,6 +74,13 @@ fn placements(view: &MetaView) -> HashMap<GroupId, (&str, &ClusterCollection, &S
         }
     }
     placed
+}
+
+/// Returns once `current` says the placement being followed is no longer the latest.
+async fn until_changed(current: &impl Fn() -> bool) {
+    while current() {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// How long a peer may take to say what it knows of a group's membership.
@@ -86,6 +96,7 @@ impl Replicas {
             settings,
             running: ArcSwap::from_pointee(HashMap::new()),
             changing: Default::default(),
+            targets: Default::default(),
         }
     }
 
@@ -145,9 +156,11 @@ impl Replicas {
         Ok(())
     }
 
-    /// On the leader of a shard's group, brings its voters to the placement: adds the peers
-    /// placed since (each catches up as a learner first), then drops those no longer placed.
-    /// Runs in the background; one change at a time per group.
+    /// On the leader of a shard's group, brings its members to the placement: adds the peers
+    /// placed since (each catches up as a learner first, then votes), then removes those no
+    /// longer placed, learners of an aborted move included. Runs in the background, one
+    /// change at a time per group; a change whose placement changes meanwhile (an aborted
+    /// transfer) stops at its next step and leaves the rest to the next reconcile.
     fn follow_placement(&self, placement: &ShardPlacement, peers: &BTreeMap<NodeId, Peer>) {
         let Some(replica) = self.get(placement.group) else {
             return;
@@ -156,27 +169,38 @@ impl Replicas {
         if status.role != Role::Leader {
             return;
         }
-        let voters: BTreeSet<NodeId> = status
-            .members
-            .iter()
-            .filter(|(_, (_, voter))| *voter)
-            .map(|(id, _)| *id)
-            .collect();
+        let group = placement.group;
         let wanted: BTreeSet<NodeId> = placement.replicas.iter().copied().collect();
-        if voters == wanted || !self.changing.lock().unwrap().insert(placement.group) {
+        self.targets.lock().unwrap().insert(group, wanted.clone());
+        let members: BTreeSet<NodeId> = status.members.keys().copied().collect();
+        let voting = |(id, (_, voter)): (&NodeId, &(Peer, bool))| voter.then_some(*id);
+        let voters: BTreeSet<NodeId> = status.members.iter().filter_map(voting).collect();
+        if (voters == wanted && members == wanted) || !self.changing.lock().unwrap().insert(group) {
             return;
         }
         let added: Vec<(NodeId, Peer)> = wanted
             .difference(&voters)
             .map(|id| (*id, peers.get(id).cloned().unwrap_or_default()))
             .collect();
-        let removed: Vec<NodeId> = voters.difference(&wanted).copied().collect();
-        let changing = self.changing.clone();
+        let removed: Vec<NodeId> = members.difference(&wanted).copied().collect();
+        let (changing, targets) = (self.changing.clone(), self.targets.clone());
+        let current = move || targets.lock().unwrap().get(&group) == Some(&wanted);
         tokio::spawn(async move {
-            let group = replica.group;
+            let raft = &replica.raft;
             let mut complete = true;
             for (id, peer) in added {
-                match replica.raft.add_voter(id, peer).await {
+                // A learner that cannot catch up (its peer is down) waits until its transfer
+                // is aborted; the next reconcile then removes it.
+                let caught_up = tokio::select! {
+                    caught_up = raft.add_learner(id, peer) => caught_up,
+                    () = until_changed(&current) => Ok(()),
+                };
+                let added = match caught_up {
+                    Ok(()) if current() => raft.promote(id).await,
+                    Ok(()) => Err(ConsensusError::Rejected("the placement changed".into())),
+                    Err(e) => Err(e),
+                };
+                match added {
                     Ok(()) => tracing::info!(group, peer_id = id, "replica added"),
                     Err(e) => {
                         tracing::warn!(group, peer_id = id, "adding a replica: {e}; retrying");
@@ -186,8 +210,8 @@ impl Replicas {
             }
             // Replicas leave only once their replacements are in: a move that fails keeps
             // the old replicas, and the next reconcile tries it again.
-            for id in removed.into_iter().filter(|_| complete) {
-                match replica.raft.remove_voter(id).await {
+            for id in removed.into_iter().filter(|_| complete && current()) {
+                match raft.remove_voter(id).await {
                     Ok(()) => tracing::info!(group, peer_id = id, "replica removed"),
                     Err(e) => tracing::warn!(group, peer_id = id, "removing a replica: {e}"),
                 }

@@ -98,16 +98,24 @@ impl ClusterNode {
     }
 
     /// The order in which to try a shard's replicas: the last known leader first when
-    /// `leader_first`, else this node's own replica first; then the rest in placement order.
+    /// `leader_first`, else this node's own replica first; then the rest in placement order,
+    /// then those a move is taking away (they serve until it is done).
     fn candidates(&self, placement: &ShardPlacement, leader_first: bool) -> Vec<NodeId> {
         let leader = self.leaders.get(&placement.group).map(|l| *l);
+        let holds =
+            |id: &NodeId| placement.replicas.contains(id) || placement.previous.contains(id);
         let first = match (leader_first, leader) {
             (true, Some(leader)) => Some(leader),
-            _ if placement.replicas.contains(&self.id) => Some(self.id),
+            _ if holds(&self.id) => Some(self.id),
             _ => leader,
         };
         let mut order: Vec<NodeId> = first.into_iter().collect();
-        order.extend(placement.replicas.iter().filter(|r| Some(**r) != first));
+        let rest = placement.replicas.iter().chain(&placement.previous);
+        for r in rest {
+            if !order.contains(r) {
+                order.push(*r);
+            }
+        }
         order
     }
 
@@ -377,6 +385,13 @@ impl ClusterNode {
             .replicas
             .get(group)
             .ok_or(ConsensusError::NotLeader { leader: None })?;
+        // A learner may not even have the shard's snapshot yet: it answers nothing until it
+        // votes, and the reader tries another replica.
+        let members = replica.raft.status().members;
+        if !members.get(&self.id).is_some_and(|(_, voter)| *voter) {
+            let why = "this replica is still catching up (a learner of its group)";
+            return Err(ConsensusError::Unavailable(why.into()));
+        }
         let mut need = read.min_lsn;
         if read.strong {
             let site = &*READ_INDEX;

@@ -105,6 +105,8 @@ pub struct ClusterStatus {
 }
 
 fn enabled(node: &ClusterNode) -> ClusterStatus {
+    let status = node.meta_status();
+    let is_voter = status.votes(node.id);
     let GroupStatus {
         term,
         leader,
@@ -114,8 +116,7 @@ fn enabled(node: &ClusterNode) -> ClusterStatus {
         members,
         lag,
         ..
-    } = node.meta_status();
-    let is_voter = members.get(&node.id).is_some_and(|(_, voter)| *voter);
+    } = status;
     let peers = members
         .into_iter()
         .map(|(id, (peer, _))| {
@@ -215,9 +216,7 @@ pub struct ShardTransferInfo {
 /// not a voter yet receives from a member that is no longer placed (a move) or, with none
 /// left, from the leader (a copy).
 fn transfers(shard_id: u32, placed: &[u64], status: &GroupStatus) -> Vec<ShardTransferInfo> {
-    let voting =
-        |(id, (_, voter)): (&u64, &(crate::cluster::types::Peer, bool))| voter.then_some(*id);
-    let voters: Vec<u64> = status.members.iter().filter_map(voting).collect();
+    let voters = status.voters();
     let mut leaving = voters.iter().filter(|v| !placed.contains(v));
     let arriving = placed.iter().filter(|p| !voters.contains(p));
     arriving
@@ -329,8 +328,7 @@ pub async fn cluster_collection_info(
                 group.applied = Some(s.applied);
                 let moving = transfers(shard_id, &placement.replicas, &s);
                 info.shard_transfers.extend(moving);
-                let voters = s.members.iter().filter(|(_, (_, voter))| *voter);
-                group.members = voters.map(|(id, _)| *id).collect();
+                group.members = s.voters().into_iter().collect();
                 group.replication_lag = s.lag;
             }
             Err(e) => group.error = Some(e),

@@ -207,8 +207,7 @@ async fn group_members(
         .shard_status(placement)
         .await
         .map_err(ApiError::Unavailable)?;
-    let voters = status.members.into_iter().filter(|(_, (_, voter))| *voter);
-    Ok(voters.map(|(id, _)| id).collect())
+    Ok(status.voters())
 }
 
 fn bad(message: String) -> ApiError {

@@ -61,6 +61,19 @@ pub struct GroupStatus {
     pub lag: BTreeMap<NodeId, u64>,
 }
 
+impl GroupStatus {
+    /// The members that vote (not learners).
+    pub fn voters(&self) -> BTreeSet<NodeId> {
+        let voting = self.members.iter().filter(|(_, (_, voter))| *voter);
+        voting.map(|(id, _)| *id).collect()
+    }
+
+    /// Whether `id` is a voting member.
+    pub fn votes(&self, id: NodeId) -> bool {
+        self.members.get(&id).is_some_and(|(_, voter)| *voter)
+    }
+}
+
 /// What the rest of vecdb needs from a consensus group.
 pub trait Consensus: Send + Sync {
     type Command: Send;
@@ -277,8 +290,7 @@ where
     }
 
     async fn add_learner(&self, id: NodeId, peer: Peer) -> Result<(), ConsensusError> {
-        let members = self.status().members;
-        if members.get(&id).is_some_and(|(_, voter)| *voter) {
+        if self.status().votes(id) {
             return Ok(());
         }
         self.raft
@@ -308,12 +320,7 @@ where
     }
 
     async fn promote(&self, id: NodeId) -> Result<(), ConsensusError> {
-        if self
-            .status()
-            .members
-            .get(&id)
-            .is_some_and(|(_, voter)| *voter)
-        {
+        if self.status().votes(id) {
             return Ok(());
         }
         let voters = ChangeMembers::AddVoterIds(BTreeSet::from([id]));

@@ -249,11 +249,16 @@ impl ClusterNode {
         Ok(())
     }
 
+    /// Where peer `id`'s replicas go when it leaves: to the least loaded of the others.
+    fn placements_without(&self, id: NodeId) -> super::rebalance::Placements {
+        let mut voters = self.voters();
+        voters.remove(&id);
+        super::rebalance::without_peer(&self.meta().state, id, &voters)
+    }
+
     /// The voting members of the metadata group: the peers that hold data.
     pub fn voters(&self) -> std::collections::BTreeSet<NodeId> {
-        let members = self.meta_status().members;
-        let voters = members.into_iter().filter(|(_, (_, voter))| *voter);
-        voters.map(|(id, _)| id).collect()
+        self.meta_status().voters()
     }
 
     /// Commits a metadata change, forwarding it to the group's leader if need be.
@@ -296,9 +301,7 @@ impl ClusterNode {
         if ping.is_ok() && !force {
             self.drain(id, &peer.p2p, deadline).await?;
         }
-        let mut voters = self.voters();
-        voters.remove(&id);
-        let placements = super::rebalance::without_peer(&self.meta().state, id, &voters);
+        let placements = self.placements_without(id);
         let command = MetaCommand::RemovePeer { id, placements };
         let left = deadline.saturating_duration_since(Instant::now());
         self.propose_meta(command, left).await?;
@@ -313,9 +316,7 @@ impl ClusterNode {
     /// Moves every replica off the live peer `id` and waits until it runs none: each shard's
     /// leader adds the replacement first and takes the peer out last.
     async fn drain(&self, id: NodeId, p2p: &str, deadline: Instant) -> Result<(), RemovePeerError> {
-        let mut voters = self.voters();
-        voters.remove(&id);
-        let placements = super::rebalance::without_peer(&self.meta().state, id, &voters);
+        let placements = self.placements_without(id);
         if !placements.is_empty() {
             let moves = placements.len();
             let left = deadline.saturating_duration_since(Instant::now());

@@ -173,8 +173,7 @@ impl Replicas {
         let wanted: BTreeSet<NodeId> = placement.replicas.iter().copied().collect();
         self.targets.lock().unwrap().insert(group, wanted.clone());
         let members: BTreeSet<NodeId> = status.members.keys().copied().collect();
-        let voting = |(id, (_, voter)): (&NodeId, &(Peer, bool))| voter.then_some(*id);
-        let voters: BTreeSet<NodeId> = status.members.iter().filter_map(voting).collect();
+        let voters = status.voters();
         if (voters == wanted && members == wanted) || !self.changing.lock().unwrap().insert(group) {
             return;
         }

@@ -387,8 +387,7 @@ impl ClusterNode {
             .ok_or(ConsensusError::NotLeader { leader: None })?;
         // A learner may not even have the shard's snapshot yet: it answers nothing until it
         // votes, and the reader tries another replica.
-        let members = replica.raft.status().members;
-        if !members.get(&self.id).is_some_and(|(_, voter)| *voter) {
+        if !replica.raft.status().votes(self.id) {
             let why = "this replica is still catching up (a learner of its group)";
             return Err(ConsensusError::Unavailable(why.into()));
         }
